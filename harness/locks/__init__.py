@@ -1,0 +1,1 @@
+"""Lock services: the protocol the engine uses, an in-process table, a ZeroMQ broker."""

@@ -1,0 +1,530 @@
+"""ZeroMQ lock broker: leases, FIFO waiters, wait-or-die multi-lock, fencing tokens.
+
+One thread owns a ROUTER socket and all lock state, so the state needs no lock of its own.
+Requests are validated by ``harness.locks.wire``; a bad one gets an error reply, is counted
+and recorded as ``broker.error``, and the broker keeps serving.
+
+Wait-or-die: each acquire carries ``ts``, the time of the request's first attempt, which
+the client keeps across retries. If a request conflicts with a holder or a queued waiter
+of any of its names, it waits (FIFO per name) only when it is older -- ``(ts, client)``
+smaller -- than every party it conflicts with; otherwise it is refused with reason
+``died`` and retries later with the same ``ts``. Waits therefore only ever point from older
+to younger, so the wait-for graph has no cycle (no deadlock), and a retried request
+eventually becomes the oldest and is served (no starvation).
+
+Fencing tokens survive a restart through an *epoch* rather than a per-grant high-water
+mark: at start the broker reads the epoch from its state file, adds one and persists it
+atomically (write a temporary file, fsync, rename, fsync the directory) before it serves
+anything. A token is ``epoch << 32 | n`` with ``n`` counting grants of that name within the
+epoch, so every token of a later run is larger than every token of an earlier one. Why an
+epoch: persisting a high-water mark on each grant would put an fsync on the hot path of
+every acquire; the epoch costs one fsync per start and keeps the same guarantee as long as
+a run grants a name fewer than 2**32 times.
+
+The clock (``Callable[[], int]`` in ns) is a parameter so tests advance leases without
+sleeping; expiry and waiter deadlines are checked on every loop iteration and poll timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import itertools
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from harness.history import Event, History
+from harness.locks.wire import DEFAULT_MAX_BYTES, Request, WireError, encode, parse_request, request_req
+
+Clock = Callable[[], int]
+EPOCH_SHIFT = 32
+WORKER = "broker"
+_MS = 1_000_000
+
+
+class BrokerStateError(RuntimeError):
+    """The broker's state file cannot be read or written."""
+
+
+@dataclass(frozen=True)
+class BrokerStatistics:
+    """Counters of a broker, for tests, reports and benchmarks."""
+
+    requests: int
+    grants: int
+    releases: int
+    renewals: int
+    expiries: int
+    refusals: int
+    waits: int
+    malformed: int
+    held: int
+    max_queue: int
+
+
+@dataclass
+class _Holder:
+    client: str
+    token: int
+    ts: int
+    expires_ns: int
+
+
+@dataclass(eq=False)
+class _Waiter:
+    ident: bytes
+    request: Request
+    deadline_ns: int
+
+
+def next_epoch(state_file: Path | None) -> int:
+    """Read the persisted epoch, persist epoch + 1 atomically, and return it."""
+    if state_file is None:
+        return 1
+    epoch = _read_epoch(state_file) + 1
+    tmp = state_file.with_name(state_file.name + ".tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as out:
+            json.dump({"epoch": epoch}, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, state_file)
+        # The rename is durable only once the directory entry is on disk.
+        dir_fd = os.open(state_file.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise BrokerStateError(f"{state_file}: cannot write broker state: {exc.strerror or exc}") from None
+    return epoch
+
+
+def _read_epoch(state_file: Path) -> int:
+    try:
+        text = state_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise BrokerStateError(f"{state_file}: cannot read broker state: {exc.strerror or exc}") from None
+    try:
+        epoch = json.loads(text)["epoch"]
+    except (ValueError, KeyError, TypeError):
+        epoch = None
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise BrokerStateError(f"{state_file}: not a broker state file (want {{\"epoch\": N}})")
+    return epoch
+
+
+class LockBroker:
+    """The lock broker; run it in a thread (``start``/``stop``) or via ``serve_forever``."""
+
+    def __init__(
+        self,
+        endpoint: str = "tcp://127.0.0.1:0",
+        state_file: Path | str | None = None,
+        history: History | None = None,
+        clock: Clock = time.monotonic_ns,
+        context: zmq.Context | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        idle_poll_ms: int = 100,
+    ) -> None:
+        self.endpoint = endpoint
+        self._state_file = None if state_file is None else Path(state_file)
+        self._history = history
+        self._clock = clock
+        self._context = context or zmq.Context.instance()
+        self._max_bytes = max_bytes
+        self._idle_poll_ms = idle_poll_ms
+        self._epoch = 0
+        self._holders: dict[str, _Holder] = {}
+        self._queues: dict[str, deque[_Waiter]] = {}
+        self._counters: dict[str, int] = {}
+        self._expiries: list[tuple[int, str, int]] = []
+        self._deadlines: list[tuple[int, int, _Waiter]] = []
+        self._order = itertools.count()
+        self._stats = dict.fromkeys(
+            ("requests", "grants", "releases", "renewals", "expiries", "refusals", "waits", "malformed", "max_queue"), 0
+        )
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._control = f"inproc://lock-broker-control-{id(self)}"
+        self._socket: zmq.Socket | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> LockBroker:
+        """Bind and serve in a background thread; ``endpoint`` is then the bound address."""
+        self._epoch = next_epoch(self._state_file)
+        self._ready.clear()
+        self._thread = threading.Thread(target=self._serve, name="lock-broker", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            self._thread.join()
+            raise self._failure
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket; lock state is dropped (leases end)."""
+        if self._thread is None:
+            return
+        control = self._context.socket(zmq.PAIR)
+        control.connect(self._control)
+        control.send(b"stop")
+        control.close(linger=100)
+        self._thread.join()
+        self._thread = None
+        self._reset_state()
+
+    def __enter__(self) -> LockBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _reset_state(self) -> None:
+        self._holders.clear()
+        self._queues.clear()
+        self._counters.clear()
+        self._expiries.clear()
+        self._deadlines.clear()
+
+    def _serve(self) -> None:
+        try:
+            sock = self._context.socket(zmq.ROUTER)
+            sock.setsockopt(zmq.LINGER, 0)
+            control = self._context.socket(zmq.PAIR)
+            sock.bind(self.endpoint)
+            control.bind(self._control)
+            self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        except zmq.ZMQError as exc:
+            self._failure = BrokerStateError(f"cannot bind {self.endpoint}: {exc}")
+            self._ready.set()
+            return
+        self._socket = sock
+        self._ready.set()
+        try:
+            self._loop(sock, control)
+        finally:
+            sock.close()
+            control.close()
+            self._socket = None
+
+    def _loop(self, sock: zmq.Socket, control: zmq.Socket) -> None:
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(control, zmq.POLLIN)
+        recv = sock.recv_multipart
+        while True:
+            ready = dict(poller.poll(self._poll_timeout_ms()))
+            self._tick()
+            if control in ready:
+                return
+            if sock in ready:
+                # Drain what is queued before polling again: one poll per burst, not per message.
+                while True:
+                    try:
+                        frames = recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self._handle(frames)
+
+    def _poll_timeout_ms(self) -> int:
+        now = self._clock()
+        soonest = min(
+            (heap[0][0] for heap in (self._expiries, self._deadlines) if heap),
+            default=now + self._idle_poll_ms * _MS,
+        )
+        return max(0, min(self._idle_poll_ms, (soonest - now) // _MS + 1))
+
+    # -- requests ----------------------------------------------------------------------
+
+    def _handle(self, frames: list[bytes]) -> None:
+        if len(frames) < 2:
+            self._malformed(None, None, "no reply address")
+            return
+        ident = frames[0]
+        if len(frames) != 2:
+            self._malformed(ident, None, f"expected one body frame, got {len(frames) - 1}")
+            return
+        body = frames[1]
+        try:
+            request = parse_request(body, self._max_bytes)
+        except WireError as exc:
+            self._malformed(ident, request_req(body) if len(body) <= self._max_bytes else None, str(exc))
+            return
+        self._stats["requests"] += 1
+        self._record(
+            "broker.request", op=request.op, client=request.client, req=request.req,
+            names=request.names, ts=request.ts,
+        )
+        getattr(self, "_op_" + request.op)(ident, request)
+
+    def _malformed(self, ident: bytes | None, req: int | None, reason: str) -> None:
+        self._stats["malformed"] += 1
+        self._record("broker.error", reason=reason, req=req)
+        if ident is not None:
+            self._reply(ident, {"req": req, "ok": False, "reason": f"malformed: {reason}"})
+
+    def _reply(self, ident: bytes, message: dict[str, Any]) -> None:
+        assert self._socket is not None
+        self._socket.send_multipart((ident, encode(message)))
+
+    def _record(self, kind: str, **payload: Any) -> None:
+        if self._history is not None:
+            self._history.append(kind, worker=WORKER, **payload)
+
+    def _op_acquire(self, ident: bytes, request: Request) -> None:
+        blocker = self._oldest_conflict(request.names)
+        if blocker is None:
+            self._grant(ident, request)
+            return
+        holder_ts, holder_client = blocker
+        if (request.ts, request.client) >= blocker:
+            self._refuse(ident, request, "died", holder_ts)
+        elif request.wait_ms == 0:
+            self._refuse(ident, request, "timeout", holder_ts)
+        else:
+            self._enqueue(ident, request, holder_client, holder_ts)
+
+    def _oldest_conflict(self, names: tuple[str, ...]) -> tuple[int, str] | None:
+        """Smallest ``(ts, client)`` among holders and queued waiters of ``names``."""
+        oldest = None
+        for name in names:
+            holder = self._holders.get(name)
+            if holder is not None and (oldest is None or (holder.ts, holder.client) < oldest):
+                oldest = (holder.ts, holder.client)
+            for waiter in self._queues.get(name, ()):
+                key = (waiter.request.ts, waiter.request.client)
+                if oldest is None or key < oldest:
+                    oldest = key
+        return oldest
+
+    def _enqueue(self, ident: bytes, request: Request, blocked_by: str, holder_ts: int) -> None:
+        waiter = _Waiter(ident, request, self._clock() + request.wait_ms * _MS)
+        for name in request.names:
+            queue = self._queues.setdefault(name, deque())
+            queue.append(waiter)
+            if len(queue) > self._stats["max_queue"]:
+                self._stats["max_queue"] = len(queue)
+        heapq.heappush(self._deadlines, (waiter.deadline_ns, next(self._order), waiter))
+        self._stats["waits"] += 1
+        self._record(
+            "broker.wait", client=request.client, req=request.req, names=request.names,
+            blocked_by=blocked_by, ts=request.ts, holder_ts=holder_ts,
+        )
+
+    def _grant(self, ident: bytes, request: Request) -> None:
+        expires = self._clock() + request.lease_ms * _MS
+        tokens = {}
+        base = self._epoch << EPOCH_SHIFT
+        for name in request.names:
+            count = self._counters.get(name, 0) + 1
+            self._counters[name] = count
+            token = tokens[name] = base | count
+            self._holders[name] = _Holder(request.client, token, request.ts, expires)
+            heapq.heappush(self._expiries, (expires, name, token))
+        self._stats["grants"] += 1
+        self._record(
+            "broker.grant", client=request.client, req=request.req, names=request.names,
+            tokens=tokens, lease_ms=request.lease_ms, ts=request.ts,
+        )
+        self._reply(ident, {"req": request.req, "ok": True, "tokens": tokens, "lease_ms": request.lease_ms})
+
+    def _refuse(self, ident: bytes, request: Request, reason: str, holder_ts: int | None = None) -> None:
+        self._stats["refusals"] += 1
+        self._record(
+            "broker.refuse", client=request.client, req=request.req, names=request.names,
+            reason=reason, ts=request.ts, holder_ts=holder_ts,
+        )
+        self._reply(ident, {"req": request.req, "ok": False, "reason": reason, "holder_ts": holder_ts})
+
+    def _owned(self, request: Request) -> str | None:
+        """None if the client holds every name with the given token, else the refusal reason."""
+        for name in request.names:
+            holder = self._holders.get(name)
+            if holder is None or holder.client != request.client or holder.token != request.tokens[name]:
+                # A token this broker issued and no longer honours means the lease ran out.
+                issued = (request.tokens[name] >> EPOCH_SHIFT) <= self._epoch and (
+                    request.tokens[name] & ((1 << EPOCH_SHIFT) - 1)
+                ) > 0
+                return "expired" if issued else "not_owner"
+        return None
+
+    def _op_release(self, ident: bytes, request: Request) -> None:
+        reason = self._owned(request)
+        if reason is not None:
+            self._refuse(ident, request, reason)
+            return
+        for name in request.names:
+            del self._holders[name]
+        self._stats["releases"] += 1
+        self._record(
+            "broker.release", client=request.client, req=request.req, names=request.names,
+            tokens=request.tokens,
+        )
+        self._reply(ident, {"req": request.req, "ok": True, "tokens": request.tokens, "lease_ms": 0})
+        self._pump(request.names)
+
+    def _op_renew(self, ident: bytes, request: Request) -> None:
+        reason = self._owned(request)
+        if reason is not None:
+            self._refuse(ident, request, reason)
+            return
+        expires = self._clock() + request.lease_ms * _MS
+        for name in request.names:
+            self._holders[name].expires_ns = expires
+            heapq.heappush(self._expiries, (expires, name, request.tokens[name]))
+        self._stats["renewals"] += 1
+        self._record(
+            "broker.renew", client=request.client, req=request.req, names=request.names,
+            tokens=request.tokens, lease_ms=request.lease_ms,
+        )
+        self._reply(
+            ident, {"req": request.req, "ok": True, "tokens": request.tokens, "lease_ms": request.lease_ms}
+        )
+
+    def _op_status(self, ident: bytes, request: Request) -> None:
+        names = request.names or tuple(sorted(set(self._holders) | set(self._queues) | set(self._counters)))
+        now = self._clock()
+        holders = {
+            n: {"client": h.client, "token": h.token, "expires_in_ms": (h.expires_ns - now) // _MS}
+            for n in names
+            if (h := self._holders.get(n)) is not None
+        }
+        queues = {n: [w.request.client for w in self._queues[n]] for n in names if self._queues.get(n)}
+        tokens = {n: (self._epoch << EPOCH_SHIFT) | self._counters[n] for n in names if n in self._counters}
+        self._reply(
+            ident, {"req": request.req, "ok": True, "holders": holders, "queues": queues, "tokens": tokens}
+        )
+
+    # -- waking waiters ----------------------------------------------------------------
+
+    def _pump(self, names: tuple[str, ...]) -> None:
+        """Grant waiters now at the head of every queue they are in and free of holders."""
+        for name in names:
+            queue = self._queues.get(name)
+            if not queue:
+                continue
+            waiter = queue[0]
+            wanted = waiter.request.names
+            if any(n in self._holders or self._queues[n][0] is not waiter for n in wanted):
+                continue
+            for n in wanted:
+                self._dequeue(n, waiter)
+            waiter.deadline_ns = -1  # granted: its deadline entry is now stale
+            self._grant(waiter.ident, waiter.request)
+
+    def _dequeue(self, name: str, waiter: _Waiter) -> None:
+        queue = self._queues[name]
+        queue.remove(waiter)
+        if not queue:
+            del self._queues[name]
+
+    def _tick(self) -> None:
+        """Expire leases and withdraw waiters whose time is up."""
+        now = self._clock()
+        expiries, deadlines = self._expiries, self._deadlines
+        while expiries and expiries[0][0] <= now:
+            expires, name, token = heapq.heappop(expiries)
+            holder = self._holders.get(name)
+            # Stale heap entries (released or renewed since) are skipped, not removed eagerly.
+            if holder is not None and holder.token == token and holder.expires_ns == expires:
+                del self._holders[name]
+                self._stats["expiries"] += 1
+                self._record("broker.expire", name=name, client=holder.client, token=token)
+                self._pump((name,))
+        while deadlines and deadlines[0][0] <= now:
+            deadline, _, waiter = heapq.heappop(deadlines)
+            if waiter.deadline_ns == deadline:
+                for name in waiter.request.names:
+                    self._dequeue(name, waiter)
+                self._refuse(waiter.ident, waiter.request, "timeout")
+                self._pump(waiter.request.names)
+
+    # -- inspection --------------------------------------------------------------------
+
+    def statistics(self) -> BrokerStatistics:
+        """A frozen copy of the broker's counters."""
+        return BrokerStatistics(held=len(self._holders), **self._stats)
+
+
+def _jsonl_sink(path: Path) -> tuple[Callable[[Event], None], Callable[[], None]]:
+    handle = open(path, "a", encoding="utf-8")
+
+    def sink(event: Event) -> None:
+        handle.write(event.to_json() + "\n")
+
+    return sink, handle.close
+
+
+def serve_forever(
+    endpoint: str,
+    state_file: Path | str | None,
+    events: Path | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Run a broker in this process until SIGINT/SIGTERM; announce the bound endpoint."""
+    history, close = None, None
+    if events is not None:
+        sink, close = _jsonl_sink(events)
+        history = History("broker", sink=sink)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    broker = LockBroker(endpoint, state_file, history, max_bytes=max_bytes, context=zmq.Context())
+    with broker:
+        announce(broker.endpoint)
+        while not stopping.wait(0.5):
+            pass
+    if close is not None:
+        close()
+
+
+def add_broker_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``harness broker`` options to ``parser``."""
+    parser.add_argument("--endpoint", default="tcp://127.0.0.1:5555", help="tcp:// or ipc:// address to bind")
+    parser.add_argument("--state-file", type=Path, required=True, help="where the fencing-token epoch persists")
+    parser.add_argument("--events", type=Path, default=None, help="append broker events here as JSONL")
+    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="largest request accepted")
+
+
+def _argument_error(args: argparse.Namespace) -> str | None:
+    if not args.endpoint.startswith(("tcp://", "ipc://")):
+        return f"--endpoint must be tcp:// or ipc://, got {args.endpoint!r}"
+    if args.max_bytes <= 0:
+        return f"--max-bytes must be positive, got {args.max_bytes}"
+    for flag, path in (("--state-file", args.state_file), ("--events", args.events)):
+        if path is not None and not path.parent.is_dir():
+            return f"{flag}: directory {path.parent} does not exist"
+    return None
+
+
+def run_broker(args: argparse.Namespace) -> int:
+    """Entry point of ``harness broker``: 0 after a clean stop, 2 if it cannot run."""
+    problem = _argument_error(args)
+    if problem is None:
+        try:
+            serve_forever(
+                args.endpoint, args.state_file, args.events, args.max_bytes,
+                announce=lambda ep: print(f"broker listening on {ep}", flush=True),
+            )
+            return 0
+        except BrokerStateError as exc:
+            problem = str(exc)
+    print(f"harness broker: error: {problem}", file=sys.stderr)
+    return 2

@@ -1,0 +1,169 @@
+"""The run configuration: one typed object, built once, passed down.
+
+Layers, later wins: built-in defaults, ``[tool.harness]`` in ``pyproject.toml`` (or a TOML
+file given with ``--config``), then command-line flags. Every bad value raises
+``ConfigError`` with one line that names the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from harness.aggregator import Mode
+from harness.guardian.risk import BreakerLimits, Discipline, RiskLimits
+from harness.model import SymbolSpec, symbol_specs
+from harness.strategy import StrategyParams, VenueParams
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, of the wrong type or out of range."""
+
+
+class ConcurrencyMode(str, enum.Enum):
+    """How symbol workers run."""
+
+    THREAD = "thread"
+    PROCESS = "process"
+    SINGLE = "single"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs: symbols, seed, size, concurrency, costs, limits."""
+
+    symbols: tuple[SymbolSpec, ...] = field(default_factory=symbol_specs)
+    seed: int = 127
+    trades: int | None = 30
+    duration: float | None = None
+    mode: ConcurrencyMode = ConcurrencyMode.THREAD
+    aggregation: Mode = Mode.INCREMENTAL
+    lock_timeout: float = 10.0
+    max_ticks: int = 1_000_000
+    strategy: StrategyParams = StrategyParams()
+    venue: VenueParams = VenueParams()
+    limits: RiskLimits = RiskLimits()
+    discipline: Discipline = Discipline.ATOMIC
+
+    def __post_init__(self) -> None:
+        if (self.trades is None) == (self.duration is None):
+            raise ConfigError("give exactly one of trades or duration")
+        if self.trades is not None and self.trades < 1:
+            raise ConfigError(f"trades must be at least 1, got {self.trades}")
+        if self.duration is not None and not self.duration > 0:
+            raise ConfigError(f"duration must be positive, got {self.duration}")
+        if not self.symbols:
+            raise ConfigError("at least one symbol is needed")
+        if self.lock_timeout <= 0 or self.max_ticks < 1:
+            raise ConfigError("lock_timeout and max_ticks must be positive")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed}")
+
+    @property
+    def symbol_names(self) -> tuple[str, ...]:
+        """Names of the configured symbols, in order."""
+        return tuple(s.name for s in self.symbols)
+
+
+def _coerce(name: str, value: Any, kind: Any) -> Any:
+    """Coerce one raw (TOML or flag) value to a field's declared type."""
+    options = typing.get_args(kind) if typing.get_origin(kind) in (typing.Union, types.UnionType) else (kind,)
+    if value is None and type(None) in options:
+        return None
+    kind = next(k for k in options if k is not type(None))
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{name}: expected a table of settings")
+        return _build(kind, value, f"{name}.")
+    try:
+        if kind is Decimal and not isinstance(value, bool):
+            return Decimal(str(value))
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            return kind(value)
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+    except (InvalidOperation, ValueError):
+        pass
+    raise ConfigError(f"{name}: invalid value {value!r} (expected {getattr(kind, '__name__', kind)})")
+
+
+def _build(cls: type, raw: Mapping[str, Any], prefix: str = "") -> Any:
+    """Instantiate dataclass ``cls`` from raw settings, refusing unknown keys."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"{prefix}{key}: unknown setting (known: {', '.join(sorted(known))})")
+        values[key] = _coerce(prefix + key, value, hints[key])
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix}{exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {exc}") from None
+
+
+def run_config(raw: Mapping[str, Any], base: RunConfig | None = None) -> RunConfig:
+    """Layer raw settings (``symbols`` as names or a comma list) over ``base``."""
+    raw = dict(raw)
+    base = base or RunConfig()
+    changed: dict[str, Any] = {}
+    if "symbols" in raw:
+        names = raw.pop("symbols")
+        if isinstance(names, str):
+            names = [s.strip() for s in names.split(",")]
+        if not isinstance(names, list):
+            raise ConfigError("symbols: expected a list of names or a comma-separated string")
+        try:
+            changed["symbols"] = symbol_specs(names)
+        except ValueError as exc:
+            raise ConfigError(f"symbols: {exc}") from None
+    # trades and duration are alternatives: setting one clears the other.
+    if "trades" in raw and "duration" not in raw:
+        raw["duration"] = None
+    if "duration" in raw and "trades" not in raw:
+        raw["trades"] = None
+    hints = typing.get_type_hints(RunConfig)
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"{key}: unknown setting (known: {', '.join(sorted(known))})")
+        changed[key] = _coerce(key, value, hints[key])
+    try:
+        return dataclasses.replace(base, **changed)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def load_toml(path: Path, table: str | None = None) -> dict[str, Any]:
+    """Read a TOML file (optionally one dotted table of it); errors name the file."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for part in (table or "").split("."):
+        if part:
+            data = data.get(part, {})
+            if not isinstance(data, dict):
+                raise ConfigError(f"{path}: [{table}] must be a table")
+    return data
+
+
+__all__ = [
+    "BreakerLimits", "ConcurrencyMode", "ConfigError", "RunConfig", "RiskLimits", "load_toml", "run_config",
+]

@@ -1,0 +1,351 @@
+"""The reference multi-symbol engine: one worker per symbol, in threads or processes.
+
+Each order walks the same path, every step an event in the run's history:
+
+    strategy -> guardian reserve (atomic, counts pending) -> locks (symbol + global)
+    -> venue fill -> ledger -> aggregator -> guardian settle -> release
+
+A worker owns its symbol's feed, strategy, venue and ledger; what workers share is the
+guardian's exposure book, the aggregator and the lock service. In process mode the book is
+a ``multiprocessing.Array``, the lock service must be reachable from every process (the
+ZeroMQ broker), and events and aggregator updates travel to the parent over one queue.
+
+Failure isolation: an exception in one worker is recorded as ``worker.error`` and ends that
+worker only; a crashed process is noticed by the parent and recorded the same way.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from harness.aggregator import MetricsAggregator, Mode, SymbolMetrics
+from harness.config import ConcurrencyMode, ConfigError, RunConfig
+from harness.feed import seeded_feed
+from harness.guardian.risk import Guardian, GuardianSnapshot, Refusal, state_size
+from harness.history import Event, History, LocalSequence, SharedSequence
+from harness.ledger import Ledger
+from harness.locks.fence import Fence, StaleToken
+from harness.locks.protocol import GLOBAL_LOCK, LockClient, LockError, LockProvider, symbol_lock
+from harness.model import SymbolSpec, Tick
+
+FeedFactory = Callable[[SymbolSpec, int], Iterator[Tick]]
+Progress = Callable[[str], None]
+
+
+class AggregatorPort(Protocol):
+    """What a worker needs of the aggregator."""
+
+    def replace(self, symbol: str, snapshot: SymbolMetrics, *, worker: str, fence_token: tuple[str, int]) -> Any:
+        """Set a symbol's metrics to a snapshot."""
+
+    def apply(self, symbol: str, delta: SymbolMetrics, *, worker: str, fence_token: tuple[str, int]) -> Any:
+        """Apply one delta."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run leaves behind: the history, and the final state of the shared parts."""
+
+    run_id: str
+    config: RunConfig
+    history: History
+    aggregator: dict[str, SymbolMetrics]
+    guardian: GuardianSnapshot
+    elapsed_s: float
+
+    def events(self) -> list[Event]:
+        """The run's events in sequence order."""
+        return self.history.events()
+
+
+@dataclass
+class _Shared:
+    """The parts of a run every worker reaches."""
+
+    config: RunConfig
+    history: History
+    guardian: Guardian
+    aggregator: AggregatorPort
+    locks: LockProvider
+    feed: FeedFactory
+    progress: Progress | None = None
+
+
+def new_run_id(config: RunConfig) -> str:
+    """A run id unique across machines: seed plus a random suffix."""
+    return f"run-{config.seed}-{uuid.uuid4().hex[:8]}"
+
+
+def run(
+    config: RunConfig,
+    locks: LockProvider,
+    *,
+    run_id: str | None = None,
+    feed: FeedFactory = seeded_feed,
+    progress: Progress | None = None,
+    aggregator: MetricsAggregator | None = None,
+    history: History | None = None,
+    guardian_hook: Callable[[], None] | None = None,
+) -> RunResult:
+    """Run every symbol's worker to completion and return the recorded history."""
+    if config.mode is ConcurrencyMode.PROCESS and not locks.shared_across_processes:
+        raise ConfigError("process mode needs a lock service shared across processes (the ZeroMQ broker)")
+    run_id = run_id or new_run_id(config)
+    started = time.perf_counter()
+    runner = _run_processes if config.mode is ConcurrencyMode.PROCESS else _run_threads
+    history, agg, guardian = runner(config, locks, run_id, feed, progress, aggregator, history, guardian_hook)
+    elapsed = time.perf_counter() - started
+    final = agg.symbols()
+    history.append("agg.state", worker="engine", symbols={k: v.as_payload() for k, v in final.items()})
+    history.append("run.end", worker="engine", elapsed_ns=int(elapsed * 1e9))
+    return RunResult(run_id, config, history, final, guardian.snapshot(), elapsed)
+
+
+def _start_event(history: History, config: RunConfig) -> None:
+    history.append(
+        "run.start", worker="engine", seed=config.seed, mode=config.mode, aggregation=config.aggregation,
+        symbols=list(config.symbol_names), trades=config.trades, duration=config.duration,
+        equity=config.limits.equity, max_gross_exposure=config.limits.max_gross_exposure,
+        max_symbol_exposure=config.limits.max_symbol_exposure,
+        specs={s.name: {"tick": s.tick, "lot": s.lot} for s in config.symbols},
+    )
+
+
+def _run_threads(config, locks, run_id, feed, progress, aggregator, history, hook):
+    history = history or History(run_id, LocalSequence())
+    _start_event(history, config)
+    guardian = Guardian(config.symbols, config.limits, history=history, discipline=config.discipline,
+                        between_check_and_act=hook)
+    aggregator = aggregator or MetricsAggregator(history, Fence("aggregator", history, record_accepts=False))
+    shared = _Shared(config, history, guardian, aggregator, locks, feed, progress)
+    if config.mode is ConcurrencyMode.SINGLE:
+        targets = [lambda: [_work(shared, spec, f"{spec.name}#0") for spec in config.symbols]]
+    else:
+        targets = [(lambda spec=spec: _work(shared, spec, f"{spec.name}#0")) for spec in config.symbols]
+    threads = [threading.Thread(target=t, name=f"worker-{i}", daemon=True) for i, t in enumerate(targets)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return history, aggregator, guardian
+
+
+def _work(shared: _Shared, spec: SymbolSpec, worker: str) -> None:
+    """Run one symbol's worker; any failure is recorded and ends this worker only."""
+    history = shared.history
+    history.append("worker.start", worker=worker, symbol=spec.name)
+    client: LockClient | None = None
+    try:
+        client = shared.locks.client(worker, history)
+        trades = SymbolWorker(shared, spec, worker, client).run()
+        history.append("worker.done", worker=worker, symbol=spec.name, trades=trades)
+    except Exception as exc:  # noqa: BLE001 -- isolation: the failure becomes evidence
+        history.append(
+            "worker.error", worker=worker, symbol=spec.name, error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+        )
+    finally:
+        if client is not None:
+            client.close()
+
+
+class SymbolWorker:
+    """The trading loop of one symbol."""
+
+    def __init__(self, shared: _Shared, spec: SymbolSpec, worker: str, client: LockClient) -> None:
+        from harness.strategy import SimulatedVenue, Strategy
+
+        self.shared, self.spec, self.worker, self.client = shared, spec, worker, client
+        config = shared.config
+        self.strategy = Strategy(spec, config.seed, config.strategy)
+        self.venue = SimulatedVenue(spec, config.seed, config.venue)
+        self.ledger = Ledger(spec)
+        self.ledger_fence = Fence("ledger", shared.history, record_accepts=False)
+        self.names = [symbol_lock(spec.name), GLOBAL_LOCK]
+
+    def run(self) -> int:
+        """Trade until the target count or duration is reached, then flatten; return trades."""
+        config = self.shared.config
+        deadline = None if config.duration is None else time.monotonic() + config.duration
+        for tick in self.shared.feed(self.spec, config.seed):
+            done = (
+                tick.index >= config.max_ticks
+                or (config.trades is not None and len(self.ledger.trades) >= config.trades)
+                or (deadline is not None and time.monotonic() >= deadline)
+            )
+            if done and self.ledger.position.qty == 0:
+                break
+            order = self.strategy.decide(tick, self.ledger.position, flatten=done)
+            if order is not None and self._trade(order) == "halted" and self.ledger.position.qty == 0:
+                # Flat and halted: the breaker admits only risk-reducing orders, none remain.
+                self.shared.history.append("worker.halted", worker=self.worker, symbol=self.spec.name)
+                break
+        if config.aggregation is Mode.REPLACE:
+            self._publish_snapshot()
+        return len(self.ledger.trades)
+
+    def _trade(self, order) -> str | None:
+        """Carry one order through the whole path; return the refusal reason, if refused."""
+        history, name, worker = self.shared.history, self.spec.name, self.worker
+        history.append("order.submit", worker=worker, symbol=name, order=order.order_id, side=order.side,
+                       qty=order.qty, price=order.price)
+        reservation = self.shared.guardian.reserve(order, self.venue.worst_price(order), worker)
+        if isinstance(reservation, Refusal):
+            return reservation.reason
+        try:
+            grant = self.client.acquire(self.names, self.shared.config.lock_timeout)
+        except LockError as exc:
+            self.shared.guardian.cancel(reservation, worker)
+            history.append("order.abort", worker=worker, symbol=name, order=order.order_id, reason=str(exc))
+            return None
+        try:
+            token = grant.token(self.names[0])
+            fill = self.venue.execute(order)
+            self.ledger_fence.admit(self.names[0], token, worker, name)
+            history.append("order.fill", worker=worker, symbol=name, order=order.order_id, fill=fill.fill_id,
+                           side=fill.side, qty=fill.qty, price=fill.price, fee=fill.fee)
+            closed = self.ledger.apply(fill)
+            for trade in closed:
+                history.append("trade.closed", worker=worker, symbol=name, trade=trade.trade_id, side=trade.side,
+                               qty=trade.qty, entry=trade.entry, exit=trade.exit, fees=trade.fees, pnl=trade.pnl,
+                               outcome=trade.outcome)
+                if self.shared.config.aggregation is Mode.INCREMENTAL:
+                    delta = SymbolMetrics.of_trade(trade, len(self.ledger.trades))
+                    self.shared.aggregator.apply(name, delta, worker=worker, fence_token=(self.names[0], token))
+            self.shared.guardian.settle(reservation, fill, closed, worker, grant.token(GLOBAL_LOCK))
+            if self.shared.progress is not None:
+                for _ in closed:
+                    self.shared.progress(name)
+        finally:
+            self.client.release(grant)
+        return None
+
+    def _publish_snapshot(self) -> None:
+        # The seed's lesson: always push the final state when the symbol loop ends.
+        grant = self.client.acquire(self.names[:1], self.shared.config.lock_timeout)
+        try:
+            snapshot = SymbolMetrics.of_trades(self.ledger.trades)
+            token = (self.names[0], grant.token(self.names[0]))
+            self.shared.aggregator.replace(self.spec.name, snapshot, worker=self.worker, fence_token=token)
+        finally:
+            self.client.release(grant)
+
+
+# -- process mode -------------------------------------------------------------------------
+
+
+class _Uplink:
+    """Child-side aggregator port and history sink: everything goes to the parent's queue."""
+
+    def __init__(self, channel: Any) -> None:
+        self._channel = channel
+
+    def event(self, event: Event) -> None:
+        self._channel.put(("event", event))
+
+    def replace(self, symbol, snapshot, *, worker, fence_token):
+        self._channel.put(("replace", symbol, snapshot, worker, fence_token))
+
+    def apply(self, symbol, delta, *, worker, fence_token):
+        self._channel.put(("apply", symbol, delta, worker, fence_token))
+
+
+@dataclass(frozen=True)
+class _ChildSpec:
+    config: RunConfig
+    run_id: str
+    spec: SymbolSpec
+    worker: str
+    sequence: SharedSequence
+    state: Any
+    mutex: Any
+    channel: Any
+    locks: LockProvider
+    feed: FeedFactory
+
+
+def _child_main(child: _ChildSpec) -> None:
+    uplink = _Uplink(child.channel)
+    history = History(child.run_id, child.sequence, sink=uplink.event)
+    guardian = Guardian(child.config.symbols, child.config.limits, state=child.state, mutex=child.mutex,
+                        history=history, discipline=child.config.discipline)
+    shared = _Shared(child.config, history, guardian, uplink, child.locks, child.feed)
+    _work(shared, child.spec, child.worker)
+    child.channel.put(("exit", child.worker))
+    child.channel.close()
+    child.channel.join_thread()
+
+
+def _run_processes(config, locks, run_id, feed, progress, aggregator, history, hook):
+    ctx = multiprocessing.get_context("spawn")
+    sequence = SharedSequence.create(ctx)
+    history = history or History(run_id, sequence)
+    _start_event(history, config)
+    state = ctx.Array("q", state_size(len(config.symbols)), lock=False)
+    mutex = ctx.Lock()
+    guardian = Guardian(config.symbols, config.limits, state=state, mutex=mutex, history=history)
+    aggregator = aggregator or MetricsAggregator(history, Fence("aggregator", history, record_accepts=False))
+    channel = ctx.Queue()
+    children = {}
+    for spec in config.symbols:
+        worker = f"{spec.name}#0"
+        child = _ChildSpec(config, run_id, spec, worker, sequence, state, mutex, channel, locks, feed)
+        proc = ctx.Process(target=_child_main, args=(child,), name=f"harness-{worker}", daemon=True)
+        proc.start()
+        children[worker] = (proc, spec)
+    _pump(channel, children, history, aggregator, progress)
+    return history, aggregator, guardian
+
+
+def _pump(channel, children, history: History, aggregator: MetricsAggregator, progress) -> None:
+    """Apply children's events and updates until every child has exited or died."""
+    running = dict(children)
+    while running:
+        try:
+            item = channel.get(timeout=0.2)
+        except queue.Empty:
+            for worker, (proc, spec) in list(running.items()):
+                if not proc.is_alive():
+                    proc.join()
+                    _drain(channel, history, aggregator, running, progress)
+                    if worker in running:
+                        del running[worker]
+                        history.append("worker.error", worker=worker, symbol=spec.name, fatal=True,
+                                       error=f"process exited with code {proc.exitcode}")
+            continue
+        _dispatch(item, history, aggregator, running, progress)
+    for proc, _ in children.values():
+        proc.join()
+
+
+def _drain(channel, history, aggregator, running, progress) -> None:
+    while True:
+        try:
+            _dispatch(channel.get_nowait(), history, aggregator, running, progress)
+        except queue.Empty:
+            return
+
+
+def _dispatch(item: Sequence[Any], history: History, aggregator: MetricsAggregator, running, progress) -> None:
+    kind = item[0]
+    if kind == "event":
+        event = item[1]
+        history.extend([event])
+        if progress is not None and event.kind == "trade.closed":
+            progress(event.symbol)
+    elif kind in ("apply", "replace"):
+        _, symbol, metrics, worker, token = item
+        try:
+            getattr(aggregator, kind)(symbol, metrics, worker=worker, fence_token=token)
+        except StaleToken:
+            pass  # the fence recorded the rejection; the stale writer's update is refused
+    elif kind == "exit":
+        running.pop(item[1], None)

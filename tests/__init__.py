@@ -1,0 +1,1 @@
+"""Tests of the harness; they mirror the layout of the ``harness`` package."""

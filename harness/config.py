@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.aggregator import Mode
+from harness.gates import Thresholds
 from harness.guardian.risk import BreakerLimits, Discipline, RiskLimits
 from harness.model import SymbolSpec, symbol_specs
 from harness.strategy import StrategyParams, VenueParams
@@ -79,6 +80,10 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
     if value is None and type(None) in options:
         return None
     kind = next(k for k in options if k is not type(None))
+    if typing.get_origin(kind) is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{name}: expected a list of strings, got {value!r}")
+        return tuple(value)
     if dataclasses.is_dataclass(kind):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{name}: expected a table of settings")
@@ -164,6 +169,56 @@ def load_toml(path: Path, table: str | None = None) -> dict[str, Any]:
     return data
 
 
-__all__ = [
-    "BreakerLimits", "ConcurrencyMode", "ConfigError", "RunConfig", "RiskLimits", "load_toml", "run_config",
-]
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    """The whole configuration: how to run, and how to judge."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    gates: Thresholds = field(default_factory=Thresholds)
+
+
+def harness_config(raw: Mapping[str, Any], base: HarnessConfig | None = None) -> HarnessConfig:
+    """Layer a ``{"run": {...}, "gates": {...}}`` mapping over ``base``."""
+    base = base or HarnessConfig()
+    unknown = set(raw) - {"run", "gates"}
+    if unknown:
+        raise ConfigError(f"{sorted(unknown)[0]}: unknown section (known: gates, run)")
+    for section in ("run", "gates"):
+        if section in raw and not isinstance(raw[section], Mapping):
+            raise ConfigError(f"{section}: expected a table of settings")
+    gates = base.gates
+    if "gates" in raw:
+        hints = typing.get_type_hints(Thresholds)
+        known = {f.name for f in dataclasses.fields(Thresholds)}
+        changed = {}
+        for key, value in raw["gates"].items():
+            if key not in known:
+                raise ConfigError(f"gates.{key}: unknown setting (known: {', '.join(sorted(known))})")
+            changed[key] = _coerce(f"gates.{key}", value, hints[key])
+        gates = dataclasses.replace(base.gates, **changed)
+    run = run_config(raw["run"], base.run) if "run" in raw else base.run
+    return HarnessConfig(run, gates)
+
+
+def load_config(config_file: Path | None = None, project_dir: Path = Path(".")) -> HarnessConfig:
+    """Defaults, then ``[tool.harness]`` of pyproject.toml (or ``config_file``)."""
+    if config_file is not None:
+        return harness_config(load_toml(config_file))
+    pyproject = project_dir / "pyproject.toml"
+    return harness_config(load_toml(pyproject, "tool.harness")) if pyproject.is_file() else HarnessConfig()
+
+
+def assignments(lines: list[str]) -> dict[str, Any]:
+    """Parse ``KEY=VALUE`` lines (values in TOML syntax, bare words as strings)."""
+    parsed: dict[str, Any] = {}
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{line!r}: expected KEY=VALUE")
+        try:
+            parsed[key.strip()] = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed[key.strip()] = value.strip()
+    return parsed

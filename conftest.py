@@ -1,0 +1,17 @@
+"""Project-level pytest wiring: collect every scenario file as a test module.
+
+Scenario files are named for what they stress (``scenarios/race_detection.py``), not
+``test_*.py``, so pytest is told to collect them here.
+"""
+
+from pathlib import Path
+
+import pytest
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path):
+    if file_path.suffix == ".py" and file_path.parent == SCENARIOS and not file_path.name.startswith("_"):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None

@@ -1,0 +1,102 @@
+"""Race condition evidence: what the log says went wrong, and the invariants a race breaks.
+
+Counting ERROR/CRITICAL/Traceback lines is the seed's check; it only sees failures that
+announced themselves. A race that silently loses an update shows up instead as a broken
+invariant, so this checker also looks for:
+
+- lost updates: the aggregator's final trade count per symbol differs from the trades the
+  ledger closed; the guardian's recorded position differs from the position the fills add
+  up to (a lost write to the shared exposure book);
+- duplicate fills: one fill id recorded twice;
+- sequence gaps: missing history sequence numbers (lost events), and aggregator deltas
+  reported as a gap that never closed.
+
+RACE_CONDITION counts those violations plus any log line marked RACE_CONDITION.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from decimal import Decimal
+
+from harness.checks.evidence import Evidence
+from harness.history import Event
+from harness.stresslog import level_of
+
+AREA = "Race Condition Detection"
+KEEP = 10
+
+
+def check_races(events: Sequence[Event]) -> Evidence:
+    """Log-level counts and invariant violations that concurrency bugs leave behind."""
+    levels = Counter(level_of(e) for e in events)
+    tracebacks = sum(1 for e in events if "Traceback" in str(e.payload.get("traceback", "")))
+    found = {
+        "lost_updates": _lost_aggregator_updates(events) + _lost_book_updates(events),
+        "duplicate_fills": _duplicate_fills(events),
+        "sequence_gaps": _sequence_gaps(events) + _open_aggregator_gaps(events),
+    }
+    counts = {name: len(items) for name, items in found.items()}
+    violations = {name: tuple(items[:KEEP]) for name, items in found.items()}
+    figures = {
+        "errors": levels["ERROR"],
+        "criticals": levels["CRITICAL"],
+        "warnings": levels["WARNING"],
+        "race_conditions": levels["RACE_CONDITION"] + sum(counts.values()),
+        "tracebacks": tracebacks,
+        **counts,
+    }
+    return Evidence(AREA, figures, violations)
+
+
+def _lost_aggregator_updates(events: Sequence[Event]) -> list[dict]:
+    final = next((e for e in reversed(events) if e.kind == "agg.state"), None)
+    if final is None:
+        return []
+    closed = Counter(str(e.symbol) for e in events if e.kind == "trade.closed")
+    aggregated = {name: int(raw["trades"]) for name, raw in final.payload["symbols"].items()}
+    return [
+        {"symbol": name, "ledger_trades": closed.get(name, 0), "aggregator_trades": aggregated.get(name, 0)}
+        for name in sorted(set(closed) | set(aggregated))
+        if closed.get(name, 0) != aggregated.get(name, 0)
+    ]
+
+
+def _lost_book_updates(events: Sequence[Event]) -> list[dict]:
+    position: dict[str, Decimal] = {}
+    found = []
+    signs = {"BUY": 1, "SELL": -1}
+    for event in events:
+        if event.kind == "order.fill":
+            qty = Decimal(str(event.payload["qty"])) * signs[event.payload["side"]]
+            position[str(event.symbol)] = position.get(str(event.symbol), Decimal(0)) + qty
+        elif event.kind == "risk.settle" and "position" in event.payload:
+            expected = position.get(str(event.symbol), Decimal(0))
+            recorded = Decimal(str(event.payload["position"]))
+            if recorded != expected:
+                found.append({"seq": event.seq, "symbol": event.symbol, "recorded": str(recorded),
+                              "from_fills": str(expected)})
+    return found
+
+
+def _duplicate_fills(events: Sequence[Event]) -> list[dict]:
+    seen = Counter(str(e.payload.get("fill")) for e in events if e.kind == "order.fill")
+    return [{"fill": fill, "times": n} for fill, n in sorted(seen.items()) if n > 1]
+
+
+def _sequence_gaps(events: Sequence[Event]) -> list[dict]:
+    gaps = []
+    for before, after in zip(events, events[1:]):
+        if after.seq != before.seq + 1:
+            gaps.append({"after_seq": before.seq, "next_seq": after.seq, "missing": after.seq - before.seq - 1})
+    return gaps
+
+
+def _open_aggregator_gaps(events: Sequence[Event]) -> list[dict]:
+    applied = {(str(e.symbol), int(e.payload["seq"])) for e in events if e.kind == "agg.apply"}
+    return [
+        {"symbol": e.symbol, "seq": e.payload["seq"], "expected": e.payload["expected"]}
+        for e in events
+        if e.kind == "agg.gap" and (str(e.symbol), int(e.payload["seq"])) not in applied
+    ]

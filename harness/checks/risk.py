@@ -1,0 +1,86 @@
+"""Risk management evidence: exposure replayed at every fill, breakers, isolation, health.
+
+Exposure is recomputed from the fills alone -- position per symbol from signed fill
+quantities, mark = that symbol's last fill price -- after *every* fill, so a limit exceeded
+for one instant is seen even if the run ends flat. Limits and equity come from
+``run.start``.
+
+Isolation: a symbol whose worker failed (``worker.error``) is reported; every other symbol
+must have finished (``worker.done``) -- a failure that stopped or broke another symbol's
+worker is an isolation violation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from harness.checks.evidence import Evidence
+from harness.checks.replay import fills, run_info
+from harness.history import Event
+
+AREA = "Risk Management"
+KEEP = 10
+
+
+def check_risk(events: Sequence[Event]) -> Evidence:
+    """Exposure at every fill vs the limits, breaker trips, isolation and guardian status."""
+    info = run_info(events)
+    positions: dict[str, Decimal] = {}
+    notional: dict[str, Decimal] = {}
+    gross = max_gross = Decimal(0)
+    max_symbol: dict[str, Decimal] = {}
+    breaches = []
+    for event, fill in fills(events):
+        positions[fill.symbol] = positions.get(fill.symbol, Decimal(0)) + fill.signed_qty
+        gross -= notional.get(fill.symbol, Decimal(0))
+        notional[fill.symbol] = abs(positions[fill.symbol]) * fill.price
+        gross += notional[fill.symbol]
+        max_gross = max(max_gross, gross)
+        max_symbol[fill.symbol] = max(max_symbol.get(fill.symbol, Decimal(0)), notional[fill.symbol])
+        if info.equity and _over(gross, info.max_gross_exposure, info.equity, notional[fill.symbol],
+                                 info.max_symbol_exposure):
+            breaches.append({"seq": event.seq, "symbol": fill.symbol, "fill": fill.fill_id,
+                             "gross_exposure": str(gross), "symbol_exposure": str(notional[fill.symbol])})
+    equity = info.equity or Decimal(1)
+    trips = [e for e in events if e.kind == "risk.trip"]
+    failed = sorted({str(e.symbol) for e in events if e.kind == "worker.error"})
+    done = {str(e.symbol) for e in events if e.kind in ("worker.done", "worker.halted")}
+    started = {str(e.symbol) for e in events if e.kind == "worker.start"}
+    broken = sorted(started - done - set(failed))
+    figures = {
+        "fills": sum(1 for e in events if e.kind == "order.fill"),
+        "equity": info.equity,
+        "max_gross_exposure_limit": info.max_gross_exposure,
+        "max_symbol_exposure_limit": info.max_symbol_exposure,
+        "max_exposure_ratio": max_gross / equity,
+        "final_exposure_ratio": gross / equity,
+        "max_symbol_exposure_ratio": {s: v / equity for s, v in sorted(max_symbol.items())},
+        "limit_breaches": len(breaches),
+        "refusals": sum(1 for e in events if e.kind == "risk.refuse"),
+        "breaker_trips": len(trips),
+        "breaker_trip_reasons": sorted({f"{e.payload['scope']}:{e.payload['reason']}" for e in trips}),
+        "failed_symbols": failed,
+        "completed_symbols": sorted(done),
+        "isolation_violations": len(broken),
+        "guardian_status": _status(events, trips),
+    }
+    violations = {
+        "limit_breaches": tuple(breaches[:KEEP]),
+        "isolation_violations": tuple({"symbol": s, "reason": "neither finished nor failed"} for s in broken),
+    }
+    return Evidence(AREA, figures, violations)
+
+
+def _over(gross, gross_limit, equity, symbol_notional, symbol_limit) -> bool:
+    if gross_limit is not None and gross > gross_limit * equity:
+        return True
+    return symbol_limit is not None and symbol_notional > symbol_limit * equity
+
+
+def _status(events: Sequence[Event], trips: Sequence[Event]) -> str:
+    """HALTED after a global trip, else the last recorded health state, else HEALTHY."""
+    if any(e.payload.get("scope") == "global" for e in trips):
+        return "HALTED"
+    last = next((e for e in reversed(events) if e.kind == "health"), None)
+    return str(last.payload["state"]) if last is not None else "HEALTHY"

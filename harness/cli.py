@@ -1,0 +1,176 @@
+"""The ``harness`` command: run scenarios as CI gate jobs, re-judge saved histories.
+
+Exit codes: 0 PASS, 1 a gate failed, 2 the run could not be made (bad input, missing
+service) -- always with one clear line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.config import ConfigError, load_config
+from harness.history import HistoryError
+
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A command line that cannot be run."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _add_run(sub: Any) -> None:
+    p = sub.add_parser("run", help="run a scenario and write its report directory")
+    p.add_argument("name", help="scenario name (see `harness list`)")
+    p.add_argument("--seed", type=_positive_int)
+    p.add_argument("--symbols", help="comma-separated symbol names")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--trades", type=_positive_int, help="closed trades per symbol")
+    size.add_argument("--duration", type=_positive_float, help="seconds of trading per symbol")
+    p.add_argument("--mode", choices=["thread", "process", "single"])
+    p.add_argument("--out", type=Path, help="report directory (default reports/<scenario>-<UTC>-<seed>)")
+    p.add_argument("--config", type=Path, help="TOML file with [run] and [gates] tables")
+    for plugin in ("engine", "locks", "aggregator", "guardian"):
+        p.add_argument(f"--{plugin}", metavar="MODULE:FACTORY", help=f"use your own {plugin}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    from harness.linearizability.cli import add_check_history_arguments
+    from harness.locks.server import add_broker_arguments
+
+    parser = _Parser(prog="harness", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_run(sub)
+    sub.add_parser("list", help="list the scenarios")
+    check = sub.add_parser("check", help="re-judge a saved events.jsonl, STRESS_TEST.log or run directory")
+    check.add_argument("path", type=Path)
+    check.add_argument("--scenario", help="judge with this scenario's areas and thresholds")
+    check.add_argument("--config", type=Path)
+    add_check_history_arguments(sub.add_parser("check-history", help="linearizability of a recorded history"))
+    add_broker_arguments(sub.add_parser("broker", help="serve the ZeroMQ lock broker in this process"))
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    run: dict[str, Any] = {}
+    for key in ("seed", "symbols", "trades", "duration", "mode"):
+        value = getattr(args, key, None)
+        if value is not None:
+            run[key] = value
+    return {"run": run} if run else {}
+
+
+def _plugins(args: argparse.Namespace):
+    from harness.scenario import Plugins, load_object
+
+    chosen = {name: load_object(getattr(args, name)) for name in ("engine", "locks", "aggregator", "guardian")
+              if getattr(args, name, None)}
+    return Plugins(**chosen)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """harness run NAME: execute, write reports, print the verdict."""
+    from harness.progress import print_verdict, symbol_progress
+    from harness.report import write_reports
+    from harness.scenario import execute, load, run_dir_name
+
+    scenario = load(args.name)
+    config = scenario.configure(load_config(args.config), _overrides(args))
+    plugins = _plugins(args)
+    out = args.out or Path("reports") / run_dir_name(scenario.name, config.run.seed)
+    with symbol_progress(config.run) as progress:
+        verdict = execute(scenario, config, out, plugins=plugins, progress=progress)
+    write_reports(verdict, out)
+    print_verdict(verdict, out)
+    return verdict.exit_code
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """harness list: scenario names and titles."""
+    from harness.scenario import available, load
+
+    for name in available():
+        scenario = load(name)
+        print(f"{name:24} {scenario.title}")
+    return EXIT_PASS
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """harness check PATH: re-judge a saved history with the same gates."""
+    from harness.rejudge import rejudge
+
+    return rejudge(args.path, args.scenario, args.config)
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "check": cmd_check}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``harness`` console script."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "check-history":
+            from harness.linearizability.cli import run_check_history
+
+            return run_check_history(args)
+        if args.command == "broker":
+            from harness.locks.server import run_broker
+
+            return run_broker(args)
+        return COMMANDS[args.command](args)
+    except (UsageError, ConfigError, HistoryError) as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("harness: interrupted", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except _service_errors() as exc:
+        print(f"harness: error: service unavailable: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _service_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean a service the run needs is missing."""
+    errors: list[type[BaseException]] = [ConnectionError]
+    try:
+        from harness.services import ServiceUnavailable
+
+        errors.append(ServiceUnavailable)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Gates: evidence judged against thresholds, one PASS/FAIL with its lines per area.
+
+A gate never computes a fact; it reads figures from an ``Evidence`` and compares them with
+``Thresholds`` from config, writing one line per fact as it will appear in VERIFY_LOG.txt.
+``unified`` passes only if every gate does. Exit codes follow from the verdict: 0 PASS,
+1 FAIL (2 is for a run that could not be made at all, decided before any gate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from harness.checks.evidence import Evidence
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Pass/fail limits; zero-tolerance by default for everything that is a defect."""
+
+    max_pnl_difference: Decimal = Decimal(0)
+    max_errors: int = 0
+    max_criticals: int = 0
+    max_tracebacks: int = 0
+    max_race_conditions: int = 0
+    max_overlaps: int = 0
+    max_unbalanced_pairs: int = 0
+    max_orphaned_locks: int = 0
+    require_linearizable: bool = True
+    min_throughput_trades_per_s: float = 0.0
+    max_order_p99_ms: float | None = None
+    max_lock_p99_ms: float | None = None
+    max_exposure_ratio: Decimal | None = None
+    max_breaker_trips: int | None = 0
+    allowed_health: tuple[str, ...] = ("HEALTHY",)
+    max_failed_symbols: int = 0
+    max_lost_events: int = 0
+    max_duplicated_events: int = 0
+
+
+@dataclass(frozen=True)
+class Line:
+    """One judged fact: ✅ or ❌ and its text."""
+
+    ok: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The verdict of one evidence area."""
+
+    name: str
+    area: str
+    lines: tuple[Line, ...]
+    counterexamples: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """True when every line holds."""
+        return all(line.ok for line in self.lines)
+
+    @property
+    def status(self) -> str:
+        """"PASS" or "FAIL"."""
+        return "PASS" if self.passed else "FAIL"
+
+
+def money(value: Any) -> str:
+    """$1,234.56 style, from an exact Decimal (sign before the dollar)."""
+    amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    return f"{'-' if amount < 0 else ''}${abs(amount):,.2f}"
+
+
+def percent(value: Any) -> str:
+    """A ratio as a percentage with two decimals."""
+    return f"{Decimal(str(value)) * 100:.2f}%"
+
+
+def _failing(evidence: Evidence, names: Sequence[str]) -> dict[str, tuple[Mapping[str, Any], ...]]:
+    return {n: evidence.counterexample(n) for n in names if evidence.counterexample(n)}
+
+
+def gate_locks(ev: Evidence, t: Thresholds) -> GateResult:
+    """ZMQ lock atomicity: balance, orphans, state machine, exclusion, fencing, wait-or-die, linearizability."""
+    f = ev.figures
+    unbalanced = f["pairs_total"] - f["pairs_balanced"]
+    lin = f["linearizable"]
+    lines = (
+        Line(f["wellformed_errors"] == 0, f"Well-formed history: {f['wellformed_errors']} malformed operations"),
+        Line(f["acquires"] > 0, f"Total Lock Events: {f['acquires'] + f['releases']} "
+                                f"({f['acquires']} ACQUIRE + {f['releases']} RELEASE), {f['events_total']} recorded"),
+        Line(unbalanced <= t.max_unbalanced_pairs,
+             f"All lock pairs balanced: {f['pairs_balanced']}/{f['pairs_total']} match"
+             if unbalanced == 0 else f"Lock pairs balanced: {f['pairs_balanced']}/{f['pairs_total']} "
+                                    f"({unbalanced} unbalanced, allowed {t.max_unbalanced_pairs})"),
+        Line(f["orphaned_locks"] <= t.max_orphaned_locks, f"Orphaned locks: {f['orphaned_locks']}"),
+        Line(f["state_errors"] == 0, f"EFSM state errors: {f['state_errors']}"),
+        Line(f["overlaps"] <= t.max_overlaps, f"Mutual exclusion: {f['overlaps']} overlapping holds"),
+        Line(f["token_order_errors"] == 0 and f["stale_accepted"] == 0,
+             f"Fencing: {f['token_order_errors']} token order errors, {f['stale_accepted']} stale writes accepted, "
+             f"{f['fence_rejects']} rejected"),
+        Line(f["wait_die_violations"] == 0, f"Wait-or-die discipline: {f['wait_die_violations']} violations"),
+        Line(lin == "true" or not t.require_linearizable,
+             f"Linearizable (owner-aware mutex): {lin}" + ("" if lin == "true" else f" -- {f['linearizable_detail']}")),
+    )
+    return GateResult("locks", ev.area, lines, _failing(ev, list(ev.violations)))
+
+
+def gate_races(ev: Evidence, t: Thresholds) -> GateResult:
+    """Race detection: log-level counts and invariant violations."""
+    f = ev.figures
+    lines = (
+        Line(f["errors"] <= t.max_errors, f"ERROR count: {f['errors']}"),
+        Line(f["criticals"] <= t.max_criticals, f"CRITICAL count: {f['criticals']}"),
+        Line(f["race_conditions"] <= t.max_race_conditions,
+             f"RACE_CONDITION count: {f['race_conditions']} (lost updates {f['lost_updates']}, "
+             f"duplicate fills {f['duplicate_fills']}, sequence gaps {f['sequence_gaps']})"),
+        Line(f["tracebacks"] <= t.max_tracebacks, f"Traceback count: {f['tracebacks']}"),
+    )
+    return GateResult("races", ev.area, lines, _failing(ev, ["lost_updates", "duplicate_fills", "sequence_gaps"]))
+
+
+def gate_performance(ev: Evidence, t: Thresholds) -> GateResult:
+    """Performance: per-symbol figures, throughput and latency limits."""
+    f = ev.figures
+    lines = []
+    for name, s in f["per_symbol"].items():
+        pf = "inf" if s["profit_factor"] is None else f"{Decimal(str(s['profit_factor'])):.2f}"
+        lines.append(Line(True, f"{name}: {s['trades']} trades, {money(s['pnl'])} PnL, {percent(s['win_rate'])} "
+                                f"win rate, profit factor {pf}, max drawdown {money(s['max_drawdown'])}"))
+    tput = f["throughput_trades_per_s"]
+    lines.append(Line(f["total_trades"] > 0 and tput >= t.min_throughput_trades_per_s,
+                      f"Total Throughput: {f['total_trades']} trades in {f['elapsed_s']:.2f} seconds = "
+                      f"{tput:.1f} trades/sec"))
+    for label, key, limit in (("Order", "order_latency", t.max_order_p99_ms), ("Lock acquire", "lock_latency",
+                                                                              t.max_lock_p99_ms)):
+        lat = f[key]
+        lines.append(Line(limit is None or lat["p99_ms"] <= limit,
+                          f"{label} latency: p50 {lat['p50_ms']:.3f} ms, p99 {lat['p99_ms']:.3f} ms, "
+                          f"p99.9 {lat['p99.9_ms']:.3f} ms over {lat['count']} samples"))
+    return GateResult("performance", ev.area, tuple(lines))
+
+
+def gate_aggregator(ev: Evidence, t: Thresholds) -> GateResult:
+    """Aggregator accuracy: exact equality with the recomputation."""
+    f = ev.figures
+    diff = Decimal(str(f["pnl_difference"]))
+    exact = diff == 0
+    lines = (
+        Line(f["aggregator_state_recorded"], f"Simulated Total PnL: {money(f['simulated_total_pnl'])}"),
+        Line(f["aggregator_state_recorded"], f"Aggregator Total PnL: {money(f['aggregator_total_pnl'])}"),
+        Line(abs(diff) <= t.max_pnl_difference,
+             f"Difference: {diff} (exact, limit {t.max_pnl_difference})" + (" PERFECT MATCH" if exact else "")),
+        Line(f["mismatched_symbols"] == 0,
+             f"Per-symbol trades/wins/PnL match: {f['mismatched_symbols']} symbols differ "
+             f"({f['aggregator_trades']} aggregated vs {f['simulated_trades']} recomputed trades)"),
+    )
+    return GateResult("aggregator", ev.area, lines, _failing(ev, ["mismatches"]))
+
+
+def gate_risk(ev: Evidence, t: Thresholds) -> GateResult:
+    """Risk: exposure at every fill within limit, isolation, breaker, guardian status."""
+    f = ev.figures
+    limit = t.max_exposure_ratio if t.max_exposure_ratio is not None else f["max_gross_exposure_limit"]
+    peak = Decimal(str(f["max_exposure_ratio"]))
+    within = f["limit_breaches"] == 0 and (limit is None or peak <= Decimal(str(limit)))
+    failed = f["failed_symbols"]
+    trips_ok = t.max_breaker_trips is None or f["breaker_trips"] <= t.max_breaker_trips
+    lines = (
+        Line(within, f"Global exposure: max {percent(peak)} at any fill, final {percent(f['final_exposure_ratio'])} "
+                     f"(limit {percent(limit) if limit is not None else 'n/a'}, {f['limit_breaches']} breaches, "
+                     f"{f['refusals']} orders refused)"),
+        Line(f["isolation_violations"] == 0 and len(failed) <= t.max_failed_symbols,
+             "Per-symbol isolation: Verified" + (f" (failed: {', '.join(failed)}; others completed)" if failed else "")
+             if f["isolation_violations"] == 0 else f"Per-symbol isolation: {f['isolation_violations']} symbols stalled"),
+        Line(trips_ok, "Circuit breaker: Not triggered" if not f["breaker_trips"]
+             else f"Circuit breaker: {f['breaker_trips']} trips ({', '.join(f['breaker_trip_reasons'])})"),
+        Line(f["guardian_status"] in t.allowed_health,
+             f"Guardian status: {f['guardian_status']}"),
+    )
+    return GateResult("risk", ev.area, lines, _failing(ev, ["limit_breaches", "isolation_violations"]))
+
+
+GATES: Mapping[str, Callable[[Evidence, Thresholds], GateResult]] = {
+    "ZMQ Lock Atomicity": gate_locks,
+    "Race Condition Detection": gate_races,
+    "Performance Metrics": gate_performance,
+    "MetricsAggregator Accuracy": gate_aggregator,
+    "Risk Management": gate_risk,
+}
+
+
+def judge(evidence: Sequence[Evidence], thresholds: Thresholds,
+          extra: Mapping[str, Callable[[Evidence, Thresholds], GateResult]] | None = None) -> tuple[GateResult, ...]:
+    """Judge each evidence area with its gate."""
+    table = {**GATES, **(extra or {})}
+    return tuple(table[ev.area](ev, thresholds) for ev in evidence)
+
+
+def unified(results: Sequence[GateResult]) -> bool:
+    """UnifiedGate: True only if there is at least one gate and every gate passed."""
+    return bool(results) and all(r.passed for r in results)

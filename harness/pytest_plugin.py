@@ -1,0 +1,100 @@
+"""pytest plugin: options, ini keys, the ``harness_scenario`` fixture and the gate summary.
+
+Only wiring lives here; running, judging and reporting are the library's
+(``harness.scenario``, ``harness.report``). Under ``pytest -n auto`` every worker writes its
+own run directories, and each verdict travels to the controller as a user property of the
+test report, so the controller prints one gate summary table at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+VERDICT_PROPERTY = "harness_verdict"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "verification harness")
+    group.addoption("--harness-seed", type=int, default=None, help="seed of every scenario run")
+    group.addoption("--harness-report-dir", default=None, help="where run directories are written")
+    group.addoption("--harness-config", default=None, help="TOML file with [run] and [gates] tables")
+    group.addoption("--harness-gate", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one gate threshold (repeatable)")
+    parser.addini("harness_seed", "seed of every scenario run", default="")
+    parser.addini("harness_report_dir", "where run directories are written", default="reports/pytest")
+    parser.addini("harness_gates", "gate thresholds, one KEY=VALUE a line", type="linelist", default=[])
+
+
+def _settings(config: pytest.Config) -> dict[str, Any]:
+    from harness.config import assignments
+
+    explicit: dict[str, Any] = {}
+    seed = config.getoption("--harness-seed")
+    if seed is None and config.getini("harness_seed"):
+        seed = int(config.getini("harness_seed"))
+    if seed is not None:
+        explicit["run"] = {"seed": seed}
+    gates = assignments([*config.getini("harness_gates"), *config.getoption("--harness-gate")])
+    if gates:
+        explicit["gates"] = gates
+    return explicit
+
+
+@pytest.fixture
+def harness_scenario(request: pytest.FixtureRequest, record_property):
+    """Run a scenario, write its report directory, record its verdict; returns the Verdict."""
+    from harness.config import load_config
+    from harness.report import write_reports
+    from harness.scenario import Scenario, execute, run_dir_name
+
+    config = request.config
+    root = Path(config.getoption("--harness-report-dir") or config.getini("harness_report_dir"))
+    config_file = config.getoption("--harness-config")
+    base = load_config(Path(config_file) if config_file else None, Path(config.rootpath))
+
+    def run(scenario: Scenario, **settings: Any):
+        explicit = _settings(config)
+        if settings:
+            explicit.setdefault("run", {}).update(settings)
+        harness_config = scenario.configure(base, explicit)
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        out = root / f"{run_dir_name(scenario.name, harness_config.run.seed)}-{worker}"
+        verdict = execute(scenario, harness_config, out)
+        write_reports(verdict, out)
+        record_property(VERDICT_PROPERTY, json.dumps(
+            {"scenario": scenario.name, "status": verdict.status, "report": str(out), "command": verdict.command,
+             "gates": {g.area: g.status for g in verdict.gates}}))
+        return verdict
+
+    return run
+
+
+class GateSummary:
+    """Collects verdicts from test reports (also those xdist workers send) and prints them."""
+
+    def __init__(self) -> None:
+        self.verdicts: list[dict[str, Any]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call":
+            self.verdicts += [json.loads(v) for k, v in report.user_properties if k == VERDICT_PROPERTY]
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.verdicts or os.environ.get("PYTEST_XDIST_WORKER"):
+            return
+        terminalreporter.section("harness gates")
+        for verdict in self.verdicts:
+            gates = " ".join(f"{area.split()[0]}={status}" for area, status in verdict["gates"].items())
+            terminalreporter.write_line(f"[UnifiedGate] {verdict['scenario'].upper()} {verdict['status']}  {gates}")
+            terminalreporter.write_line(f"    report: {verdict['report']}")
+            if verdict["status"] != "PASS":
+                terminalreporter.write_line(f"    reproduce: {verdict['command']}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(GateSummary(), "harness-gate-summary")

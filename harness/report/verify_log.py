@@ -1,0 +1,81 @@
+"""VERIFY_LOG.txt and PHYSICAL_EVIDENCE.md in the layout of the seed's verify log.
+
+Every figure on a line comes from the gates (which read the evidence); nothing here is a
+literal but the layout itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness import __version__
+from harness.gates import GateResult
+from harness.scenario import Verdict
+
+RULE = "=" * 80
+
+
+def _mark(ok: bool) -> str:
+    return "✅" if ok else "❌"
+
+
+def _banner(title: str) -> list[str]:
+    return [RULE, title, RULE]
+
+
+def verify_log(verdict: Verdict, artefacts: Sequence[str]) -> str:
+    """The text of VERIFY_LOG.txt."""
+    scenario = verdict.scenario
+    run = verdict.config.run
+    lines = _banner(f"{scenario.name.upper()} VERIFICATION LOG - {scenario.title}")
+    lines += [
+        f"Execution Date: {verdict.started}",
+        f"Harness: v{__version__}",
+        f"Run: {verdict.run_id} (seed {run.seed}, mode {run.mode.value}, symbols {', '.join(run.symbol_names)})",
+        f"Status: {_mark(verdict.passed)} {verdict.status}",
+        "",
+    ]
+    lines += _banner("VERIFICATION RESULTS") + [""]
+    for gate in verdict.gates:
+        lines.append(f"[PHYSICAL_EVIDENCE] {gate.area}")
+        lines += [f"  {_mark(line.ok)} {line.text}" for line in gate.lines]
+        lines.append("")
+    lines.append(f"[UnifiedGate] {scenario.name.upper()} {verdict.status}")
+    failed = [g.area for g in verdict.gates if not g.passed]
+    lines.append(
+        f"[PHYSICAL_EVIDENCE] {len(verdict.gates) - len(failed)}/{len(verdict.gates)} gates passed"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
+    lines.append("")
+    lines += _banner("ARTIFACTS GENERATED") + [""]
+    lines += [f"✅ {name}" for name in artefacts]
+    if not verdict.passed:
+        lines += ["", _banner("REPRODUCE")[0], f"Reproduce: {verdict.command}", RULE]
+    return "\n".join(lines) + "\n"
+
+
+def physical_evidence(verdict: Verdict) -> str:
+    """The text of PHYSICAL_EVIDENCE.md: every gate's lines and its counterexamples."""
+    out = [f"# Physical evidence: {verdict.scenario.title}", "",
+           f"- Run: `{verdict.run_id}`", f"- Status: **{verdict.status}**",
+           f"- Reproduce: `{verdict.command}`", ""]
+    for gate in verdict.gates:
+        out += _gate_section(gate)
+    return "\n".join(out) + "\n"
+
+
+def _gate_section(gate: GateResult) -> list[str]:
+    out = [f"## {gate.area} — {gate.status}", ""]
+    out += [f"- {_mark(line.ok)} {line.text}" for line in gate.lines]
+    for name, items in gate.counterexamples.items():
+        out += ["", f"### Counterexample: {name}", "", "```json"]
+        out += [_json(item) for item in items]
+        out += ["```"]
+    out.append("")
+    return out
+
+
+def _json(item: object) -> str:
+    import json
+
+    return json.dumps(item, default=str, ensure_ascii=False)

@@ -1,0 +1,1 @@
+"""Tests of the risk guardian and its API."""

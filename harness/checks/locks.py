@@ -44,7 +44,7 @@ from typing import Any
 
 from harness.checks.evidence import Evidence
 from harness.history import Event
-from harness.linearizability.engine import Budget, MalformedHistory, check, operations
+from harness.linearizability.engine import Budget, MalformedHistory, Operation, check, operations
 from harness.linearizability.formats import BROKER_EXPIRE, records_from_events
 from harness.linearizability.models import OWNER_MUTEX
 from harness.locks.protocol import FENCE_ACCEPT, FENCE_REJECT, LOCK_FAIL, LOCK_INFO, LOCK_INVOKE, LOCK_OK
@@ -196,6 +196,7 @@ class _LockScan:
     # -- client operations ---------------------------------------------------------------
 
     def invoke(self, event: Event) -> None:
+        """Open a client operation; a release invocation ends the client's hold windows."""
         client, payload = event.worker, event.payload
         if client in self.open:
             self.found.add("wellformed", "invocation while another operation is outstanding", event, self.open[client].event)
@@ -227,6 +228,7 @@ class _LockScan:
         return pending
 
     def ok(self, event: Event) -> None:
+        """Close an operation that took effect."""
         pending = self._complete(event)
         op = event.payload.get("op")
         if op == "acquire":
@@ -241,6 +243,7 @@ class _LockScan:
             self._renewed(event, pending)
 
     def failed(self, event: Event) -> None:
+        """Close an operation that did not (or may not) take effect; its wait is over."""
         self._complete(event)
         self.waits_for.pop(event.worker, None)
 
@@ -299,6 +302,7 @@ class _LockScan:
     # -- fenced resources ----------------------------------------------------------------
 
     def fence_accept(self, event: Event) -> None:
+        """A resource accepted a fenced write: it must not be stale."""
         self.counts["fence_accepts"] += 1
         payload = event.payload
         name, token = payload.get("lock"), payload.get("token")
@@ -326,11 +330,13 @@ class _LockScan:
         return None
 
     def fence_reject(self, event: Event) -> None:
+        """A resource refused a stale token: counted, as fencing working."""
         self.counts["fence_rejects"] += 1
 
     # -- broker events -------------------------------------------------------------------
 
     def broker_grant(self, event: Event) -> None:
+        """The broker granted locks: token order, newest grant, the waiter's wait ends."""
         payload = event.payload
         tokens = payload.get("tokens") or {}
         self.waits_for.pop(payload.get("client"), None)
@@ -369,12 +375,14 @@ class _LockScan:
         self.waits_for.pop(payload.get("client"), None)
 
     def broker_expire(self, event: Event) -> None:
+        """A lease ran out: the hold ends and its token may no longer write."""
         self.counts["expiries"] += 1
         payload = event.payload
         self.expired.add((payload.get("name"), payload.get("token")))
         self._end_hold(payload.get("name"), payload.get("client"))
 
     def broker_error(self, event: Event) -> None:
+        """The broker rejected a malformed request."""
         self.counts["broker_errors"] += 1
 
     # -- end of history ------------------------------------------------------------------
@@ -403,6 +411,7 @@ class _LockScan:
 
 
 def _comparable(a: Any, b: Any) -> bool:
+    """Both wait-or-die timestamps are present (integers)."""
     return isinstance(a, int) and isinstance(b, int)
 
 
@@ -439,7 +448,7 @@ def _linearizable(events: Sequence[Event], budget: Budget | None, found: _Findin
     return result.verdict, result.summary()
 
 
-def _seqs(op: Any) -> set[int]:
+def _seqs(op: Operation) -> set[int]:
     """Sequence numbers of the events of an operation built by records_from_events."""
     ends = (op.invoke_index, op.complete_index)
     return {index // 2 for index in ends if index is not None}

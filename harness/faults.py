@@ -95,6 +95,7 @@ class _Link:
             pass  # the pair is full or closed: the pump is awake or gone anyway
 
     def drain_wake(self) -> None:
+        """Consume pending wake-ups (the pump re-reads the fault anyway)."""
         self.wake_r.recv(CHUNK)
 
     def close(self, reset: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any
 
@@ -11,7 +12,12 @@ from harness.checks.locks import AREA, check_locks
 from harness.history import Event, History
 from harness.linearizability.engine import Budget
 from harness.locks.fence import Fence, StaleToken
+from harness.locks.client import ZmqLockClient, ZmqLockProvider
 from harness.locks.local import LockTable
+from harness.locks.protocol import LockError
+from harness.locks.server import LockBroker
+
+from ..locks import FakeClock
 
 MS = 1_000_000
 ERROR_FIGURES = (
@@ -330,3 +336,54 @@ def test_stale_write_refused_by_a_real_fence_is_not_a_violation():
     evidence = check_locks(history.events())
     assert_clean(evidence)
     assert evidence.figure("fence_rejects") == 1
+
+
+# -- real ZeroMQ broker histories --------------------------------------------------------------
+
+
+def test_real_broker_history_with_conflicting_multi_lock_requests_is_clean():
+    history = History("run")
+    fence = Fence("ledger", history)
+    with LockBroker(history=history) as broker:
+        provider = ZmqLockProvider(broker.endpoint)
+
+        def work(i: int) -> None:
+            client, rnd = provider.client(f"w{i}", history), random.Random(i)
+            for _ in range(20):
+                names = rnd.sample(["A", "B", "C"], rnd.randint(1, 3))
+                grant = client.acquire(names, 10)
+                for name in names:
+                    fence.admit(name, grant.token(name), client.client_id)
+                client.release(grant)
+            client.close()
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(5)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    evidence = check_locks(history.events())
+    assert_clean(evidence)
+    assert evidence.figure("acquires") == evidence.figure("releases") == 100
+
+
+def test_real_broker_lease_expiry_and_fenced_stale_write_are_clean():
+    history, clock = History("run"), FakeClock()
+    fence = Fence("ledger", history)
+    with LockBroker(history=history, clock=clock) as broker:
+        stale = ZmqLockClient(broker.endpoint, "stale", history, lease_ms=100, clock=lambda: 1)
+        fresh = ZmqLockClient(broker.endpoint, "fresh", history, lease_ms=100, clock=lambda: 2)
+        old = stale.acquire(["A"], 1)
+        clock.advance_ms(200)
+        new = fresh.acquire(["A"], 5)
+        fence.admit("A", new.token("A"), "fresh")
+        with pytest.raises(StaleToken):
+            fence.admit("A", old.token("A"), "stale")
+        with pytest.raises(LockError):
+            stale.release(old)
+        fresh.release(new)
+        stale.close()
+        fresh.close()
+    evidence = check_locks(history.events())
+    assert_clean(evidence)
+    assert (evidence.figure("expiries"), evidence.figure("fence_rejects")) == (1, 1)

@@ -1,0 +1,387 @@
+"""Checkpoint layer: atomic snapshots of the guardian state plus a write-ahead log of events.
+
+Design rationale:
+
+- The checkpointed state is not read off the live guardian (under concurrency "the state at
+  seq N" is not observable there) but *replayed* from events by ``StateReplay``, a pure fold
+  over the run's events in seq order. So a snapshot at seq S is by construction the state
+  the history up to S implies, and "recovered state == state replayed from the history up to
+  the crash" is a checkable statement rather than a hope.
+- Events may reach a layer slightly out of seq order (two threads stamp, then deliver), so
+  the fold keeps a small reorder buffer and only applies the contiguous prefix. The same
+  buffer makes writes idempotent: a seq seen before is not logged twice.
+- Snapshots are written atomically (tmp file, fsync, rename, fsync dir) and carry a SHA-256
+  of their body, so a torn or corrupted snapshot is detected and the previous one used.
+- The log is split in segments; a new one starts at each snapshot and a segment is deleted
+  only once every kept snapshot covers it, so falling back to an older snapshot still finds
+  all the events it must replay.
+- A torn last line (crash mid-append) is cut off at the last good line; a bad line followed
+  by good ones is corruption and a clear ``CheckpointError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from harness.guardian.risk import (
+    G_DEGRADED,
+    G_FENCE,
+    G_PEAK,
+    G_REALISED,
+    G_STREAK,
+    G_TRIPPED,
+    G_TRIPS,
+    MARK,
+    MONEY,
+    PEAK,
+    PEND_BUY,
+    PEND_PX,
+    PEND_SELL,
+    POS,
+    REALISED,
+    STREAK,
+    SYMBOL_SLOTS,
+    TRIP_REASONS,
+    TRIPPED,
+    RiskLimits,
+    breaker_trip,
+    state_size,
+)
+from harness.history import Event
+from harness.locks.protocol import FENCE_ACCEPT
+from harness.model import SymbolSpec
+
+FORMAT = 1
+SNAPSHOT_RE = re.compile(r"^snapshot-(\d{12})\.json$")
+SEGMENT_RE = re.compile(r"^wal-(\d{8})\.jsonl$")
+
+
+class CheckpointError(ValueError):
+    """A snapshot or log file is unusable; the message names the file and why."""
+
+
+# -- state replay ---------------------------------------------------------------------------
+
+
+class StateReplay:
+    """The guardian state vector rebuilt from events, applied in contiguous seq order."""
+
+    def __init__(self, specs: Sequence[SymbolSpec], limits: RiskLimits, context: Mapping[str, Any] | None = None):
+        self.specs = tuple(specs)
+        self.limits = limits
+        self._index = {spec.name: i for i, spec in enumerate(self.specs)}
+        self._g = len(self.specs) * SYMBOL_SLOTS
+        ctx = context or {}
+        self.state: list[int] = list(ctx.get("state") or [0] * state_size(len(self.specs)))
+        self.seq: int = int(ctx.get("seq", 0))
+        # In-flight orders at the snapshot: a reservation or fill may settle after it.
+        self._reservations: dict[str, list[Any]] = {k: list(v) for k, v in ctx.get("reservations", {}).items()}
+        self._fills: dict[str, dict[str, Any]] = {k: dict(v) for k, v in ctx.get("fills", {}).items()}
+        self._ahead: dict[int, Event] = {}
+        if len(self.state) != state_size(len(self.specs)):
+            raise CheckpointError(f"state has {len(self.state)} values, {len(self.specs)} symbols need more")
+
+    def context(self) -> dict[str, Any]:
+        """Everything needed to resume the fold after ``seq`` (what a snapshot stores)."""
+        return {"seq": self.seq, "state": list(self.state), "reservations": self._reservations, "fills": self._fills}
+
+    def add(self, event: Event) -> bool:
+        """Take one event; False if its seq was seen before (a duplicate)."""
+        if event.seq <= self.seq or event.seq in self._ahead:
+            return False
+        self._ahead[event.seq] = event
+        while self.seq + 1 in self._ahead:
+            self._apply(self._ahead.pop(self.seq + 1))
+            self.seq += 1
+        return True
+
+    def _apply(self, event: Event) -> None:
+        p, symbol = event.payload, event.symbol
+        if symbol not in self._index and event.kind != "health":
+            return
+        if event.kind == "risk.reserve":
+            spec = self.specs[self._index[symbol]]
+            lots = int(Decimal(str(p["qty"])) / spec.lot)
+            buy, sell = (lots, 0) if p["side"] == "BUY" else (0, lots)
+            entry = [symbol, buy, sell, int(Decimal(str(p["worst_price"])) / spec.tick)]
+            self._reservations[str(p["order"])] = entry
+            self._book(entry, +1)
+        elif event.kind == "risk.cancel":
+            self._book(self._reservations.pop(str(p["order"])), -1)
+        elif event.kind == "order.fill":
+            spec = self.specs[self._index[symbol]]
+            lots = int(Decimal(str(p["qty"])) / spec.lot) * (1 if p["side"] == "BUY" else -1)
+            self._fills[symbol] = {"order": str(p["order"]), "lots": lots,
+                                   "mark": int(Decimal(str(p["price"])) / spec.tick), "pnl": []}
+        elif event.kind == "trade.closed" and symbol in self._fills:
+            self._fills[symbol]["pnl"].append(int(Decimal(str(p["pnl"])) / MONEY))
+        elif event.kind == FENCE_ACCEPT and p.get("resource") == "exposure":
+            # The guardian records this inside settle's critical section: its seq order is
+            # the order settles happened in, which global PnL, peak and streak depend on.
+            self.state[self._g + G_FENCE] = int(p["token"])
+            self._settle(symbol)
+        elif event.kind == "risk.settle":
+            self._settle(symbol)  # settles without a fencing token have no fence event
+        elif event.kind == "health":
+            self.state[self._g + G_DEGRADED] = int(p.get("state") == "DEGRADED")
+
+    def _book(self, entry: Sequence[Any], direction: int) -> None:
+        base = self._index[entry[0]] * SYMBOL_SLOTS
+        st = self.state
+        st[base + PEND_BUY] += direction * entry[1]
+        st[base + PEND_SELL] += direction * entry[2]
+        if direction > 0:
+            st[base + PEND_PX] = max(st[base + PEND_PX], entry[3])
+        elif st[base + PEND_BUY] == 0 and st[base + PEND_SELL] == 0:
+            st[base + PEND_PX] = 0
+
+    def _settle(self, symbol: str) -> None:
+        fill = self._fills.pop(symbol, None)
+        if fill is None:
+            return
+        reservation = self._reservations.pop(fill["order"], None)
+        if reservation is not None:
+            self._book(reservation, -1)
+        base = self._index[symbol] * SYMBOL_SLOTS
+        self.state[base + POS] += fill["lots"]
+        self.state[base + MARK] = fill["mark"]
+        for units in fill["pnl"]:
+            self._after_trade(base, units)
+
+    def _after_trade(self, base: int, units: int) -> None:
+        g, st = self._g, self.state
+        for r, peak, streak, tripped, limits in (
+            (base + REALISED, base + PEAK, base + STREAK, base + TRIPPED, self.limits.symbol_breaker),
+            (g + G_REALISED, g + G_PEAK, g + G_STREAK, g + G_TRIPPED, self.limits.global_breaker),
+        ):
+            st[r] += units
+            st[peak] = max(st[peak], st[r])
+            st[streak] = st[streak] + 1 if units < 0 else 0
+            if st[tripped]:
+                continue
+            found = breaker_trip(limits, self.limits.equity, st[r] * MONEY, st[peak] * MONEY, st[streak])
+            if found is not None:
+                st[tripped] = TRIP_REASONS.index(found[0])
+                st[g + G_TRIPS] += 1
+
+
+def replay_state(specs: Sequence[SymbolSpec], limits: RiskLimits, events: Iterable[Event]) -> tuple[list[int], int]:
+    """The state vector and last contiguous seq that ``events`` imply, from a fresh guardian."""
+    fold = StateReplay(specs, limits)
+    for event in events:
+        fold.add(event)
+    return fold.state, fold.seq
+
+
+# -- JSONL logs (write-ahead log segments, spill buffers) -------------------------------------
+
+
+@dataclass(frozen=True)
+class LogRead:
+    """Events read from a JSONL log and how many bytes of torn tail were cut off."""
+
+    events: tuple[Event, ...]
+    truncated_bytes: int
+
+
+def append_log(path: Path, events: Iterable[Event], *, sync: bool = True) -> int:
+    """Append events one JSON line each, flushed (and fsync'd); return bytes written."""
+    data = "".join(event.to_json() + "\n" for event in events).encode()
+    with open(path, "ab") as out:
+        out.write(data)
+        out.flush()
+        if sync:
+            os.fsync(out.fileno())
+    return len(data)
+
+
+def read_log(path: Path, *, repair: bool = True) -> LogRead:
+    """Read a JSONL log; a torn last line is cut off (when ``repair``), a bad middle line raises."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return LogRead((), 0)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    events: list[Event] = []
+    good_end = 0
+    lines = raw.split(b"\n")
+    for lineno, line in enumerate(lines, start=1):
+        last = lineno == len(lines)
+        if not line.strip():
+            if not last:
+                good_end += len(line) + 1
+            continue
+        try:
+            events.append(Event.from_json(line.decode()))
+        except (ValueError, KeyError, TypeError) as exc:
+            if last:  # no newline after it: the append was cut short by a crash
+                break
+            raise CheckpointError(f"{path}:{lineno}: corrupt log line: {exc}") from None
+        good_end += len(line) + (0 if last else 1)
+    torn = len(raw) - good_end
+    if torn and repair:
+        with open(path, "r+b") as handle:
+            handle.truncate(good_end)
+            os.fsync(handle.fileno())
+    return LogRead(tuple(events), torn)
+
+
+# -- snapshots ----------------------------------------------------------------------------------
+
+
+def _checksum(body: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so a crash leaves the old or the new file, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def read_snapshot(path: Path) -> dict[str, Any]:
+    """A snapshot's body, checked against its checksum; CheckpointError names what is wrong."""
+    try:
+        raw = json.loads(path.read_bytes())
+        checksum = raw.pop("checksum")
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
+        raise CheckpointError(f"{path}: unreadable snapshot: {exc}") from None
+    if checksum != _checksum(raw):
+        raise CheckpointError(f"{path}: snapshot checksum mismatch")
+    if raw.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: unknown snapshot format {raw.get('format')!r}")
+    return raw
+
+
+def snapshots(directory: Path) -> list[Path]:
+    """Snapshot files in ``directory``, newest first."""
+    found = [p for p in directory.iterdir() if SNAPSHOT_RE.match(p.name)] if directory.is_dir() else []
+    return sorted(found, key=lambda p: p.name, reverse=True)
+
+
+def segments(directory: Path) -> list[Path]:
+    """Write-ahead log segments in ``directory``, oldest first."""
+    found = [p for p in directory.iterdir() if SEGMENT_RE.match(p.name)] if directory.is_dir() else []
+    return sorted(found, key=lambda p: p.name)
+
+
+def read_wal(directory: Path) -> LogRead:
+    """Every logged event across segments (torn tails repaired), in seq order."""
+    events: list[Event] = []
+    torn = 0
+    for segment in segments(directory):
+        read = read_log(segment)
+        events.extend(read.events)
+        torn += read.truncated_bytes
+    return LogRead(tuple(sorted(events, key=lambda e: e.seq)), torn)
+
+
+# -- the layer ------------------------------------------------------------------------------------
+
+
+class Checkpoint:
+    """Persistence layer: log every event, fold it into the state, snapshot every N events."""
+
+    name = "checkpoint"
+
+    def __init__(
+        self,
+        directory: Path,
+        specs: Sequence[SymbolSpec],
+        limits: RiskLimits,
+        *,
+        every: int = 1000,
+        keep: int = 3,
+        fsync: bool = True,
+        resume: Mapping[str, Any] | None = None,
+    ) -> None:
+        if every < 1 or keep < 1:
+            raise ValueError("every and keep must be at least 1")
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._fold = StateReplay(specs, limits, resume)
+        self._every, self._keep, self._fsync = every, keep, fsync
+        self._snapshot_seq = self._fold.seq
+        existing = segments(self.directory)
+        number = int(SEGMENT_RE.match(existing[-1].name).group(1)) + 1 if existing else 1
+        self._segment = self.directory / f"wal-{number:08d}.jsonl"
+
+    @property
+    def seq(self) -> int:
+        """The last contiguous seq folded into the state."""
+        return self._fold.seq
+
+    def state(self) -> list[int]:
+        """The folded guardian state vector."""
+        return list(self._fold.state)
+
+    def write(self, events: Sequence[Event]) -> None:
+        """Log the events not seen before, fold them in, snapshot when due."""
+        fresh = [e for e in sorted(events, key=lambda e: e.seq) if self._fold.add(e)]
+        if fresh:
+            append_log(self._segment, fresh, sync=self._fsync)
+        if self._fold.seq - self._snapshot_seq >= self._every:
+            self.snapshot()
+
+    def snapshot(self) -> Path:
+        """Write a snapshot of the folded state, start a new log segment, prune old files."""
+        body = {"format": FORMAT, **self._fold.context()}
+        path = self.directory / f"snapshot-{self._fold.seq:012d}.json"
+        number = int(SEGMENT_RE.match(self._segment.name).group(1))
+        body["segment"] = number + 1
+        data = json.dumps({**body, "checksum": _checksum(body)}, separators=(",", ":")).encode()
+        write_atomic(path, data)
+        self._snapshot_seq = self._fold.seq
+        self._segment = self.directory / f"wal-{number + 1:08d}.jsonl"
+        self._prune()
+        return path
+
+    def _prune(self) -> None:
+        kept = snapshots(self.directory)
+        for old in kept[self._keep:]:
+            old.unlink()
+        if len(kept) < self._keep:
+            return  # a full replay from the start may still be needed
+        # Events after the oldest kept snapshot may sit in the segment current when it was taken.
+        try:
+            oldest = read_snapshot(kept[self._keep - 1])["segment"] - 1
+        except CheckpointError:
+            return  # keep every segment: recovery may have to replay from further back
+        for segment in segments(self.directory):
+            if int(SEGMENT_RE.match(segment.name).group(1)) < oldest:
+                segment.unlink()
+
+    def read_seqs(self) -> list[int]:
+        """Seqs the checkpoint can restore: those its oldest good snapshot covers, then the log's.
+
+        Log seqs after the snapshot are listed as read (duplicates kept, so a checker sees them).
+        """
+        base = 0
+        for path in reversed(snapshots(self.directory)):
+            try:
+                base = int(read_snapshot(path)["seq"])
+                break
+            except CheckpointError:
+                continue
+        return [*range(1, base + 1), *(e.seq for e in read_wal(self.directory).events if e.seq > base)]
+
+    def close(self) -> None:
+        """Nothing is held open between writes."""

@@ -1,0 +1,188 @@
+"""Persistence: the three layers (cache, history store, checkpoint) behind one writer, and the failure policy.
+
+Design rationale: the trading loop only ever calls ``offer`` (the History sink); everything
+else happens on the writer thread. The writer reports each layer going down or coming back,
+and the policy here turns that into events and health:
+
+=====================  ==========================================  =====
+layer state            what happens                                alert
+=====================  ==========================================  =====
+cache (Redis) lost     trading goes on, guardian DEGRADED           P1
+history store down     retry with backoff, spill, drain later       P1
+both down              fail-open: trading goes on                   P0
+checkpoint unreadable  newest good snapshot + log replay            P0
+layer back             P2 recovery notice; HEALTHY when none down   P2
+=====================  ==========================================  =====
+
+Alerts (``alert`` {level, layer, reason}) and health changes (``health`` {state}) are
+recorded in the run's History, so they are persisted like any other event. That feeds the
+writer from its own thread, which is safe: ``offer`` never blocks, and a notice is raised
+only on a layer's *transition*, so persisting a notice cannot raise another one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.checks.persistence import STATS_KIND
+from harness.guardian.cache import RedisCache, connect, redis_url_from_env
+from harness.guardian.checkpoint import Checkpoint
+from harness.guardian.risk import Guardian, Health, RiskLimits
+from harness.guardian.store import EventStore, database_url_from_env, open_store
+from harness.guardian.writer import Backoff, Layer, Writer, WriterStatistics
+from harness.history import Event, History
+from harness.model import SymbolSpec
+
+if TYPE_CHECKING:
+    from harness.config import RunConfig
+    from harness.engine import RunResult
+    from harness.locks.protocol import LockProvider
+
+# Writer layer name -> the layer name alerts and the Guardian API use.
+ALERT_LAYER = {"redis": "cache", "postgres": "history", "sqlite": "history", "checkpoint": "checkpoint"}
+FAIL_OPEN = frozenset({"cache", "history"})
+
+
+@dataclass(frozen=True)
+class PersistenceConfig:
+    """Where each layer lives; None URLs mean the environment, else embedded defaults."""
+
+    directory: Path
+    redis_url: str | None = None
+    database_url: str | None = None
+    schema: str | None = None
+    key_prefix: str | None = None
+    retention: dt.timedelta = dt.timedelta(hours=24)
+    snapshot_every: int = 1000
+    keep_snapshots: int = 3
+    capacity: int = 65_536
+    batch_size: int = 512
+    max_delay_s: float = 0.05
+    backoff: Backoff = Backoff()
+    timeout_s: float = 2.0
+
+
+class FailurePolicy:
+    """Turns layer transitions into alert/health events and the guardian's degraded flag."""
+
+    def __init__(self, record: Callable[..., Any], guardian: Guardian | None = None) -> None:
+        self._record = record
+        self.guardian = guardian
+        self._down: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, layer: str, up: bool, reason: str) -> None:
+        """A writer lane changed state."""
+        name = ALERT_LAYER.get(layer, layer)
+        with self._lock:
+            was_down = bool(self._down)
+            (self._down.discard if up else self._down.add)(name)
+            level = "P2" if up else "P0" if FAIL_OPEN <= self._down else "P1"
+            now_down = bool(self._down)
+        if not up and level == "P0":
+            reason = f"{reason}; cache and history both down: fail-open, trading continues"
+        self._record("alert", level=level, layer=name, reason=reason)
+        if was_down != now_down:
+            if self.guardian is not None:
+                self.guardian.set_degraded(now_down)
+            state = Health.DEGRADED if now_down else Health.HEALTHY
+            self._record("health", state=state.value)
+
+    @property
+    def down(self) -> frozenset[str]:
+        """Alert-layer names currently down."""
+        with self._lock:
+            return frozenset(self._down)
+
+
+class Persistence:
+    """The three layers, the writer that feeds them and the failure policy, for one run."""
+
+    def __init__(self, config: PersistenceConfig, run_id: str, specs: Sequence[SymbolSpec], limits: RiskLimits,
+                 *, layers: Sequence[Layer] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config, self.run_id = config, run_id
+        directory = Path(config.directory)
+        suffix = uuid.uuid4().hex[:8]
+        self.checkpoint = Checkpoint(directory / "checkpoint", specs, limits, every=config.snapshot_every,
+                                     keep=config.keep_snapshots)
+        self.store: EventStore | None = None
+        self.cache: RedisCache | None = None
+        if layers is None:
+            self.store = open_store(config.database_url or database_url_from_env(),
+                                    sqlite_path=directory / "events.db",
+                                    schema=config.schema or f"harness_{suffix}", retention=config.retention,
+                                    timeout_s=config.timeout_s)
+            client = connect(config.redis_url or redis_url_from_env(), config.timeout_s)
+            self.cache = RedisCache(client, config.key_prefix or f"harness:{run_id}:{suffix}", specs, limits)
+            layers = (self.cache, self.store, self.checkpoint)
+        self._history: History | None = None
+        self.policy = FailurePolicy(self._record)
+        self.writer = Writer(layers, directory / "spill", capacity=config.capacity, batch_size=config.batch_size,
+                             max_delay_s=config.max_delay_s, backoff=config.backoff, clock=clock,
+                             listener=self.policy)
+
+    def offer(self, event: Event) -> None:
+        """The History sink: hand one event to the writer (never blocks)."""
+        self.writer.offer(event)
+
+    def attach(self, history: History, guardian: Guardian | None = None) -> None:
+        """Record alerts into ``history``; flag ``guardian`` DEGRADED while a layer is down."""
+        self._history = history
+        self.policy.guardian = guardian
+        if guardian is not None and self.policy.down:
+            guardian.set_degraded(True)
+
+    def history(self) -> History:
+        """A new History for ``run_id`` whose sink is this writer, already attached."""
+        history = History(self.run_id, sink=self.offer)
+        self.attach(history)
+        # Also keeps the History non-empty: the engine tests ``history or History(...)``.
+        history.append("persistence.start", worker="persistence",
+                       layers=[lane for lane in self.writer.pending()])
+        return history
+
+    def _record(self, kind: str, **payload: Any) -> None:
+        if self._history is not None:
+            self._history.append(kind, worker="persistence", **payload)
+
+    def persisted(self) -> dict[str, list[int]]:
+        """Event seqs read back from each event-keeping layer (the database and the log)."""
+        out = {"checkpoint": self.checkpoint.read_seqs()}
+        if self.store is not None:
+            out[self.store.name] = self.store.read_seqs(self.run_id)
+        return out
+
+    def close(self, timeout: float = 30.0) -> WriterStatistics:
+        """Record the final ``persistence.stats`` event, flush every layer, stop the writer."""
+        self.writer.flush(timeout)
+        self._record(STATS_KIND, **self.writer.statistics().as_payload())
+        self.writer.close(timeout)
+        return self.writer.statistics()
+
+    def release(self) -> None:
+        """Close the layers' connections (after ``close``)."""
+        for layer in (self.cache, self.store, self.checkpoint):
+            if layer is not None:
+                layer.close()
+
+
+def run_persisted(config: RunConfig, locks: LockProvider, persistence_config: PersistenceConfig, *,
+                  run_id: str | None = None, **run_options: Any) -> tuple[RunResult, Persistence]:
+    """Run the engine with every event fed to the three layers; closed (flushed) on return."""
+    from harness.engine import new_run_id, run
+
+    run_id = run_id or new_run_id(config)
+    persistence = Persistence(persistence_config, run_id, config.symbols, config.limits)
+    try:
+        result = run(config, locks, run_id=run_id, history=persistence.history(), **run_options)
+    finally:
+        persistence.close()
+    return result, persistence
+

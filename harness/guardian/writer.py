@@ -1,0 +1,278 @@
+"""The persistence writer: a bounded queue between the trading loop and the layers.
+
+Design rationale:
+
+- ``offer`` is the History sink, so it runs on the trading thread: it takes a lock for a
+  few list operations and returns -- no I/O, no waiting. A full queue does not block and
+  does not drop: the event goes to an overflow list that the writer thread spills to disk.
+- One background thread takes batches (up to ``batch_size`` events or ``max_delay_s``) and
+  hands each batch to every layer through a ``_Lane``. A lane owns its layer's spill file:
+  when a write fails, the batch is appended to the spill (JSONL, fsync'd) and the layer is
+  marked down with an exponential backoff. While a spill is non-empty, new batches go to
+  the end of it, so draining it front to back keeps arrival order. Layers are idempotent by
+  seq, so re-writing a batch whose first attempt half-succeeded doubles nothing.
+- The clock is a parameter: backoff deadlines use it, so tests drive retries with a fake
+  clock and synchronise on ``wait_idle``/``flush`` (condition variables), never on sleeps.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+from hdrh.histogram import HdrHistogram
+
+from harness.guardian.checkpoint import append_log, read_log, write_atomic
+from harness.history import Event
+
+LayerListener = Callable[[str, bool, str], None]
+
+
+class Layer(Protocol):
+    """A persistence layer: idempotent by seq, raises on failure."""
+
+    name: str
+
+    def write(self, events: Sequence[Event]) -> None:
+        """Persist a batch of events."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff between attempts at a failing layer."""
+
+    initial_s: float = 0.05
+    factor: float = 2.0
+    max_s: float = 2.0
+
+    def delay(self, failures: int) -> float:
+        """Wait after ``failures`` consecutive failures."""
+        return min(self.max_s, self.initial_s * self.factor ** max(0, failures - 1))
+
+
+@dataclass(frozen=True)
+class LayerStatistics:
+    """Counters and write latencies of one layer."""
+
+    written: int
+    batches: int
+    retries: int
+    spilled: int
+    drained: int
+    up: bool
+    write_p50_ms: float
+    write_p99_ms: float
+
+
+@dataclass(frozen=True)
+class WriterStatistics:
+    """What the writer did: offered, spilled, drained, retried, dropped (always 0)."""
+
+    offered: int
+    overflowed: int
+    dropped: int
+    queue_high_water: int
+    batches: int
+    layers: Mapping[str, LayerStatistics]
+
+    @property
+    def spilled(self) -> int:
+        """Events spilled, summed over layers."""
+        return sum(s.spilled for s in self.layers.values())
+
+    @property
+    def drained(self) -> int:
+        """Spilled events later written, summed over layers."""
+        return sum(s.drained for s in self.layers.values())
+
+    @property
+    def retries(self) -> int:
+        """Failed write attempts, summed over layers."""
+        return sum(s.retries for s in self.layers.values())
+
+    def as_payload(self) -> dict:
+        """JSON-ready form, for the ``persistence.stats`` event."""
+        return {**asdict(self), "spilled": self.spilled, "drained": self.drained, "retries": self.retries}
+
+
+class _Lane:
+    """One layer's write path: direct writes while it is up, a spill file while it is not."""
+
+    def __init__(self, layer: Layer, spill: Path, backoff: Backoff, listener: LayerListener) -> None:
+        self.layer, self.spill, self.backoff, self.listener = layer, spill, backoff, listener
+        self.failures = 0
+        self.next_try = 0.0
+        self.pending = len(read_log(spill).events)  # a spill left by an earlier process drains first
+        self.written = self.batches = self.retries = self.spilled = self.drained = 0
+        self.latency = HdrHistogram(1, 60_000_000, 3)  # microseconds
+
+    def push(self, events: Sequence[Event], now: float, force_spill: bool = False) -> None:
+        """Write a batch, or append it to the spill if the layer is down or has a backlog."""
+        if force_spill or self.pending or now < self.next_try or not self._attempt(events, now):
+            append_log(self.spill, events)
+            self.pending += len(events)
+            self.spilled += len(events)
+
+    def drain(self, now: float, chunk: int) -> None:
+        """Write the spill back, front to back, when a retry is due."""
+        if not self.pending or now < self.next_try:
+            return
+        backlog = list(read_log(self.spill).events)
+        done = 0
+        while done < len(backlog):
+            part = backlog[done:done + chunk]
+            if not self._attempt(part, now):
+                break
+            done += len(part)
+        self.drained += done
+        rest = backlog[done:]
+        write_atomic(self.spill, "".join(e.to_json() + "\n" for e in rest).encode())
+        self.pending = len(rest)
+
+    def _attempt(self, events: Sequence[Event], now: float) -> bool:
+        started = time.perf_counter()
+        try:
+            self.layer.write(events)
+        except Exception as exc:  # noqa: BLE001 -- any failure of a layer means: spill and retry later
+            self.retries += 1
+            self.failures += 1
+            self.next_try = now + self.backoff.delay(self.failures)
+            if self.failures == 1:
+                self.listener(self.layer.name, False, f"{type(exc).__name__}: {exc}")
+            return False
+        self.latency.record_value(max(1, int((time.perf_counter() - started) * 1e6)))
+        self.written += len(events)
+        self.batches += 1
+        if self.failures:
+            self.failures = 0
+            self.next_try = 0.0
+            self.listener(self.layer.name, True, "recovered")
+        return True
+
+    def statistics(self) -> LayerStatistics:
+        def ms(q: float) -> float:
+            return self.latency.get_value_at_percentile(q) / 1000 if self.batches else 0.0
+
+        return LayerStatistics(self.written, self.batches, self.retries, self.spilled, self.drained,
+                               self.failures == 0, ms(50), ms(99))
+
+
+class Writer:
+    """Feeds every layer from a bounded queue on one background thread."""
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        spill_dir: Path,
+        *,
+        capacity: int = 65_536,
+        batch_size: int = 512,
+        max_delay_s: float = 0.05,
+        backoff: Backoff = Backoff(),
+        clock: Callable[[], float] = time.monotonic,
+        listener: LayerListener | None = None,
+    ) -> None:
+        spill_dir = Path(spill_dir)
+        spill_dir.mkdir(parents=True, exist_ok=True)
+        notify = listener or (lambda name, up, reason: None)
+        self._lanes = [_Lane(layer, spill_dir / f"spill-{layer.name}.jsonl", backoff, notify) for layer in layers]
+        self._capacity, self._batch_size, self._max_delay = capacity, batch_size, max_delay_s
+        self._clock = clock
+        self._queue: deque[Event] = deque()
+        self._overflow: list[Event] = []
+        self._cond = threading.Condition()
+        self._offered = self._overflowed = self._high = self._batches = 0
+        self._busy = False
+        self._kick = False
+        self._closing = False
+        self._thread = threading.Thread(target=self._loop, name="persistence-writer", daemon=True)
+        self._thread.start()
+
+    def offer(self, event: Event) -> None:
+        """Hand one event over; never blocks, never does I/O, never drops."""
+        with self._cond:
+            self._offered += 1
+            if len(self._queue) < self._capacity:
+                self._queue.append(event)
+                self._high = max(self._high, len(self._queue))
+            else:
+                self._overflow.append(event)
+                self._overflowed += 1
+            if len(self._queue) >= self._batch_size or self._overflow:
+                self._cond.notify_all()
+
+    def _take(self) -> tuple[list[Event], list[Event]] | None:
+        with self._cond:
+            if not (self._queue or self._overflow or self._closing or self._kick):
+                self._cond.wait(self._max_delay)
+            if self._closing and not (self._queue or self._overflow):
+                return None
+            self._kick = False
+            count = min(len(self._queue), self._batch_size)
+            batch = [self._queue.popleft() for _ in range(count)]
+            overflow, self._overflow = self._overflow, []
+            self._busy = True
+            return batch, overflow
+
+    def _loop(self) -> None:
+        while (taken := self._take()) is not None:
+            batch, overflow = taken
+            now = self._clock()
+            for lane in self._lanes:
+                lane.drain(now, self._batch_size)
+                if batch:
+                    lane.push(batch, now)
+                if overflow:
+                    lane.push(overflow, now, force_spill=True)
+            with self._cond:
+                self._batches += bool(batch)
+                self._busy = False
+                self._cond.notify_all()
+
+    def _idle(self) -> bool:
+        return not (self._queue or self._overflow or self._busy)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every offered event is written or spilled; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(self._idle, timeout)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every offered event is written to every layer (spills drained too)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._idle() and not any(lane.pending for lane in self._lanes):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._kick = True  # let the thread try a due drain now, not after max_delay
+                self._cond.notify_all()
+                self._cond.wait(min(remaining, self._max_delay))
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Flush what can be flushed, stop the thread; False if a spill is left to drain later."""
+        flushed = self.flush(timeout)
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        return flushed
+
+    def pending(self) -> Mapping[str, int]:
+        """Spilled events not yet drained, per layer."""
+        return {lane.layer.name: lane.pending for lane in self._lanes}
+
+    def statistics(self) -> WriterStatistics:
+        """A frozen copy of the counters."""
+        with self._cond:
+            return WriterStatistics(
+                self._offered, self._overflowed, 0, self._high, self._batches,
+                {lane.layer.name: lane.statistics() for lane in self._lanes},
+            )

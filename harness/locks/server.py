@@ -219,6 +219,9 @@ class LockBroker:
         try:
             self._loop(sock, control)
         finally:
+            # Unbind first: close alone frees an inproc name only later, in the reaper thread.
+            sock.unbind(self.endpoint)
+            control.unbind(self._control)
             sock.close()
             control.close()
             self._socket = None
@@ -240,6 +243,8 @@ class LockBroker:
                         frames = recv(zmq.NOBLOCK)
                     except zmq.Again:
                         break
+                    # Time may have moved since the poll; a request must see leases as of now.
+                    self._tick()
                     self._handle(frames)
 
     def _poll_timeout_ms(self) -> int:

@@ -197,7 +197,7 @@ def test_fuzzed_frames_never_stop_the_broker():
         raw = RawClient(b.endpoint, "fuzz")
         sent = [0]
 
-        @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
         @given(st.lists(frames, min_size=1, max_size=5))
         def fuzz(messages: list[list[bytes]]) -> None:
             for parts in messages:

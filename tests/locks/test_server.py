@@ -128,11 +128,12 @@ def test_younger_request_dies_older_waits():
 
 def test_waiter_that_runs_out_of_time_is_refused():
     clock = FakeClock()
-    with broker(clock=clock) as b:
+    history, watcher = watched_history()
+    with broker(clock=clock, history=history) as b:
         holder, waiter = RawClient(b.endpoint, "h"), RawClient(b.endpoint, "w")
         holder.call("acquire", names=["A"], ts=2, lease_ms=LEASE * 60, wait_ms=0)
         req = waiter.send("acquire", names=["A"], ts=1, lease_ms=LEASE, wait_ms=50)
-        assert holder.call("status", names=["A"])["holders"]["A"]["client"] == "h"
+        watcher.wait_for("broker.wait", client="w")
         clock.advance_ms(51)
         assert waiter.reply(req)["reason"] == "timeout"
         assert holder.call("status", names=["A"])["queues"] == {}

@@ -49,6 +49,7 @@ class RunConfig:
     aggregation: Mode = Mode.INCREMENTAL
     lock_timeout: float = 10.0
     max_ticks: int = 1_000_000
+    max_refusals: int = 2_000
     strategy: StrategyParams = StrategyParams()
     venue: VenueParams = VenueParams()
     limits: RiskLimits = RiskLimits()
@@ -63,8 +64,8 @@ class RunConfig:
             raise ConfigError(f"duration must be positive, got {self.duration}")
         if not self.symbols:
             raise ConfigError("at least one symbol is needed")
-        if self.lock_timeout <= 0 or self.max_ticks < 1:
-            raise ConfigError("lock_timeout and max_ticks must be positive")
+        if self.lock_timeout <= 0 or self.max_ticks < 1 or self.max_refusals < 1:
+            raise ConfigError("lock_timeout, max_ticks and max_refusals must be positive")
         if self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed}")
 

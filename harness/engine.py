@@ -17,7 +17,7 @@ worker only; a crashed process is noticed by the parent and recorded the same wa
 from __future__ import annotations
 
 import multiprocessing
-import queue
+import multiprocessing.connection as mp_connection
 import threading
 import time
 import traceback
@@ -175,6 +175,7 @@ class SymbolWorker:
         """Trade until the target count or duration is reached, then flatten; return trades."""
         config = self.shared.config
         deadline = None if config.duration is None else time.monotonic() + config.duration
+        refused = 0
         for tick in self.shared.feed(self.spec, config.seed):
             done = (
                 tick.index >= config.max_ticks
@@ -184,9 +185,17 @@ class SymbolWorker:
             if done and self.ledger.position.qty == 0:
                 break
             order = self.strategy.decide(tick, self.ledger.position, flatten=done)
-            if order is not None and self._trade(order) == "halted" and self.ledger.position.qty == 0:
+            if order is None:
+                continue
+            reason = self._trade(order)
+            refused = refused + 1 if reason is not None else 0
+            if reason == "halted" and self.ledger.position.qty == 0:
                 # Flat and halted: the breaker admits only risk-reducing orders, none remain.
                 self.shared.history.append("worker.halted", worker=self.worker, symbol=self.spec.name)
+                break
+            if refused >= config.max_refusals:
+                self.shared.history.append("worker.stalled", worker=self.worker, symbol=self.spec.name,
+                                           refused=refused, reason=reason)
                 break
         if config.aggregation is Mode.REPLACE:
             self._publish_snapshot()
@@ -206,6 +215,7 @@ class SymbolWorker:
             self.shared.guardian.cancel(reservation, worker)
             history.append("order.abort", worker=worker, symbol=name, order=order.order_id, reason=str(exc))
             return None
+        settled = False
         try:
             token = grant.token(self.names[0])
             fill = self.venue.execute(order)
@@ -221,10 +231,14 @@ class SymbolWorker:
                     delta = SymbolMetrics.of_trade(trade, len(self.ledger.trades))
                     self.shared.aggregator.apply(name, delta, worker=worker, fence_token=(self.names[0], token))
             self.shared.guardian.settle(reservation, fill, closed, worker, grant.token(GLOBAL_LOCK))
+            settled = True
             if self.shared.progress is not None:
                 for _ in closed:
                     self.shared.progress(name)
         finally:
+            if not settled:
+                # A failure inside the critical section must not leave exposure booked forever.
+                self.shared.guardian.cancel(reservation, worker)
             self.client.release(grant)
         return None
 
@@ -243,19 +257,23 @@ class SymbolWorker:
 
 
 class _Uplink:
-    """Child-side aggregator port and history sink: everything goes to the parent's queue."""
+    """Child-side aggregator port and history sink: everything goes to the parent's pipe.
+
+    A pipe per child, written synchronously (no feeder thread): an event is in the pipe
+    before the worker goes on, so a hard crash loses at most the message being written.
+    """
 
     def __init__(self, channel: Any) -> None:
         self._channel = channel
 
     def event(self, event: Event) -> None:
-        self._channel.put(("event", event))
+        self._channel.send(("event", event))
 
     def replace(self, symbol, snapshot, *, worker, fence_token):
-        self._channel.put(("replace", symbol, snapshot, worker, fence_token))
+        self._channel.send(("replace", symbol, snapshot, worker, fence_token))
 
     def apply(self, symbol, delta, *, worker, fence_token):
-        self._channel.put(("apply", symbol, delta, worker, fence_token))
+        self._channel.send(("apply", symbol, delta, worker, fence_token))
 
 
 @dataclass(frozen=True)
@@ -279,9 +297,7 @@ def _child_main(child: _ChildSpec) -> None:
                         history=history, discipline=child.config.discipline)
     shared = _Shared(child.config, history, guardian, uplink, child.locks, child.feed)
     _work(shared, child.spec, child.worker)
-    child.channel.put(("exit", child.worker))
     child.channel.close()
-    child.channel.join_thread()
 
 
 def _run_processes(config, locks, run_id, feed, progress, aggregator, history, hook):
@@ -293,59 +309,52 @@ def _run_processes(config, locks, run_id, feed, progress, aggregator, history, h
     mutex = ctx.Lock()
     guardian = Guardian(config.symbols, config.limits, state=state, mutex=mutex, history=history)
     aggregator = aggregator or MetricsAggregator(history, Fence("aggregator", history, record_accepts=False))
-    channel = ctx.Queue()
-    children = {}
+    children = []
     for spec in config.symbols:
         worker = f"{spec.name}#0"
-        child = _ChildSpec(config, run_id, spec, worker, sequence, state, mutex, channel, locks, feed)
+        reader, writer = ctx.Pipe(duplex=False)
+        child = _ChildSpec(config, run_id, spec, worker, sequence, state, mutex, writer, locks, feed)
         proc = ctx.Process(target=_child_main, args=(child,), name=f"harness-{worker}", daemon=True)
         proc.start()
-        children[worker] = (proc, spec)
-    _pump(channel, children, history, aggregator, progress)
+        writer.close()  # the child holds the only write end: EOF on the reader means it is gone
+        children.append(_Child(worker, spec.name, proc, reader))
+    _pump(children, history, aggregator, progress)
     return history, aggregator, guardian
 
 
-def _pump(channel, children, history: History, aggregator: MetricsAggregator, progress) -> None:
-    """Apply children's events and updates until every child has exited or died."""
-    running = dict(children)
-    while running:
-        try:
-            item = channel.get(timeout=0.2)
-        except queue.Empty:
-            for worker, (proc, spec) in list(running.items()):
-                if not proc.is_alive():
-                    proc.join()
-                    _drain(channel, history, aggregator, running, progress)
-                    if worker in running:
-                        del running[worker]
-                        history.append("worker.error", worker=worker, symbol=spec.name, fatal=True,
-                                       error=f"process exited with code {proc.exitcode}")
-            continue
-        _dispatch(item, history, aggregator, running, progress)
-    for proc, _ in children.values():
-        proc.join()
+@dataclass
+class _Child:
+    worker: str
+    symbol: str
+    proc: Any
+    reader: Any
 
 
-def _drain(channel, history, aggregator, running, progress) -> None:
-    while True:
-        try:
-            _dispatch(channel.get_nowait(), history, aggregator, running, progress)
-        except queue.Empty:
-            return
+def _pump(children: list[_Child], history: History, aggregator: MetricsAggregator, progress) -> None:
+    """Apply children's events and updates until every child's pipe is closed."""
+    open_ = {child.reader: child for child in children}
+    while open_:
+        for reader in mp_connection.wait(list(open_)):
+            try:
+                _dispatch(reader.recv(), history, aggregator, progress)
+            except EOFError:
+                child = open_.pop(reader)
+                child.proc.join()
+                if child.proc.exitcode != 0:
+                    history.append("worker.error", worker=child.worker, symbol=child.symbol, fatal=True,
+                                   error=f"process exited with code {child.proc.exitcode}")
 
 
-def _dispatch(item: Sequence[Any], history: History, aggregator: MetricsAggregator, running, progress) -> None:
+def _dispatch(item: Sequence[Any], history: History, aggregator: MetricsAggregator, progress) -> None:
     kind = item[0]
     if kind == "event":
         event = item[1]
         history.extend([event])
         if progress is not None and event.kind == "trade.closed":
             progress(event.symbol)
-    elif kind in ("apply", "replace"):
+    else:
         _, symbol, metrics, worker, token = item
         try:
             getattr(aggregator, kind)(symbol, metrics, worker=worker, fence_token=token)
         except StaleToken:
             pass  # the fence recorded the rejection; the stale writer's update is refused
-    elif kind == "exit":
-        running.pop(item[1], None)

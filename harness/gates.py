@@ -173,15 +173,25 @@ def gate_risk(ev: Evidence, t: Thresholds) -> GateResult:
         Line(within, f"Global exposure: max {percent(peak)} at any fill, final {percent(f['final_exposure_ratio'])} "
                      f"(limit {percent(limit) if limit is not None else 'n/a'}, {f['limit_breaches']} breaches, "
                      f"{f['refusals']} orders refused)"),
-        Line(f["isolation_violations"] == 0 and len(failed) <= t.max_failed_symbols,
-             "Per-symbol isolation: Verified" + (f" (failed: {', '.join(failed)}; others completed)" if failed else "")
-             if f["isolation_violations"] == 0 else f"Per-symbol isolation: {f['isolation_violations']} symbols stalled"),
+        Line(f["isolation_violations"] == 0 and len(failed) <= t.max_failed_symbols, _isolation_text(f, t)),
         Line(trips_ok, "Circuit breaker: Not triggered" if not f["breaker_trips"]
              else f"Circuit breaker: {f['breaker_trips']} trips ({', '.join(f['breaker_trip_reasons'])})"),
         Line(f["guardian_status"] in t.allowed_health,
              f"Guardian status: {f['guardian_status']}"),
     )
     return GateResult("risk", ev.area, lines, _failing(ev, ["limit_breaches", "isolation_violations"]))
+
+
+def _isolation_text(f: Mapping[str, Any], t: Thresholds) -> str:
+    if f["isolation_violations"]:
+        return f"Per-symbol isolation: {f['isolation_violations']} symbols neither finished nor failed"
+    text = "Per-symbol isolation: Verified"
+    notes = []
+    if f["failed_symbols"]:
+        notes.append(f"failed: {', '.join(f['failed_symbols'])} (allowed {t.max_failed_symbols}); others completed")
+    if f.get("stalled_symbols"):
+        notes.append(f"stopped after repeated refusals: {', '.join(f['stalled_symbols'])}")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
 GATES: Mapping[str, Callable[[Evidence, Thresholds], GateResult]] = {

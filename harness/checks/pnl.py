@@ -9,7 +9,7 @@ aggregator that loses or doubles an update.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from harness.aggregator import SymbolMetrics
@@ -38,7 +38,7 @@ def _recorded_trades(events: Sequence[Event]) -> dict[str, SymbolMetrics]:
     return per
 
 
-def _total(metrics: dict[str, SymbolMetrics]) -> SymbolMetrics:
+def _total(metrics: Mapping[str, SymbolMetrics]) -> SymbolMetrics:
     total = SymbolMetrics()
     for m in metrics.values():
         total = total.plus(m)
@@ -46,10 +46,14 @@ def _total(metrics: dict[str, SymbolMetrics]) -> SymbolMetrics:
 
 
 def check_pnl(events: Sequence[Event]) -> Evidence:
-    """Aggregator figures vs fills replayed through fresh ledgers, per symbol and total."""
+    """Aggregator figures (the final ``agg.state``) vs fills replayed through fresh ledgers."""
+    return reconcile(events, _aggregator_state(events))
+
+
+def reconcile(events: Sequence[Event], aggregated: Mapping[str, SymbolMetrics] | None, area: str = AREA) -> Evidence:
+    """An aggregator's final state vs the fills of ``events`` replayed, per symbol and total."""
     simulated = {name: SymbolMetrics.of_trades(ledger.trades) for name, ledger in replay_ledgers(events).items()}
     recorded = _recorded_trades(events)
-    aggregated = _aggregator_state(events)
     symbols = sorted(set(simulated) | set(recorded) | set(aggregated or {}))
     mismatches = []
     per_symbol = {}
@@ -76,7 +80,7 @@ def check_pnl(events: Sequence[Event]) -> Evidence:
         "mismatched_symbols": len({m["symbol"] for m in mismatches}),
         "per_symbol": per_symbol,
     }
-    return Evidence(AREA, figures, {"mismatches": tuple(mismatches)})
+    return Evidence(area, figures, {"mismatches": tuple(mismatches)})
 
 
 def _brief(m: SymbolMetrics) -> dict[str, object]:

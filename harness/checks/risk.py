@@ -6,8 +6,9 @@ for one instant is seen even if the run ends flat. Limits and equity come from
 ``run.start``.
 
 Isolation: a symbol whose worker failed (``worker.error``) is reported; every other symbol
-must have finished (``worker.done``) -- a failure that stopped or broke another symbol's
-worker is an isolation violation.
+must have ended on its own terms -- done, halted by its breaker, or stalled because the
+guardian refused it ``max_refusals`` times in a row (reported) -- a failure that stopped or
+broke another symbol's worker is an isolation violation.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def check_risk(events: Sequence[Event]) -> Evidence:
     equity = info.equity or Decimal(1)
     trips = [e for e in events if e.kind == "risk.trip"]
     failed = sorted({str(e.symbol) for e in events if e.kind == "worker.error"})
-    done = {str(e.symbol) for e in events if e.kind in ("worker.done", "worker.halted")}
+    done = {str(e.symbol) for e in events if e.kind in ("worker.done", "worker.halted", "worker.stalled")}
+    stalled = sorted({str(e.symbol) for e in events if e.kind == "worker.stalled"})
     started = {str(e.symbol) for e in events if e.kind == "worker.start"}
     broken = sorted(started - done - set(failed))
     figures = {
@@ -62,6 +64,7 @@ def check_risk(events: Sequence[Event]) -> Evidence:
         "breaker_trip_reasons": sorted({f"{e.payload['scope']}:{e.payload['reason']}" for e in trips}),
         "failed_symbols": failed,
         "completed_symbols": sorted(done),
+        "stalled_symbols": stalled,
         "isolation_violations": len(broken),
         "guardian_status": _status(events, trips),
     }

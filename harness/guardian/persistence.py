@@ -35,7 +35,7 @@ from harness.checks.persistence import STATS_KIND
 from harness.guardian.cache import RedisCache, connect, redis_url_from_env
 from harness.guardian.checkpoint import Checkpoint
 from harness.guardian.risk import Guardian, Health, RiskLimits
-from harness.guardian.store import EventStore, database_url_from_env, open_store
+from harness.guardian.store import database_url_from_env, open_store
 from harness.guardian.writer import Backoff, Layer, Writer, WriterStatistics
 from harness.history import Event, History
 from harness.model import SymbolSpec
@@ -106,22 +106,20 @@ class Persistence:
     """The three layers, the writer that feeds them and the failure policy, for one run."""
 
     def __init__(self, config: PersistenceConfig, run_id: str, specs: Sequence[SymbolSpec], limits: RiskLimits,
-                 *, layers: Sequence[Layer] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 *, cache: Layer | None = None, store: Layer | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """Open the layers (``cache``/``store`` given here replace the configured ones, for tests)."""
         self.config, self.run_id = config, run_id
         directory = Path(config.directory)
         suffix = uuid.uuid4().hex[:8]
         self.checkpoint = Checkpoint(directory / "checkpoint", specs, limits, every=config.snapshot_every,
                                      keep=config.keep_snapshots)
-        self.store: EventStore | None = None
-        self.cache: RedisCache | None = None
-        if layers is None:
-            self.store = open_store(config.database_url or database_url_from_env(),
-                                    sqlite_path=directory / "events.db",
-                                    schema=config.schema or f"harness_{suffix}", retention=config.retention,
-                                    timeout_s=config.timeout_s)
-            client = connect(config.redis_url or redis_url_from_env(), config.timeout_s)
-            self.cache = RedisCache(client, config.key_prefix or f"harness:{run_id}:{suffix}", specs, limits)
-            layers = (self.cache, self.store, self.checkpoint)
+        self.store = store or open_store(
+            config.database_url or database_url_from_env(), sqlite_path=directory / "events.db",
+            schema=config.schema or f"harness_{suffix}", retention=config.retention, timeout_s=config.timeout_s)
+        self.cache = cache or RedisCache(connect(config.redis_url or redis_url_from_env(), config.timeout_s),
+                                         config.key_prefix or f"harness:{run_id}:{suffix}", specs, limits)
+        layers = (self.cache, self.store, self.checkpoint)
         self._history: History | None = None
         self.policy = FailurePolicy(self._record)
         self.writer = Writer(layers, directory / "spill", capacity=config.capacity, batch_size=config.batch_size,
@@ -154,10 +152,7 @@ class Persistence:
 
     def persisted(self) -> dict[str, list[int]]:
         """Event seqs read back from each event-keeping layer (the database and the log)."""
-        out = {"checkpoint": self.checkpoint.read_seqs()}
-        if self.store is not None:
-            out[self.store.name] = self.store.read_seqs(self.run_id)
-        return out
+        return {"checkpoint": self.checkpoint.read_seqs(), self.store.name: self.store.read_seqs(self.run_id)}
 
     def close(self, timeout: float = 30.0) -> WriterStatistics:
         """Record the final ``persistence.stats`` event, flush every layer, stop the writer."""
@@ -169,8 +164,7 @@ class Persistence:
     def release(self) -> None:
         """Close the layers' connections (after ``close``)."""
         for layer in (self.cache, self.store, self.checkpoint):
-            if layer is not None:
-                layer.close()
+            layer.close()
 
 
 def run_persisted(config: RunConfig, locks: LockProvider, persistence_config: PersistenceConfig, *,

@@ -206,6 +206,11 @@ class PostgresDialect(_Dialect):
         self._conn: Any = None
         self._days: set[dt.date] = set()
 
+    @property
+    def timescale(self) -> bool | None:
+        """Whether the hypertable path is in use (None until the server was asked)."""
+        return self._timescale
+
     def uses_timescale(self, conn: Any) -> bool:
         """Whether the hypertable path is used: the extension is available on the server."""
         if self._timescale is None:

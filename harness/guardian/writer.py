@@ -41,6 +41,9 @@ class Layer(Protocol):
     def write(self, events: Sequence[Event]) -> None:
         """Persist a batch of events."""
 
+    def close(self) -> None:
+        """Release connections."""
+
 
 @dataclass(frozen=True)
 class Backoff:

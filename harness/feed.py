@@ -9,6 +9,7 @@ ever involved in a price.
 from __future__ import annotations
 
 import csv
+import os
 import random
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
@@ -74,3 +75,26 @@ def _parse_row(path: Path, lineno: int, row: list[str], width: int) -> Decimal:
     if high < max(open_, close, low) or low > min(open_, close, high):
         raise FeedError(f"{path}:{lineno}: high/low do not bound open/close")
     return close
+
+
+class FaultyFeed:
+    """Feed factory that makes one symbol's feed fail after ``after`` ticks.
+
+    ``how="raise"`` raises FeedError (a feed error the worker sees); ``how="crash"`` ends
+    the whole process at once with ``os._exit`` (a hard crash: only for process mode,
+    where the process is that symbol's worker). Picklable, so spawned workers get it.
+    """
+
+    def __init__(self, symbol: str, after: int, how: str = "raise", exit_code: int = 70) -> None:
+        if how not in ("raise", "crash"):
+            raise ValueError(f"how must be 'raise' or 'crash', got {how!r}")
+        self.symbol, self.after, self.how, self.exit_code = symbol, after, how, exit_code
+
+    def __call__(self, spec: SymbolSpec, seed: int) -> Iterator[Tick]:
+        """The seeded feed of ``spec``, failing after ``after`` ticks for the chosen symbol."""
+        for tick in seeded_feed(spec, seed):
+            if spec.name == self.symbol and tick.index >= self.after:
+                if self.how == "crash":
+                    os._exit(self.exit_code)
+                raise FeedError(f"{spec.name}: injected feed failure at tick {tick.index}")
+            yield tick

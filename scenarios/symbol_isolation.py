@@ -1,0 +1,67 @@
+"""Symbol isolation: one symbol's worker fails mid-run; the others must not notice.
+
+In thread mode the failing symbol's feed raises (a feed error); in process mode its worker
+process dies at once (``os._exit``, a hard crash). The other symbols must finish their
+trades with exact PnL and clean locks, and the failure must be reported -- a system that
+swallows a crashed worker fails this scenario as surely as one that lets it spread.
+"""
+
+import pytest
+
+from harness.checks.evidence import Evidence
+from harness.config import ConcurrencyMode
+from harness.feed import FaultyFeed
+from harness.gates import GateResult, Line
+from harness.scenario import Scenario, ScenarioContext, Trial
+
+AREA = "Failure Injection"
+FAILING_AFTER_TICKS = 40
+
+
+def run(ctx: ScenarioContext) -> Trial:
+    """Run with the last symbol's feed failing; report what happened to it and to the rest."""
+    run_config = ctx.config.run
+    victim = run_config.symbol_names[-1]
+    how = "crash" if run_config.mode is ConcurrencyMode.PROCESS else "raise"
+    result = ctx.run_engine(feed=FaultyFeed(victim, FAILING_AFTER_TICKS, how))
+    events = result.events()
+    failed = {e.symbol for e in events if e.kind == "worker.error"}
+    done = {e.symbol: e.payload.get("trades") for e in events if e.kind == "worker.done"}
+    others = [s for s in run_config.symbol_names if s != victim]
+    return Trial(events, (Evidence(AREA, {
+        "victim": victim,
+        "failure": how,
+        "failure_reported": victim in failed,
+        "failed_symbols": sorted(failed),
+        "others_completed": sum(1 for s in others if done.get(s, 0) >= (run_config.trades or 1)),
+        "others": len(others),
+    }),))
+
+
+def gate_failure(ev: Evidence, thresholds) -> GateResult:
+    """The injected failure was reported, hit only its symbol, and every other symbol finished."""
+    f = ev.figures
+    return GateResult("failure", ev.area, (
+        Line(f["failure_reported"], f"Injected {f['failure']} in {f['victim']}: "
+                                    f"{'reported' if f['failure_reported'] else 'NOT reported'}"),
+        Line(f["failed_symbols"] == [f["victim"]], f"Failed symbols: {', '.join(f['failed_symbols']) or 'none'}"),
+        Line(f["others_completed"] == f["others"],
+             f"Other symbols completed their trades: {f['others_completed']}/{f['others']}"),
+    ))
+
+
+SCENARIO = Scenario(
+    name="symbol_isolation",
+    title="Per-Symbol Isolation under an injected worker failure",
+    description=__doc__.splitlines()[0],
+    run=run,
+    settings={"gates": {"max_failed_symbols": 1, "max_errors": 1, "max_criticals": 1, "max_tracebacks": 1}},
+    extra_gates={AREA: gate_failure},
+)
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_symbol_isolation(harness_scenario, mode: str) -> None:
+    """A feed error (thread) or a hard crash (process) stays inside its symbol."""
+    verdict = harness_scenario(SCENARIO, mode=mode)
+    assert verdict.passed, verdict.command

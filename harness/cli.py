@@ -66,6 +66,7 @@ def _add_run(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
+    from harness.guardian.api import add_serve_arguments
     from harness.linearizability.cli import add_check_history_arguments
     from harness.locks.server import add_broker_arguments
 
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", type=Path)
     add_check_history_arguments(sub.add_parser("check-history", help="linearizability of a recorded history"))
     add_broker_arguments(sub.add_parser("broker", help="serve the ZeroMQ lock broker in this process"))
+    add_serve_arguments(sub.add_parser("serve", help="serve the Guardian API over a saved run"))
     return parser
 
 
@@ -148,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.locks.server import run_broker
 
             return run_broker(args)
+        if args.command == "serve":
+            from harness.guardian.api import run_serve
+
+            return run_serve(args)
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, HistoryError) as exc:
         print(f"harness: error: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import tomllib
 import types
 import typing
@@ -57,17 +58,20 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if (self.trades is None) == (self.duration is None):
-            raise ConfigError("give exactly one of trades or duration")
+            raise ConfigError("trades/duration: give exactly one of them")
         if self.trades is not None and self.trades < 1:
-            raise ConfigError(f"trades must be at least 1, got {self.trades}")
-        if self.duration is not None and not self.duration > 0:
-            raise ConfigError(f"duration must be positive, got {self.duration}")
+            raise ConfigError(f"trades: must be at least 1, got {self.trades}")
+        if self.duration is not None and not 0 < self.duration < math.inf:
+            raise ConfigError(f"duration: must be a positive number of seconds, got {self.duration}")
         if not self.symbols:
-            raise ConfigError("at least one symbol is needed")
-        if self.lock_timeout <= 0 or self.max_ticks < 1 or self.max_refusals < 1:
-            raise ConfigError("lock_timeout, max_ticks and max_refusals must be positive")
+            raise ConfigError("symbols: at least one symbol is needed")
+        if not 0 < self.lock_timeout < math.inf:
+            raise ConfigError(f"lock_timeout: must be a positive number of seconds, got {self.lock_timeout}")
+        for name in ("max_ticks", "max_refusals"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
         if self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed}")
+            raise ConfigError(f"seed: must be a non-negative integer, got {self.seed}")
 
     @property
     def symbol_names(self) -> tuple[str, ...]:
@@ -90,11 +94,11 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
             raise ConfigError(f"{name}: expected a table of settings")
         return _build(kind, value, f"{name}.")
     try:
-        if kind is Decimal and not isinstance(value, bool):
+        if kind is Decimal and not isinstance(value, bool) and Decimal(str(value)).is_finite():
             return Decimal(str(value))
         if isinstance(kind, type) and issubclass(kind, enum.Enum):
             return kind(value)
-        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
         if kind is int and isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -114,10 +118,8 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str = "") -> Any:
         values[key] = _coerce(prefix + key, value, hints[key])
     try:
         return cls(**values)
-    except ConfigError as exc:
+    except (TypeError, ValueError) as exc:  # ConfigError is a ValueError; all name their field
         raise ConfigError(f"{prefix}{exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {exc}") from None
 
 
 def run_config(raw: Mapping[str, Any], base: RunConfig | None = None) -> RunConfig:

@@ -50,6 +50,11 @@ class Discipline(str, enum.Enum):
     CHECK_THEN_ACT = "check_then_act"
 
 
+def _positive(value: Decimal | int) -> bool:
+    """Finite and above zero (NaN and infinities are not)."""
+    return Decimal(value).is_finite() and value > 0
+
+
 @dataclass(frozen=True)
 class BreakerLimits:
     """When a breaker trips: drawdown (fraction of equity), loss (currency), loss streak."""
@@ -57,6 +62,12 @@ class BreakerLimits:
     max_drawdown: Decimal | None = Decimal("0.10")
     loss_limit: Decimal | None = Decimal("20000")
     max_consecutive_losses: int | None = 10
+
+    def __post_init__(self) -> None:
+        for name in ("max_drawdown", "loss_limit", "max_consecutive_losses"):
+            value = getattr(self, name)
+            if value is not None and not _positive(value):
+                raise ValueError(f"{name}: must be positive or unset, got {value}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,12 @@ class RiskLimits:
     max_symbol_exposure: Decimal = Decimal("0.30")
     symbol_breaker: BreakerLimits = BreakerLimits()
     global_breaker: BreakerLimits = BreakerLimits(max_consecutive_losses=None)
+
+    def __post_init__(self) -> None:
+        for name in ("equity", "max_gross_exposure", "max_symbol_exposure"):
+            if not _positive(getattr(self, name)):
+                raise ValueError(f"{name}: must be a positive number, got {getattr(self, name)}")
+
 
 
 # Per-symbol slots, then global slots, in the flat state array.

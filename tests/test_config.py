@@ -127,3 +127,20 @@ def test_load_toml_table_that_is_not_a_table_names_the_file(tmp_path):
     path.write_text("tool = 3\n")
     with pytest.raises(ConfigError, match=rf"^{path}: \[tool.harness\] must be a table"):
         load_toml(path, "tool.harness")
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"limits": {"equity": 0}}, "limits.equity"),
+        ({"limits": {"equity": -1}}, "limits.equity"),
+        ({"limits": {"equity": "NaN"}}, "limits.equity"),
+        ({"limits": {"max_gross_exposure": "-0.1"}}, "limits.max_gross_exposure"),
+        ({"lock_timeout": float("nan")}, "lock_timeout"),
+    ],
+    ids=["zero-equity", "negative-equity", "nan-equity", "negative-exposure", "nan-lock-timeout"],
+)
+def test_non_positive_or_non_finite_numbers_are_config_errors_naming_the_key(raw, key):
+    """Equity 0 once made every order refused and the run spin through max_ticks."""
+    with pytest.raises(ConfigError, match=f"^{key}"):
+        run_config(raw)

@@ -158,42 +158,77 @@ class LockBroker:
             ("requests", "grants", "releases", "renewals", "expiries", "refusals", "waits", "malformed", "max_queue"), 0
         )
         self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._failure: BaseException | None = None
-        self._control = f"inproc://lock-broker-control-{id(self)}"
+        self._stopping = False
+        # A stop request is this nonce sent to the broker's own socket: no second socket to poll.
+        self._stop_nonce = b"\x00stop:" + os.urandom(16)
         self._socket: zmq.Socket | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> LockBroker:
         """Bind and serve in a background thread; ``endpoint`` is then the bound address."""
-        self._epoch = next_epoch(self._state_file)
-        self._ready.clear()
-        self._thread = threading.Thread(target=self._serve, name="lock-broker", daemon=True)
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            try:
+                self.serve(on_ready=lambda _: ready.set())
+            except BaseException as exc:  # handed to start()'s caller
+                failure.append(exc)
+                ready.set()
+
+        self._thread = threading.Thread(target=serve, name="lock-broker", daemon=True)
         self._thread.start()
-        self._ready.wait()
-        if self._failure is not None:
+        ready.wait()
+        if failure:
             self._thread.join()
-            raise self._failure
+            self._thread = None
+            raise failure[0]
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket; lock state is dropped (leases end)."""
+        """Stop the background thread and drop lock state (leases end with it)."""
         if self._thread is None:
             return
-        control = self._context.socket(zmq.PAIR)
-        control.connect(self._control)
-        control.send(b"stop")
-        control.close(linger=100)
+        poke = self._context.socket(zmq.DEALER)
+        poke.connect(self.endpoint)
+        poke.send(self._stop_nonce)
         self._thread.join()
+        poke.close(linger=0)
         self._thread = None
-        self._reset_state()
+
+    def request_stop(self) -> None:
+        """Ask ``serve`` to return within ``idle_poll_ms`` (safe from a signal handler)."""
+        self._stopping = True
 
     def __enter__(self) -> LockBroker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def serve(self, on_ready: Callable[[str], None] = lambda endpoint: None) -> None:
+        """Bind, call ``on_ready(endpoint)``, and serve in this thread until stopped."""
+        self._epoch = next_epoch(self._state_file)
+        self._stopping = False
+        sock = self._context.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 0)
+        try:
+            sock.bind(self.endpoint)
+        except zmq.ZMQError as exc:
+            sock.close()
+            raise BrokerStateError(f"cannot bind {self.endpoint}: {exc}") from None
+        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._socket = sock
+        on_ready(self.endpoint)
+        try:
+            self._loop(sock)
+        finally:
+            # Unbind first: close alone frees an inproc name only later, in the reaper thread.
+            sock.unbind(self.endpoint)
+            sock.close()
+            self._socket = None
+            self._reset_state()
 
     def _reset_state(self) -> None:
         self._holders.clear()
@@ -202,50 +237,24 @@ class LockBroker:
         self._expiries.clear()
         self._deadlines.clear()
 
-    def _serve(self) -> None:
-        try:
-            sock = self._context.socket(zmq.ROUTER)
-            sock.setsockopt(zmq.LINGER, 0)
-            control = self._context.socket(zmq.PAIR)
-            sock.bind(self.endpoint)
-            control.bind(self._control)
-            self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        except zmq.ZMQError as exc:
-            self._failure = BrokerStateError(f"cannot bind {self.endpoint}: {exc}")
-            self._ready.set()
-            return
-        self._socket = sock
-        self._ready.set()
-        try:
-            self._loop(sock, control)
-        finally:
-            # Unbind first: close alone frees an inproc name only later, in the reaper thread.
-            sock.unbind(self.endpoint)
-            control.unbind(self._control)
-            sock.close()
-            control.close()
-            self._socket = None
-
-    def _loop(self, sock: zmq.Socket, control: zmq.Socket) -> None:
-        poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
-        poller.register(control, zmq.POLLIN)
-        recv = sock.recv_multipart
-        while True:
-            ready = dict(poller.poll(self._poll_timeout_ms()))
+    def _loop(self, sock: zmq.Socket) -> None:
+        # Blocking recv with a receive timeout, not a Poller: measured ~2x faster per message.
+        recv, timeout = sock.recv_multipart, None
+        while not self._stopping:
+            wanted = self._poll_timeout_ms()
+            if wanted != timeout:
+                sock.setsockopt(zmq.RCVTIMEO, wanted)
+                timeout = wanted
+            try:
+                frames = recv()
+            except zmq.Again:
+                self._tick()
+                continue
+            # Time may have moved while blocked; a request must see leases as of now.
             self._tick()
-            if control in ready:
+            if len(frames) == 2 and frames[1] == self._stop_nonce:
                 return
-            if sock in ready:
-                # Drain what is queued before polling again: one poll per burst, not per message.
-                while True:
-                    try:
-                        frames = recv(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    # Time may have moved since the poll; a request must see leases as of now.
-                    self._tick()
-                    self._handle(frames)
+            self._handle(frames)
 
     def _poll_timeout_ms(self) -> int:
         now = self._clock()
@@ -488,14 +497,10 @@ def serve_forever(
     if events is not None:
         sink, close = _jsonl_sink(events)
         history = History("broker", sink=sink)
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
     broker = LockBroker(endpoint, state_file, history, max_bytes=max_bytes, context=zmq.Context())
-    with broker:
-        announce(broker.endpoint)
-        while not stopping.wait(0.5):
-            pass
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: broker.request_stop())
+    broker.serve(on_ready=announce)
     if close is not None:
         close()
 

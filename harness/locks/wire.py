@@ -27,7 +27,7 @@ OPS = frozenset({"acquire", "release", "renew", "status"})
 MAX_NAMES = 256
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-_DECODER = json.JSONDecoder()
+_loads = json.loads  # accepts UTF-8 bytes directly: no intermediate str decode step
 
 
 class WireError(ValueError):
@@ -58,7 +58,7 @@ def decode_object(body: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, 
     if len(body) > max_bytes:
         raise WireError(f"oversized: {len(body)} bytes > {max_bytes}")
     try:
-        value = _DECODER.decode(body.decode())
+        value = _loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise WireError(f"bad json: {exc}") from None
     if not isinstance(value, dict):

@@ -154,6 +154,22 @@ def assert_fails_on(result: GateResult, pattern: str) -> None:
     assert any(re.search(pattern, text) for text in failing(result)), failing(result)
 
 
+def nested_events(items: Iterable[Any]) -> list[dict[str, Any]]:
+    """Every event dict nested anywhere in counterexample items."""
+    found = []
+    for item in items:
+        stack = [item]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, dict):
+                if "worker" in value and "kind" in value:
+                    found.append(value)
+                stack.extend(value.values())
+            elif isinstance(value, (list, tuple)):
+                stack.extend(value)
+    return found
+
+
 # -- hand-built lock histories ----------------------------------------------------------
 
 

@@ -143,7 +143,7 @@ class Persistence:
         self.attach(history)
         # Also keeps the History non-empty: the engine tests ``history or History(...)``.
         history.append("persistence.start", worker="persistence",
-                       layers=[lane for lane in self.writer.pending()])
+                       layers=list(self.writer.pending()))
         return history
 
     def _record(self, kind: str, **payload: Any) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.guardian.checkpoint import CheckpointError, StateReplay, read_snapshot, read_wal, snapshots
-from harness.guardian.risk import RiskLimits
+from harness.guardian.risk import Guardian, RiskLimits
 from harness.history import History
 from harness.model import SymbolSpec
 
@@ -32,6 +32,10 @@ class Recovery:
     elapsed_s: float
     fallbacks: tuple[str, ...]
     truncated_bytes: int
+
+    def restore(self, guardian: Guardian) -> None:
+        """Load the recovered state into a guardian of the same symbols."""
+        guardian.load_state(self.state)
 
 
 def recover(
@@ -60,6 +64,11 @@ def recover(
     fold = fold or StateReplay(specs, limits)
     base = fold.seq
     wal = read_wal(directory)
+    first = next((e.seq for e in wal.events if e.seq > base), None)
+    # Segments are pruned only behind kept snapshots, so the log can fall short only after a fallback.
+    if fallbacks and first is not None and first > base + 1:
+        raise CheckpointError(f"{directory}: the log starts at seq {first} but the state is only known up to "
+                              f"seq {base}: cannot recover ({'; '.join(fallbacks)})")
     replayed = sum(fold.add(event) for event in wal.events)
     if fold.seq < max((e.seq for e in wal.events), default=0):
         # A gap: the fold stops before it; what follows cannot be applied in order.

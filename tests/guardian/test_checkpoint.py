@@ -71,6 +71,9 @@ def test_checkpoint_recovers_the_exact_state_from_snapshot_plus_log(tmp_path: Pa
     expected, last = replay_state(CONFIG.symbols, CONFIG.limits, events)
     recovered = recover(tmp_path, CONFIG.symbols, CONFIG.limits)
     assert list(recovered.state) == expected and recovered.last_seq == last
+    guardian = Guardian(CONFIG.symbols, CONFIG.limits)
+    recovered.restore(guardian)
+    assert guardian.state_vector() == expected
     assert recovered.snapshot_seq > 0 and recovered.fallbacks == () and recovered.elapsed_s > 0
     assert len(snapshots(tmp_path)) == 3
     assert sorted(layer.read_seqs()) == [e.seq for e in events]  # none lost, none doubled
@@ -100,6 +103,14 @@ def test_truncated_snapshots_all_bad_replays_the_whole_log(tmp_path: Path, event
     recovered = recover(tmp_path, CONFIG.symbols, CONFIG.limits)
     assert len(written) >= 2 and recovered.snapshot_seq == 0 and len(recovered.fallbacks) == len(written)
     assert list(recovered.state) == replay_state(CONFIG.symbols, CONFIG.limits, events)[0]
+
+
+def test_all_snapshots_bad_after_the_log_was_pruned_is_a_clear_error(tmp_path: Path, events) -> None:
+    write_in_batches(Checkpoint(tmp_path, CONFIG.symbols, CONFIG.limits, every=100, keep=2), events)
+    for path in snapshots(tmp_path):
+        path.write_text("{}")
+    with pytest.raises(CheckpointError, match=r"the log starts at seq \d+ but the state is only known up to seq 0"):
+        recover(tmp_path, CONFIG.symbols, CONFIG.limits)
 
 
 def test_torn_wal_tail_is_truncated_at_the_last_good_line(tmp_path: Path, events) -> None:

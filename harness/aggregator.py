@@ -148,10 +148,12 @@ class MetricsAggregator:
         """Set a symbol's metrics to ``snapshot`` unless a newer one is in; True if taken."""
         with self._lock:
             self._admit(fence_token, worker, symbol)
-            slot = self._slots.setdefault(symbol, _Slot())
-            if snapshot.seq <= slot.metrics.seq and slot.metrics.seq:
+            current = self._slots.get(symbol)
+            # Older, equal (a replay) and empty (seq 0) snapshots carry nothing new.
+            if snapshot.seq <= (current.metrics.seq if current else 0):
                 self._stale += 1
                 return False
+            slot = self._slots.setdefault(symbol, _Slot())
             slot.metrics = snapshot
             self._replaced += 1
             self._record("agg.replace", worker, symbol, **snapshot.as_payload())

@@ -223,12 +223,11 @@ class Guardian:
 
     def _check(self, order: Order, res: Reservation) -> str | None:
         i = self._index[order.symbol]
-        pos = self._get(order.symbol, POS)
-        reducing = pos != 0 and (pos > 0) != (order.signed_qty > 0) and abs(res.buy_lots - res.sell_lots) <= abs(pos)
-        if reducing:
-            return None
-        if self._state[self._g + G_TRIPPED] or self._get(order.symbol, TRIPPED):
+        halted = self._state[self._g + G_TRIPPED] or self._get(order.symbol, TRIPPED)
+        if halted and not self._reducing(order.symbol, res):
             return "halted"
+        # Risk-reducing orders are checked too: closing part of a position at a higher
+        # price re-marks the rest, which can push the symbol over its limit.
         equity = self.limits.equity
         symbol_after = self._symbol_exposure(i, res.buy_lots, res.sell_lots, res.price_ticks)
         if symbol_after > self.limits.max_symbol_exposure * equity:
@@ -237,6 +236,13 @@ class Guardian:
         if gross_after > self.limits.max_gross_exposure * equity:
             return "gross_exposure"
         return None
+
+    def _reducing(self, symbol: str, res: Reservation) -> bool:
+        """True when the order, after every pending order on the same side, only shrinks |position|."""
+        pos = self._get(symbol, POS)
+        if res.sell_lots:
+            return pos > 0 and pos - self._get(symbol, PEND_SELL) - res.sell_lots >= 0
+        return pos < 0 and pos + self._get(symbol, PEND_BUY) + res.buy_lots <= 0
 
     def _book(self, res: Reservation, direction: int) -> None:
         base = self._slot(res.symbol, 0)

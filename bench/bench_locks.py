@@ -101,35 +101,41 @@ def _dealer(endpoint: str) -> zmq.Socket:
     return sock
 
 
+def _time_ops(ops: int, start: Any, out: Any, timed: Callable[[], Any], after: Callable[[Any], Any]) -> None:
+    """After the barrier, run ``ops`` times: ``timed()`` (latency recorded), then ``after``."""
+    start.wait()
+    latencies, began = [], time.perf_counter_ns()
+    for _ in range(ops):
+        t0 = time.perf_counter_ns()
+        result = timed()
+        latencies.append(time.perf_counter_ns() - t0)
+        after(result)
+    out.put((time.perf_counter_ns() - began, latencies))
+
+
 def echo_client(endpoint: str, ops: int, start: Any, out: Any) -> None:
     """Time ``ops`` echo round trips."""
     sock = _dealer(endpoint)
     sock.send(PAYLOAD)  # connect and warm up before the clock starts
     sock.recv()
-    start.wait()
-    latencies, began = [], time.perf_counter_ns()
-    for _ in range(ops):
-        t0 = time.perf_counter_ns()
+
+    def round_trip() -> bytes:
         sock.send(PAYLOAD)
-        sock.recv()
-        latencies.append(time.perf_counter_ns() - t0)
-    out.put((time.perf_counter_ns() - began, latencies))
+        return sock.recv()
+
+    _time_ops(ops, start, out, round_trip, lambda _: None)
 
 
 def bare_lock_client(endpoint: str, ops: int, start: Any, out: Any) -> None:
     """Time ``ops`` acquire+release pairs on the bare lock server."""
     sock = _dealer(endpoint)
     acquire, release = b"A" + LOCK.encode(), b"R" + LOCK.encode()
-    start.wait()
-    latencies, began = [], time.perf_counter_ns()
-    for _ in range(ops):
-        t0 = time.perf_counter_ns()
-        sock.send(acquire)
-        sock.recv()
-        latencies.append(time.perf_counter_ns() - t0)
-        sock.send(release)
-        sock.recv()
-    out.put((time.perf_counter_ns() - began, latencies))
+
+    def call(body: bytes) -> bytes:
+        sock.send(body)
+        return sock.recv()
+
+    _time_ops(ops, start, out, lambda: call(acquire), lambda _: call(release))
 
 
 def broker_client(endpoint: str, ops: int, start: Any, out: Any, record: bool = True) -> None:
@@ -137,14 +143,7 @@ def broker_client(endpoint: str, ops: int, start: Any, out: Any, record: bool = 
     name = multiprocessing.current_process().name
     client = ZmqLockClient(endpoint, name, _history(name, record), seed=zlib.crc32(name.encode()))
     client.release(client.acquire([LOCK], timeout=10.0))
-    start.wait()
-    latencies, began = [], time.perf_counter_ns()
-    for _ in range(ops):
-        t0 = time.perf_counter_ns()
-        grant = client.acquire([LOCK], timeout=10.0)
-        latencies.append(time.perf_counter_ns() - t0)
-        client.release(grant)
-    out.put((time.perf_counter_ns() - began, latencies))
+    _time_ops(ops, start, out, lambda: client.acquire([LOCK], timeout=10.0), client.release)
     client.close()
 
 

@@ -44,6 +44,7 @@ from typing import Any
 
 import zmq
 
+from harness.guardian.checkpoint import write_atomic
 from harness.history import Event, History
 from harness.locks.wire import DEFAULT_MAX_BYTES, Request, WireError, encode, parse_request, request_req
 
@@ -93,19 +94,8 @@ def next_epoch(state_file: Path | None) -> int:
     if state_file is None:
         return 1
     epoch = _read_epoch(state_file) + 1
-    tmp = state_file.with_name(state_file.name + ".tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as out:
-            json.dump({"epoch": epoch}, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, state_file)
-        # The rename is durable only once the directory entry is on disk.
-        dir_fd = os.open(state_file.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(state_file, json.dumps({"epoch": epoch}).encode())
     except OSError as exc:
         raise BrokerStateError(f"{state_file}: cannot write broker state: {exc.strerror or exc}") from None
     return epoch
@@ -187,7 +177,7 @@ class LockBroker:
         return self
 
     def stop(self) -> None:
-        """Stop the background thread and drop lock state (leases end with it)."""
+        """Stop the background thread; held leases end, recorded as ``broker.expire``."""
         if self._thread is None:
             return
         poke = self._context.socket(zmq.DEALER)
@@ -231,6 +221,9 @@ class LockBroker:
             self._reset_state()
 
     def _reset_state(self) -> None:
+        # Leases do not outlive the broker; say so in the history, as an expiry would.
+        for name, holder in self._holders.items():
+            self._record("broker.expire", name=name, client=holder.client, token=holder.token)
         self._holders.clear()
         self._queues.clear()
         self._counters.clear()

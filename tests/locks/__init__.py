@@ -10,6 +10,7 @@ from typing import Any
 
 import zmq
 
+from harness.checks.locks import check_locks
 from harness.history import Event, History
 from harness.locks.server import LockBroker
 from harness.locks.wire import decode_object, encode
@@ -118,3 +119,10 @@ def in_thread(target: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread, out
+
+
+def assert_lock_history_clean(history: History) -> None:
+    """The lock checker finds no violation in a recorded history."""
+    evidence = check_locks(history.events())
+    assert evidence.figure("linearizable") != "false", evidence.figure("linearizable_detail")
+    assert not any(evidence.violations.values()), evidence.violations

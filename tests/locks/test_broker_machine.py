@@ -17,7 +17,7 @@ from harness.locks.client import ZmqLockClient
 from harness.locks.protocol import Grant, LockError, LockTimeout
 from harness.locks.server import LockBroker
 
-from . import FakeClock
+from . import FakeClock, assert_lock_history_clean
 
 NAMES = ("A", "B", "C")
 CLIENTS = 3
@@ -163,6 +163,8 @@ class BrokerMachine(RuleBasedStateMachine):
         self.broker.stop()
         self.context.term()
         shutil.rmtree(self.directory, ignore_errors=True)
+        assert_lock_history_clean(self.history)
+
 
 
 BrokerMachine.TestCase.settings = settings(max_examples=20, stateful_step_count=30, deadline=None)

@@ -13,7 +13,7 @@ from harness.history import History
 from harness.locks.client import ZmqLockClient, ZmqLockProvider
 from harness.locks.protocol import LockClient, LockError, LockTimeout, LockUnavailable
 
-from . import FakeClock, broker, in_thread, watched_history
+from . import FakeClock, assert_lock_history_clean, broker, in_thread, watched_history
 
 
 def _client(endpoint: str, client_id: str, history: History, **kwargs) -> ZmqLockClient:
@@ -58,6 +58,7 @@ def test_died_request_retries_with_its_first_ts():
     assert [k for k, _ in events] == ["lock.invoke", "lock.fail", "lock.invoke", "lock.ok"]
     assert events[1][1]["reason"] == "died"
     assert [(p["ts"], p["attempt"]) for k, p in events if k == "lock.invoke"] == [(200, 1), (200, 2)]
+    assert_lock_history_clean(history)
 
 
 def test_retries_are_bounded():
@@ -137,6 +138,7 @@ def test_opposite_lock_orders_never_deadlock():
             thread.join(30)
             assert out == [rounds]
         assert b.statistics().grants == 2 * rounds
+    assert_lock_history_clean(history)
 
 
 def test_provider_pickles_and_makes_clients():

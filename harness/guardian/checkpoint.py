@@ -311,27 +311,17 @@ class Checkpoint:
         every: int = 1000,
         keep: int = 3,
         fsync: bool = True,
-        resume: Mapping[str, Any] | None = None,
     ) -> None:
         if every < 1 or keep < 1:
             raise ValueError("every and keep must be at least 1")
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._fold = StateReplay(specs, limits, resume)
+        self._fold = StateReplay(specs, limits)
         self._every, self._keep, self._fsync = every, keep, fsync
         self._snapshot_seq = self._fold.seq
         existing = segments(self.directory)
         number = int(SEGMENT_RE.match(existing[-1].name).group(1)) + 1 if existing else 1
         self._segment = self.directory / f"wal-{number:08d}.jsonl"
-
-    @property
-    def seq(self) -> int:
-        """The last contiguous seq folded into the state."""
-        return self._fold.seq
-
-    def state(self) -> list[int]:
-        """The folded guardian state vector."""
-        return list(self._fold.state)
 
     def write(self, events: Sequence[Event]) -> None:
         """Log the events not seen before, fold them in, snapshot when due."""

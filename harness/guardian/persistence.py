@@ -39,6 +39,7 @@ from harness.guardian.store import database_url_from_env, open_store
 from harness.guardian.writer import Backoff, Layer, Writer, WriterStatistics
 from harness.history import Event, History
 from harness.model import SymbolSpec
+from harness.services import resolve
 
 if TYPE_CHECKING:
     from harness.config import RunConfig
@@ -114,10 +115,17 @@ class Persistence:
         suffix = uuid.uuid4().hex[:8]
         self.checkpoint = Checkpoint(directory / "checkpoint", specs, limits, every=config.snapshot_every,
                                      keep=config.keep_snapshots)
+        redis_url = config.redis_url or redis_url_from_env()
+        database_url = config.database_url or database_url_from_env()
+        # A configured server that does not answer at start-up is one clear error, not a traceback.
+        if cache is None and redis_url:
+            resolve("redis", redis_url, timeout_s=config.timeout_s)
+        if store is None and database_url and not database_url.startswith("sqlite:"):
+            resolve("postgres", database_url, timeout_s=config.timeout_s)
         self.store = store or open_store(
-            config.database_url or database_url_from_env(), sqlite_path=directory / "events.db",
-            schema=config.schema or f"harness_{suffix}", retention=config.retention, timeout_s=config.timeout_s)
-        self.cache = cache or RedisCache(connect(config.redis_url or redis_url_from_env(), config.timeout_s),
+            database_url, sqlite_path=directory / "events.db", schema=config.schema or f"harness_{suffix}",
+            retention=config.retention, timeout_s=config.timeout_s)
+        self.cache = cache or RedisCache(connect(redis_url, config.timeout_s),
                                          config.key_prefix or f"harness:{run_id}:{suffix}", specs, limits)
         layers = (self.cache, self.store, self.checkpoint)
         self._history: History | None = None

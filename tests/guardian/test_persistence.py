@@ -143,3 +143,17 @@ def test_blackholed_services_through_the_fault_proxy_lose_nothing_after_healing(
         finally:
             persistence.cache.clear()
             persistence.release()
+
+
+def test_unreachable_configured_services_at_start_up_are_one_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    from harness.services import ServiceUnavailable
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for option in ({"redis_url": f"redis://127.0.0.1:{port}/0"},
+                   {"database_url": f"postgresql://postgres@127.0.0.1:{port}/test"}):
+        with pytest.raises(ServiceUnavailable, match=f"127.0.0.1:{port}"):
+            Persistence(PersistenceConfig(tmp_path, timeout_s=1.0, **option), "run-x", CONFIG.symbols, CONFIG.limits)

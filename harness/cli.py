@@ -60,7 +60,7 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--mode", choices=["thread", "process", "single"])
     p.add_argument("--out", type=Path, help="report directory (default reports/<scenario>-<UTC>-<seed>)")
     p.add_argument("--config", type=Path, help="TOML file with [run] and [gates] tables")
-    for plugin in ("engine", "locks", "aggregator", "guardian"):
+    for plugin in PLUGINS:
         p.add_argument(f"--{plugin}", metavar="MODULE:FACTORY", help=f"use your own {plugin}")
 
 
@@ -93,12 +93,22 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {"run": run} if run else {}
 
 
+PLUGINS = ("engine", "locks", "aggregator", "guardian")
+
+
 def _plugins(args: argparse.Namespace):
     from harness.scenario import Plugins, load_object
 
-    chosen = {name: load_object(getattr(args, name)) for name in ("engine", "locks", "aggregator", "guardian")
-              if getattr(args, name, None)}
-    return Plugins(**chosen)
+    return Plugins(**{name: load_object(getattr(args, name)) for name in PLUGINS if getattr(args, name, None)})
+
+
+def _repeated_flags(args: argparse.Namespace) -> list[str]:
+    """Flags the reproduce command must carry beyond the run settings."""
+    flags = ["--config", str(args.config)] if args.config else []
+    for name in PLUGINS:
+        if getattr(args, name, None):
+            flags += [f"--{name}", getattr(args, name)]
+    return flags
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -112,7 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     plugins = _plugins(args)
     out = args.out or Path("reports") / run_dir_name(scenario.name, config.run.seed)
     with symbol_progress(config.run) as progress:
-        verdict = execute(scenario, config, out, plugins=plugins, progress=progress)
+        verdict = execute(scenario, config, out, plugins=plugins, progress=progress,
+                          command_flags=_repeated_flags(args))
     write_reports(verdict, out)
     print_verdict(verdict, out)
     return verdict.exit_code

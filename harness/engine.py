@@ -24,17 +24,18 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 from harness.aggregator import MetricsAggregator, Mode, SymbolMetrics
 from harness.config import ConcurrencyMode, ConfigError, RunConfig
 from harness.feed import seeded_feed
-from harness.guardian.risk import Guardian, GuardianSnapshot, Refusal, state_size
+from harness.guardian.risk import Guardian, GuardianSnapshot, Refusal, Reservation, state_size
 from harness.history import Event, History, LocalSequence, SharedSequence
 from harness.ledger import Ledger
 from harness.locks.fence import Fence, StaleToken
 from harness.locks.protocol import GLOBAL_LOCK, LockClient, LockError, LockProvider, symbol_lock
-from harness.model import SymbolSpec, Tick
+from harness.model import ClosedTrade, Fill, Order, SymbolSpec, Tick
 
 FeedFactory = Callable[[SymbolSpec, int], Iterator[Tick]]
 Progress = Callable[[str], None]
@@ -48,6 +49,25 @@ class AggregatorPort(Protocol):
 
     def apply(self, symbol: str, delta: SymbolMetrics, *, worker: str, fence_token: tuple[str, int]) -> Any:
         """Apply one delta."""
+
+
+class GuardianPort(Protocol):
+    """What a worker needs of the risk guardian (see harness.guardian.risk.Guardian)."""
+
+    def reserve(self, order: Order, worst_price: Decimal, worker: str) -> Reservation | Refusal:
+        """Admit and book an order atomically, or refuse it."""
+
+    def cancel(self, res: Reservation, worker: str) -> None:
+        """Drop a reservation whose order did not fill."""
+
+    def settle(self, res: Reservation, fill: Fill, closed: Sequence[ClosedTrade], worker: str, token: int) -> None:
+        """Book a fill, fenced by the global lock's token."""
+
+    def snapshot(self) -> GuardianSnapshot:
+        """A frozen view for the run result."""
+
+
+GuardianFactory = Callable[..., GuardianPort]
 
 
 @dataclass(frozen=True)
@@ -72,7 +92,7 @@ class _Shared:
 
     config: RunConfig
     history: History
-    guardian: Guardian
+    guardian: GuardianPort
     aggregator: AggregatorPort
     locks: LockProvider
     feed: FeedFactory
@@ -94,14 +114,22 @@ def run(
     aggregator: MetricsAggregator | None = None,
     history: History | None = None,
     guardian_hook: Callable[[], None] | None = None,
+    guardian_factory: GuardianFactory = Guardian,
 ) -> RunResult:
-    """Run every symbol's worker to completion and return the recorded history."""
+    """Run every symbol's worker to completion and return the recorded history.
+
+    ``guardian_factory`` is called like ``Guardian(specs, limits, state=, mutex=, history=,
+    discipline=, between_check_and_act=)``; in process mode it must be picklable (a
+    module-level callable), since every worker process builds its own over the shared state.
+    """
     if config.mode is ConcurrencyMode.PROCESS and not locks.shared_across_processes:
         raise ConfigError("process mode needs a lock service shared across processes (the ZeroMQ broker)")
     run_id = run_id or new_run_id(config)
     started = time.perf_counter()
     runner = _run_processes if config.mode is ConcurrencyMode.PROCESS else _run_threads
-    history, agg, guardian = runner(config, locks, run_id, feed, progress, aggregator, history, guardian_hook)
+    history, agg, guardian = runner(
+        config, locks, run_id, feed, progress, aggregator, history, guardian_hook, guardian_factory
+    )
     elapsed = time.perf_counter() - started
     final = agg.symbols()
     history.append("agg.state", worker="engine", symbols={k: v.as_payload() for k, v in final.items()})
@@ -119,11 +147,11 @@ def _start_event(history: History, config: RunConfig) -> None:
     )
 
 
-def _run_threads(config, locks, run_id, feed, progress, aggregator, history, hook):
+def _run_threads(config, locks, run_id, feed, progress, aggregator, history, hook, make_guardian):
     history = history or History(run_id, LocalSequence())
     _start_event(history, config)
-    guardian = Guardian(config.symbols, config.limits, history=history, discipline=config.discipline,
-                        between_check_and_act=hook)
+    guardian = make_guardian(config.symbols, config.limits, history=history, discipline=config.discipline,
+                             between_check_and_act=hook)
     aggregator = aggregator or MetricsAggregator(history, Fence("aggregator", history, record_accepts=False))
     shared = _Shared(config, history, guardian, aggregator, locks, feed, progress)
     if config.mode is ConcurrencyMode.SINGLE:
@@ -288,32 +316,33 @@ class _ChildSpec:
     channel: Any
     locks: LockProvider
     feed: FeedFactory
+    make_guardian: GuardianFactory
 
 
 def _child_main(child: _ChildSpec) -> None:
     uplink = _Uplink(child.channel)
     history = History(child.run_id, child.sequence, sink=uplink.event)
-    guardian = Guardian(child.config.symbols, child.config.limits, state=child.state, mutex=child.mutex,
-                        history=history, discipline=child.config.discipline)
+    guardian = child.make_guardian(child.config.symbols, child.config.limits, state=child.state, mutex=child.mutex,
+                                   history=history, discipline=child.config.discipline)
     shared = _Shared(child.config, history, guardian, uplink, child.locks, child.feed)
     _work(shared, child.spec, child.worker)
     child.channel.close()
 
 
-def _run_processes(config, locks, run_id, feed, progress, aggregator, history, hook):
+def _run_processes(config, locks, run_id, feed, progress, aggregator, history, hook, make_guardian):
     ctx = multiprocessing.get_context("spawn")
     sequence = SharedSequence.create(ctx)
     history = history or History(run_id, sequence)
     _start_event(history, config)
     state = ctx.Array("q", state_size(len(config.symbols)), lock=False)
     mutex = ctx.Lock()
-    guardian = Guardian(config.symbols, config.limits, state=state, mutex=mutex, history=history)
+    guardian = make_guardian(config.symbols, config.limits, state=state, mutex=mutex, history=history)
     aggregator = aggregator or MetricsAggregator(history, Fence("aggregator", history, record_accepts=False))
     children = []
     for spec in config.symbols:
         worker = f"{spec.name}#0"
         reader, writer = ctx.Pipe(duplex=False)
-        child = _ChildSpec(config, run_id, spec, worker, sequence, state, mutex, writer, locks, feed)
+        child = _ChildSpec(config, run_id, spec, worker, sequence, state, mutex, writer, locks, feed, make_guardian)
         proc = ctx.Process(target=_child_main, args=(child,), name=f"harness-{worker}", daemon=True)
         proc.start()
         writer.close()  # the child holds the only write end: EOF on the reader means it is gone

@@ -14,7 +14,9 @@ import datetime as _dt
 import importlib
 import importlib.util
 import multiprocessing
+import os
 import shlex
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +84,8 @@ class ScenarioContext:
         history = history or self.new_history()
         if self.plugins.aggregator is not None and "aggregator" not in kwargs:
             kwargs["aggregator"] = self.plugins.aggregator(history)
+        if self.plugins.guardian is not None:
+            kwargs["guardian_factory"] = self.plugins.guardian
         with self.lock_service(history) as locks:
             return engine(self.config.run, locks, run_id=self.run_id, history=history,
                           progress=self.progress, **kwargs)
@@ -157,13 +161,13 @@ def evaluate(events: Sequence[Event], areas: Sequence[str], extra: Sequence[Evid
     return tuple(CHECKERS[area](events) for area in areas) + tuple(extra)
 
 
-def reproduce_command(scenario: str, config: HarnessConfig) -> str:
-    """The command line that reruns a scenario with the same seed and size."""
+def reproduce_command(scenario: str, config: HarnessConfig, extra: Sequence[str] = ()) -> str:
+    """The command line that reruns a scenario with the same seed and size (plus ``extra`` flags)."""
     run = config.run
     words = ["harness", "run", scenario, "--seed", str(run.seed), "--symbols", ",".join(run.symbol_names),
              "--mode", run.mode.value]
     words += ["--trades", str(run.trades)] if run.trades is not None else ["--duration", str(run.duration)]
-    return shlex.join(words)
+    return shlex.join([*words, *extra])
 
 
 def run_dir_name(scenario: str, seed: int, now: _dt.datetime | None = None) -> str:
@@ -173,8 +177,12 @@ def run_dir_name(scenario: str, seed: int, now: _dt.datetime | None = None) -> s
 
 
 def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins: Plugins = Plugins(),
-            progress: Callable[[str], None] | None = None) -> Verdict:
-    """Run a scenario, check its history and judge it; nothing is written here."""
+            progress: Callable[[str], None] | None = None, command_flags: Sequence[str] = ()) -> Verdict:
+    """Run a scenario, check its history and judge it; nothing is written here.
+
+    ``command_flags`` are the caller's flags the reproduce command must repeat (a config
+    file, plug-ins) beyond what the config itself says.
+    """
     started = _dt.datetime.now(_dt.timezone.utc)
     run_id = out_dir.name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -183,7 +191,7 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     evidence = evaluate(trial.events, scenario.areas, trial.extra)
     gates = judge(evidence, config.gates, scenario.extra_gates)
     return Verdict(scenario, config, run_id, gates, evidence, trial.events,
-                   started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config))
+                   started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags))
 
 
 def available() -> dict[str, Path]:
@@ -207,6 +215,8 @@ def load_object(path: str) -> Any:
     module_name, sep, attr = path.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"{path!r}: expected module:factory")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # a user's plug-in lives in the project they run from
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -1,0 +1,1 @@
+"""Example plug-ins: how to point the harness at your own components."""

@@ -242,8 +242,8 @@ def per_symbol(run_dir: Path) -> dict[str, tuple[Any, Any, Any]]:
 
 
 def gate_lines(text: str) -> list[str]:
-    """The ✅/❌ fact lines of a VERIFY_LOG.txt or of `harness check` output, stripped."""
-    return [line.strip() for line in text.splitlines() if line.strip()[:1] in ("✅", "❌")]
+    """The indented ✅/❌ fact lines of a VERIFY_LOG.txt or of `harness check` output, stripped."""
+    return [line.strip() for line in text.splitlines() if line.startswith("  ") and line.strip()[:1] in ("✅", "❌")]
 
 
 def cli(capsys: Any, *argv: str) -> tuple[int, str, str]:

@@ -178,8 +178,13 @@ class Persistence:
 def run_persisted(config: RunConfig, locks: LockProvider, persistence_config: PersistenceConfig, *,
                   run_id: str | None = None, **run_options: Any) -> tuple[RunResult, Persistence]:
     """Run the engine with every event fed to the three layers; closed (flushed) on return."""
+    from harness.config import ConcurrencyMode, ConfigError
     from harness.engine import new_run_id, run
 
+    if config.mode is ConcurrencyMode.PROCESS:
+        # The engine numbers process-mode events with a shared sequence it creates itself; a
+        # History passed in would number the parent's own events apart from the children's.
+        raise ConfigError("persistence runs in thread or single mode (process mode needs a history sink hook)")
     run_id = run_id or new_run_id(config)
     persistence = Persistence(persistence_config, run_id, config.symbols, config.limits)
     try:

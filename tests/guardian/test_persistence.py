@@ -157,3 +157,13 @@ def test_unreachable_configured_services_at_start_up_are_one_clear_error(tmp_pat
                    {"database_url": f"postgresql://postgres@127.0.0.1:{port}/test"}):
         with pytest.raises(ServiceUnavailable, match=f"127.0.0.1:{port}"):
             Persistence(PersistenceConfig(tmp_path, timeout_s=1.0, **option), "run-x", CONFIG.symbols, CONFIG.limits)
+
+
+def test_process_mode_is_refused_with_a_clear_config_error(tmp_path: Path) -> None:
+    import dataclasses
+
+    from harness.config import ConcurrencyMode, ConfigError
+
+    with pytest.raises(ConfigError, match="thread or single mode"):
+        run_persisted(dataclasses.replace(CONFIG, mode=ConcurrencyMode.PROCESS), LockTable(),
+                      PersistenceConfig(tmp_path))

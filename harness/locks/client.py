@@ -36,6 +36,7 @@ from harness.locks.protocol import (
 from harness.locks.wire import WireError, decode_object, encode
 
 Clock = Callable[[], int]
+RECV_SLICE_MS = 20
 
 
 class ZmqLockClient:
@@ -75,6 +76,9 @@ class ZmqLockClient:
     def _connect(self) -> zmq.Socket:
         sock = self._context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
+        # Blocking recv in fixed slices (set once) is cheaper per reply than poll-then-recv
+        # or a per-call timeout; _exchange checks its own deadline between slices.
+        sock.setsockopt(zmq.RCVTIMEO, max(1, min(RECV_SLICE_MS, int(self._request_timeout * 1000))))
         sock.connect(self.endpoint)
         return sock
 
@@ -85,14 +89,10 @@ class ZmqLockClient:
         """Send one request; return its reply, or None if none came within ``wait`` seconds."""
         self._socket.send(encode(message))
         deadline = time.monotonic() + wait
-        # Blocking recv with a receive timeout: cheaper per reply than poll-then-recv.
-        while (remaining := deadline - time.monotonic()) > 0:
-            self._socket.setsockopt(zmq.RCVTIMEO, int(remaining * 1000) + 1)
+        while time.monotonic() < deadline:
             try:
                 reply = decode_object(self._socket.recv())
-            except zmq.Again:
-                break
-            except WireError:
+            except (zmq.Again, WireError):
                 continue
             if reply.get("req") == message["req"]:
                 return reply

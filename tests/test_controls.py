@@ -1,0 +1,81 @@
+"""Known-broken controls: the unlocked provider really lets two holders in; Rendezvous meets."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from harness.checks.locks import check_locks
+from harness.controls import Rendezvous, UnlockedProvider
+from harness.gates import Thresholds, gate_locks
+from harness.history import History
+
+from . import _history_builders as hb
+
+JOIN = 10.0
+
+
+def _threads(*targets) -> None:
+    threads = [threading.Thread(target=t, daemon=True) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(JOIN)
+    assert not any(thread.is_alive() for thread in threads)
+
+
+def test_unlocked_provider_lets_two_threads_hold_one_lock():
+    history = History("control")
+    provider = UnlockedProvider(Rendezvous(2, timeout=JOIN))
+    held = []
+
+    def worker(name: str) -> None:
+        client = provider.client(name, history)
+        grant = client.acquire(["symbol:X"], 1.0)
+        held.append(name)
+        client.release(grant)
+
+    _threads(lambda: worker("A"), lambda: worker("B"))
+    assert sorted(held) == ["A", "B"]
+    ev = check_locks(history.events())
+    assert ev.figures["overlaps"] >= 1
+    assert ev.figures["pairs_balanced"] == ev.figures["pairs_total"] == 2
+    hb.assert_fails_on(gate_locks(ev, Thresholds()), r"^Mutual exclusion: [1-9]\d* overlapping holds$")
+
+
+def test_unlocked_tokens_still_increase():
+    provider = UnlockedProvider(Rendezvous(1))
+    history = History("control")
+    client = provider.client("A", history)
+    grants = [client.acquire(["L"], 1.0) for _ in range(3)]
+    assert [g.token("L") for g in grants] == [1, 2, 3]
+
+
+def _meet_in_pairs(meet: Rendezvous) -> None:
+    """Two threads call ``meet``; both must be in before either is out."""
+    trace: list[str] = []
+    guard = threading.Lock()
+
+    def party(name: str) -> None:
+        with guard:
+            trace.append(f"{name} in")
+        meet()
+        with guard:
+            trace.append(f"{name} out")
+
+    _threads(lambda: party("A"), lambda: party("B"))
+    assert sorted(trace[:2]) == ["A in", "B in"] and sorted(trace[2:]) == ["A out", "B out"]
+
+
+def test_rendezvous_lets_two_parties_through_together():
+    meet = Rendezvous(2, timeout=JOIN)
+    for _ in range(3):  # the barrier is reusable
+        _meet_in_pairs(meet)
+
+
+def test_lone_party_leaves_after_its_timeout_and_the_rendezvous_recovers():
+    meet = Rendezvous(2, timeout=0.5)
+    started = time.monotonic()
+    meet()  # nobody comes: returns (no exception) once the timeout ran out
+    assert time.monotonic() - started >= 0.45
+    _meet_in_pairs(meet)

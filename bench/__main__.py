@@ -1,0 +1,90 @@
+"""``python -m bench [--quick] [--only NAME ...]``: run every benchmark, write bench.json, print a table."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.runner import Row, deadline_note
+
+# Order matters: cheap raw baselines first, the long scaling sweep last.
+MODULES = ("locks", "e2e", "persistence", "checkers", "scaling")
+OUT = Path("reports/bench/bench.json")
+
+
+def run_module(name: str, quick: bool) -> list[Row]:
+    """Run one bench module; bench_locks rows get their group added (its contract has none)."""
+    module = importlib.import_module(f"bench.bench_{name}")
+    rows: list[Row] = module.run(quick)
+    for entry in rows:
+        entry.setdefault("group", name)
+        if not entry.get("group"):
+            entry["group"] = name
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return str(value)
+
+
+def table(rows: list[Row], title: str) -> Table:
+    """The rows as a rich table."""
+    out = Table(title=title, show_lines=False)
+    for column in ("group", "measure", "value", "unit", "min", "max", "runs", "baseline", "base value", "ratio",
+                   "target", "met", "growth"):
+        out.add_column(column, justify="right" if column in {"value", "min", "max", "runs", "base value",
+                                                              "ratio"} else "left")
+    for r in rows:
+        met = {True: "[green]yes[/]", False: "[red]NO[/]", None: ""}[r.get("met")]
+        grow = "" if "exponent" not in r else f"{r['exponent']:.2f} ({r['growth']})"
+        out.add_row(r["group"], r["name"], _fmt(r["value"]), r["unit"], _fmt(r["min"]), _fmt(r["max"]),
+                    str(r["runs"]), r.get("baseline") or "", _fmt(r.get("baseline_value")), _fmt(r.get("ratio")),
+                    r.get("target", ""), met, grow)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks, write the JSON report, print the table; exit 1 if one crashed."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer runs")
+    parser.add_argument("--only", nargs="+", choices=MODULES, help="run only these benchmark modules")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"JSON report path (default {OUT})")
+    args = parser.parse_args(argv)
+    console = Console(stderr=True)
+    started, rows, failures = time.perf_counter(), [], []
+    for name in args.only or MODULES:
+        with deadline_note(name, console.log):
+            try:
+                rows += run_module(name, args.quick)
+            except Exception as exc:  # noqa: BLE001 -- one broken benchmark must not lose the others
+                failures.append(f"{name}: {type(exc).__name__}: {exc}")
+                console.log(f"[red]bench {name} failed: {exc}")
+    report = {
+        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(), "python": platform.python_version(), "machine": platform.machine(),
+        "quick": args.quick, "elapsed_s": round(time.perf_counter() - started, 1),
+        "failures": failures, "measures": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    Console(width=220).print(table(rows, f"bench {report['date_utc']} ({report['elapsed_s']}s"
+                                         f"{', quick' if args.quick else ''}) -> {args.out}"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Shared measuring helpers: repeated runs, result rows, targets, log-log fits, peak RSS."""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Samples = dict[str, list[float]]
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many runs a benchmark makes: warm-ups discarded, then measured runs."""
+
+    runs: int
+    warmup: int = 1
+
+    @classmethod
+    def of(cls, level: str, runs: int = 3) -> Plan:
+        """One warm-up then ``runs`` measured runs; two when quick; one and no warm-up when tiny."""
+        return {"tiny": cls(1, 0), "quick": cls(2, 1)}.get(level, cls(runs, 1))
+
+
+def level(quick: bool, tiny: bool = False) -> str:
+    """Size level of a pass: "tiny" (smoke tests), "quick" (--quick) or "full"."""
+    return "tiny" if tiny else "quick" if quick else "full"
+
+
+def repeat(measure_once: Callable[[], Mapping[str, float]], plan: Plan) -> Samples:
+    """The one timing loop: run ``measure_once`` warm-up + measured times; collect each figure."""
+    for _ in range(plan.warmup):
+        measure_once()
+    samples: Samples = {}
+    for _ in range(plan.runs):
+        for key, value in measure_once().items():
+            samples.setdefault(key, []).append(float(value))
+    return samples
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Seconds ``fn`` took on the performance clock, and what it returned."""
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile ``p`` (0-100) of unsorted values."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal on a row's value or ratio, e.g. ratio >= 0.5 or value < 1 (ms)."""
+
+    on: str  # "value" or "ratio"
+    op: str  # ">=", "<=", "<"
+    bound: float
+
+    def met(self, row: Row) -> bool | None:
+        """Whether the row meets the target (None when the figure is missing)."""
+        figure = row.get(self.on)
+        if figure is None:
+            return None
+        return {">=": figure >= self.bound, "<=": figure <= self.bound, "<": figure < self.bound}[self.op]
+
+    def text(self) -> str:
+        """Human form, e.g. 'ratio >= 0.5'."""
+        return f"{self.on} {self.op} {self.bound:g}"
+
+
+def _round(value: float) -> float:
+    """Four significant digits: enough to read, small enough for a table."""
+    return float(f"{value:.4g}") if value else 0.0
+
+
+def row(name: str, samples: Sequence[float], unit: str, *, baseline: Row | None = None,
+        target: Target | None = None, group: str = "", **extra: Any) -> Row:
+    """One bench.json entry; the ratio is computed here from the baseline row's median."""
+    value = statistics.median(samples)
+    base = None if baseline is None else baseline["value"]
+    entry: Row = {
+        "name": name,
+        "group": group,
+        "value": _round(value),
+        "unit": unit,
+        "baseline": None if baseline is None else baseline["name"],
+        "baseline_value": base,
+        "ratio": None if not base else _round(value / base),
+        "runs": len(samples),
+        "min": _round(min(samples)),
+        "median": _round(value),
+        "max": _round(max(samples)),
+    }
+    if target is not None:
+        entry["target"] = target.text()
+        entry["met"] = target.met(entry)
+    entry.update(extra)
+    return entry
+
+
+def loglog_exponent(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Least-squares slope of log(y) on log(x): 1 means linear, <1 sub-linear, >1 super-linear."""
+    lx = [math.log(x) for x in xs]
+    ly = [math.log(max(y, 1e-12)) for y in ys]
+    mx, my = statistics.fmean(lx), statistics.fmean(ly)
+    den = sum((a - mx) ** 2 for a in lx)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / den if den else 0.0
+
+
+def growth(exponent: float, tolerance: float = 0.2) -> str:
+    """Describe a log-log exponent against linear growth."""
+    if abs(exponent - 1) <= tolerance:
+        return "linear"
+    return "sub-linear" if exponent < 1 else "super-linear"
+
+
+# -- memory -------------------------------------------------------------------------------
+
+
+def _rss_kb(pid: int) -> int:
+    """Resident set size of one process from /proc, 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _descendants(root: int) -> list[int]:
+    """The process tree under ``root`` (from /proc/*/stat parent ids)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+class PeakRss:
+    """Samples the summed RSS of this process and its children; ``peak_mb`` after the block."""
+
+    def __init__(self, interval_s: float = 0.05) -> None:
+        self.interval_s = interval_s
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="peak-rss", daemon=True)
+
+    def _sample(self) -> None:
+        self.peak_kb = max(self.peak_kb, sum(_rss_kb(pid) for pid in _descendants(os.getpid())))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def __enter__(self) -> PeakRss:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    @property
+    def peak_mb(self) -> float:
+        """Highest summed RSS seen, in MiB."""
+        return self.peak_kb / 1024
+
+
+def rss_mb() -> float:
+    """This process's current RSS in MiB."""
+    return _rss_kb(os.getpid()) / 1024
+
+
+@contextmanager
+def deadline_note(label: str, log: Callable[[str], None]) -> Iterator[None]:
+    """Log how long a benchmark section took (so the 10-minute budget stays visible)."""
+    started = time.perf_counter()
+    log(f"[bench] {label} ...")
+    yield
+    log(f"[bench] {label} done in {time.perf_counter() - started:.1f}s")

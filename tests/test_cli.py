@@ -7,12 +7,9 @@ import pytest
 from harness.scenario import SCENARIO_DIR
 
 from . import _history_builders as hb
+from ._history_builders import in_empty_dir  # noqa: F401 -- fixture
 
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    """Run from an empty directory: no pyproject settings, no reports/ left behind."""
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("in_empty_dir")
 
 
 @pytest.fixture(scope="module")

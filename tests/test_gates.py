@@ -10,13 +10,9 @@ from harness.linearizability.engine import Budget
 from harness.scenario import STANDARD_AREAS, evaluate
 
 from . import _history_builders as hb
+from ._history_builders import clean  # noqa: F401 -- fixture
 
 LOCK = "symbol:TST"
-
-
-@pytest.fixture(scope="module")
-def clean():
-    return hb.clean_events()
 
 
 def _lock_gate(events, thresholds=Thresholds(), **kwargs) -> GateResult:

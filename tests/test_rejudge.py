@@ -8,11 +8,9 @@ from harness.history import HistoryError
 from harness.rejudge import areas_present, read_history
 
 from . import _history_builders as hb
+from ._history_builders import in_empty_dir  # noqa: F401 -- fixture
 
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("in_empty_dir")
 
 
 @pytest.fixture(scope="module")

@@ -10,16 +10,7 @@ import pytest
 from harness.gates import Thresholds
 
 from .. import _history_builders as hb
-
-
-@pytest.fixture(scope="module")
-def clean():
-    return hb.clean_events()
-
-
-@pytest.fixture(scope="module")
-def sym(clean):
-    return hb.symbols(clean)[0]
+from .._history_builders import clean, sym  # noqa: F401 -- fixtures
 
 
 def test_clean_run_passes(clean):

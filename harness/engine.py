@@ -115,12 +115,16 @@ def run(
     history: History | None = None,
     guardian_hook: Callable[[], None] | None = None,
     guardian_factory: GuardianFactory = Guardian,
+    on_guardian: Callable[[GuardianPort], None] | None = None,
 ) -> RunResult:
     """Run every symbol's worker to completion and return the recorded history.
 
     ``guardian_factory`` is called like ``Guardian(specs, limits, state=, mutex=, history=,
     discipline=, between_check_and_act=)``; in process mode it must be picklable (a
     module-level callable), since every worker process builds its own over the shared state.
+    ``on_guardian`` receives the run's guardian before any worker starts (in process mode the
+    parent's, over the state every worker shares) -- how persistence flags it DEGRADED.
+    A ``history`` given in process mode must number events with a ``SharedSequence``.
     """
     if config.mode is ConcurrencyMode.PROCESS and not locks.shared_across_processes:
         raise ConfigError("process mode needs a lock service shared across processes (the ZeroMQ broker)")
@@ -128,7 +132,7 @@ def run(
     started = time.perf_counter()
     runner = _run_processes if config.mode is ConcurrencyMode.PROCESS else _run_threads
     history, agg, guardian = runner(
-        config, locks, run_id, feed, progress, aggregator, history, guardian_hook, guardian_factory
+        config, locks, run_id, feed, progress, aggregator, history, guardian_hook, guardian_factory, on_guardian
     )
     elapsed = time.perf_counter() - started
     final = agg.symbols()
@@ -147,11 +151,14 @@ def _start_event(history: History, config: RunConfig) -> None:
     )
 
 
-def _run_threads(config, locks, run_id, feed, progress, aggregator, history, hook, make_guardian):
-    history = history or History(run_id, LocalSequence())
+def _run_threads(config, locks, run_id, feed, progress, aggregator, history, hook, make_guardian, on_guardian):
+    if history is None:
+        history = History(run_id, LocalSequence())
     _start_event(history, config)
     guardian = make_guardian(config.symbols, config.limits, history=history, discipline=config.discipline,
                              between_check_and_act=hook)
+    if on_guardian is not None:
+        on_guardian(guardian)
     aggregator = aggregator or MetricsAggregator(history, Fence("aggregator", history, record_accepts=False))
     shared = _Shared(config, history, guardian, aggregator, locks, feed, progress)
     if config.mode is ConcurrencyMode.SINGLE:
@@ -329,14 +336,19 @@ def _child_main(child: _ChildSpec) -> None:
     child.channel.close()
 
 
-def _run_processes(config, locks, run_id, feed, progress, aggregator, history, hook, make_guardian):
+def _run_processes(config, locks, run_id, feed, progress, aggregator, history, hook, make_guardian, on_guardian):
     ctx = multiprocessing.get_context("spawn")
-    sequence = SharedSequence.create(ctx)
-    history = history or History(run_id, sequence)
+    if history is None:
+        history = History(run_id, SharedSequence.create(ctx))
+    if not isinstance(history.sequence, SharedSequence):
+        raise ConfigError("process mode needs a history numbered by a SharedSequence")
+    sequence = history.sequence
     _start_event(history, config)
     state = ctx.Array("q", state_size(len(config.symbols)), lock=False)
     mutex = ctx.Lock()
     guardian = make_guardian(config.symbols, config.limits, state=state, mutex=mutex, history=history)
+    if on_guardian is not None:
+        on_guardian(guardian)
     aggregator = aggregator or MetricsAggregator(history, Fence("aggregator", history, record_accepts=False))
     children = []
     for spec in config.symbols:

@@ -172,6 +172,11 @@ class History:
         self._lock = threading.Lock()
         self._sorted = True
 
+    @property
+    def sequence(self) -> Sequence:
+        """Where this history's sequence numbers come from (shared in process mode)."""
+        return self._sequence
+
     def append(self, kind: str, *, worker: str, symbol: str | None = None, **payload: Any) -> Event:
         """Record one event and return it."""
         body = normalise(payload)

@@ -32,7 +32,8 @@ from harness.config import ConcurrencyMode, ConfigError, HarnessConfig, harness_
 from harness.engine import RunResult
 from harness.engine import run as reference_run
 from harness.gates import GateResult, judge, unified
-from harness.history import Event, History, SharedSequence
+from harness.history import Event, History, LocalSequence, SharedSequence
+from harness.history import Sequence as Sequence_
 from harness.locks.protocol import LockProvider
 
 CHECKERS: Mapping[str, Callable[[Sequence[Event]], Evidence]] = {
@@ -72,16 +73,15 @@ class ScenarioContext:
             return contextlib.nullcontext(self.plugins.locks(self.config.run, history))
         return broker_service(history, self.out_dir / "broker.state", self.config.run.seed)
 
-    def new_history(self) -> History:
+    def new_history(self, sink: Callable[[Event], None] | None = None) -> History:
         """An empty history for this run (process-safe sequence in process mode)."""
-        if self.config.run.mode is ConcurrencyMode.PROCESS:
-            return History(self.run_id, SharedSequence.create(multiprocessing.get_context("spawn")))
-        return History(self.run_id)
+        return History(self.run_id, new_sequence(self.config.run.mode), sink=sink)
 
     def run_engine(self, history: History | None = None, **kwargs: Any) -> RunResult:
         """Run the engine (a plugin's or the reference one) with this context's locks."""
         engine = self.plugins.engine or reference_run
-        history = history or self.new_history()
+        if history is None:
+            history = self.new_history()
         if self.plugins.aggregator is not None and "aggregator" not in kwargs:
             kwargs["aggregator"] = self.plugins.aggregator(history)
         if self.plugins.guardian is not None:
@@ -89,6 +89,13 @@ class ScenarioContext:
         with self.lock_service(history) as locks:
             return engine(self.config.run, locks, run_id=self.run_id, history=history,
                           progress=self.progress, **kwargs)
+
+
+def new_sequence(mode: ConcurrencyMode) -> Sequence_:
+    """The sequence a history of this concurrency mode needs."""
+    if mode is ConcurrencyMode.PROCESS:
+        return SharedSequence.create(multiprocessing.get_context("spawn"))
+    return LocalSequence()
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ from harness.guardian.risk import Guardian, Health, RiskLimits
 from harness.guardian.store import database_url_from_env, open_store
 from harness.guardian.writer import Backoff, Layer, Writer, WriterStatistics
 from harness.history import Event, History
+from harness.history import Sequence as Sequence_
 from harness.model import SymbolSpec
 from harness.services import resolve
 
@@ -145,13 +146,11 @@ class Persistence:
         if guardian is not None and self.policy.down:
             guardian.set_degraded(True)
 
-    def history(self) -> History:
+    def history(self, sequence: Sequence_ | None = None) -> History:
         """A new History for ``run_id`` whose sink is this writer, already attached."""
-        history = History(self.run_id, sink=self.offer)
+        history = History(self.run_id, sequence, sink=self.offer)
         self.attach(history)
-        # Also keeps the History non-empty: the engine tests ``history or History(...)``.
-        history.append("persistence.start", worker="persistence",
-                       layers=list(self.writer.pending()))
+        history.append("persistence.start", worker="persistence", layers=list(self.writer.pending()))
         return history
 
     def _record(self, kind: str, **payload: Any) -> None:
@@ -178,17 +177,15 @@ class Persistence:
 def run_persisted(config: RunConfig, locks: LockProvider, persistence_config: PersistenceConfig, *,
                   run_id: str | None = None, **run_options: Any) -> tuple[RunResult, Persistence]:
     """Run the engine with every event fed to the three layers; closed (flushed) on return."""
-    from harness.config import ConcurrencyMode, ConfigError
     from harness.engine import new_run_id, run
+    from harness.scenario import new_sequence
 
-    if config.mode is ConcurrencyMode.PROCESS:
-        # The engine numbers process-mode events with a shared sequence it creates itself; a
-        # History passed in would number the parent's own events apart from the children's.
-        raise ConfigError("persistence runs in thread or single mode (process mode needs a history sink hook)")
     run_id = run_id or new_run_id(config)
     persistence = Persistence(persistence_config, run_id, config.symbols, config.limits)
     try:
-        result = run(config, locks, run_id=run_id, history=persistence.history(), **run_options)
+        history = persistence.history(new_sequence(config.mode))
+        result = run(config, locks, run_id=run_id, history=history,
+                     on_guardian=lambda guardian: persistence.attach(history, guardian), **run_options)
     finally:
         persistence.close()
     return result, persistence

@@ -159,11 +159,22 @@ def test_unreachable_configured_services_at_start_up_are_one_clear_error(tmp_pat
             Persistence(PersistenceConfig(tmp_path, timeout_s=1.0, **option), "run-x", CONFIG.symbols, CONFIG.limits)
 
 
-def test_process_mode_is_refused_with_a_clear_config_error(tmp_path: Path) -> None:
+def test_process_mode_run_persists_every_event_once_and_the_guardian_sees_the_layers(tmp_path: Path) -> None:
+    """Workers in other processes: their events reach the parent's writer, numbered by one shared sequence."""
     import dataclasses
 
-    from harness.config import ConcurrencyMode, ConfigError
+    from harness.config import ConcurrencyMode
+    from harness.history import History
+    from harness.scenario import broker_service
 
-    with pytest.raises(ConfigError, match="thread or single mode"):
-        run_persisted(dataclasses.replace(CONFIG, mode=ConcurrencyMode.PROCESS), LockTable(),
-                      PersistenceConfig(tmp_path))
+    config = dataclasses.replace(CONFIG, mode=ConcurrencyMode.PROCESS)
+    with broker_service(History("broker-only"), tmp_path / "broker.state", config.seed) as locks:
+        result, persistence = run_persisted(config, locks, PersistenceConfig(tmp_path / "p"))
+    try:
+        events = result.events()
+        assert {e.worker for e in events if e.kind == "order.fill"} == {f"{s}#0" for s in config.symbol_names}
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert_exactly_once(events, persistence.persisted())
+        assert persistence.policy.guardian is not None
+    finally:
+        persistence.release()

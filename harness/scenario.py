@@ -192,13 +192,22 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     """
     started = _dt.datetime.now(_dt.timezone.utc)
     run_id = out_dir.name
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(out_dir)
     context = ScenarioContext(config, out_dir, run_id, plugins, progress)
     trial = scenario.run(context)
     evidence = evaluate(trial.events, scenario.areas, trial.extra)
     gates = judge(evidence, config.gates, scenario.extra_gates)
     return Verdict(scenario, config, run_id, gates, evidence, trial.events,
                    started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags))
+
+
+def make_dir(path: Path) -> Path:
+    """Create a report directory; an unusable path is bad input (ConfigError), not a crash."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot create the report directory: {exc.strerror or exc}") from None
+    return path
 
 
 def available() -> dict[str, Path]:

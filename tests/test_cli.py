@@ -117,3 +117,14 @@ def test_run_failing_a_gate_exits_1_and_prints_reproduce(capsys, tmp_path):
     assert code == 1
     assert "[UnifiedGate] MULTI_SYMBOL_STRESS FAIL" in out
     assert "reproduce: harness run multi_symbol_stress --seed 5 " in out
+
+
+@pytest.mark.parametrize("kind", ["existing file", "uncreatable"])
+def test_unusable_out_directory_is_one_error_line(capsys, tmp_path, kind):
+    """BUG (uncommitted): `--out` that cannot be a directory escapes as a traceback."""
+    out = tmp_path / "taken"
+    out.write_text("keep me", encoding="utf-8")
+    target = out if kind == "existing file" else out / "sub"
+    code, _, err = hb.cli(capsys, "run", "multi_symbol_stress", "--trades", "2", "--out", target)
+    _assert_one_error_line(code, err, "taken")
+    assert out.read_text(encoding="utf-8") == "keep me"

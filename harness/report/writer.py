@@ -15,7 +15,7 @@ from typing import Any
 from harness import __version__
 from harness.history import normalise, write_jsonl
 from harness.report.verify_log import physical_evidence, verify_log
-from harness.scenario import Verdict
+from harness.scenario import Verdict, make_dir
 from harness.stresslog import write_log
 
 SCHEMA = "harness.evidence/1"
@@ -72,7 +72,7 @@ def _jsonable(value: Any) -> Any:
 
 def write_reports(verdict: Verdict, out_dir: Path) -> list[Path]:
     """Write every artefact of a judged run into ``out_dir``; return their paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(out_dir)
     paths = [out_dir / name for name in ARTEFACTS]
     write_jsonl(verdict.events, paths[0])
     write_log(verdict.events, paths[1])

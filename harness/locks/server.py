@@ -363,11 +363,11 @@ class LockBroker:
         """None if the client holds every name with the given token, else the refusal reason."""
         for name in request.names:
             holder = self._holders.get(name)
-            if holder is None or holder.client != request.client or holder.token != request.tokens[name]:
-                # A token this broker issued and no longer honours means the lease ran out.
-                issued = (request.tokens[name] >> EPOCH_SHIFT) <= self._epoch and (
-                    request.tokens[name] & ((1 << EPOCH_SHIFT) - 1)
-                ) > 0
+            token = request.tokens[name]
+            if holder is None or holder.client != request.client or holder.token != token:
+                # A well-formed token from this or an earlier epoch: the lease ran out (or died
+                # with a broker restart); anything else was never granted.
+                issued = 0 < token >> EPOCH_SHIFT <= self._epoch and token & ((1 << EPOCH_SHIFT) - 1) > 0
                 return "expired" if issued else "not_owner"
         return None
 
@@ -470,7 +470,8 @@ class LockBroker:
 
 
 def _jsonl_sink(path: Path) -> tuple[Callable[[Event], None], Callable[[], None]]:
-    handle = open(path, "a", encoding="utf-8")
+    # Line-buffered: a broker killed with -9 still leaves every event it had recorded.
+    handle = open(path, "a", encoding="utf-8", buffering=1)
 
     def sink(event: Event) -> None:
         handle.write(event.to_json() + "\n")

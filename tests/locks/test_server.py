@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import subprocess
+import sys
 
 import zmq
 from hypothesis import HealthCheck, given, settings
@@ -243,3 +246,29 @@ def test_run_broker_rejects_bad_arguments(tmp_path, capsys):
     assert run_broker(_args("--endpoint", "tcp://127.0.0.1:0", "--state-file", str(tmp_path / "bad"))) == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 3 and all(line.startswith("harness broker: error: ") for line in lines)
+
+
+def test_broker_runs_as_its_own_process_and_stops_on_sigterm(tmp_path):
+    state, events = tmp_path / "state.json", tmp_path / "events.jsonl"
+    script = (
+        "import argparse, sys\n"
+        "from harness.locks.server import add_broker_arguments, run_broker\n"
+        "parser = argparse.ArgumentParser(); add_broker_arguments(parser)\n"
+        "sys.exit(run_broker(parser.parse_args(sys.argv[1:])))\n"
+    )
+    argv = ["--endpoint", "tcp://127.0.0.1:0", "--state-file", str(state), "--events", str(events)]
+    process = subprocess.Popen([sys.executable, "-c", script, *argv], stdout=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("broker listening on tcp://127.0.0.1:"), line
+        raw = RawClient(line.split()[-1])
+        assert raw.call("acquire", names=["A"], ts=1, lease_ms=LEASE, wait_ms=0)["ok"]
+        raw.close()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+        process.stdout.close()
+    assert json.loads(state.read_text()) == {"epoch": 1}
+    kinds = [json.loads(line)["kind"] for line in events.read_text().splitlines()]
+    assert kinds == ["broker.request", "broker.grant", "broker.expire"]

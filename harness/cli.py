@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", type=Path)
     check.add_argument("--scenario", help="judge with this scenario's areas and thresholds")
     check.add_argument("--config", type=Path)
+    report = sub.add_parser("report", help="(re)build report.html from a saved run directory or events.jsonl")
+    report.add_argument("path", type=Path)
+    report.add_argument("--out", type=Path, help="file to write (default: report.html in the run directory)")
     add_check_history_arguments(sub.add_parser("check-history", help="linearizability of a recorded history"))
     add_broker_arguments(sub.add_parser("broker", help="serve the ZeroMQ lock broker in this process"))
     add_serve_arguments(sub.add_parser("serve", help="serve the Guardian API over a saved run"))
@@ -146,7 +149,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     return rejudge(args.path, args.scenario, args.config)
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "check": cmd_check}
+def cmd_report(args: argparse.Namespace) -> int:
+    """harness report PATH: (re)build report.html; a history from elsewhere gets the panels it has data for."""
+    from harness.report.html import rebuild
+
+    print(f"report: {rebuild(args.path, args.out)}")
+    return EXIT_PASS
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "check": cmd_check, "report": cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

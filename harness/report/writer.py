@@ -14,12 +14,14 @@ from typing import Any
 
 from harness import __version__
 from harness.history import normalise, write_jsonl
+from harness.report.html import from_verdict, write_html
 from harness.report.verify_log import physical_evidence, verify_log
 from harness.scenario import Verdict, make_dir
 from harness.stresslog import write_log
 
 SCHEMA = "harness.evidence/1"
-ARTEFACTS = ("events.jsonl", "STRESS_TEST.log", "evidence.json", "PHYSICAL_EVIDENCE.md", "VERIFY_LOG.txt")
+ARTEFACTS = ("events.jsonl", "STRESS_TEST.log", "evidence.json", "PHYSICAL_EVIDENCE.md", "VERIFY_LOG.txt",
+             "report.html")
 
 
 def evidence_document(verdict: Verdict) -> dict[str, Any]:
@@ -83,4 +85,5 @@ def write_reports(verdict: Verdict, out_dir: Path) -> list[Path]:
                         encoding="utf-8")
     paths[3].write_text(physical_evidence(verdict), encoding="utf-8")
     paths[4].write_text(verify_log(verdict, [p.name for p in paths]), encoding="utf-8")
+    write_html(from_verdict(verdict), paths[5])  # last: the plots are the one slow, optional view
     return paths

@@ -1,0 +1,522 @@
+"""report.html: one self-contained page per run -- the verdict table, then one panel per view.
+
+Plotting choice: matplotlib (already a dependency) on the Agg backend, saved as SVG with
+``svg.fonttype = 'none'`` and inlined into the page. Inline SVG needs no script, no network
+and no CDN, so the file opens the same from disk and from a CI artefact; text stays text
+(small files, searchable); and every drawn hold keeps an ``id``, a ``class`` and a
+``<title>`` (hover shows holder, lock and fencing token), which tests and users can find.
+A JavaScript charting library would have to be inlined (megabytes) or fetched (network);
+PNG images would lose the ids and the hover text.
+
+Every figure in the verdict table and every marked percentile comes from the evidence;
+the plotted series are down-sampled (``MAX_POINTS`` per series, ``MAX_BARS`` holds per
+lock, overlapping holds always kept), which changes pictures, never figures.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+
+from harness.checks.locks import AREA as LOCK_AREA
+from harness.checks.perf import AREA as PERF_AREA
+# The checker's own sample definitions, so the histograms show exactly what was measured.
+from harness.checks.perf import _lock_latencies, _order_latencies, latency_summary
+from harness.checks.replay import run_info
+from harness.gates import GateResult, Line
+from harness.history import Event, HistoryError
+from harness.locks.protocol import LOCK_INVOKE, LOCK_OK
+
+REPORT_NAME = "report.html"
+MAX_POINTS = 1000
+MAX_BARS = 300
+MS = 1_000_000
+OVERLAP_COLOUR = "#d62728"
+PERSISTENCE_KINDS = ("alert", "health", "persistence.start", "persistence.stats")
+SVG_STYLE = {"svg.fonttype": "none", "svg.hashsalt": "harness-report", "font.size": 9}
+PAGE_STYLE = """
+body{font-family:"DejaVu Sans",system-ui,sans-serif;margin:1.5em auto;max-width:1300px;color:#222}
+h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}
+table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
+.PASS .status{background:#d9f2d9;font-weight:bold}.FAIL .status{background:#f8d0d0;font-weight:bold}
+.facts{margin:0;padding-left:1.2em;font-size:.9em}.bad{color:#b00}
+.panel svg{max-width:100%;height:auto}.caption,.skipped{font-size:.9em;color:#555}
+.hold.overlap path{stroke:#7a0000}
+"""
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the page shows: the verdict (from evidence) and the history (for plots)."""
+
+    title: str
+    run_id: str
+    status: str
+    gates: tuple[GateResult, ...]
+    figures: Mapping[str, Mapping[str, Any]]
+    events: Sequence[Event]
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One view of the history; ``draw`` returns its HTML body, or None without data."""
+
+    id: str
+    title: str
+    needs: str
+    draw: Callable[[ReportData], str | None]
+
+
+@dataclass
+class Hold:
+    """A definite hold window of one lock by one client (as the lock checker defines it)."""
+
+    lock: str
+    client: str
+    token: Any
+    seq: int
+    start_ns: int
+    end_ns: int
+    overlap: bool = False
+
+
+@dataclass
+class _SvgMarks:
+    """Classes and hover titles to attach to SVG groups by id after matplotlib wrote them."""
+
+    marks: dict[str, str] = field(default_factory=dict)
+
+    def add(self, gid: str, css_class: str, title: str, **data: Any) -> None:
+        """Remember one group's class, hover title and ``data-*`` attributes."""
+        attributes = "".join(f' data-{name}="{html.escape(str(value))}"' for name, value in data.items())
+        self.marks[gid] = f'<g id="{gid}" class="{css_class}"{attributes}><title>{html.escape(title)}</title>'
+
+    def apply(self, svg: str) -> str:
+        """Rewrite ``<g id="gid">`` openings to carry the class, attributes and a <title> child."""
+        return re.sub(r'<g id="([^"]+)">', lambda m: self.marks.get(m.group(1), m.group(0)), svg)
+
+
+# -- where the data comes from ------------------------------------------------------------
+
+
+def from_verdict(verdict: Any) -> ReportData:
+    """Report data of a judged run (a ``harness.scenario.Verdict``)."""
+    figures = {ev.area: ev.figures for ev in verdict.evidence}
+    return ReportData(verdict.scenario.name, verdict.run_id, verdict.status, verdict.gates, figures, verdict.events)
+
+
+def from_saved(path: Path) -> ReportData:
+    """Report data of a saved run directory (its evidence.json) or a bare history (re-judged)."""
+    from harness.rejudge import read_history
+
+    events, _ = read_history(path)
+    document = path / "evidence.json" if path.is_dir() else None
+    if document is not None and document.is_file():
+        return _from_document(json.loads(document.read_text(encoding="utf-8")), events, str(path))
+    return _rejudged(events, str(path))
+
+
+def _from_document(doc: Mapping[str, Any], events: Sequence[Event], origin: str) -> ReportData:
+    """Verdict and figures exactly as the run recorded them in evidence.json."""
+    try:
+        gates = tuple(GateResult(g["name"], g["area"], tuple(Line(f["ok"], f["text"]) for f in g["facts"]))
+                      for g in doc["gates"])
+        figures = {area: body["figures"] for area, body in doc["evidence"].items()}
+        return ReportData(doc["scenario"], doc["run_id"], doc["status"], gates, figures, events, origin)
+    except (KeyError, TypeError) as exc:
+        raise HistoryError(f"{origin}/evidence.json: not an evidence document (missing {exc})") from None
+
+
+def _rejudged(events: Sequence[Event], origin: str) -> ReportData:
+    """A history without its evidence: judge it with the default gates on the areas it has events for."""
+    from harness.config import load_config
+    from harness.gates import judge, unified
+    from harness.rejudge import areas_present
+    from harness.scenario import evaluate
+
+    evidence = evaluate(events, areas_present(events))
+    gates = tuple(judge(evidence, load_config(None).gates))
+    status = "PASS" if unified(gates) else "FAIL"
+    return ReportData("history", events[0].run_id, status, gates, {ev.area: ev.figures for ev in evidence}, events,
+                      origin)
+
+
+# -- series helpers -----------------------------------------------------------------------
+
+
+def downsample(xs: Sequence[float], ys: Sequence[float], limit: int = MAX_POINTS) -> tuple[list[float], list[float]]:
+    """At most ``limit`` points: per bucket its lowest and highest point, in order (peaks survive)."""
+    if len(xs) <= limit:
+        return list(xs), list(ys)
+    size = math.ceil(len(xs) / (limit // 2))
+    keep: list[int] = []
+    for start in range(0, len(xs), size):
+        bucket = range(start, min(start + size, len(xs)))
+        keep.extend(sorted({min(bucket, key=ys.__getitem__), max(bucket, key=ys.__getitem__)}))
+    return [xs[i] for i in keep], [ys[i] for i in keep]
+
+
+def _seconds(events: Sequence[Event]) -> Callable[[int], float]:
+    """Monotonic ns -> seconds since the history's first event."""
+    origin = events[0].mono_ns if events else 0
+    return lambda ns: (ns - origin) / 1e9
+
+
+def _number(value: Any) -> float:
+    """A recorded figure (Decimal, its string, or a float) as a float, for plotting only."""
+    return float(Decimal(str(value)))
+
+
+def _svg(fig: Figure, marks: _SvgMarks | None = None) -> str:
+    """The figure as an inline <svg> element (no XML prologue, no metadata)."""
+    buffer = io.StringIO()
+    with matplotlib.rc_context(SVG_STYLE):
+        fig.savefig(buffer, format="svg", bbox_inches="tight")
+    text = buffer.getvalue()
+    text = re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)
+    return marks.apply(text) if marks else text
+
+
+def _figure(rows: int, columns: int, height: float, share: bool = True) -> tuple[Figure, list[Any]]:
+    """A figure of rows x columns axes (stacked ones share the time axis)."""
+    # A bare Figure, not pyplot: no global figure registry, no backend to choose, thread-safe.
+    with matplotlib.rc_context(SVG_STYLE):
+        fig = Figure(figsize=(12, height))
+        axes = fig.subplots(rows, columns, sharex=share, squeeze=False)
+    return fig, list(axes.flat)
+
+
+# -- panels -------------------------------------------------------------------------------
+
+
+def draw_pnl(data: ReportData) -> str | None:
+    """Cumulative realised PnL per symbol over time, from ``trade.closed``."""
+    closed = [e for e in data.events if e.kind == "trade.closed"]
+    if not closed:
+        return None
+    at = _seconds(data.events)
+    fig, (ax,) = _figure(1, 1, 3.6)
+    for symbol in sorted({str(e.symbol) for e in closed}):
+        xs, ys, total = [], [], Decimal(0)
+        for event in (e for e in closed if str(e.symbol) == symbol):
+            total += Decimal(str(event.payload["pnl"]))
+            xs.append(at(event.mono_ns))
+            ys.append(float(total))
+        ax.step(*downsample(xs, ys), where="post", label=f"{symbol} ({len(xs)} trades, {total})")
+    ax.axhline(0, color="#888", linewidth=0.8)
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("cumulative realised PnL")
+    ax.legend(loc="upper left", fontsize=8)
+    return _svg(fig)
+
+
+def _percentiles(data: ReportData, key: str, samples: Sequence[int]) -> Mapping[str, Any]:
+    """The run's recorded latency figures; the checker's own summary for a history without them."""
+    recorded = data.figures.get(PERF_AREA, {}).get(key)
+    return recorded if recorded else latency_summary(samples)
+
+
+def draw_latency(data: ReportData) -> str | None:
+    """Order and lock-acquire latency histograms with p50/p99/p99.9 marked."""
+    views = [(label, key, samples) for label, key, samples in (
+        ("order (submit -> settle)", "order_latency", _order_latencies(data.events)),
+        ("lock acquire (invoke -> ok)", "lock_latency", _lock_latencies(data.events))) if samples]
+    if not views:
+        return None
+    fig, axes = _figure(1, len(views), 3.4, share=False)
+    for ax, (label, key, samples) in zip(axes, views):
+        ms = [ns / MS for ns in samples]
+        ax.hist(ms, bins=60, color="#4c72b0")
+        summary = _percentiles(data, key, samples)
+        for name, style in (("p50", ":"), ("p99", "--"), ("p99.9", "-")):
+            value = _number(summary[f"{name}_ms"])
+            ax.axvline(value, color="#c44e52", linestyle=style, label=f"{name} {value:g} ms")
+        ax.set_title(f"{label}: {len(ms)} samples")
+        ax.set_xlabel("latency (ms)")
+        ax.set_ylabel("count")
+        ax.legend(fontsize=8)
+    return _svg(fig)
+
+
+def lock_holds(events: Sequence[Event]) -> list[Hold]:
+    """Definite hold windows: lock.ok of an acquire to the earliest of release, expiry, lease end."""
+    invoked: dict[tuple[str, Any], int] = {}
+    open_: dict[tuple[str, str], Hold] = {}
+    holds: list[Hold] = []
+    end = events[-1].mono_ns if events else 0
+    for event in events:
+        payload = event.payload
+        if event.kind == LOCK_INVOKE:
+            invoked[(event.worker, payload.get("req"))] = event.mono_ns
+            if payload.get("op") == "release":
+                for name in payload.get("names", ()):
+                    _close(open_.pop((name, event.worker), None), event.mono_ns)
+        elif event.kind == LOCK_OK and payload.get("op") == "acquire":
+            start = invoked.get((event.worker, payload.get("req")), event.mono_ns)
+            lease = int(payload.get("lease_ms") or 0) * MS
+            for name in payload.get("names", ()):
+                _close(open_.pop((name, event.worker), None), event.mono_ns)
+                hold = Hold(name, event.worker, (payload.get("tokens") or {}).get(name), event.seq,
+                            event.mono_ns, start + lease if lease else end)
+                open_[(name, event.worker)] = hold
+                holds.append(hold)
+        elif event.kind == "broker.expire":
+            _close(open_.pop((payload.get("name"), payload.get("client")), None), event.mono_ns)
+    for hold in holds:
+        hold.end_ns = max(hold.start_ns, min(hold.end_ns, end))
+    return holds
+
+
+def _close(hold: Hold | None, at_ns: int) -> None:
+    """End an open hold no later than ``at_ns``."""
+    if hold is not None:
+        hold.end_ns = min(hold.end_ns, at_ns)
+
+
+def mark_overlaps(holds: Sequence[Hold]) -> int:
+    """Flag holds whose window meets another client's on the same lock; return the pair count."""
+    pairs = 0
+    by_lock: dict[str, list[Hold]] = {}
+    for hold in sorted(holds, key=lambda h: (h.start_ns, h.seq)):
+        active = by_lock.setdefault(hold.lock, [])
+        active[:] = [other for other in active if other.end_ns >= hold.start_ns]
+        for other in active:
+            if other.client != hold.client:
+                other.overlap = hold.overlap = True
+                pairs += 1
+        active.append(hold)
+    return pairs
+
+
+def shown_holds(holds: Sequence[Hold], limit: int = MAX_BARS) -> list[Hold]:
+    """At most ``limit`` holds of one lock, evenly spread; overlapping holds are always kept."""
+    plain = [h for h in holds if not h.overlap]
+    room = max(0, limit - (len(holds) - len(plain)))
+    step = max(1, math.ceil(len(plain) / room)) if room else len(plain) + 1
+    kept = {id(h) for h in plain[::step]} | {id(h) for h in holds if h.overlap}
+    return [h for h in holds if id(h) in kept]
+
+
+def _hold_bars(ax: Any, rows: Sequence[tuple[int, Hold]], clients: Sequence[str],
+               at: Callable[[int], float], marks: _SvgMarks) -> None:
+    """One rectangle per hold, each with its own SVG id, class and hover title."""
+    colours = matplotlib.colormaps["tab20"]
+    for index, (row, hold) in enumerate(rows):
+        colour = OVERLAP_COLOUR if hold.overlap else colours(clients.index(hold.client) % 20)
+        gid = f"hold-{index}"
+        # add_artist, not barh: no per-bar data-limit update (several times faster); limits are set below.
+        ax.add_artist(Rectangle((at(hold.start_ns), row - 0.35), at(hold.end_ns) - at(hold.start_ns), 0.7,
+                                facecolor=colour, edgecolor=colour, linewidth=1.5 if hold.overlap else 0.3, gid=gid))
+        marks.add(gid, "hold overlap" if hold.overlap else "hold",
+                  f"{hold.lock} held by {hold.client}, token {hold.token}, "
+                  f"{at(hold.start_ns):.6f}-{at(hold.end_ns):.6f} s", seq=hold.seq)
+
+
+def draw_locks(data: ReportData) -> str | None:
+    """Per lock, who held it when (Gantt); overlapping holds of different clients in red."""
+    holds = lock_holds(data.events)
+    if not holds:
+        return None
+    pairs = mark_overlaps(holds)
+    locks = sorted({h.lock for h in holds})
+    clients = sorted({h.client for h in holds})
+    at = _seconds(data.events)
+    rows: list[tuple[int, Hold]] = []
+    notes = []
+    for row, lock in enumerate(locks):
+        of_lock = [h for h in holds if h.lock == lock]
+        shown = shown_holds(of_lock)
+        rows.extend((row, hold) for hold in shown)
+        if len(shown) < len(of_lock):
+            notes.append(f"<li>{html.escape(lock)}: {len(shown)} of {len(of_lock)} holds drawn</li>")
+    fig, (ax,) = _figure(1, 1, 1.2 + 0.45 * len(locks))
+    marks = _SvgMarks()
+    _hold_bars(ax, rows, clients, at, marks)
+    ax.set_xlim(0, max(at(data.events[-1].mono_ns), 1e-6))
+    ax.set_ylim(len(locks) - 0.5, -0.5)
+    ax.set_yticks(range(len(locks)), locks)
+    ax.set_xlabel("time since start (s)")
+    if pairs:
+        ax.legend(handles=[Patch(color=OVERLAP_COLOUR, label="overlapping hold")], loc="upper right")
+    checker = data.figures.get(LOCK_AREA, {}).get("overlaps")
+    overlapping = sum(h.overlap for h in holds)
+    summary = (f"{len(holds)} holds of {len(locks)} locks by {len(clients)} clients; "
+               f"{overlapping} overlapping holds ({pairs} overlapping pairs)"
+               + ("" if checker is None else f"; the lock checker reports {checker} overlaps") + ". "
+               "Colour = holder; hover a bar for holder and fencing token.")
+    return (f'<p class="caption" data-overlap-holds="{overlapping}" data-overlap-pairs="{pairs}">'
+            f"{html.escape(summary)}</p>{_svg(fig, marks)}"
+            + (f'<ul class="caption">{"".join(notes)}</ul>' if notes else ""))
+
+
+def draw_exposure(data: ReportData) -> str | None:
+    """Global exposure ratio at every settle against the limit, breaker trips marked."""
+    settles = [e for e in data.events if e.kind == "risk.settle" and "exposure_ratio" in e.payload]
+    if not settles:
+        return None
+    at = _seconds(data.events)
+    fig, (ax,) = _figure(1, 1, 3.4)
+    xs = [at(e.mono_ns) for e in settles]
+    ys = [_number(e.payload["exposure_ratio"]) for e in settles]
+    ax.step(*downsample(xs, ys), where="post", color="#4c72b0", label="gross exposure / equity")
+    limit = run_info(data.events).max_gross_exposure
+    if limit is not None:
+        ax.axhline(float(limit), color=OVERLAP_COLOUR, linestyle="--", label=f"limit {limit}")
+    marks = _SvgMarks()
+    for n, trip in enumerate(e for e in data.events if e.kind == "risk.trip"):
+        ax.axvline(at(trip.mono_ns), color="#8c564b", linewidth=1, label="breaker trip" if n == 0 else None,
+                   gid=f"trip-{n}")
+        marks.add(f"trip-{n}", "trip", f"breaker trip: {trip.symbol} {trip.payload.get('scope')} "
+                  f"{trip.payload.get('reason')} {trip.payload.get('value')} >= {trip.payload.get('threshold')}")
+        ax.annotate(f"{trip.symbol} {trip.payload.get('reason')}", (at(trip.mono_ns), 1), xycoords=("data", "axes fraction"),
+                    rotation=90, va="top", fontsize=7)
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("exposure ratio")
+    ax.legend(loc="upper left", fontsize=8)
+    return _svg(fig, marks)
+
+
+def fault_windows(events: Sequence[Event]) -> list[tuple[str, int, int | None]]:
+    """(layer, down at, up at or None) from the failure policy's alerts (P0/P1 down, P2 up)."""
+    down: dict[str, int] = {}
+    windows: list[tuple[str, int, int | None]] = []
+    for event in (e for e in events if e.kind == "alert"):
+        layer, level = str(event.payload.get("layer")), event.payload.get("level")
+        if level == "P2" and layer in down:
+            windows.append((layer, down.pop(layer), event.mono_ns))
+        elif level in ("P0", "P1"):
+            down.setdefault(layer, event.mono_ns)
+    return windows + [(layer, start, None) for layer, start in down.items()]
+
+
+def _stats_series(events: Sequence[Event], at: Callable[[int], float]) -> dict[str, list[tuple[float, float]]]:
+    """Queue depth and per-layer written counts at each stats event (zero at persistence.start)."""
+    series: dict[str, list[tuple[float, float]]] = {}
+    for event in events:
+        if event.kind == "persistence.start":
+            for layer in event.payload.get("layers", ()):
+                series.setdefault(f"{layer} written", []).append((at(event.mono_ns), 0))
+        elif event.kind == "persistence.stats":
+            depth = event.payload.get("queue_depth", event.payload.get("queue_high_water"))
+            if depth is not None:
+                series.setdefault("queue", []).append((at(event.mono_ns), depth))
+            for layer, row in event.payload.get("layers", {}).items():
+                series.setdefault(f"{layer} written", []).append((at(event.mono_ns), row.get("written", 0)))
+    return series
+
+
+def _shade_faults(axes: Sequence[Any], events: Sequence[Event], at: Callable[[int], float], end: float,
+                  marks: _SvgMarks) -> None:
+    """Shade each layer's down window (alert P0/P1 to its P2) on every axis."""
+    windows = fault_windows(events)
+    layers = sorted({layer for layer, _, _ in windows})
+    shades = matplotlib.colormaps["Set2"]
+    for n, (layer, start, stop) in enumerate(windows):
+        for k, ax in enumerate(axes):
+            gid = f"fault-{n}-{k}"
+            ax.axvspan(at(start), end if stop is None else at(stop), color=shades(layers.index(layer) % 8),
+                       alpha=0.4, label=f"fault: {layer} down" if k == 0 else None, gid=gid)
+            marks.add(gid, "fault", f"{layer} down from {at(start):.3f} s"
+                      + (" to the end" if stop is None else f" to {at(stop):.3f} s"), layer=layer)
+
+
+def draw_persistence(data: ReportData) -> str | None:
+    """Writer queue depth and per-layer persisted counts over time, faults shaded."""
+    if not any(e.kind in PERSISTENCE_KINDS for e in data.events):
+        return None
+    at = _seconds(data.events)
+    end = max(at(data.events[-1].mono_ns), 1e-6)
+    fig, (queue_ax, layer_ax) = _figure(2, 1, 4.6)
+    for name, points in _stats_series(data.events, at).items():
+        ax = queue_ax if name == "queue" else layer_ax
+        ax.step(*zip(*points), where="post", marker="o", label="queue depth (high water)" if name == "queue" else name)
+    marks = _SvgMarks()
+    _shade_faults((queue_ax, layer_ax), data.events, at, end, marks)
+    for event in (e for e in data.events if e.kind == "health"):
+        queue_ax.annotate(str(event.payload.get("state")), (at(event.mono_ns), 1), xycoords=("data", "axes fraction"),
+                          rotation=90, va="top", fontsize=7)
+    queue_ax.set_ylabel("queue depth")
+    layer_ax.set_ylabel("events persisted")
+    layer_ax.set_xlabel("time since start (s)")
+    layer_ax.set_xlim(0, end)
+    for ax in (queue_ax, layer_ax):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", fontsize=8)
+    return _svg(fig, marks)
+
+
+PANELS = (
+    Panel("panel-pnl", "Equity: cumulative realised PnL per symbol", "trade.closed", draw_pnl),
+    Panel("panel-latency", "Latency: order and lock acquire", "order.submit/risk.settle or lock.invoke/lock.ok",
+          draw_latency),
+    Panel("panel-locks", "Lock timeline", "lock.invoke/lock.ok", draw_locks),
+    Panel("panel-exposure", "Global exposure against the limit", "risk.settle", draw_exposure),
+    Panel("panel-persistence", "Persistence: queue depth, persisted counts, faults", "alert, health or persistence.*",
+          draw_persistence),
+)
+
+
+# -- the page -----------------------------------------------------------------------------
+
+
+def verdict_table(data: ReportData) -> str:
+    """The verdict table: one row per gate with its status and judged facts."""
+    rows = []
+    for gate in data.gates:
+        facts = "".join(f'<li class="{"ok" if line.ok else "bad"}">{"✓" if line.ok else "✗"} {html.escape(line.text)}</li>'
+                        for line in gate.lines)
+        rows.append(f'<tr class="gate {gate.status}" data-gate="{html.escape(gate.name)}"><td>{html.escape(gate.name)}</td>'
+                    f'<td>{html.escape(gate.area)}</td><td class="status">{gate.status}</td>'
+                    f'<td><ul class="facts">{facts}</ul></td></tr>')
+    return ('<table id="verdict-table"><thead><tr><th>gate</th><th>area</th><th>status</th><th>facts</th></tr>'
+            f'</thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def render(data: ReportData) -> str:
+    """The whole page as one HTML string (no external resources)."""
+    sections, skipped = [], []
+    for panel in PANELS:
+        body = panel.draw(data)
+        if body is None:
+            skipped.append(f'<li data-panel="{panel.id}">{html.escape(panel.title)}: skipped, '
+                           f"no {html.escape(panel.needs)} events in this history</li>")
+        else:
+            sections.append(f'<section class="panel" id="{panel.id}"><h2>{html.escape(panel.title)}</h2>{body}</section>')
+    notes = f'<ul id="skipped-panels" class="skipped">{"".join(skipped)}</ul>' if skipped else ""
+    title = f"{data.title} {data.status}"
+    origin = f" from {html.escape(data.origin)}" if data.origin else ""
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{PAGE_STYLE}</style></head><body>"
+            f'<h1 id="verdict" class="{data.status}">{html.escape(data.title)}: '
+            f'<span class="status">{data.status}</span></h1>'
+            f"<p class=\"caption\">run {html.escape(data.run_id)}, {len(data.events)} events{origin}</p>"
+            f"{verdict_table(data)}{notes}{''.join(sections)}</body></html>\n")
+
+
+def write_html(data: ReportData, path: Path) -> Path:
+    """Write the page to ``path`` and return it."""
+    path.write_text(render(data), encoding="utf-8")
+    return path
+
+
+def rebuild(path: Path, out: Path | None = None) -> Path:
+    """(Re)build report.html from a saved run directory or history; written into it or beside the file."""
+    data = from_saved(path)
+    target = out or (path if path.is_dir() else path.parent) / REPORT_NAME
+    try:
+        return write_html(data, target)
+    except OSError as exc:
+        raise HistoryError(f"{target}: cannot write the report: {exc.strerror or exc}") from None

@@ -8,6 +8,7 @@ time is not counted; lock latency is ``lock.invoke`` -> ``lock.ok`` of acquires.
 
 from __future__ import annotations
 
+import multiprocessing
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from bench.runner import PeakRss, Plan, Row, Target, level, percentile, repeat, 
 from harness.checks.perf import _lock_latencies, _order_latencies
 from harness.config import run_config
 from harness.engine import run as run_engine
-from harness.history import Event, History
+from harness.history import Event, History, SharedSequence
 from harness.model import DEFAULT_SYMBOLS
 from harness.scenario import broker_service
 
@@ -44,7 +45,9 @@ def trading_rate(events: list[Event]) -> float:
 def locked_run(symbols: int, trades: int, mode: str = "process", seed: int = 7) -> dict[str, float]:
     """One engine run with the broker; trades/s, lock and order latency (us), peak RSS (MiB)."""
     config = run_config({"symbols": symbol_names(symbols), "trades": trades, "mode": mode, "seed": seed})
-    history = History(f"bench-e2e-{symbols}")
+    # Process mode numbers events through a sequence shared with the workers.
+    sequence = SharedSequence.create(multiprocessing.get_context("spawn")) if mode == "process" else None
+    history = History(f"bench-e2e-{symbols}", sequence)
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp, PeakRss() as rss:
         with broker_service(history, Path(tmp) / "locks.json", seed) as locks:
             events = run_engine(config, locks, history=history).events()

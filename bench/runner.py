@@ -165,7 +165,7 @@ def _descendants(root: int) -> list[int]:
 class PeakRss:
     """Samples the summed RSS of this process and its children; ``peak_mb`` after the block."""
 
-    def __init__(self, interval_s: float = 0.05) -> None:
+    def __init__(self, interval_s: float = 0.25) -> None:
         self.interval_s = interval_s
         self.peak_kb = 0
         self._stop = threading.Event()
@@ -194,9 +194,22 @@ class PeakRss:
         return self.peak_kb / 1024
 
 
-def rss_mb() -> float:
-    """This process's current RSS in MiB."""
-    return _rss_kb(os.getpid()) / 1024
+def _status_kb(field: str) -> int:
+    """One ``VmXXX:`` figure of this process's /proc status, in KiB."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def peak_growth_mb(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Run ``fn`` in this process; return how far its peak RSS rose above the RSS before (MiB)."""
+    # Writing 5 to clear_refs resets VmHWM (Linux >= 4.0), so the peak is this call's own.
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_kb("VmRSS")
+    result = fn()
+    return max(0, _status_kb("VmHWM") - before) / 1024, result
 
 
 @contextmanager

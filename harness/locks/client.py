@@ -133,8 +133,11 @@ class ZmqLockClient:
             )
             if reply.get("ok") is True:
                 return Grant(self.client_id, tuple(names), reply["tokens"], reply["lease_ms"])
-            if reply.get("reason") != "died":
-                raise LockTimeout(f"{self.client_id}: {names} refused: {reply.get('reason')}")
+            reason = reply.get("reason")
+            if reason == "timeout":
+                raise LockTimeout(f"{self.client_id}: {names} not granted in {timeout}s")
+            if reason != "died":
+                raise LockError(f"{self.client_id}: {names} refused: {reason}")
             pause = min(self._backoff_cap, self._backoff * 2 ** (attempt - 1)) * self._rng.random()
             if time.monotonic() + pause >= deadline:
                 break

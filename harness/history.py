@@ -147,6 +147,15 @@ class SharedSequence:
         return (SharedSequence, (self._value,))
 
 
+def new_sequence(process_safe: bool) -> Sequence:
+    """A sequence for a history that processes share (spawn context), or one process's threads."""
+    if process_safe:
+        import multiprocessing
+
+        return SharedSequence.create(multiprocessing.get_context("spawn"))
+    return LocalSequence()
+
+
 def utc_now() -> str:
     """Current wall time, UTC, ISO-8601 with microseconds."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")

@@ -13,14 +13,13 @@ import contextlib
 import datetime as _dt
 import importlib
 import importlib.util
-import multiprocessing
 import os
 import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checks.evidence import Evidence
 from harness.checks.locks import check_locks
@@ -32,9 +31,11 @@ from harness.config import ConcurrencyMode, ConfigError, HarnessConfig, harness_
 from harness.engine import RunResult
 from harness.engine import run as reference_run
 from harness.gates import GateResult, judge, unified
-from harness.history import Event, History, LocalSequence, SharedSequence
-from harness.history import Sequence as Sequence_
+from harness.history import Event, History, new_sequence
 from harness.locks.protocol import LockProvider
+
+if TYPE_CHECKING:
+    from harness.guardian.persistence import Persistence
 
 CHECKERS: Mapping[str, Callable[[Sequence[Event]], Evidence]] = {
     "locks": check_locks,
@@ -73,15 +74,19 @@ class ScenarioContext:
             return contextlib.nullcontext(self.plugins.locks(self.config.run, history))
         return broker_service(history, self.out_dir / "broker.state", self.config.run.seed)
 
-    def new_history(self, sink: Callable[[Event], None] | None = None) -> History:
-        """An empty history for this run (process-safe sequence in process mode)."""
-        return History(self.run_id, new_sequence(self.config.run.mode), sink=sink)
+    def run_engine(self, history: History | None = None, persistence: Persistence | None = None,
+                   **kwargs: Any) -> RunResult:
+        """Run the engine (a plugin's or the reference one) with this context's locks.
 
-    def run_engine(self, history: History | None = None, **kwargs: Any) -> RunResult:
-        """Run the engine (a plugin's or the reference one) with this context's locks."""
+        With ``persistence``, every event also goes to its three layers and the guardian is
+        flagged DEGRADED while a layer is down.
+        """
         engine = self.plugins.engine or reference_run
-        if history is None:
-            history = self.new_history()
+        process = self.config.run.mode is ConcurrencyMode.PROCESS
+        if persistence is not None:
+            history, kwargs["on_guardian"] = persistence.start(process)
+        elif history is None:
+            history = History(self.run_id, new_sequence(process))
         if self.plugins.aggregator is not None and "aggregator" not in kwargs:
             kwargs["aggregator"] = self.plugins.aggregator(history)
         if self.plugins.guardian is not None:
@@ -89,13 +94,6 @@ class ScenarioContext:
         with self.lock_service(history) as locks:
             return engine(self.config.run, locks, run_id=self.run_id, history=history,
                           progress=self.progress, **kwargs)
-
-
-def new_sequence(mode: ConcurrencyMode) -> Sequence_:
-    """The sequence a history of this concurrency mode needs."""
-    if mode is ConcurrencyMode.PROCESS:
-        return SharedSequence.create(multiprocessing.get_context("spawn"))
-    return LocalSequence()
 
 
 @contextlib.contextmanager

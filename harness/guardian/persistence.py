@@ -37,8 +37,7 @@ from harness.guardian.checkpoint import Checkpoint
 from harness.guardian.risk import Guardian, Health, RiskLimits
 from harness.guardian.store import database_url_from_env, open_store
 from harness.guardian.writer import Backoff, Layer, Writer, WriterStatistics
-from harness.history import Event, History
-from harness.history import Sequence as Sequence_
+from harness.history import Event, History, new_sequence
 from harness.model import SymbolSpec
 from harness.services import resolve
 
@@ -146,12 +145,12 @@ class Persistence:
         if guardian is not None and self.policy.down:
             guardian.set_degraded(True)
 
-    def history(self, sequence: Sequence_ | None = None) -> History:
-        """A new History for ``run_id`` whose sink is this writer, already attached."""
-        history = History(self.run_id, sequence, sink=self.offer)
+    def start(self, process_safe: bool = False) -> tuple[History, Callable[[Guardian], None]]:
+        """A new History whose sink is this writer, and the hook that attaches the run's guardian."""
+        history = History(self.run_id, new_sequence(process_safe), sink=self.offer)
         self.attach(history)
         history.append("persistence.start", worker="persistence", layers=list(self.writer.pending()))
-        return history
+        return history, lambda guardian: self.attach(history, guardian)
 
     def _record(self, kind: str, **payload: Any) -> None:
         if self._history is not None:
@@ -173,19 +172,23 @@ class Persistence:
         for layer in (self.cache, self.store, self.checkpoint):
             layer.close()
 
+    def discard(self) -> None:
+        """Remove this run's data from the shared servers (its schema, its keys); before ``release``."""
+        self.store.drop()
+        self.cache.clear()
+
 
 def run_persisted(config: RunConfig, locks: LockProvider, persistence_config: PersistenceConfig, *,
                   run_id: str | None = None, **run_options: Any) -> tuple[RunResult, Persistence]:
     """Run the engine with every event fed to the three layers; closed (flushed) on return."""
+    from harness.config import ConcurrencyMode
     from harness.engine import new_run_id, run
-    from harness.scenario import new_sequence
 
     run_id = run_id or new_run_id(config)
     persistence = Persistence(persistence_config, run_id, config.symbols, config.limits)
     try:
-        history = persistence.history(new_sequence(config.mode))
-        result = run(config, locks, run_id=run_id, history=history,
-                     on_guardian=lambda guardian: persistence.attach(history, guardian), **run_options)
+        history, on_guardian = persistence.start(config.mode is ConcurrencyMode.PROCESS)
+        result = run(config, locks, run_id=run_id, history=history, on_guardian=on_guardian, **run_options)
     finally:
         persistence.close()
     return result, persistence

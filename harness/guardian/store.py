@@ -22,6 +22,8 @@ Design rationale:
 
 from __future__ import annotations
 
+import abc
+
 import datetime as dt
 import json
 import os
@@ -99,6 +101,10 @@ class EventStore:
         """Names of the table's partitions (empty where there are none)."""
         return self.dialect.run(self.dialect.partitions)
 
+    def drop(self) -> None:
+        """Remove everything this store created (a run's schema on a shared server)."""
+        self.dialect.run(self.dialect.drop)
+
     def close(self) -> None:
         """Close the connection."""
         self.dialect.close()
@@ -115,30 +121,40 @@ def _json(payload: Any) -> dict:
 # -- dialects ---------------------------------------------------------------------------------
 
 
-class _Dialect:
+class _Dialect(abc.ABC):
     """What differs between the SQL backends."""
 
     name = "sql"
     mark = "?"
     table = "events"
 
+    @abc.abstractmethod
     def run(self, fn: Callable[[Any], Any]) -> Any:
-        raise NotImplementedError
+        """Call ``fn(connection)`` in a transaction and return its result."""
 
+    @abc.abstractmethod
     def setup(self, conn: Any) -> None:
-        raise NotImplementedError
+        """Create the table (and partitioning) idempotently."""
 
+    @abc.abstractmethod
     def insert(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
-        raise NotImplementedError
+        """Insert rows, skipping those already stored."""
 
+    @abc.abstractmethod
     def expire(self, conn: Any, now: dt.datetime) -> list[str]:
-        raise NotImplementedError
+        """Apply the retention at ``now``."""
+
+    @abc.abstractmethod
+    def drop(self, conn: Any) -> None:
+        """Remove what ``setup`` created."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
 
     def partitions(self, conn: Any) -> list[str]:
+        """Partition names (none by default)."""
         return []
-
-    def close(self) -> None:
-        raise NotImplementedError
 
     def create_sql(self, key_type: str, time_type: str, json_type: str) -> str:
         return (
@@ -184,6 +200,9 @@ class SQLiteDialect(_Dialect):
     def expire(self, conn: Any, now: dt.datetime) -> list[str]:
         cursor = conn.execute("DELETE FROM events WHERE ts < ?", (_iso(now - self.retention),))
         return [f"{cursor.rowcount} rows"] if cursor.rowcount else []
+
+    def drop(self, conn: Any) -> None:
+        conn.execute("DROP TABLE IF EXISTS events")
 
     def close(self) -> None:
         self._conn.close()
@@ -302,9 +321,8 @@ class PostgresDialect(_Dialect):
                 dropped.append(name)
         return dropped
 
-    def drop_schema(self) -> None:
-        """Remove the schema and everything in it (test and run clean-up)."""
-        self.run(lambda conn: conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE"))
+    def drop(self, conn: Any) -> None:
+        conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
 
     def close(self) -> None:
         if self._conn is not None:

@@ -43,7 +43,7 @@ def test_redis_lost_degrades_with_p1_both_down_is_p0_fail_open_and_healing_resto
     config = PersistenceConfig(tmp_path, max_delay_s=0.01, backoff=Backoff(initial_s=1.0, max_s=1.0))
     persistence = Persistence(config, "run-policy", CONFIG.symbols, CONFIG.limits, cache=cache, store=store,
                               clock=clock)
-    history = persistence.history()
+    history, _ = persistence.start()
     guardian = Guardian(CONFIG.symbols, CONFIG.limits, history=history)
     persistence.attach(history, guardian)
 
@@ -121,7 +121,7 @@ def test_blackholed_services_through_the_fault_proxy_lose_nothing_after_healing(
             database_url=postgres.url.replace(pg.netloc, f"{pg.username or 'postgres'}@{pg_host}:{pg_port}"),
             backoff=Backoff(initial_s=0.05, max_s=0.2))
         persistence = Persistence(config, "run-blackhole", CONFIG.symbols, CONFIG.limits)
-        history = persistence.history()
+        history, _ = persistence.start()
         for i in range(50):
             history.append("tick", worker="t", symbol=CONFIG.symbols[0].name, i=i)
         assert persistence.writer.flush(10)

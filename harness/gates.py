@@ -38,6 +38,9 @@ class Thresholds:
     max_failed_symbols: int = 0
     max_lost_events: int = 0
     max_duplicated_events: int = 0
+    max_alerts_p0: int = 0
+    max_alerts_p1: int = 0
+    max_write_p99_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,29 @@ def gate_risk(ev: Evidence, t: Thresholds) -> GateResult:
     return GateResult("risk", ev.area, lines, _failing(ev, ["limit_breaches", "isolation_violations"]))
 
 
+def gate_persistence(ev: Evidence, t: Thresholds) -> GateResult:
+    """Persistence: every event exactly once in every layer (read back), writer drained, alerts."""
+    f = ev.figures
+    layers = sorted(k[len("persisted_"):] for k in f if k.startswith("persisted_"))
+    lines = [Line(bool(layers), f"Events produced: {f['produced']}; layers read back: {', '.join(layers) or 'none'}")]
+    for layer in layers:
+        lost, dup = f[f"lost_{layer}"], f[f"duplicated_{layer}"]
+        lines.append(Line(lost <= t.max_lost_events and dup <= t.max_duplicated_events,
+                          f"{layer}: {f[f'persisted_{layer}']} persisted, lost = {lost}, duplicated = {dup}"))
+    lines.append(Line(f["dropped"] == 0 and f["drained"] == f["spilled"],
+                      f"Writer: queue high-water {f['queue_high_water']}, spilled {f['spilled']}, drained "
+                      f"{f['drained']}, retries {f['retries']}, dropped {f['dropped']}"))
+    p99s = {k[len("write_p99_ms_"):]: f[k] for k in sorted(f) if k.startswith("write_p99_ms_")}
+    latency = ", ".join(f"{layer} p50 {f['write_p50_ms_' + layer]:.2f} / p99 {p99:.2f} ms" for layer, p99 in p99s.items())
+    lines.append(Line(t.max_write_p99_ms is None or all(p <= t.max_write_p99_ms for p in p99s.values()),
+                      f"Write latency: {latency or 'no writes measured'}"))
+    lines.append(Line(f["alerts_P0"] <= t.max_alerts_p0 and f["alerts_P1"] <= t.max_alerts_p1,
+                      f"Alerts: P0 {f['alerts_P0']}, P1 {f['alerts_P1']} (allowed {t.max_alerts_p0}/"
+                      f"{t.max_alerts_p1}); health transitions {f['health_transitions']}"))
+    counterexamples = {k: v for k, v in ev.violations.items() if v}
+    return GateResult("persistence", ev.area, tuple(lines), counterexamples)
+
+
 def _isolation_text(f: Mapping[str, Any], t: Thresholds) -> str:
     if f["isolation_violations"]:
         return f"Per-symbol isolation: {f['isolation_violations']} symbols neither finished nor failed"
@@ -200,6 +226,7 @@ GATES: Mapping[str, Callable[[Evidence, Thresholds], GateResult]] = {
     "Performance Metrics": gate_performance,
     "MetricsAggregator Accuracy": gate_aggregator,
     "Risk Management": gate_risk,
+    "Guardian Persistence": gate_persistence,
 }
 
 

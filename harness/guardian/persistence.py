@@ -22,11 +22,12 @@ only on a layer's *transition*, so persisting a notice cannot raise another one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,7 @@ class FailurePolicy:
         self.guardian = guardian
         self._down: set[str] = set()
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
 
     def __call__(self, layer: str, up: bool, reason: str) -> None:
         """A writer lane changed state."""
@@ -87,6 +89,7 @@ class FailurePolicy:
             (self._down.discard if up else self._down.add)(name)
             level = "P2" if up else "P0" if FAIL_OPEN <= self._down else "P1"
             now_down = bool(self._down)
+            self._changed.notify_all()
         if not up and level == "P0":
             reason = f"{reason}; cache and history both down: fail-open, trading continues"
         self._record("alert", level=level, layer=name, reason=reason)
@@ -95,6 +98,11 @@ class FailurePolicy:
                 self.guardian.set_degraded(now_down)
             state = Health.DEGRADED if now_down else Health.HEALTHY
             self._record("health", state=state.value)
+
+    def wait(self, layer: str, down: bool, timeout: float) -> bool:
+        """Block until ``layer`` (an alert-layer name) is down (or up); False on time-out."""
+        with self._changed:
+            return self._changed.wait_for(lambda: (layer in self._down) == down, timeout)
 
     @property
     def down(self) -> frozenset[str]:
@@ -129,6 +137,7 @@ class Persistence:
                                          config.key_prefix or f"harness:{run_id}:{suffix}", specs, limits)
         layers = (self.cache, self.store, self.checkpoint)
         self._history: History | None = None
+        self._closed = False
         self.policy = FailurePolicy(self._record)
         self.writer = Writer(layers, directory / "spill", capacity=config.capacity, batch_size=config.batch_size,
                              max_delay_s=config.max_delay_s, backoff=config.backoff, clock=clock,
@@ -161,10 +170,12 @@ class Persistence:
         return {"checkpoint": self.checkpoint.read_seqs(), self.store.name: self.store.read_seqs(self.run_id)}
 
     def close(self, timeout: float = 30.0) -> WriterStatistics:
-        """Record the final ``persistence.stats`` event, flush every layer, stop the writer."""
-        self.writer.flush(timeout)
-        self._record(STATS_KIND, **self.writer.statistics().as_payload())
-        self.writer.close(timeout)
+        """Record the final ``persistence.stats`` event, flush every layer, stop the writer (once)."""
+        if not self._closed:
+            self._closed = True
+            self.writer.flush(timeout)
+            self._record(STATS_KIND, **self.writer.statistics().as_payload())
+            self.writer.close(timeout)
         return self.writer.statistics()
 
     def release(self) -> None:
@@ -176,6 +187,23 @@ class Persistence:
         """Remove this run's data from the shared servers (its schema, its keys); before ``release``."""
         self.store.drop()
         self.cache.clear()
+
+
+@contextlib.contextmanager
+def session(config: PersistenceConfig, run_id: str, specs: Sequence[SymbolSpec], limits: RiskLimits,
+            *, keep: bool = False) -> Iterator[Persistence]:
+    """Open the layers for a run; on exit flush and close them, and (unless ``keep``) remove the
+    run's data from the shared servers -- read back what you need inside the block."""
+    persistence = Persistence(config, run_id, specs, limits)
+    try:
+        yield persistence
+    finally:
+        try:
+            persistence.close()
+            if not keep:
+                persistence.discard()
+        finally:
+            persistence.release()
 
 
 def run_persisted(config: RunConfig, locks: LockProvider, persistence_config: PersistenceConfig, *,

@@ -67,7 +67,6 @@ class ReportData:
     gates: tuple[GateResult, ...]
     figures: Mapping[str, Mapping[str, Any]]
     events: Sequence[Event]
-    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,22 +124,22 @@ def from_saved(path: Path) -> ReportData:
     events, _ = read_history(path)
     document = path / "evidence.json" if path.is_dir() else None
     if document is not None and document.is_file():
-        return _from_document(json.loads(document.read_text(encoding="utf-8")), events, str(path))
-    return _rejudged(events, str(path))
+        return _from_document(json.loads(document.read_text(encoding="utf-8")), events, document)
+    return _rejudged(events)
 
 
-def _from_document(doc: Mapping[str, Any], events: Sequence[Event], origin: str) -> ReportData:
+def _from_document(doc: Mapping[str, Any], events: Sequence[Event], origin: Path) -> ReportData:
     """Verdict and figures exactly as the run recorded them in evidence.json."""
     try:
         gates = tuple(GateResult(g["name"], g["area"], tuple(Line(f["ok"], f["text"]) for f in g["facts"]))
                       for g in doc["gates"])
         figures = {area: body["figures"] for area, body in doc["evidence"].items()}
-        return ReportData(doc["scenario"], doc["run_id"], doc["status"], gates, figures, events, origin)
+        return ReportData(doc["scenario"], doc["run_id"], doc["status"], gates, figures, events)
     except (KeyError, TypeError) as exc:
-        raise HistoryError(f"{origin}/evidence.json: not an evidence document (missing {exc})") from None
+        raise HistoryError(f"{origin}: not an evidence document (missing {exc})") from None
 
 
-def _rejudged(events: Sequence[Event], origin: str) -> ReportData:
+def _rejudged(events: Sequence[Event]) -> ReportData:
     """A history without its evidence: judge it with the default gates on the areas it has events for."""
     from harness.config import load_config
     from harness.gates import judge, unified
@@ -150,14 +149,13 @@ def _rejudged(events: Sequence[Event], origin: str) -> ReportData:
     evidence = evaluate(events, areas_present(events))
     gates = tuple(judge(evidence, load_config(None).gates))
     status = "PASS" if unified(gates) else "FAIL"
-    return ReportData("history", events[0].run_id, status, gates, {ev.area: ev.figures for ev in evidence}, events,
-                      origin)
+    return ReportData("history", events[0].run_id, status, gates, {ev.area: ev.figures for ev in evidence}, events)
 
 
 # -- series helpers -----------------------------------------------------------------------
 
 
-def downsample(xs: Sequence[float], ys: Sequence[float], limit: int = MAX_POINTS) -> tuple[list[float], list[float]]:
+def downsample(xs: Sequence[float], ys: Sequence[float], limit: int) -> tuple[list[float], list[float]]:
     """At most ``limit`` points: per bucket its lowest and highest point, in order (peaks survive)."""
     if len(xs) <= limit:
         return list(xs), list(ys)
@@ -215,7 +213,7 @@ def draw_pnl(data: ReportData) -> str | None:
             total += Decimal(str(event.payload["pnl"]))
             xs.append(at(event.mono_ns))
             ys.append(float(total))
-        ax.step(*downsample(xs, ys), where="post", label=f"{symbol} ({len(xs)} trades, {total})")
+        ax.step(*downsample(xs, ys, MAX_POINTS), where="post", label=f"{symbol} ({len(xs)} trades, {total})")
     ax.axhline(0, color="#888", linewidth=0.8)
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("cumulative realised PnL")
@@ -301,7 +299,7 @@ def mark_overlaps(holds: Sequence[Hold]) -> int:
     return pairs
 
 
-def shown_holds(holds: Sequence[Hold], limit: int = MAX_BARS) -> list[Hold]:
+def shown_holds(holds: Sequence[Hold], limit: int) -> list[Hold]:
     """At most ``limit`` holds of one lock, evenly spread; overlapping holds are always kept."""
     plain = [h for h in holds if not h.overlap]
     room = max(0, limit - (len(holds) - len(plain)))
@@ -338,7 +336,7 @@ def draw_locks(data: ReportData) -> str | None:
     notes = []
     for row, lock in enumerate(locks):
         of_lock = [h for h in holds if h.lock == lock]
-        shown = shown_holds(of_lock)
+        shown = shown_holds(of_lock, MAX_BARS)
         rows.extend((row, hold) for hold in shown)
         if len(shown) < len(of_lock):
             notes.append(f"<li>{html.escape(lock)}: {len(shown)} of {len(of_lock)} holds drawn</li>")
@@ -371,7 +369,7 @@ def draw_exposure(data: ReportData) -> str | None:
     fig, (ax,) = _figure(1, 1, 3.4)
     xs = [at(e.mono_ns) for e in settles]
     ys = [_number(e.payload["exposure_ratio"]) for e in settles]
-    ax.step(*downsample(xs, ys), where="post", color="#4c72b0", label="gross exposure / equity")
+    ax.step(*downsample(xs, ys, MAX_POINTS), where="post", color="#4c72b0", label="gross exposure / equity")
     limit = run_info(data.events).max_gross_exposure
     if limit is not None:
         ax.axhline(float(limit), color=OVERLAP_COLOUR, linestyle="--", label=f"limit {limit}")
@@ -497,12 +495,11 @@ def render(data: ReportData) -> str:
             sections.append(f'<section class="panel" id="{panel.id}"><h2>{html.escape(panel.title)}</h2>{body}</section>')
     notes = f'<ul id="skipped-panels" class="skipped">{"".join(skipped)}</ul>' if skipped else ""
     title = f"{data.title} {data.status}"
-    origin = f" from {html.escape(data.origin)}" if data.origin else ""
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{PAGE_STYLE}</style></head><body>"
             f'<h1 id="verdict" class="{data.status}">{html.escape(data.title)}: '
             f'<span class="status">{data.status}</span></h1>'
-            f"<p class=\"caption\">run {html.escape(data.run_id)}, {len(data.events)} events{origin}</p>"
+            f"<p class=\"caption\">run {html.escape(data.run_id)}, {len(data.events)} events</p>"
             f"{verdict_table(data)}{notes}{''.join(sections)}</body></html>\n")
 
 

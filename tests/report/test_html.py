@@ -1,0 +1,188 @@
+"""report.html of real runs, of saved and foreign histories, and of the no-lock control."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.checks.locks import check_locks
+from harness.cli import main
+from harness.config import RunConfig
+from harness.controls import Rendezvous, UnlockedProvider
+from harness.engine import run
+from harness.history import read_jsonl, write_jsonl
+from harness.report import html as html_report
+from harness.report.html import Hold, downsample, mark_overlaps, shown_holds
+
+from .. import _history_builders as hb
+from . import PANEL_IDS, Page
+
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
+TRADING_PANELS = set(PANEL_IDS) - {"panel-persistence"}
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory) -> Path:
+    """The report directory of a real, default-sized 3-symbol multi_symbol_stress run."""
+    out = tmp_path_factory.mktemp("report") / "run"
+    assert main(["run", "multi_symbol_stress", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def no_lock(tmp_path_factory) -> Path:
+    """A saved history of the race control whose workers take no lock at all."""
+    path = tmp_path_factory.mktemp("no-lock") / "events.jsonl"
+    write_jsonl(run(RunConfig(trades=5), UnlockedProvider(Rendezvous())).events(), path)
+    return path
+
+
+def page(path: Path) -> tuple[str, Page]:
+    """The text of a report and its parsed elements."""
+    text = path.read_text(encoding="utf-8")
+    return text, Page(text)
+
+
+def test_run_report_has_the_verdict_table_and_every_panel_with_data(default_run):
+    text, parsed = page(default_run / "report.html")
+    evidence = hb.evidence_json(default_run)
+    assert parsed.gate_rows() == {g["name"]: g["status"] for g in evidence["gates"]}
+    assert text.index('id="verdict-table"') < min(text.index(f'id="{panel}"') for panel in TRADING_PANELS)
+    assert TRADING_PANELS <= parsed.ids()
+    # No persistence events in a plain run: the panel is left out and the page says so.
+    assert "panel-persistence" not in parsed.ids()
+    assert parsed.skipped() == {"panel-persistence"}
+
+
+def test_run_report_is_self_contained_and_small(default_run):
+    text = (default_run / "report.html").read_text(encoding="utf-8")
+    assert EXTERNAL.findall(text) == []
+    assert "<script" not in text and "@import" not in text
+    assert re.findall(r"url\((?!#)", text) == []  # only references inside the page (clip paths)
+    assert (default_run / "report.html").stat().st_size < 2_000_000
+
+
+def test_latency_marks_and_lock_figures_come_from_the_evidence(default_run):
+    text, _ = page(default_run / "report.html")
+    metrics = hb.evidence_json(default_run)["metrics"]
+    for key in ("order_latency", "lock_latency"):
+        for mark in ("p50", "p99", "p99.9"):
+            assert f"{mark} {metrics[key][f'{mark}_ms']:g} ms" in text
+    overlaps = hb.evidence_json(default_run)["evidence"]["ZMQ Lock Atomicity"]["figures"]["overlaps"]
+    assert f"the lock checker reports {overlaps} overlaps" in text
+
+
+def test_down_sampling_changes_pictures_never_figures(default_run, tmp_path, monkeypatch):
+    original = Page((default_run / "report.html").read_text(encoding="utf-8"))
+    monkeypatch.setattr(html_report, "MAX_BARS", 20)
+    monkeypatch.setattr(html_report, "MAX_POINTS", 10)
+    assert main(["report", str(default_run), "--out", str(tmp_path / "small.html")]) == 0
+    text, small = page(tmp_path / "small.html")
+    assert small.gate_rows() == original.gate_rows()
+    drawn = [(int(m.group(1)), int(m.group(2))) for m in re.finditer(r"<li>\S+: (\d+) of (\d+) holds drawn</li>", text)]
+    assert drawn and all(shown <= 20 < total for shown, total in drawn)
+    assert len(small.with_class("hold")) < len(original.with_class("hold"))
+    assert (tmp_path / "small.html").stat().st_size < (default_run / "report.html").stat().st_size
+
+
+def test_report_command_rebuilds_from_the_run_directory_and_from_events(default_run, tmp_path, capsys):
+    original = (default_run / "report.html").read_text(encoding="utf-8")
+    (default_run / "report.html").unlink()
+    assert main(["report", str(default_run)]) == 0
+    assert (default_run / "report.html").read_text(encoding="utf-8") == original  # same evidence, same page
+    copy = tmp_path / "events.jsonl"
+    copy.write_bytes((default_run / "events.jsonl").read_bytes())
+    assert main(["report", str(copy)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"report: {tmp_path / 'report.html'}"
+    _, rebuilt = page(tmp_path / "report.html")
+    # Re-judged from the events alone: the same gates and statuses as the run recorded.
+    assert rebuilt.gate_rows() == Page(original).gate_rows()
+    assert TRADING_PANELS <= rebuilt.ids()
+
+
+def test_a_foreign_history_with_only_lock_events_gets_the_lock_panels_and_notes(default_run, tmp_path):
+    locks_only = [e for e in read_jsonl(default_run / "events.jsonl") if e.kind.startswith("lock.")]
+    write_jsonl(hb.renumber(locks_only), tmp_path / "foreign.jsonl")
+    assert main(["report", str(tmp_path / "foreign.jsonl"), "--out", str(tmp_path / "foreign.html")]) == 0
+    text, parsed = page(tmp_path / "foreign.html")
+    assert {"panel-locks", "panel-latency"} <= parsed.ids()
+    assert parsed.skipped() == {"panel-pnl", "panel-exposure", "panel-persistence"}
+    assert "lock acquire (invoke -&gt; ok)" in text and "order (submit -&gt; settle)" not in text
+    assert parsed.gate_rows()["locks"] == "PASS"
+
+
+def test_the_no_lock_control_report_marks_every_overlapping_hold(no_lock, monkeypatch):
+    monkeypatch.setattr(html_report, "MAX_BARS", 1)  # down-sampling must still keep every overlapping hold
+    assert main(["report", str(no_lock)]) == 0
+    text, parsed = page(no_lock.parent / "report.html")
+    evidence = check_locks(read_jsonl(no_lock))
+    assert parsed.gate_rows()["locks"] == "FAIL"
+    marked = {int(attrs["data-seq"]) for attrs in parsed.with_class("hold", "overlap")}
+    assert marked
+    caption = next(attrs for attrs in parsed.with_class("caption") if "data-overlap-pairs" in attrs)
+    assert int(caption["data-overlap-pairs"]) == evidence.figures["overlaps"]
+    assert int(caption["data-overlap-holds"]) == len(parsed.with_class("hold", "overlap"))
+    kept = {item[side]["seq"] for item in evidence.counterexample("overlaps") for side in ("event", "other")}
+    assert kept <= marked
+    assert "overlapping hold" in text
+
+
+def test_a_persistence_history_gets_the_persistence_panel_with_faults_shaded(tmp_path):
+    events = list(hb.clean_events())
+    events = hb.append(events, "persistence.start", worker="persistence", layers=["redis", "sqlite"])
+    events = hb.append(events, "alert", worker="persistence", level="P1", layer="cache", reason="redis lost")
+    events = hb.append(events, "health", worker="persistence", state="DEGRADED")
+    events = hb.append(events, "alert", worker="persistence", level="P2", layer="cache", reason="redis back")
+    events = hb.append(events, "persistence.stats", worker="persistence", queue_high_water=7,
+                       layers={"redis": {"written": 20}, "sqlite": {"written": 25}})
+    write_jsonl(events, tmp_path / "events.jsonl")
+    assert main(["report", str(tmp_path / "events.jsonl")]) == 0
+    text, parsed = page(tmp_path / "report.html")
+    assert set(PANEL_IDS) <= parsed.ids()
+    assert "skipped-panels" not in parsed.ids()
+    assert {attrs["data-layer"] for attrs in parsed.with_class("fault")} == {"cache"}
+    assert "redis written" in text and "DEGRADED" in text
+
+
+@pytest.mark.parametrize("content", [None, "not json\n", '{"seq": 1}\n'])
+def test_a_bad_path_or_corrupt_history_is_one_error_line_and_exit_2(tmp_path, capsys, content):
+    path = tmp_path / "events.jsonl"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    assert main(["report", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harness: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_a_corrupt_evidence_document_is_exit_2(default_run, tmp_path, capsys):
+    (tmp_path / "events.jsonl").write_bytes((default_run / "events.jsonl").read_bytes())
+    (tmp_path / "evidence.json").write_text(json.dumps({"schema": "x"}), encoding="utf-8")
+    assert main(["report", str(tmp_path)]) == 2
+    assert "evidence.json: not an evidence document" in capsys.readouterr().err
+
+
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=500), st.integers(4, 60))
+def test_downsample_is_bounded_ordered_and_keeps_the_extremes(ys, limit):
+    xs = list(range(len(ys)))
+    kept_x, kept_y = downsample(xs, ys, limit)
+    assert len(kept_x) <= max(limit, 2) or len(ys) <= limit
+    assert kept_x == sorted(set(kept_x))
+    assert max(kept_y) == max(ys) and min(kept_y) == min(ys)
+    assert kept_y == [ys[x] for x in kept_x]
+
+
+def test_shown_holds_keep_every_overlap_within_the_limit():
+    plain = [Hold("L", f"c{i % 2}", i, i, i * 10, i * 10 + 5) for i in range(100)]
+    clash = [Hold("L", "x", 900, 900, 2000, 2010), Hold("L", "y", 901, 901, 2005, 2020)]
+    holds = plain + clash
+    assert mark_overlaps(holds) == 1
+    shown = shown_holds(holds, limit=10)
+    assert len(shown) <= 10
+    assert all(h in shown for h in clash)
+    assert shown_holds(holds, limit=len(holds)) == holds

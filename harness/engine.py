@@ -97,6 +97,7 @@ class _Shared:
     locks: LockProvider
     feed: FeedFactory
     progress: Progress | None = None
+    stop: Any | None = None
 
 
 def new_run_id(config: RunConfig) -> str:
@@ -116,6 +117,7 @@ def run(
     guardian_hook: Callable[[], None] | None = None,
     guardian_factory: GuardianFactory = Guardian,
     on_guardian: Callable[[GuardianPort], None] | None = None,
+    stop: Any | None = None,
 ) -> RunResult:
     """Run every symbol's worker to completion and return the recorded history.
 
@@ -125,6 +127,8 @@ def run(
     ``on_guardian`` receives the run's guardian before any worker starts (in process mode the
     parent's, over the state every worker shares) -- how persistence flags it DEGRADED.
     A ``history`` given in process mode must number events with a ``SharedSequence``.
+    ``stop`` (a threading or multiprocessing Event) ends the run early: each worker stops
+    opening positions once it is set, flattens, and finishes.
     """
     if config.mode is ConcurrencyMode.PROCESS and not locks.shared_across_processes:
         raise ConfigError("process mode needs a lock service shared across processes (the ZeroMQ broker)")
@@ -132,7 +136,7 @@ def run(
     started = time.perf_counter()
     runner = _run_processes if config.mode is ConcurrencyMode.PROCESS else _run_threads
     history, agg, guardian = runner(
-        config, locks, run_id, feed, progress, aggregator, history, guardian_hook, guardian_factory, on_guardian
+        config, locks, run_id, feed, progress, aggregator, history, guardian_hook, guardian_factory, on_guardian, stop
     )
     elapsed = time.perf_counter() - started
     final = agg.symbols()
@@ -151,7 +155,7 @@ def _start_event(history: History, config: RunConfig) -> None:
     )
 
 
-def _run_threads(config, locks, run_id, feed, progress, aggregator, history, hook, make_guardian, on_guardian):
+def _run_threads(config, locks, run_id, feed, progress, aggregator, history, hook, make_guardian, on_guardian, stop):
     if history is None:
         history = History(run_id, LocalSequence())
     _start_event(history, config)
@@ -160,7 +164,7 @@ def _run_threads(config, locks, run_id, feed, progress, aggregator, history, hoo
     if on_guardian is not None:
         on_guardian(guardian)
     aggregator = aggregator or MetricsAggregator(history, Fence("aggregator", history, record_accepts=False))
-    shared = _Shared(config, history, guardian, aggregator, locks, feed, progress)
+    shared = _Shared(config, history, guardian, aggregator, locks, feed, progress, stop)
     if config.mode is ConcurrencyMode.SINGLE:
         targets = [lambda: [_work(shared, spec, f"{spec.name}#0") for spec in config.symbols]]
     else:
@@ -213,7 +217,8 @@ class SymbolWorker:
         refused = 0
         for tick in self.shared.feed(self.spec, config.seed):
             done = (
-                tick.index >= config.max_ticks
+                (self.shared.stop is not None and self.shared.stop.is_set())
+                or tick.index >= config.max_ticks
                 or (config.trades is not None and len(self.ledger.trades) >= config.trades)
                 or (deadline is not None and time.monotonic() >= deadline)
             )
@@ -324,6 +329,7 @@ class _ChildSpec:
     locks: LockProvider
     feed: FeedFactory
     make_guardian: GuardianFactory
+    stop: Any | None
 
 
 def _child_main(child: _ChildSpec) -> None:
@@ -331,12 +337,13 @@ def _child_main(child: _ChildSpec) -> None:
     history = History(child.run_id, child.sequence, sink=uplink.event)
     guardian = child.make_guardian(child.config.symbols, child.config.limits, state=child.state, mutex=child.mutex,
                                    history=history, discipline=child.config.discipline)
-    shared = _Shared(child.config, history, guardian, uplink, child.locks, child.feed)
+    shared = _Shared(child.config, history, guardian, uplink, child.locks, child.feed, stop=child.stop)
     _work(shared, child.spec, child.worker)
     child.channel.close()
 
 
-def _run_processes(config, locks, run_id, feed, progress, aggregator, history, hook, make_guardian, on_guardian):
+def _run_processes(config, locks, run_id, feed, progress, aggregator, history, hook, make_guardian, on_guardian,
+                   stop):
     ctx = multiprocessing.get_context("spawn")
     if history is None:
         history = History(run_id, SharedSequence.create(ctx))
@@ -354,7 +361,8 @@ def _run_processes(config, locks, run_id, feed, progress, aggregator, history, h
     for spec in config.symbols:
         worker = f"{spec.name}#0"
         reader, writer = ctx.Pipe(duplex=False)
-        child = _ChildSpec(config, run_id, spec, worker, sequence, state, mutex, writer, locks, feed, make_guardian)
+        child = _ChildSpec(config, run_id, spec, worker, sequence, state, mutex, writer, locks, feed, make_guardian,
+                           stop)
         proc = ctx.Process(target=_child_main, args=(child,), name=f"harness-{worker}", daemon=True)
         proc.start()
         writer.close()  # the child holds the only write end: EOF on the reader means it is gone

@@ -90,8 +90,13 @@ def _int(value: Any, name: str) -> int:
     return value
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def normalise(value: Any) -> Any:
     """Turn a payload value into JSON-native data; Decimals keep their exact digits."""
+    if type(value) in _PLAIN:  # the common case first: append is on the trading hot path
+        return value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, enum.Enum):

@@ -12,18 +12,12 @@ from harness.scenario import STANDARD_AREAS, Scenario, ScenarioContext, Trial
 from harness.services import resolve, skip_or_fail
 
 
-def persistence_config(ctx: ScenarioContext, **overrides) -> PersistenceConfig:
-    """Layers on the real services, under a schema and key prefix unique to this run."""
-    redis, postgres = resolve("redis"), resolve("postgres")
-    schema = "h_" + "".join(ch if ch.isalnum() else "_" for ch in ctx.run_id.lower())[-50:]
-    return PersistenceConfig(ctx.out_dir / "persistence", redis_url=redis.url, database_url=postgres.url,
-                             schema=schema, key_prefix=f"harness:{ctx.run_id}", **overrides)
-
-
 def run(ctx: ScenarioContext) -> Trial:
     """One persisted run; evidence from what the layers hold afterwards."""
     config = ctx.config.run
-    with session(persistence_config(ctx), ctx.run_id, config.symbols, config.limits) as persistence:
+    layers = PersistenceConfig.for_run(ctx.out_dir / "persistence", ctx.run_id,
+                                       redis_url=resolve("redis").url, database_url=resolve("postgres").url)
+    with session(layers, ctx.run_id, config.symbols, config.limits) as persistence:
         result = ctx.run_engine(persistence=persistence)
         persistence.close()
         events = result.events()

@@ -70,6 +70,12 @@ class PersistenceConfig:
     backoff: Backoff = Backoff()
     timeout_s: float = 2.0
 
+    @classmethod
+    def for_run(cls, directory: Path, run_id: str, **settings: Any) -> PersistenceConfig:
+        """Settings for one run on shared servers: a schema and key prefix nobody else uses."""
+        schema = "h_" + "".join(ch if ch.isalnum() else "_" for ch in run_id.lower())[-50:]
+        return cls(Path(directory), schema=schema, key_prefix=f"harness:{run_id}", **settings)
+
 
 class FailurePolicy:
     """Turns layer transitions into alert/health events and the guardian's degraded flag."""

@@ -51,7 +51,7 @@ body{font-family:"DejaVu Sans",system-ui,sans-serif;margin:1.5em auto;max-width:
 h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}
 table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
 .PASS .status{background:#d9f2d9;font-weight:bold}.FAIL .status{background:#f8d0d0;font-weight:bold}
-.facts{margin:0;padding-left:1.2em;font-size:.9em}.bad{color:#b00}
+.facts{margin:0;padding:0;list-style:none;font-size:.9em}.bad{color:#b00}
 .panel svg{max-width:100%;height:auto}.caption,.skipped{font-size:.9em;color:#555}
 .hold.overlap path{stroke:#7a0000}
 """
@@ -311,9 +311,9 @@ def shown_holds(holds: Sequence[Hold], limit: int) -> list[Hold]:
 def _hold_bars(ax: Any, rows: Sequence[tuple[int, Hold]], clients: Sequence[str],
                at: Callable[[int], float], marks: _SvgMarks) -> None:
     """One rectangle per hold, each with its own SVG id, class and hover title."""
-    colours = matplotlib.colormaps["tab20"]
+    colours = matplotlib.colormaps["tab10"]
     for index, (row, hold) in enumerate(rows):
-        colour = OVERLAP_COLOUR if hold.overlap else colours(clients.index(hold.client) % 20)
+        colour = OVERLAP_COLOUR if hold.overlap else colours(clients.index(hold.client) % 10)
         gid = f"hold-{index}"
         # add_artist, not barh: no per-bar data-limit update (several times faster); limits are set below.
         ax.add_artist(Rectangle((at(hold.start_ns), row - 0.35), at(hold.end_ns) - at(hold.start_ns), 0.7,
@@ -449,8 +449,9 @@ def draw_persistence(data: ReportData) -> str | None:
     queue_ax.set_ylabel("queue depth")
     layer_ax.set_ylabel("events persisted")
     layer_ax.set_xlabel("time since start (s)")
-    layer_ax.set_xlim(0, end)
+    layer_ax.set_xlim(0, end * 1.02)  # room for the final stats markers
     for ax in (queue_ax, layer_ax):
+        ax.set_ylim(bottom=0)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", fontsize=8)
     return _svg(fig, marks)

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from pathlib import Path
+
+from harness.cli import main
 
 PANEL_IDS = ("panel-pnl", "panel-latency", "panel-locks", "panel-exposure", "panel-persistence")
+
+
+def real_run(out: Path) -> Path:
+    """Run a default-sized 3-symbol multi_symbol_stress through the CLI into ``out``; return ``out``."""
+    assert main(["run", "multi_symbol_stress", "--out", str(out)]) == 0
+    return out
 
 
 class Page(HTMLParser):

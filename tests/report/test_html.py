@@ -20,7 +20,7 @@ from harness.report import html as html_report
 from harness.report.html import Hold, downsample, mark_overlaps, shown_holds
 
 from .. import _history_builders as hb
-from . import PANEL_IDS, Page
+from . import PANEL_IDS, Page, real_run
 
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
 TRADING_PANELS = set(PANEL_IDS) - {"panel-persistence"}
@@ -29,9 +29,7 @@ TRADING_PANELS = set(PANEL_IDS) - {"panel-persistence"}
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory) -> Path:
     """The report directory of a real, default-sized 3-symbol multi_symbol_stress run."""
-    out = tmp_path_factory.mktemp("report") / "run"
-    assert main(["run", "multi_symbol_stress", "--out", str(out)]) == 0
-    return out
+    return real_run(tmp_path_factory.mktemp("report") / "run")
 
 
 @pytest.fixture(scope="module")

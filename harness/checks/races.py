@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from harness.checks.evidence import Evidence
+from harness.checks.replay import initial_positions
 from harness.history import Event
 from harness.stresslog import level_of
 
@@ -64,7 +65,7 @@ def _lost_aggregator_updates(events: Sequence[Event]) -> list[dict]:
 
 
 def _lost_book_updates(events: Sequence[Event]) -> list[dict]:
-    position: dict[str, Decimal] = {}
+    position = {name: qty for name, (qty, _) in initial_positions(events).items()}
     found = []
     signs = {"BUY": 1, "SELL": -1}
     for event in events:

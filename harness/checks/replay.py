@@ -3,7 +3,9 @@
 The engine records what its ledger, aggregator and guardian decided; a checker must not
 trust those figures. It rebuilds positions and closed trades from the ``order.fill`` events
 alone (with the symbol specs of ``run.start``) and compares. A history recorded by another
-system without ``run.start`` falls back to the tick and lot implied by its own numbers.
+system without ``run.start`` falls back to the tick and lot implied by its own numbers. A
+run resumed after a crash starts its guardian from recovered positions; its ``run.resume``
+event says which, and the exposure replay starts there.
 """
 
 from __future__ import annotations
@@ -57,6 +59,13 @@ def run_info(events: Sequence[Event]) -> RunInfo:
         _dec(start.get("max_gross_exposure")), _dec(start.get("max_symbol_exposure")),
         start.get("trades"), start.get("duration"),
     )
+
+
+def initial_positions(events: Sequence[Event]) -> dict[str, tuple[Decimal, Decimal]]:
+    """(position, mark) per symbol a resumed run started from (its ``run.resume`` event), else none."""
+    resume = next((e.payload for e in events if e.kind == "run.resume"), {})
+    return {name: (Decimal(str(p["position"])), Decimal(str(p["mark"])))
+            for name, p in (resume.get("positions") or {}).items()}
 
 
 def fill_of(event: Event) -> Fill:

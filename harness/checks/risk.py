@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from harness.checks.evidence import Evidence
-from harness.checks.replay import fills, run_info
+from harness.checks.replay import fills, initial_positions, run_info
 from harness.history import Event
 
 AREA = "Risk Management"
@@ -27,9 +27,10 @@ KEEP = 10
 def check_risk(events: Sequence[Event]) -> Evidence:
     """Exposure at every fill vs the limits, breaker trips, isolation and guardian status."""
     info = run_info(events)
-    positions: dict[str, Decimal] = {}
-    notional: dict[str, Decimal] = {}
-    gross = max_gross = Decimal(0)
+    start = initial_positions(events)
+    positions = {name: qty for name, (qty, _) in start.items()}
+    notional = {name: abs(qty) * mark for name, (qty, mark) in start.items()}
+    gross = max_gross = sum(notional.values(), Decimal(0))
     max_symbol: dict[str, Decimal] = {}
     breaches = []
     for event, fill in fills(events):

@@ -44,7 +44,8 @@ MAX_POINTS = 1000
 MAX_BARS = 300
 MS = 1_000_000
 OVERLAP_COLOUR = "#d62728"
-PERSISTENCE_KINDS = ("alert", "health", "persistence.start", "persistence.stats")
+HATCHES = ("//", "\\\\", "xx", "..")
+PERSISTENCE_KINDS = ("alert", "health", "persistence.start", "persistence.stats", "fault.inject")
 SVG_STYLE = {"svg.fonttype": "none", "svg.hashsalt": "harness-report", "font.size": 9}
 PAGE_STYLE = """
 body{font-family:"DejaVu Sans",system-ui,sans-serif;margin:1.5em auto;max-width:1300px;color:#222}
@@ -416,19 +417,39 @@ def _stats_series(events: Sequence[Event], at: Callable[[int], float]) -> dict[s
     return series
 
 
+def injected_faults(events: Sequence[Event]) -> list[tuple[str, int, int | None]]:
+    """(what, injected at, healed at or None) from a nemesis's fault.inject / fault.heal events."""
+    open_: dict[str, int] = {}
+    windows: list[tuple[str, int, int | None]] = []
+    for event in events:
+        row = str(event.payload.get("row"))
+        if event.kind == "fault.inject":
+            open_[row] = event.mono_ns
+        elif event.kind == "fault.heal" and row in open_:
+            windows.append((row, open_.pop(row), event.mono_ns))
+    return windows + [(row, start, None) for row, start in open_.items()]
+
+
 def _shade_faults(axes: Sequence[Any], events: Sequence[Event], at: Callable[[int], float], end: float,
                   marks: _SvgMarks) -> None:
-    """Shade each layer's down window (alert P0/P1 to its P2) on every axis."""
-    windows = fault_windows(events)
-    layers = sorted({layer for layer, _, _ in windows})
+    """Shade each layer's down window (alert P0/P1 to its P2) and hatch each injected fault, on every axis."""
+    down = fault_windows(events)
+    layers = sorted({layer for layer, _, _ in down})
     shades = matplotlib.colormaps["Set2"]
-    for n, (layer, start, stop) in enumerate(windows):
+    spans = [("fault", layer, start, stop, {"color": shades(layers.index(layer) % 8), "alpha": 0.4}, f"{layer} down")
+             for layer, start, stop in down]
+    spans += [("injected", row, start, stop, {"facecolor": "none", "edgecolor": "#555", "hatch": HATCHES[n % 4]},
+               f"injected: {row}") for n, (row, start, stop) in enumerate(injected_faults(events))]
+    labelled: set[str] = set()
+    for n, (css_class, what, start, stop, style, label) in enumerate(spans):
+        first = label not in labelled  # one legend entry per layer or fault, however often it recurs
+        labelled.add(label)
         for k, ax in enumerate(axes):
-            gid = f"fault-{n}-{k}"
-            ax.axvspan(at(start), end if stop is None else at(stop), color=shades(layers.index(layer) % 8),
-                       alpha=0.4, label=f"fault: {layer} down" if k == 0 else None, gid=gid)
-            marks.add(gid, "fault", f"{layer} down from {at(start):.3f} s"
-                      + (" to the end" if stop is None else f" to {at(stop):.3f} s"), layer=layer)
+            gid = f"{css_class}-{n}-{k}"
+            ax.axvspan(at(start), end if stop is None else at(stop), label=label if k == 0 and first else None,
+                       gid=gid, **style)
+            marks.add(gid, css_class, f"{label} from {at(start):.3f} s"
+                      + (" to the end" if stop is None else f" to {at(stop):.3f} s"), what=what)
 
 
 def draw_persistence(data: ReportData) -> str | None:
@@ -453,7 +474,7 @@ def draw_persistence(data: ReportData) -> str | None:
     for ax in (queue_ax, layer_ax):
         ax.set_ylim(bottom=0)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper left", fontsize=8)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # beside: spans fill the plot
     return _svg(fig, marks)
 
 
@@ -463,7 +484,7 @@ PANELS = (
           draw_latency),
     Panel("panel-locks", "Lock timeline", "lock.invoke/lock.ok", draw_locks),
     Panel("panel-exposure", "Global exposure against the limit", "risk.settle", draw_exposure),
-    Panel("panel-persistence", "Persistence: queue depth, persisted counts, faults", "alert, health or persistence.*",
+    Panel("panel-persistence", "Persistence: queue depth, persisted counts, faults", "alert, health, fault.inject or persistence.*",
           draw_persistence),
 )
 

@@ -133,8 +133,10 @@ def test_the_no_lock_control_report_marks_every_overlapping_hold(no_lock, monkey
 def test_a_persistence_history_gets_the_persistence_panel_with_faults_shaded(tmp_path):
     events = list(hb.clean_events())
     events = hb.append(events, "persistence.start", worker="persistence", layers=["redis", "sqlite"])
+    events = hb.append(events, "fault.inject", worker="nemesis", row="Redis lost", layers=["cache"])
     events = hb.append(events, "alert", worker="persistence", level="P1", layer="cache", reason="redis lost")
     events = hb.append(events, "health", worker="persistence", state="DEGRADED")
+    events = hb.append(events, "fault.heal", worker="nemesis", row="Redis lost")
     events = hb.append(events, "alert", worker="persistence", level="P2", layer="cache", reason="redis back")
     events = hb.append(events, "persistence.stats", worker="persistence", queue_high_water=7,
                        layers={"redis": {"written": 20}, "sqlite": {"written": 25}})
@@ -143,7 +145,8 @@ def test_a_persistence_history_gets_the_persistence_panel_with_faults_shaded(tmp
     text, parsed = page(tmp_path / "report.html")
     assert set(PANEL_IDS) <= parsed.ids()
     assert "skipped-panels" not in parsed.ids()
-    assert {attrs["data-layer"] for attrs in parsed.with_class("fault")} == {"cache"}
+    assert {attrs["data-what"] for attrs in parsed.with_class("fault")} == {"cache"}
+    assert {attrs["data-what"] for attrs in parsed.with_class("injected")} == {"Redis lost"}
     assert "redis written" in text and "DEGRADED" in text
 
 

@@ -1,7 +1,7 @@
 """report.html: one self-contained page per run -- the verdict table, then one panel per view.
 
-Plotting choice: matplotlib (already a dependency) on the Agg backend, saved as SVG with
-``svg.fonttype = 'none'`` and inlined into the page. Inline SVG needs no script, no network
+Plotting choice: matplotlib (already a dependency), bare ``Figure`` objects (no pyplot state)
+saved as SVG with ``svg.fonttype = 'none'`` and inlined into the page. Inline SVG needs no script, no network
 and no CDN, so the file opens the same from disk and from a CI artefact; text stays text
 (small files, searchable); and every drawn hold keeps an ``id``, a ``class`` and a
 ``<title>`` (hover shows holder, lock and fencing token), which tests and users can find.
@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -39,6 +39,9 @@ from harness.gates import GateResult, Line
 from harness.history import Event, HistoryError
 from harness.locks.protocol import LOCK_INVOKE, LOCK_OK
 
+if TYPE_CHECKING:
+    from harness.scenario import Verdict
+
 REPORT_NAME = "report.html"
 MAX_POINTS = 1000
 MAX_BARS = 300
@@ -46,6 +49,7 @@ MS = 1_000_000
 OVERLAP_COLOUR = "#d62728"
 HATCHES = ("//", "\\\\", "xx", "..")
 PERSISTENCE_KINDS = ("alert", "health", "persistence.start", "persistence.stats", "fault.inject")
+# A fixed hash salt keeps matplotlib's generated ids stable, so rebuilding a report gives the same bytes.
 SVG_STYLE = {"svg.fonttype": "none", "svg.hashsalt": "harness-report", "font.size": 9}
 PAGE_STYLE = """
 body{font-family:"DejaVu Sans",system-ui,sans-serif;margin:1.5em auto;max-width:1300px;color:#222}
@@ -112,7 +116,7 @@ class _SvgMarks:
 # -- where the data comes from ------------------------------------------------------------
 
 
-def from_verdict(verdict: Any) -> ReportData:
+def from_verdict(verdict: Verdict) -> ReportData:
     """Report data of a judged run (a ``harness.scenario.Verdict``)."""
     figures = {ev.area: ev.figures for ev in verdict.evidence}
     return ReportData(verdict.scenario.name, verdict.run_id, verdict.status, verdict.gates, figures, verdict.events)
@@ -160,7 +164,7 @@ def downsample(xs: Sequence[float], ys: Sequence[float], limit: int) -> tuple[li
     """At most ``limit`` points: per bucket its lowest and highest point, in order (peaks survive)."""
     if len(xs) <= limit:
         return list(xs), list(ys)
-    size = math.ceil(len(xs) / (limit // 2))
+    size = math.ceil(len(xs) / max(1, limit // 2))
     keep: list[int] = []
     for start in range(0, len(xs), size):
         bucket = range(start, min(start + size, len(xs)))
@@ -388,17 +392,30 @@ def draw_exposure(data: ReportData) -> str | None:
     return _svg(fig, marks)
 
 
+def _windows(events: Sequence[Event], key: Callable[[Event], str], opens: Callable[[Event], bool],
+             closes: Callable[[Event], bool]) -> list[tuple[str, int, int | None]]:
+    """(key, opened at, closed at or None) of the spans that events open and close."""
+    open_: dict[str, int] = {}
+    windows: list[tuple[str, int, int | None]] = []
+    for event in events:
+        if opens(event):
+            open_.setdefault(key(event), event.mono_ns)
+        elif closes(event) and key(event) in open_:
+            windows.append((key(event), open_.pop(key(event)), event.mono_ns))
+    return windows + [(name, start, None) for name, start in open_.items()]
+
+
 def fault_windows(events: Sequence[Event]) -> list[tuple[str, int, int | None]]:
     """(layer, down at, up at or None) from the failure policy's alerts (P0/P1 down, P2 up)."""
-    down: dict[str, int] = {}
-    windows: list[tuple[str, int, int | None]] = []
-    for event in (e for e in events if e.kind == "alert"):
-        layer, level = str(event.payload.get("layer")), event.payload.get("level")
-        if level == "P2" and layer in down:
-            windows.append((layer, down.pop(layer), event.mono_ns))
-        elif level in ("P0", "P1"):
-            down.setdefault(layer, event.mono_ns)
-    return windows + [(layer, start, None) for layer, start in down.items()]
+    return _windows(events, lambda e: str(e.payload.get("layer")),
+                    lambda e: e.kind == "alert" and e.payload.get("level") in ("P0", "P1"),
+                    lambda e: e.kind == "alert" and e.payload.get("level") == "P2")
+
+
+def injected_faults(events: Sequence[Event]) -> list[tuple[str, int, int | None]]:
+    """(what, injected at, healed at or None) from a nemesis's fault.inject / fault.heal events."""
+    return _windows(events, lambda e: str(e.payload.get("row")),
+                    lambda e: e.kind == "fault.inject", lambda e: e.kind == "fault.heal")
 
 
 def _stats_series(events: Sequence[Event], at: Callable[[int], float]) -> dict[str, list[tuple[float, float]]]:
@@ -415,19 +432,6 @@ def _stats_series(events: Sequence[Event], at: Callable[[int], float]) -> dict[s
             for layer, row in event.payload.get("layers", {}).items():
                 series.setdefault(f"{layer} written", []).append((at(event.mono_ns), row.get("written", 0)))
     return series
-
-
-def injected_faults(events: Sequence[Event]) -> list[tuple[str, int, int | None]]:
-    """(what, injected at, healed at or None) from a nemesis's fault.inject / fault.heal events."""
-    open_: dict[str, int] = {}
-    windows: list[tuple[str, int, int | None]] = []
-    for event in events:
-        row = str(event.payload.get("row"))
-        if event.kind == "fault.inject":
-            open_[row] = event.mono_ns
-        elif event.kind == "fault.heal" and row in open_:
-            windows.append((row, open_.pop(row), event.mono_ns))
-    return windows + [(row, start, None) for row, start in open_.items()]
 
 
 def _shade_faults(axes: Sequence[Any], events: Sequence[Event], at: Callable[[int], float], end: float,
@@ -505,6 +509,12 @@ def verdict_table(data: ReportData) -> str:
             f'</thead><tbody>{"".join(rows)}</tbody></table>')
 
 
+def _scoped(body: str, prefix: str) -> str:
+    """Prefix every id (and reference to one) of a panel, so ids stay unique across the page's SVGs."""
+    body = re.sub(r'\bid="([^"]+)"', rf'id="{prefix}-\1"', body)
+    return re.sub(r'(url\(#|href="#)([^)"]+)', rf"\1{prefix}-\2", body)
+
+
 def render(data: ReportData) -> str:
     """The whole page as one HTML string (no external resources)."""
     sections, skipped = [], []
@@ -514,7 +524,8 @@ def render(data: ReportData) -> str:
             skipped.append(f'<li data-panel="{panel.id}">{html.escape(panel.title)}: skipped, '
                            f"no {html.escape(panel.needs)} events in this history</li>")
         else:
-            sections.append(f'<section class="panel" id="{panel.id}"><h2>{html.escape(panel.title)}</h2>{body}</section>')
+            sections.append(f'<section class="panel" id="{panel.id}"><h2>{html.escape(panel.title)}</h2>'
+                            f"{_scoped(body, panel.id)}</section>")
     notes = f'<ul id="skipped-panels" class="skipped">{"".join(skipped)}</ul>' if skipped else ""
     title = f"{data.title} {data.status}"
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

@@ -62,6 +62,9 @@ def test_run_report_is_self_contained_and_small(default_run):
     assert EXTERNAL.findall(text) == []
     assert "<script" not in text and "@import" not in text
     assert re.findall(r"url\((?!#)", text) == []  # only references inside the page (clip paths)
+    ids = re.findall(r'\sid="([^"]+)"', text)
+    assert len(ids) == len(set(ids))  # several inline SVGs, one id space
+    assert set(re.findall(r'(?:url\(#|href="#)([^)"]+)', text)) <= set(ids)
     assert (default_run / "report.html").stat().st_size < 2_000_000
 
 

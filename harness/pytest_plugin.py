@@ -68,7 +68,7 @@ def harness_scenario(request: pytest.FixtureRequest, record_property):
         write_reports(verdict, out)
         record_property(VERDICT_PROPERTY, json.dumps(
             {"scenario": scenario.name, "status": verdict.status, "report": str(out), "command": verdict.command,
-             "gates": {g.area: g.status for g in verdict.gates}}))
+             "gates": {g.name: g.status for g in verdict.gates}}))
         return verdict
 
     return run
@@ -89,7 +89,7 @@ class GateSummary:
             return
         terminalreporter.section("harness gates")
         for verdict in self.verdicts:
-            gates = " ".join(f"{area.split()[0]}={status}" for area, status in verdict["gates"].items())
+            gates = " ".join(f"{name}={status}" for name, status in verdict["gates"].items())
             terminalreporter.write_line(f"[UnifiedGate] {verdict['scenario'].upper()} {verdict['status']}  {gates}")
             terminalreporter.write_line(f"    report: {verdict['report']}")
             if verdict["status"] != "PASS":

@@ -33,25 +33,28 @@ def base_events() -> tuple[Event, ...]:
 
 
 def _shift(event: Event, seq: int, mono: int, token: int) -> Event:
-    """The event moved by ``seq``/``mono`` and its fencing tokens raised by ``token``."""
+    """The event renumbered ``seq``, moved by ``mono`` ns, its fencing tokens raised by ``token``."""
     payload = event.payload
     if "tokens" in payload:
         payload = {**payload, "tokens": {k: v + token for k, v in payload["tokens"].items()}}
     elif event.kind.startswith("fence.") and "token" in payload:
         payload = {**payload, "token": payload["token"] + token}
-    return dataclasses.replace(event, seq=event.seq + seq, mono_ns=event.mono_ns + mono, payload=payload)
+    return dataclasses.replace(event, seq=seq, mono_ns=event.mono_ns + mono, payload=payload)
 
 
 def tiled_history(size: int) -> list[Event]:
-    """At least ``size`` events: whole copies of the base run back to back, shifted to stay consistent."""
+    """At least ``size`` events: whole copies of the base run back to back, shifted to stay consistent.
+
+    Seqs are renumbered 1, 2, 3 ... without gaps, as the checkpoint replay requires.
+    """
     base = base_events()
-    seq_span = base[-1].seq - base[0].seq + 1
     mono_span = base[-1].mono_ns - base[0].mono_ns + 1_000_000
     top_token = max((v for e in base for v in e.payload.get("tokens", {}).values()), default=0) + 1
     out: list[Event] = []
     tile = 0
     while len(out) < size:
-        out.extend(_shift(e, tile * seq_span, tile * mono_span, tile * top_token) for e in base)
+        start = len(out)
+        out.extend(_shift(e, start + i + 1, tile * mono_span, tile * top_token) for i, e in enumerate(base))
         tile += 1
     return out  # whole tiles only: a cut one would leave locks held at the end
 

@@ -12,6 +12,9 @@ SCENARIOS = Path(__file__).parent / "scenarios"
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path):
-    if file_path.suffix == ".py" and file_path.parent == SCENARIOS and not file_path.name.startswith("_"):
+    # A file named on the command line is collected by pytest itself; adding it here would
+    # collect it twice.
+    if (file_path.suffix == ".py" and file_path.parent == SCENARIOS and not file_path.name.startswith("_")
+            and not parent.session.isinitpath(file_path)):
         return pytest.Module.from_parent(parent, path=file_path)
     return None

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.config import ConfigError, load_config
+from harness.config import ConfigError, RunError, load_config
 from harness.history import HistoryError
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_serve(args)
         return COMMANDS[args.command](args)
-    except (UsageError, ConfigError, HistoryError) as exc:
+    except (UsageError, ConfigError, HistoryError, RunError) as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -30,6 +30,10 @@ class ConfigError(ValueError):
     """A configuration value is missing, of the wrong type or out of range."""
 
 
+class RunError(RuntimeError):
+    """The run could not be made (a child that would not start, a service that went away)."""
+
+
 class ConcurrencyMode(str, enum.Enum):
     """How symbol workers run."""
 

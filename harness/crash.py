@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.checks.evidence import Evidence
-from harness.config import ConfigError, RunConfig, run_config
+from harness.config import ConfigError, RunConfig, RunError, run_config
 from harness.guardian.checkpoint import replay_state
 from harness.guardian.recovery import Recovery
 from harness.history import Event
@@ -65,7 +65,10 @@ def child_main(plan: CrashPlan) -> None:
     from harness.guardian.persistence import PersistenceConfig, run_persisted
     from harness.locks.local import LockTable
 
-    layers = PersistenceConfig(Path(plan.directory), database_url=plan.database_url, schema=plan.schema,
+    # No URL means the embedded SQLite file -- said explicitly, so an environment URL cannot
+    # send the child's events somewhere the parent will not look.
+    database_url = plan.database_url or f"sqlite:///{Path(plan.directory) / 'events.db'}"
+    layers = PersistenceConfig(Path(plan.directory), database_url=database_url, schema=plan.schema,
                                snapshot_every=plan.snapshot_every, batch_size=plan.batch_size, max_delay_s=0.01)
     run_persisted(plan.run_config(), LockTable(), layers, run_id=plan.run_id)
 
@@ -89,12 +92,14 @@ def crash(plan: CrashPlan, timeout_s: float = 120.0) -> int:
     try:
         while not _ready(plan):
             if child.poll() is not None:
-                raise RuntimeError(f"crash child ended early: {child.communicate()[1].decode()[-2000:]}")
+                last = (child.communicate()[1].decode().strip().splitlines() or ["no output"])[-1]
+                raise RunError(f"the crash child ended before it was killed: {last}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"crash child logged fewer than {plan.kill_after_events} events in {timeout_s}s")
+                raise RunError(f"the crash child logged fewer than {plan.kill_after_events} events in {timeout_s}s")
             time.sleep(POLL_S)  # the polling interval of a bounded wait on another process's file
     finally:
-        os.kill(child.pid, signal.SIGKILL)
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
         child.wait(30)
     return child.returncode
 

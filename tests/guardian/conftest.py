@@ -18,16 +18,29 @@ def unique(prefix: str) -> str:
     return f"{prefix}_{worker}_{uuid.uuid4().hex[:8]}".lower()
 
 
+SERVICE_ENV = ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "TIMESCALEDB_URI", "DATABASE_URL")
+# What the user pointed the harness at, read once: the real-service fixtures honour it ...
+USER_ENV = dict(os.environ)
+
+
+@pytest.fixture(autouse=True)
+def _no_service_urls_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """... while the code under test sees none, so "embedded" means embedded and a real service
+    is used only where a test passes its URL."""
+    for name in SERVICE_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def postgres() -> ServiceInfo:
     """The real PostgreSQL (skips, or fails under HARNESS_REQUIRE_SERVICES=1, when absent)."""
-    return skip_or_fail("postgres")
+    return skip_or_fail("postgres", env=USER_ENV)
 
 
 @pytest.fixture
 def redis_service() -> ServiceInfo:
     """The real Redis (skips, or fails under HARNESS_REQUIRE_SERVICES=1, when absent)."""
-    return skip_or_fail("redis")
+    return skip_or_fail("redis", env=USER_ENV)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The ``harness`` command: run scenarios as CI gate jobs, re-judge saved histories.
+"""The harness command: run scenarios as CI gate jobs, re-judge saved histories.
 
 Exit codes: 0 PASS, 1 a gate failed, 2 the run could not be made (bad input, missing
 service) -- always with one clear line on stderr, never a traceback.

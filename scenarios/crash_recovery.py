@@ -13,6 +13,7 @@ judged by every standard gate.
 from harness.crash import AREA, CrashPlan, check_recovery, crash
 from harness.gates import GateResult, Line
 from harness.guardian.checkpoint import read_wal, snapshots
+from harness.guardian.persistence import schema_for
 from harness.guardian.recovery import recover
 from harness.guardian.store import database_url_from_env, open_store
 from harness.history import History
@@ -25,7 +26,7 @@ KILL_AFTER_EVENTS = 3000
 def run(ctx: ScenarioContext) -> Trial:
     """Crash, recover twice (the second time from a corrupted snapshot), resume trading."""
     config = ctx.config.run
-    schema = "h_" + "".join(ch if ch.isalnum() else "_" for ch in ctx.run_id.lower())[-50:]
+    schema = schema_for(ctx.run_id)
     database_url = database_url_from_env()
     if database_url:
         resolve("postgres", database_url)  # a configured database that does not answer: one clear error

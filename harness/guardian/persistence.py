@@ -73,8 +73,12 @@ class PersistenceConfig:
     @classmethod
     def for_run(cls, directory: Path, run_id: str, **settings: Any) -> PersistenceConfig:
         """Settings for one run on shared servers: a schema and key prefix nobody else uses."""
-        schema = "h_" + "".join(ch if ch.isalnum() else "_" for ch in run_id.lower())[-50:]
-        return cls(Path(directory), schema=schema, key_prefix=f"harness:{run_id}", **settings)
+        return cls(Path(directory), schema=schema_for(run_id), key_prefix=f"harness:{run_id}", **settings)
+
+
+def schema_for(run_id: str) -> str:
+    """A PostgreSQL schema name of one run (run ids are unique: scenario, UTC time, seed)."""
+    return "h_" + "".join(ch if ch.isalnum() else "_" for ch in run_id.lower())[-50:]
 
 
 class FailurePolicy:

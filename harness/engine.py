@@ -36,6 +36,7 @@ from harness.ledger import Ledger
 from harness.locks.fence import Fence, StaleToken
 from harness.locks.protocol import GLOBAL_LOCK, LockClient, LockError, LockProvider, symbol_lock
 from harness.model import ClosedTrade, Fill, Order, SymbolSpec, Tick
+from harness.strategy import SimulatedVenue, Strategy
 
 FeedFactory = Callable[[SymbolSpec, int], Iterator[Tick]]
 Progress = Callable[[str], None]
@@ -133,11 +134,10 @@ def run(
     if config.mode is ConcurrencyMode.PROCESS and not locks.shared_across_processes:
         raise ConfigError("process mode needs a lock service shared across processes (the ZeroMQ broker)")
     run_id = run_id or new_run_id(config)
+    options = _Options(feed, progress, aggregator, guardian_hook, guardian_factory, on_guardian, stop)
     started = time.perf_counter()
     runner = _run_processes if config.mode is ConcurrencyMode.PROCESS else _run_threads
-    history, agg, guardian = runner(
-        config, locks, run_id, feed, progress, aggregator, history, guardian_hook, guardian_factory, on_guardian, stop
-    )
+    history, agg, guardian = runner(config, locks, run_id, history, options)
     elapsed = time.perf_counter() - started
     final = agg.symbols()
     history.append("agg.state", worker="engine", symbols={k: v.as_payload() for k, v in final.items()})
@@ -155,16 +155,37 @@ def _start_event(history: History, config: RunConfig) -> None:
     )
 
 
-def _run_threads(config, locks, run_id, feed, progress, aggregator, history, hook, make_guardian, on_guardian, stop):
+@dataclass(frozen=True)
+class _Options:
+    """The optional parts of a run, as ``run`` received them."""
+
+    feed: FeedFactory
+    progress: Progress | None
+    aggregator: Any
+    guardian_hook: Callable[[], None] | None
+    make_guardian: GuardianFactory
+    on_guardian: Callable[[GuardianPort], None] | None
+    stop: Any | None
+
+    def aggregator_for(self, history: History) -> Any:
+        """The given aggregator, or the reference one (fenced, recording into ``history``)."""
+        return self.aggregator or MetricsAggregator(history, Fence("aggregator", history, record_accepts=False))
+
+    def started(self, guardian: GuardianPort) -> None:
+        """Hand the run's guardian to whoever asked for it."""
+        if self.on_guardian is not None:
+            self.on_guardian(guardian)
+
+
+def _run_threads(config: RunConfig, locks: LockProvider, run_id: str, history: History | None, options: _Options):
     if history is None:
         history = History(run_id, LocalSequence())
     _start_event(history, config)
-    guardian = make_guardian(config.symbols, config.limits, history=history, discipline=config.discipline,
-                             between_check_and_act=hook)
-    if on_guardian is not None:
-        on_guardian(guardian)
-    aggregator = aggregator or MetricsAggregator(history, Fence("aggregator", history, record_accepts=False))
-    shared = _Shared(config, history, guardian, aggregator, locks, feed, progress, stop)
+    guardian = options.make_guardian(config.symbols, config.limits, history=history, discipline=config.discipline,
+                                     between_check_and_act=options.guardian_hook)
+    options.started(guardian)
+    aggregator = options.aggregator_for(history)
+    shared = _Shared(config, history, guardian, aggregator, locks, options.feed, options.progress, options.stop)
     if config.mode is ConcurrencyMode.SINGLE:
         targets = [lambda: [_work(shared, spec, f"{spec.name}#0") for spec in config.symbols]]
     else:
@@ -200,8 +221,6 @@ class SymbolWorker:
     """The trading loop of one symbol."""
 
     def __init__(self, shared: _Shared, spec: SymbolSpec, worker: str, client: LockClient) -> None:
-        from harness.strategy import SimulatedVenue, Strategy
-
         self.shared, self.spec, self.worker, self.client = shared, spec, worker, client
         config = shared.config
         self.strategy = Strategy(spec, config.seed, config.strategy)
@@ -241,7 +260,7 @@ class SymbolWorker:
             self._publish_snapshot()
         return len(self.ledger.trades)
 
-    def _trade(self, order) -> str | None:
+    def _trade(self, order: Order) -> str | None:
         """Carry one order through the whole path; return the refusal reason, if refused."""
         history, name, worker = self.shared.history, self.spec.name, self.worker
         history.append("order.submit", worker=worker, symbol=name, order=order.order_id, side=order.side,
@@ -342,8 +361,7 @@ def _child_main(child: _ChildSpec) -> None:
     child.channel.close()
 
 
-def _run_processes(config, locks, run_id, feed, progress, aggregator, history, hook, make_guardian, on_guardian,
-                   stop):
+def _run_processes(config: RunConfig, locks: LockProvider, run_id: str, history: History | None, options: _Options):
     ctx = multiprocessing.get_context("spawn")
     if history is None:
         history = History(run_id, SharedSequence.create(ctx))
@@ -353,21 +371,20 @@ def _run_processes(config, locks, run_id, feed, progress, aggregator, history, h
     _start_event(history, config)
     state = ctx.Array("q", state_size(len(config.symbols)), lock=False)
     mutex = ctx.Lock()
-    guardian = make_guardian(config.symbols, config.limits, state=state, mutex=mutex, history=history)
-    if on_guardian is not None:
-        on_guardian(guardian)
-    aggregator = aggregator or MetricsAggregator(history, Fence("aggregator", history, record_accepts=False))
+    guardian = options.make_guardian(config.symbols, config.limits, state=state, mutex=mutex, history=history)
+    options.started(guardian)
+    aggregator = options.aggregator_for(history)
     children = []
     for spec in config.symbols:
         worker = f"{spec.name}#0"
         reader, writer = ctx.Pipe(duplex=False)
-        child = _ChildSpec(config, run_id, spec, worker, sequence, state, mutex, writer, locks, feed, make_guardian,
-                           stop)
+        child = _ChildSpec(config, run_id, spec, worker, sequence, state, mutex, writer, locks, options.feed,
+                           options.make_guardian, options.stop)
         proc = ctx.Process(target=_child_main, args=(child,), name=f"harness-{worker}", daemon=True)
         proc.start()
         writer.close()  # the child holds the only write end: EOF on the reader means it is gone
         children.append(_Child(worker, spec.name, proc, reader))
-    _pump(children, history, aggregator, progress)
+    _pump(children, history, aggregator, options.progress)
     return history, aggregator, guardian
 
 

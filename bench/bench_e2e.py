@@ -15,7 +15,7 @@ from typing import Any
 
 from bench import bench_locks
 from bench.runner import PeakRss, Plan, Row, Target, level, percentile, repeat, row
-from harness.checks.perf import _lock_latencies, _order_latencies
+from harness.checks.perf import lock_latencies, order_latencies
 from harness.config import run_config
 from harness.engine import run as run_engine
 from harness.history import Event, History, SharedSequence
@@ -54,7 +54,7 @@ def locked_run(symbols: int, trades: int, mode: str = "process", seed: int = 7) 
     errors = [e for e in events if e.kind == "worker.error"]
     if errors:
         raise RuntimeError(f"engine worker failed: {errors[0].payload.get('error')}")
-    locks_ns, orders_ns = _lock_latencies(events), _order_latencies(events)
+    locks_ns, orders_ns = lock_latencies(events), order_latencies(events)
     return {
         "trades_per_s": trading_rate(events),
         "lock_p50_us": percentile(locks_ns, 50) / 1e3,

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bench.bench_checkers import base_events, tiled_history
 from bench.runner import Plan, Row, Target, level, percentile, repeat, row, timed
-from harness.checks.perf import _order_latencies
+from harness.checks.perf import order_latencies
 from harness.config import run_config
 from harness.faults import FaultProxy
 from harness.guardian.cache import RedisCache, connect
@@ -199,7 +199,7 @@ def order_p99(urls: tuple[str, str], trades: int, proxy: FaultProxy, blackhole: 
     persistence.cache.clear()
     persistence.store.drop()
     persistence.release()
-    return percentile(_order_latencies(result.events()), 99) / 1e3
+    return percentile(order_latencies(result.events()), 99) / 1e3
 
 
 def run(quick: bool, tiny: bool = False) -> list[Row]:

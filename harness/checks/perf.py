@@ -32,7 +32,8 @@ def latency_summary(samples_ns: Iterable[int]) -> dict[str, float | int]:
     return summary
 
 
-def _order_latencies(events: Sequence[Event]) -> list[int]:
+def order_latencies(events: Sequence[Event]) -> list[int]:
+    """Nanoseconds from each order's submit to its settle (filled orders)."""
     submitted: dict[str, int] = {}
     samples = []
     for event in events:
@@ -43,7 +44,8 @@ def _order_latencies(events: Sequence[Event]) -> list[int]:
     return samples
 
 
-def _lock_latencies(events: Sequence[Event]) -> list[int]:
+def lock_latencies(events: Sequence[Event]) -> list[int]:
+    """Nanoseconds from each acquire's invocation to its ok."""
     invoked: dict[tuple[str, object], int] = {}
     samples = []
     for event in events:
@@ -96,7 +98,7 @@ def check_perf(events: Sequence[Event]) -> Evidence:
         "total_trades": trades,
         "elapsed_s": elapsed / 1e9,
         "throughput_trades_per_s": trades / (elapsed / 1e9) if elapsed > 0 else 0.0,
-        "order_latency": latency_summary(_order_latencies(events)),
-        "lock_latency": latency_summary(_lock_latencies(events)),
+        "order_latency": latency_summary(order_latencies(events)),
+        "lock_latency": latency_summary(lock_latencies(events)),
     }
     return Evidence(AREA, figures)

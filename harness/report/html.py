@@ -33,7 +33,7 @@ from matplotlib.patches import Patch, Rectangle
 from harness.checks.locks import AREA as LOCK_AREA
 from harness.checks.perf import AREA as PERF_AREA
 # The checker's own sample definitions, so the histograms show exactly what was measured.
-from harness.checks.perf import _lock_latencies, _order_latencies, latency_summary
+from harness.checks.perf import lock_latencies, order_latencies, latency_summary
 from harness.checks.replay import run_info
 from harness.gates import GateResult, Line
 from harness.history import Event, HistoryError
@@ -235,8 +235,8 @@ def _percentiles(data: ReportData, key: str, samples: Sequence[int]) -> Mapping[
 def draw_latency(data: ReportData) -> str | None:
     """Order and lock-acquire latency histograms with p50/p99/p99.9 marked."""
     views = [(label, key, samples) for label, key, samples in (
-        ("order (submit -> settle)", "order_latency", _order_latencies(data.events)),
-        ("lock acquire (invoke -> ok)", "lock_latency", _lock_latencies(data.events))) if samples]
+        ("order (submit -> settle)", "order_latency", order_latencies(data.events)),
+        ("lock acquire (invoke -> ok)", "lock_latency", lock_latencies(data.events))) if samples]
     if not views:
         return None
     fig, axes = _figure(1, len(views), 3.4, share=False)

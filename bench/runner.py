@@ -142,23 +142,25 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
+def _children(pid: int) -> list[int]:
+    """Child pids of one process, from each of its threads' /proc children list."""
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as listing:
+                found.extend(int(p) for p in listing.read().split())
+    except OSError:
+        pass  # the process ended while we looked
+    return found
+
+
 def _descendants(root: int) -> list[int]:
-    """The process tree under ``root`` (from /proc/*/stat parent ids)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
+    """The process tree under ``root`` (cheaper than scanning all of /proc: it runs beside the broker)."""
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
         found.append(pid)
-        todo.extend(children.get(pid, []))
+        todo.extend(_children(pid))
     return found
 
 

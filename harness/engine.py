@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection as mp_connection
+import pickle
 import threading
 import time
 import traceback
@@ -325,14 +326,19 @@ class _Uplink:
     def __init__(self, channel: Any) -> None:
         self._channel = channel
 
+    def _send(self, item: tuple[Any, ...]) -> None:
+        # Plain pickle: Connection.send's ForkingPickler copies its dispatch table per message
+        # (~1.9x slower, measured); items hold no fds or handles, and recv() reads either.
+        self._channel.send_bytes(pickle.dumps(item, pickle.HIGHEST_PROTOCOL))
+
     def event(self, event: Event) -> None:
-        self._channel.send(("event", event))
+        self._send(("event", event))
 
     def replace(self, symbol, snapshot, *, worker, fence_token):
-        self._channel.send(("replace", symbol, snapshot, worker, fence_token))
+        self._send(("replace", symbol, snapshot, worker, fence_token))
 
     def apply(self, symbol, delta, *, worker, fence_token):
-        self._channel.send(("apply", symbol, delta, worker, fence_token))
+        self._send(("apply", symbol, delta, worker, fence_token))
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,11 @@ class Event:
             ensure_ascii=False,
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Every process-mode event is pickled to the parent: a constructor call beats dataclass state.
+        return (Event, (self.seq, self.mono_ns, self.wall, self.run_id, self.worker, self.symbol, self.kind,
+                        self.payload))
+
     @classmethod
     def from_json(cls, line: str) -> Event:
         """Parse one JSON line; raises ValueError/KeyError/TypeError on bad input."""
@@ -145,8 +150,10 @@ class SharedSequence:
     def stamp(self, clock: Clock) -> tuple[int, int]:
         """Return (seq, mono_ns) taken together under the shared lock."""
         with self._value.get_lock():
-            self._value.value += 1
-            return self._value.value, clock()
+            # The raw counter: ``.value`` of the synchronized wrapper would take the lock twice more.
+            counter = self._value.get_obj()
+            counter.value += 1
+            return counter.value, clock()
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (SharedSequence, (self._value,))
@@ -161,9 +168,19 @@ def new_sequence(process_safe: bool) -> Sequence:
     return LocalSequence()
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def utc_now() -> str:
     """Current wall time, UTC, ISO-8601 with microseconds."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+    global _second
+    second, micro = divmod(time.time_ns() // 1000, 1_000_000)
+    cached = _second
+    if cached[0] != second:
+        # isoformat costs ~1.5 us an event; the date-and-seconds part changes once a second.
+        stamp = _dt.datetime.fromtimestamp(second, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        cached = _second = (second, stamp)
+    return f"{cached[1]}.{micro:06d}+00:00"
 
 
 class History:

@@ -90,3 +90,33 @@ def test_postgres_timescale_hypertable_when_the_extension_exists(postgres: Servi
     store.setup()
     exercise_idempotency(store)
     store.close()
+
+
+class _RecordingConnection:
+    """Stands in for a psycopg connection: records SQL, answers the extension probe."""
+
+    def __init__(self, timescale_available: bool) -> None:
+        self.available = timescale_available
+        self.sql: list[str] = []
+
+    def execute(self, sql: str, params: object = None) -> "_RecordingConnection":
+        self.sql.append(sql)
+        self._last = sql
+        return self
+
+    def fetchone(self) -> tuple[int] | None:
+        return (1,) if "pg_available_extensions" in self._last and self.available else None
+
+
+@pytest.mark.parametrize("available", [True, False], ids=["extension present", "extension absent"])
+def test_setup_chooses_hypertable_with_retention_policy_only_when_timescaledb_is_available(available: bool) -> None:
+    """The detection decides the path: hypertable + retention policy, else native range partitions."""
+    from harness.guardian.store import PostgresDialect
+
+    conn = _RecordingConnection(available)
+    dialect = PostgresDialect("postgresql://unused", "h_detect", dt.timedelta(hours=24))
+    dialect.setup(conn)
+    issued = "\n".join(conn.sql)
+    assert dialect.timescale is available
+    assert ("create_hypertable" in issued and "add_retention_policy" in issued) is available
+    assert ("PARTITION BY RANGE (ts)" in issued and "events_default" in issued) is not available

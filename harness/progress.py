@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.config import RunConfig
+from harness.gates import money, percent
 
 
 def interactive() -> bool:
@@ -36,6 +37,19 @@ def symbol_progress(run: RunConfig) -> Iterator[Callable[[str], None] | None]:
         yield lambda symbol: progress.advance(tasks[symbol]) if symbol in tasks else None
 
 
+def _symbol_table(verdict) -> Table | None:
+    """Per-symbol trades, PnL and win rate from the performance evidence (None without it)."""
+    perf = next((ev for ev in verdict.evidence if ev.area == "Performance Metrics"), None)
+    if perf is None:
+        return None
+    table = Table(title=f"{perf.figures['total_trades']} trades, {perf.figures['throughput_trades_per_s']:.1f} trades/s")
+    for column in ("symbol", "trades", "PnL", "win rate"):
+        table.add_column(column, justify="left" if column == "symbol" else "right")
+    for name, s in perf.figures["per_symbol"].items():
+        table.add_row(name, str(s["trades"]), money(s["pnl"]), percent(s["win_rate"]))
+    return table
+
+
 def print_verdict(verdict, out: Path | None = None) -> None:
     """The gate table and the UnifiedGate line (plain text when not a terminal)."""
     console = Console(no_color=not interactive(), highlight=False, soft_wrap=True)
@@ -47,6 +61,9 @@ def print_verdict(verdict, out: Path | None = None) -> None:
         failing = next((line.text for line in gate.lines if not line.ok), "")
         table.add_row(gate.area, gate.status, failing)
     console.print(table)
+    symbols = _symbol_table(verdict)
+    if symbols is not None:
+        console.print(symbols)
     console.print(f"[UnifiedGate] {verdict.scenario.name.upper()} {verdict.status}")
     if out is not None:
         console.print(f"report: {out}")

@@ -100,8 +100,15 @@ _PLAIN = (str, int, float, bool, type(None))
 
 def normalise(value: Any) -> Any:
     """Turn a payload value into JSON-native data; Decimals keep their exact digits."""
-    if type(value) in _PLAIN:  # the common case first: append is on the trading hot path
+    kind = type(value)
+    # Exact-type checks first: append is on the trading hot path, and the ABC checks below
+    # (Mapping, Enum) cost more than the whole conversion of a plain payload.
+    if kind in _PLAIN:
         return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): v if type(v) in _PLAIN else normalise(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [v if type(v) in _PLAIN else normalise(v) for v in value]
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, enum.Enum):
@@ -111,7 +118,7 @@ def normalise(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value) if isinstance(value, (set, frozenset)) else value
         return [normalise(v) for v in items]
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, (bool, int, float, str)):
         return value
     raise TypeError(f"cannot record {type(value).__name__} in an event payload")
 

@@ -50,7 +50,8 @@ def table(rows: list[Row], title: str) -> Table:
                                                               "ratio"} else "left")
     for r in rows:
         met = {True: "[green]yes[/]", False: "[red]NO[/]", None: ""}[r.get("met")]
-        grow = "" if "exponent" not in r else f"{r['exponent']:.2f} ({r['growth']})"
+        grow = "" if "exponent" not in r else (f"{r['exponent']:.2f} ({r['growth']}); "
+                                               f"line {_fmt(r['fixed'])} + {_fmt(r['per_unit'])}/unit")
         out.add_row(r["group"], r["name"], _fmt(r["value"]), r["unit"], _fmt(r["min"]), _fmt(r["max"]),
                     str(r["runs"]), r.get("baseline") or "", _fmt(r.get("baseline_value")), _fmt(r.get("ratio")),
                     r.get("target", ""), met, grow)

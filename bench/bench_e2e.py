@@ -55,7 +55,11 @@ def locked_run(symbols: int, trades: int, mode: str = "process", seed: int = 7) 
     if errors:
         raise RuntimeError(f"engine worker failed: {errors[0].payload.get('error')}")
     locks_ns, orders_ns = lock_latencies(events), order_latencies(events)
+    trades = sum(1 for e in events if e.kind == "trade.closed") or 1
     return {
+        # What a trade costs: broker round trips (every attempt, died ones too) and recorded events.
+        "round_trips_per_trade": sum(1 for e in events if e.kind == "lock.invoke") / trades,
+        "events_per_trade": len(events) / trades,
         "trades_per_s": trading_rate(events),
         "lock_p50_us": percentile(locks_ns, 50) / 1e3,
         "lock_p99_us": percentile(locks_ns, 99) / 1e3,
@@ -82,10 +86,18 @@ def run(quick: bool, tiny: bool = False) -> list[Row]:
     base_rate = row("bare FIFO lock pairs/s [3p]", bare["pairs_per_s"], "1/s", group=GROUP)
     base_p50 = row("bare FIFO lock acquire p50 [3p]", bare["p50_us"], "us", group=GROUP)
     base_p99 = row("bare FIFO lock acquire p99 [3p]", bare["p99_us"], "us", group=GROUP)
+    # The most the trade loop could reach if each broker round trip cost what a bare one does
+    # (a bare FIFO pair is two round trips: acquire and release).
+    ceiling = row("bare-lock ceiling: 2 x pairs/s / round trips per trade",
+                  [2 * base_rate["value"] / r for r in e2e["round_trips_per_trade"]], "1/s", group=GROUP)
     return [
         base_rate, base_p50, base_p99,
         row("e2e locked trades/s [3 sym, process]", e2e["trades_per_s"], "1/s", baseline=base_rate,
             target=Target("ratio", ">=", 0.5), group=GROUP),
+        row("e2e broker round trips per trade", e2e["round_trips_per_trade"], "1", group=GROUP),
+        row("e2e events per trade", e2e["events_per_trade"], "1", group=GROUP),
+        ceiling,
+        row("e2e locked trades/s vs bare-lock ceiling", e2e["trades_per_s"], "1/s", baseline=ceiling, group=GROUP),
         row("e2e lock acquire p50 [3 sym]", e2e["lock_p50_us"], "us", baseline=base_p50, group=GROUP),
         row("e2e lock acquire p99 [3 sym]", e2e["lock_p99_us"], "us", baseline=base_p99, group=GROUP),
         row("e2e order latency p99 [3 sym]", e2e["order_p99_us"], "us", group=GROUP),

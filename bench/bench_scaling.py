@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from bench.bench_checkers import lock_check, tiled_history
 from bench.bench_e2e import locked_run
-from bench.runner import Plan, Row, Samples, growth, level, loglog_exponent, repeat, row
+from bench.runner import Plan, Row, Samples, round_figure, growth, level, line_fit, loglog_exponent, repeat, row
 
 GROUP = "scaling"
 SYMBOLS = {"tiny": (1, 2), "quick": (1, 3, 10), "full": (1, 3, 10, 30)}
@@ -21,10 +21,12 @@ MIN_MB = 4 / 1024
 
 
 def fit_row(name: str, xs: Sequence[float], ys: Sequence[float]) -> Row:
-    """The growth row of one series: log-log exponent and its reading."""
+    """The growth row of one series: log-log exponent, its reading, and the straight-line fit."""
     exponent = loglog_exponent(xs, ys)
+    fixed, per_unit = line_fit(xs, ys)
     return row(f"growth: {name}", [exponent], "exp", group=GROUP, exponent=round(exponent, 3),
-               growth=growth(exponent), points=[[x, y] for x, y in zip(xs, ys)])
+               growth=growth(exponent), fixed=round_figure(fixed), per_unit=round_figure(per_unit),
+               points=[[x, y] for x, y in zip(xs, ys)])
 
 
 def sweep(points: Sequence[int], measure: Callable[[int], Samples], series: dict[str, tuple[str, str]],

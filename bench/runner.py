@@ -81,7 +81,7 @@ class Target:
         return f"{self.on} {self.op} {self.bound:g}"
 
 
-def _round(value: float) -> float:
+def round_figure(value: float) -> float:
     """Four significant digits: enough to read, small enough for a table."""
     return float(f"{value:.4g}") if value else 0.0
 
@@ -94,15 +94,15 @@ def row(name: str, samples: Sequence[float], unit: str, *, baseline: Row | None 
     entry: Row = {
         "name": name,
         "group": group,
-        "value": _round(value),
+        "value": round_figure(value),
         "unit": unit,
         "baseline": None if baseline is None else baseline["name"],
         "baseline_value": base,
-        "ratio": None if not base else _round(value / base),
+        "ratio": None if not base else round_figure(value / base),
         "runs": len(samples),
-        "min": _round(min(samples)),
-        "median": _round(value),
-        "max": _round(max(samples)),
+        "min": round_figure(min(samples)),
+        "median": round_figure(value),
+        "max": round_figure(max(samples)),
     }
     if target is not None:
         entry["target"] = target.text()
@@ -118,6 +118,14 @@ def loglog_exponent(xs: Sequence[float], ys: Sequence[float]) -> float:
     mx, my = statistics.fmean(lx), statistics.fmean(ly)
     den = sum((a - mx) ** 2 for a in lx)
     return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / den if den else 0.0
+
+
+def line_fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
+    """Least-squares y = fixed + per_unit * x: tells an affine series (fixed cost) from a curved one."""
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    per_unit = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
+    return my - per_unit * mx, per_unit
 
 
 def growth(exponent: float, tolerance: float = 0.2) -> str:

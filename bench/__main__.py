@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import importlib
 import json
+import os
 import platform
 import sys
 import time
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT, help=f"JSON report path (default {OUT})")
     args = parser.parse_args(argv)
     console = Console(stderr=True)
+    # The machine may be shared: the load average says how much the figures can be trusted.
+    load_before = os.getloadavg()
     started, rows, failures = time.perf_counter(), [], []
     for name in args.only or MODULES:
         with deadline_note(name, console.log):
@@ -78,12 +81,15 @@ def main(argv: list[str] | None = None) -> int:
         "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(), "python": platform.python_version(), "machine": platform.machine(),
         "quick": args.quick, "elapsed_s": round(time.perf_counter() - started, 1),
+        "cpus": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
         "failures": failures, "measures": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    load = "/".join(f"{x:.1f}" for x in report["loadavg_after"])
     Console(width=220).print(table(rows, f"bench {report['date_utc']} ({report['elapsed_s']}s"
-                                         f"{', quick' if args.quick else ''}) -> {args.out}"))
+                                         f"{', quick' if args.quick else ''}, {report['cpus']} CPUs, "
+                                         f"load {load}) -> {args.out}"))
     return 1 if failures else 0
 
 

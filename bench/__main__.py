@@ -42,21 +42,40 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+COLUMNS = ("group", "measure", "value", "unit", "min", "max", "runs", "baseline", "base value", "ratio", "target",
+           "met", "growth")
+
+
+def cells(r: Row, met: dict[bool | None, str]) -> list[str]:
+    """One row's table cells; ``met`` spells the verdict (rich markup or Markdown)."""
+    grow = "" if "exponent" not in r else (f"{r['exponent']:.2f} ({r['growth']}); "
+                                           f"line {_fmt(r.get('fixed'))} + {_fmt(r.get('per_unit'))}/unit")
+    return [r["group"], r["name"], _fmt(r["value"]), r["unit"], _fmt(r["min"]), _fmt(r["max"]), str(r["runs"]),
+            r.get("baseline") or "", _fmt(r.get("baseline_value")), _fmt(r.get("ratio")), r.get("target", ""),
+            met[r.get("met")], grow]
+
+
 def table(rows: list[Row], title: str) -> Table:
     """The rows as a rich table."""
     out = Table(title=title, show_lines=False)
-    for column in ("group", "measure", "value", "unit", "min", "max", "runs", "baseline", "base value", "ratio",
-                   "target", "met", "growth"):
-        out.add_column(column, justify="right" if column in {"value", "min", "max", "runs", "base value",
-                                                              "ratio"} else "left")
+    for column in COLUMNS:
+        numeric = column in {"value", "min", "max", "runs", "base value", "ratio"}
+        out.add_column(column, justify="right" if numeric else "left")
     for r in rows:
-        met = {True: "[green]yes[/]", False: "[red]NO[/]", None: ""}[r.get("met")]
-        grow = "" if "exponent" not in r else (f"{r['exponent']:.2f} ({r['growth']}); "
-                                               f"line {_fmt(r['fixed'])} + {_fmt(r['per_unit'])}/unit")
-        out.add_row(r["group"], r["name"], _fmt(r["value"]), r["unit"], _fmt(r["min"]), _fmt(r["max"]),
-                    str(r["runs"]), r.get("baseline") or "", _fmt(r.get("baseline_value")), _fmt(r.get("ratio")),
-                    r.get("target", ""), met, grow)
+        out.add_row(*cells(r, {True: "[green]yes[/]", False: "[red]NO[/]", None: ""}))
     return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """A saved report as a Markdown table (for BENCHMARKS.md), figures exactly as in the JSON."""
+    lines = [f"Run {report['date_utc']} on {report.get('cpus')} CPUs, {report['elapsed_s']} s, load average "
+             f"before/after {report.get('loadavg_before')} / {report.get('loadavg_after')}"
+             f"{' (quick)' if report['quick'] else ''}.", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in report["measures"]:
+        row_cells = cells(r, {True: "yes", False: "**NO**", None: ""})
+        lines.append("| " + " | ".join(cell.replace("|", "/") for cell in row_cells) + " |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer runs")
     parser.add_argument("--only", nargs="+", choices=MODULES, help="run only these benchmark modules")
     parser.add_argument("--out", type=Path, default=OUT, help=f"JSON report path (default {OUT})")
+    parser.add_argument("--markdown", type=Path, metavar="JSON", help="print a saved report as Markdown; run nothing")
     args = parser.parse_args(argv)
+    if args.markdown is not None:
+        print(markdown(json.loads(args.markdown.read_text(encoding="utf-8"))))
+        return 0
     console = Console(stderr=True)
     # The machine may be shared: the load average says how much the figures can be trusted.
     load_before = os.getloadavg()

@@ -77,8 +77,13 @@ def test_persistence_tiny() -> None:
     assert {r["name"] for r in rows if "target" in r} >= {"redis state write p99", "order latency p99, database blackholed"}
 
 
-def test_main_writes_bench_json(tmp_path: Path) -> None:
+def test_main_writes_bench_json_and_renders_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"
     assert main(["--only", "checkers", "--quick", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["failures"] == [] and report["measures"][0]["group"] == "checkers"
+    capsys.readouterr()
+    assert main(["--markdown", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| checkers | lock checker, no lin." in text and "| yes |" in text
+

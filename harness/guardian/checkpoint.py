@@ -34,25 +34,13 @@ from typing import Any
 from harness.guardian.risk import (
     G_DEGRADED,
     G_FENCE,
-    G_PEAK,
-    G_REALISED,
-    G_STREAK,
-    G_TRIPPED,
-    G_TRIPS,
     MARK,
     MONEY,
-    PEAK,
-    PEND_BUY,
-    PEND_PX,
-    PEND_SELL,
     POS,
-    REALISED,
-    STREAK,
     SYMBOL_SLOTS,
-    TRIP_REASONS,
-    TRIPPED,
     RiskLimits,
-    breaker_trip,
+    book_pending,
+    book_trade,
     state_size,
 )
 from harness.history import Event
@@ -134,14 +122,7 @@ class StateReplay:
             self.state[self._g + G_DEGRADED] = int(p.get("state") == "DEGRADED")
 
     def _book(self, entry: Sequence[Any], direction: int) -> None:
-        base = self._index[entry[0]] * SYMBOL_SLOTS
-        st = self.state
-        st[base + PEND_BUY] += direction * entry[1]
-        st[base + PEND_SELL] += direction * entry[2]
-        if direction > 0:
-            st[base + PEND_PX] = max(st[base + PEND_PX], entry[3])
-        elif st[base + PEND_BUY] == 0 and st[base + PEND_SELL] == 0:
-            st[base + PEND_PX] = 0
+        book_pending(self.state, self._index[entry[0]] * SYMBOL_SLOTS, entry[1], entry[2], entry[3], direction)
 
     def _settle(self, symbol: str) -> None:
         fill = self._fills.pop(symbol, None)
@@ -154,23 +135,7 @@ class StateReplay:
         self.state[base + POS] += fill["lots"]
         self.state[base + MARK] = fill["mark"]
         for units in fill["pnl"]:
-            self._after_trade(base, units)
-
-    def _after_trade(self, base: int, units: int) -> None:
-        g, st = self._g, self.state
-        for r, peak, streak, tripped, limits in (
-            (base + REALISED, base + PEAK, base + STREAK, base + TRIPPED, self.limits.symbol_breaker),
-            (g + G_REALISED, g + G_PEAK, g + G_STREAK, g + G_TRIPPED, self.limits.global_breaker),
-        ):
-            st[r] += units
-            st[peak] = max(st[peak], st[r])
-            st[streak] = st[streak] + 1 if units < 0 else 0
-            if st[tripped]:
-                continue
-            found = breaker_trip(limits, self.limits.equity, st[r] * MONEY, st[peak] * MONEY, st[streak])
-            if found is not None:
-                st[tripped] = TRIP_REASONS.index(found[0])
-                st[g + G_TRIPS] += 1
+            book_trade(self.state, base, self._g, units, self.limits)
 
 
 def replay_state(specs: Sequence[SymbolSpec], limits: RiskLimits, events: Iterable[Event]) -> tuple[list[int], int]:

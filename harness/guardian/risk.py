@@ -245,14 +245,7 @@ class Guardian:
         return pos < 0 and pos + self._get(symbol, PEND_BUY) + res.buy_lots <= 0
 
     def _book(self, res: Reservation, direction: int) -> None:
-        base = self._slot(res.symbol, 0)
-        state = self._state
-        state[base + PEND_BUY] += direction * res.buy_lots
-        state[base + PEND_SELL] += direction * res.sell_lots
-        if direction > 0:
-            state[base + PEND_PX] = max(state[base + PEND_PX], res.price_ticks)
-        elif state[base + PEND_BUY] == 0 and state[base + PEND_SELL] == 0:
-            state[base + PEND_PX] = 0
+        book_pending(self._state, self._slot(res.symbol, 0), res.buy_lots, res.sell_lots, res.price_ticks, direction)
 
     def cancel(self, res: Reservation, worker: str = "-") -> None:
         """Drop a reservation whose order did not fill."""
@@ -299,26 +292,7 @@ class Guardian:
         self._record(FENCE_ACCEPT, worker, symbol, resource="exposure", lock=GLOBAL_LOCK, token=token)
 
     def _after_trade(self, symbol: str, trade: ClosedTrade) -> list[tuple[str, str, Decimal, Decimal]]:
-        units = int(trade.pnl / MONEY)
-        base, g = self._slot(symbol, 0), self._g
-        trips = []
-        for scope, r, peak, streak, tripped, limits in (
-            ("symbol", base + REALISED, base + PEAK, base + STREAK, base + TRIPPED, self.limits.symbol_breaker),
-            ("global", g + G_REALISED, g + G_PEAK, g + G_STREAK, g + G_TRIPPED, self.limits.global_breaker),
-        ):
-            self._state[r] += units
-            self._state[peak] = max(self._state[peak], self._state[r])
-            self._state[streak] = self._state[streak] + 1 if units < 0 else 0
-            if self._state[tripped]:
-                continue
-            found = breaker_trip(
-                limits, self.limits.equity, self._state[r] * MONEY, self._state[peak] * MONEY, self._state[streak]
-            )
-            if found is not None:
-                self._state[tripped] = TRIP_REASONS.index(found[0])
-                self._state[g + G_TRIPS] += 1
-                trips.append((scope, *found))
-        return trips
+        return book_trade(self._state, self._slot(symbol, 0), self._g, int(trade.pnl / MONEY), self.limits)
 
     # -- health and views -------------------------------------------------------------
     def set_degraded(self, degraded: bool) -> None:
@@ -366,6 +340,39 @@ class Guardian:
     def _record(self, kind: str, worker: str, symbol: str, **payload: Any) -> None:
         if self._history is not None:
             self._history.append(kind, worker=worker, symbol=symbol, **payload)
+
+
+# -- operations on the state array, shared with the checkpoint's replay of events ----------
+
+
+def book_pending(state: Any, base: int, buy_lots: int, sell_lots: int, price_ticks: int, direction: int) -> None:
+    """Add (direction +1) or remove (-1) an order's pending lots on the symbol at ``base``."""
+    state[base + PEND_BUY] += direction * buy_lots
+    state[base + PEND_SELL] += direction * sell_lots
+    if direction > 0:
+        state[base + PEND_PX] = max(state[base + PEND_PX], price_ticks)
+    elif state[base + PEND_BUY] == 0 and state[base + PEND_SELL] == 0:
+        state[base + PEND_PX] = 0
+
+
+def book_trade(state: Any, base: int, g: int, units: int, limits: RiskLimits) -> list[tuple[str, str, Decimal, Decimal]]:
+    """Book a closed trade's PnL (in 1e-8 units) on the symbol at ``base`` and globally; return new trips."""
+    trips = []
+    for scope, r, peak, streak, tripped, breaker in (
+        ("symbol", base + REALISED, base + PEAK, base + STREAK, base + TRIPPED, limits.symbol_breaker),
+        ("global", g + G_REALISED, g + G_PEAK, g + G_STREAK, g + G_TRIPPED, limits.global_breaker),
+    ):
+        state[r] += units
+        state[peak] = max(state[peak], state[r])
+        state[streak] = state[streak] + 1 if units < 0 else 0
+        if state[tripped]:
+            continue
+        found = breaker_trip(breaker, limits.equity, state[r] * MONEY, state[peak] * MONEY, state[streak])
+        if found is not None:
+            state[tripped] = TRIP_REASONS.index(found[0])
+            state[g + G_TRIPS] += 1
+            trips.append((scope, *found))
+    return trips
 
 
 def breaker_trip(

@@ -16,6 +16,7 @@ worker only; a crashed process is noticed by the parent and recorded the same wa
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import multiprocessing.connection as mp_connection
 import pickle
@@ -151,7 +152,7 @@ def _start_event(history: History, config: RunConfig) -> None:
         "run.start", worker="engine", seed=config.seed, mode=config.mode, aggregation=config.aggregation,
         symbols=list(config.symbol_names), trades=config.trades, duration=config.duration,
         equity=config.limits.equity, max_gross_exposure=config.limits.max_gross_exposure,
-        max_symbol_exposure=config.limits.max_symbol_exposure,
+        max_symbol_exposure=config.limits.max_symbol_exposure, risk_limits=dataclasses.asdict(config.limits),
         specs={s.name: {"tick": s.tick, "lot": s.lot} for s in config.symbols},
     )
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from harness.guardian.risk import BreakerLimits, RiskLimits
 from harness.history import Event
 from harness.ledger import Ledger
 from harness.model import Fill, Side, SymbolSpec
@@ -35,6 +36,7 @@ class RunInfo:
     max_symbol_exposure: Decimal | None
     trades: int | None
     duration: float | None
+    limits: RiskLimits | None
 
     def spec(self, symbol: str) -> SymbolSpec:
         """A spec for replaying ``symbol`` (tick and lot; price level irrelevant here)."""
@@ -57,8 +59,21 @@ def run_info(events: Sequence[Event]) -> RunInfo:
     return RunInfo(
         start.get("seed"), start.get("mode"), symbols, specs, _dec(start.get("equity")),
         _dec(start.get("max_gross_exposure")), _dec(start.get("max_symbol_exposure")),
-        start.get("trades"), start.get("duration"),
+        start.get("trades"), start.get("duration"), _limits(start.get("risk_limits")),
     )
+
+
+def _limits(raw: Mapping[str, Any] | None) -> RiskLimits | None:
+    """The RiskLimits a run.start recorded (None for histories that do not say)."""
+    if not raw:
+        return None
+
+    def breaker(b: Mapping[str, Any]) -> BreakerLimits:
+        return BreakerLimits(_dec(b["max_drawdown"]), _dec(b["loss_limit"]), b["max_consecutive_losses"])
+
+    return RiskLimits(Decimal(str(raw["equity"])), Decimal(str(raw["max_gross_exposure"])),
+                      Decimal(str(raw["max_symbol_exposure"])), breaker(raw["symbol_breaker"]),
+                      breaker(raw["global_breaker"]))
 
 
 def initial_positions(events: Sequence[Event]) -> dict[str, tuple[Decimal, Decimal]]:

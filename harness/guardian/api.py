@@ -28,7 +28,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.guardian.risk import MONEY, GuardianSnapshot, Health, SymbolRisk
+from harness.checks.replay import run_info
+from harness.guardian.checkpoint import replay_state
+from harness.guardian.risk import Guardian, GuardianSnapshot, Health, RiskLimits
 from harness.history import Event, History, HistoryError, read_jsonl
 
 if TYPE_CHECKING:
@@ -40,7 +42,6 @@ ALERT_LEVELS = ("P0", "P1", "P2")
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 TOKEN_ENV = "HARNESS_API_TOKEN"
-ZERO = Decimal(0)
 
 
 class SnapshotSource(Protocol):
@@ -118,46 +119,14 @@ def health_of(snapshot: GuardianSnapshot, layers: Mapping[str, str]) -> Health:
 
 
 def snapshot_from_events(events: Sequence[Event]) -> GuardianSnapshot:
-    """Rebuild the guardian snapshot a history's recorded decisions imply."""
-    start = next((e.payload for e in events if e.kind == "run.start"), {})
-    names = list(start.get("symbols") or [])
-    book: dict[str, dict[str, Any]] = {}
-
-    def entry(symbol: str) -> dict[str, Any]:
-        if symbol not in names:
-            names.append(symbol)
-        return book.setdefault(symbol, {"position": ZERO, "mark": ZERO, "realised": ZERO, "streak": 0, "tripped": ""})
-
-    global_tripped, trips, last_ratio = "", 0, ZERO
-    for event in events:
-        p, symbol = event.payload, event.symbol
-        if event.kind == "risk.settle" and symbol:
-            entry(symbol).update(position=Decimal(str(p["position"])), mark=Decimal(str(p["mark"])))
-            last_ratio = Decimal(str(p.get("exposure_ratio", last_ratio)))
-        elif event.kind == "trade.closed" and symbol:
-            row, pnl = entry(symbol), Decimal(str(p["pnl"]))
-            row["realised"] += pnl
-            row["streak"] = row["streak"] + 1 if pnl < 0 else 0
-        elif event.kind == "risk.trip":
-            trips += 1
-            if p.get("scope") == "global":
-                global_tripped = global_tripped or str(p.get("reason", ""))
-            elif symbol:
-                entry(symbol)["tripped"] = entry(symbol)["tripped"] or str(p.get("reason", ""))
-    symbols = {name: _symbol_risk(entry(name)) for name in names}
-    gross = sum((s.exposure for s in symbols.values()), ZERO)
-    equity = start.get("equity")
-    ratio = gross / Decimal(str(equity)) if equity else last_ratio
-    health = Health.HALTED if global_tripped else Health.HEALTHY
-    realised = sum((s.realised for s in symbols.values()), ZERO)
-    return GuardianSnapshot(health, gross, ratio, realised, global_tripped, trips, symbols)
-
-
-def _symbol_risk(row: Mapping[str, Any]) -> SymbolRisk:
-    exposure = abs(row["position"]) * row["mark"]
-    # Quantized as the guardian books money, so both sources print the same digits.
-    realised = row["realised"].quantize(MONEY)
-    return SymbolRisk(row["position"], row["mark"], exposure, realised, row["streak"], row["tripped"])
+    """The guardian snapshot a history implies: the checkpoint's replay, loaded into a guardian."""
+    info = run_info(events)
+    specs = [info.spec(name) for name in info.symbols]
+    limits = info.limits or RiskLimits(**({"equity": info.equity} if info.equity else {}))
+    state, _ = replay_state(specs, limits, events)
+    guardian = Guardian(specs, limits)
+    guardian.load_state(state)
+    return guardian.snapshot()
 
 
 # -- JSON views -----------------------------------------------------------------------------

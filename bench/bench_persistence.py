@@ -15,19 +15,19 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from bench.bench_checkers import base_events, tiled_history
-from bench.runner import Plan, Row, Target, level, percentile, repeat, row, timed
+from bench.runner import Plan, Row, Target, level, per_call_us, percentile, repeat, row, timed
 from harness.checks.perf import order_latencies
 from harness.config import run_config
 from harness.faults import FaultProxy
 from harness.guardian.cache import RedisCache, connect
-from harness.guardian.checkpoint import Checkpoint, append_log, read_wal
+from harness.guardian.checkpoint import Checkpoint
 from harness.guardian.persistence import PersistenceConfig, run_persisted
 from harness.guardian.recovery import recover
 from harness.guardian.store import COLUMNS, _row, open_store
@@ -50,22 +50,12 @@ def unique(prefix: str) -> str:
     return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
 
-def latencies(op: Callable[[], Any], count: int) -> list[float]:
-    """Microseconds of ``count`` calls of ``op``."""
-    out = []
-    for _ in range(count):
-        started = time.perf_counter_ns()
-        op()
-        out.append((time.perf_counter_ns() - started) / 1e3)
-    return out
-
-
 # -- Redis --------------------------------------------------------------------------------
 
 
 def redis_raw(client: Any, prefix: str, ops: int) -> dict[str, float]:
     """Single SET latency p50/p99 (us) and pipelined SET rate (1/s)."""
-    single = latencies(lambda: client.set(f"{prefix}:k", b"x" * 64), ops)
+    single = per_call_us(lambda: client.set(f"{prefix}:k", b"x" * 64), ops)
     pipe = client.pipeline(transaction=False)
     for i in range(ops):
         pipe.set(f"{prefix}:p{i % 100}", b"x" * 64)
@@ -76,7 +66,7 @@ def redis_raw(client: Any, prefix: str, ops: int) -> dict[str, float]:
 def redis_state(cache: RedisCache, events: Sequence[Event], ops: int) -> dict[str, float]:
     """``RedisCache.write`` of one event at a time (fold + one MULTI/EXEC): p50/p99 (us)."""
     feed = iter(events)
-    samples = latencies(lambda: cache.write([next(feed)]), min(ops, len(events)))
+    samples = per_call_us(lambda: cache.write([next(feed)]), min(ops, len(events)))
     return {"p50": percentile(samples, 50), "p99": percentile(samples, 99)}
 
 
@@ -142,16 +132,15 @@ def file_raw(directory: Path, size: int, ops: int) -> dict[str, float]:
             os.fsync(out.fileno())
         os.replace(tmp, target)
 
-    samples = latencies(once, ops)
+    samples = per_call_us(once, ops)
     return {"p50": percentile(samples, 50), "p99": percentile(samples, 99)}
 
 
 def checkpoint_with_log(directory: Path, events: Sequence[Event]) -> None:
     """A checkpoint directory whose snapshot is followed by ``events`` in the log (setup, untimed)."""
-    point = Checkpoint(directory, [s for s in base_specs()], run_config({}).limits, every=10**9)
+    point = Checkpoint(directory, base_specs(), run_config({}).limits, every=10**9)
     point.snapshot()
-    # The log written as the writer would, without an fsync per line (setup only).
-    append_log(point._segment, events, sync=False)
+    point.write(events)  # one batch: logged after the snapshot, never snapshotted
 
 
 def base_specs() -> tuple[Any, ...]:
@@ -237,7 +226,7 @@ def _redis_rows(url: str, plan: Plan, ops: int) -> list[Row]:
 
 def _pg_rows(url: str, plan: Plan, count: int) -> list[Row]:
     events = tiled_history(count)[:count]
-    table_rows = [_row(e) for e in events]
+    table_rows = [_row(e) for e in events]  # the store's own encoding: both sides move the same rows
     with pg_raw_table(url) as (conn, schema):
         raw = repeat(lambda: pg_raw_copy(conn, schema, table_rows), plan)
     stored = repeat(lambda: pg_store(url, events), plan)

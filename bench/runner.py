@@ -53,6 +53,16 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
+def per_call_us(op: Callable[[], Any], count: int) -> list[float]:
+    """Microseconds each of ``count`` calls of ``op`` took (for latency percentiles)."""
+    out = []
+    for _ in range(count):
+        started = time.perf_counter_ns()
+        op()
+        out.append((time.perf_counter_ns() - started) / 1e3)
+    return out
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile ``p`` (0-100) of unsorted values."""
     ordered = sorted(values)

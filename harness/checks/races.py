@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from harness.checks.evidence import Evidence
-from harness.checks.replay import initial_positions
+from harness.checks.replay import fill_of, initial_positions
 from harness.history import Event
 from harness.stresslog import level_of
 
@@ -67,11 +67,10 @@ def _lost_aggregator_updates(events: Sequence[Event]) -> list[dict]:
 def _lost_book_updates(events: Sequence[Event]) -> list[dict]:
     position = {name: qty for name, (qty, _) in initial_positions(events).items()}
     found = []
-    signs = {"BUY": 1, "SELL": -1}
     for event in events:
         if event.kind == "order.fill":
-            qty = Decimal(str(event.payload["qty"])) * signs[event.payload["side"]]
-            position[str(event.symbol)] = position.get(str(event.symbol), Decimal(0)) + qty
+            fill = fill_of(event)
+            position[fill.symbol] = position.get(fill.symbol, Decimal(0)) + fill.signed_qty
         elif event.kind == "risk.settle" and "position" in event.payload:
             expected = position.get(str(event.symbol), Decimal(0))
             recorded = Decimal(str(event.payload["position"]))

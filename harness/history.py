@@ -26,6 +26,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
+
 Clock = Callable[[], int]
 
 
@@ -69,9 +71,11 @@ class Event:
                         self.payload))
 
     @classmethod
-    def from_json(cls, line: str) -> Event:
+    def from_json(cls, line: str | bytes) -> Event:
         """Parse one JSON line; raises ValueError/KeyError/TypeError on bad input."""
-        raw = json.loads(line)
+        # orjson: about twice the stdlib's speed on event lines; reading histories and
+        # replaying logs after a crash is mostly parsing. Its errors are ValueErrors.
+        raw = orjson.loads(line)
         if not isinstance(raw, dict):
             raise TypeError("an event must be a JSON object")
         payload = raw["payload"]

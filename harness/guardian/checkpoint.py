@@ -83,6 +83,10 @@ class StateReplay:
 
     def add(self, event: Event) -> bool:
         """Take one event; False if its seq was seen before (a duplicate)."""
+        if event.seq == self.seq + 1 and not self._ahead:  # the usual case: next in order
+            self._apply(event)
+            self.seq += 1
+            return True
         if event.seq <= self.seq or event.seq in self._ahead:
             return False
         self._ahead[event.seq] = event
@@ -168,8 +172,35 @@ def append_log(path: Path, events: Iterable[Event], *, sync: bool = True) -> int
     return len(data)
 
 
-def read_log(path: Path, *, repair: bool = True) -> LogRead:
-    """Read a JSONL log; a torn last line is cut off (when ``repair``), a bad middle line raises."""
+# The kinds the state replay reads; recovery skims every other line for its seq alone.
+STATE_KINDS = frozenset({"risk.reserve", "risk.cancel", "order.fill", "trade.closed", FENCE_ACCEPT, "risk.settle",
+                         "health"})
+_SEQ, _KIND = b'{"seq":', b',"kind":"'
+
+
+def _skim(line: bytes, kinds: frozenset[bytes]) -> Event | None:
+    """A seq-only stand-in for a line whose kind is not in ``kinds`` (None: parse it in full).
+
+    Relies on ``Event.to_json``'s field order (seq first, kind before payload); JSON escapes
+    every quote inside strings, so the kind marker cannot match earlier by accident.
+    """
+    at = line.find(_KIND)
+    if not line.startswith(_SEQ) or at < 0:
+        return None
+    start = at + len(_KIND)
+    kind = line[start:line.find(b'"', start)]
+    seq = line[len(_SEQ):line.find(b",")]
+    if kind in kinds or not seq.isdigit():
+        return None
+    return Event(int(seq), 0, "", "", "", None, "", {})
+
+
+def read_log(path: Path, *, repair: bool = True, kinds: frozenset[str] | None = None) -> LogRead:
+    """Read a JSONL log; a torn last line is cut off (when ``repair``), a bad middle line raises.
+
+    With ``kinds``, lines of other kinds come back as seq-only stand-ins (recovery needs
+    their seqs, not their payloads: parsing them was most of its time).
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -178,6 +209,7 @@ def read_log(path: Path, *, repair: bool = True) -> LogRead:
         raise CheckpointError(f"{path}: cannot read: {exc.strerror or exc}") from None
     events: list[Event] = []
     good_end = 0
+    wanted = None if kinds is None else frozenset(k.encode() for k in kinds)
     lines = raw.split(b"\n")
     for lineno, line in enumerate(lines, start=1):
         last = lineno == len(lines)
@@ -185,8 +217,9 @@ def read_log(path: Path, *, repair: bool = True) -> LogRead:
             if not last:
                 good_end += len(line) + 1
             continue
+        stub = _skim(line, wanted) if wanted is not None and not last else None
         try:
-            events.append(Event.from_json(line.decode()))
+            events.append(stub or Event.from_json(line))
         except (ValueError, KeyError, TypeError) as exc:
             if last:  # no newline after it: the append was cut short by a crash
                 break
@@ -248,12 +281,12 @@ def segments(directory: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name)
 
 
-def read_wal(directory: Path) -> LogRead:
-    """Every logged event across segments (torn tails repaired), in seq order."""
+def read_wal(directory: Path, kinds: frozenset[str] | None = None) -> LogRead:
+    """Every logged event across segments (torn tails repaired), in seq order (see read_log for kinds)."""
     events: list[Event] = []
     torn = 0
     for segment in segments(directory):
-        read = read_log(segment)
+        read = read_log(segment, kinds=kinds)
         events.extend(read.events)
         torn += read.truncated_bytes
     return LogRead(tuple(sorted(events, key=lambda e: e.seq)), torn)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.guardian.checkpoint import CheckpointError, StateReplay, read_snapshot, read_wal, snapshots
+from harness.guardian.checkpoint import STATE_KINDS, CheckpointError, StateReplay, read_snapshot, read_wal, snapshots
 from harness.guardian.risk import Guardian, RiskLimits
 from harness.history import History
 from harness.model import SymbolSpec
@@ -63,7 +63,7 @@ def recover(
                 history.append("alert", worker="recovery", level="P0", layer="checkpoint", reason=str(exc))
     fold = fold or StateReplay(specs, limits)
     base = fold.seq
-    wal = read_wal(directory)
+    wal = read_wal(directory, STATE_KINDS)
     first = next((e.seq for e in wal.events if e.seq > base), None)
     # Segments are pruned only behind kept snapshots, so the log can fall short only after a fallback.
     if fallbacks and first is not None and first > base + 1:

@@ -10,8 +10,10 @@ checkpoint layer uses, so the recovered state equals the state the logged histor
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,23 @@ class Recovery:
     def restore(self, guardian: Guardian) -> None:
         """Load the recovered state into a guardian of the same symbols."""
         guardian.load_state(self.state)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while the log is loaded.
+
+    Reading a log makes one acyclic object graph per line; in a process that already holds
+    many objects, each automatic collection rescans them all. Measured on 100,000 events in
+    a process holding a 1M-event history: 0.87-1.38 s with the collector, 0.81-0.91 s paused.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def recover(
@@ -63,7 +82,8 @@ def recover(
                 history.append("alert", worker="recovery", level="P0", layer="checkpoint", reason=str(exc))
     fold = fold or StateReplay(specs, limits)
     base = fold.seq
-    wal = read_wal(directory, STATE_KINDS)
+    with _collector_paused():
+        wal = read_wal(directory, STATE_KINDS)
     first = next((e.seq for e in wal.events if e.seq > base), None)
     # Segments are pruned only behind kept snapshots, so the log can fall short only after a fallback.
     if fallbacks and first is not None and first > base + 1:

@@ -5,6 +5,8 @@ the shared guardian and the shared aggregator; the run is judged on lock atomici
 performance, exact PnL reconciliation and risk limits at every fill.
 """
 
+import pytest
+
 from harness.scenario import Scenario, ScenarioContext, Trial
 
 
@@ -21,7 +23,8 @@ SCENARIO = Scenario(
 )
 
 
-def test_multi_symbol_stress(harness_scenario) -> None:
-    """The default stress run passes every gate."""
-    verdict = harness_scenario(SCENARIO)
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_multi_symbol_stress(harness_scenario, mode: str) -> None:
+    """The default stress run passes every gate: workers as threads, and as processes."""
+    verdict = harness_scenario(SCENARIO, mode=mode)
     assert verdict.passed, verdict.command

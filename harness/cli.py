@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_run(sub)
     sub.add_parser("list", help="list the scenarios")
-    check = sub.add_parser("check", help="re-judge a saved events.jsonl, STRESS_TEST.log or run directory")
+    check = sub.add_parser("check", aliases=["verify-log"],
+                           help="re-judge a saved events.jsonl, STRESS_TEST.log or run directory")
     check.add_argument("path", type=Path)
     check.add_argument("--scenario", help="judge with this scenario's areas and thresholds")
     check.add_argument("--config", type=Path)

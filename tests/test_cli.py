@@ -128,3 +128,14 @@ def test_unusable_out_directory_is_one_error_line(capsys, tmp_path, kind):
     code, _, err = hb.cli(capsys, "run", "multi_symbol_stress", "--trades", "2", "--out", target)
     _assert_one_error_line(code, err, "taken")
     assert out.read_text(encoding="utf-8") == "keep me"
+
+
+def test_verify_log_is_check_under_the_design_documents_name(tmp_path, capsys):
+    """`harness verify-log` (DESIGN.md's name) judges a saved log exactly as `harness check`."""
+    out = tmp_path / "run"
+    assert main(["run", "multi_symbol_stress", "--trades", "3", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["check", str(out / "STRESS_TEST.log")]) == 0
+    checked = capsys.readouterr().out
+    assert main(["verify-log", str(out / "STRESS_TEST.log")]) == 0
+    assert capsys.readouterr().out == checked

@@ -158,7 +158,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "check": cmd_check, "report": cmd_report}
+COMMANDS = {"run": cmd_run, "list": cmd_list, "check": cmd_check, "verify-log": cmd_check, "report": cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

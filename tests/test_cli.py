@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.scenario import SCENARIO_DIR
@@ -130,12 +132,8 @@ def test_unusable_out_directory_is_one_error_line(capsys, tmp_path, kind):
     assert out.read_text(encoding="utf-8") == "keep me"
 
 
-def test_verify_log_is_check_under_the_design_documents_name(tmp_path, capsys):
+def test_verify_log_is_check_under_the_design_documents_name(run_dir, capsys):
     """`harness verify-log` (DESIGN.md's name) judges a saved log exactly as `harness check`."""
-    out = tmp_path / "run"
-    assert main(["run", "multi_symbol_stress", "--trades", "3", "--out", str(out)]) == 0
-    capsys.readouterr()
-    assert main(["check", str(out / "STRESS_TEST.log")]) == 0
-    checked = capsys.readouterr().out
-    assert main(["verify-log", str(out / "STRESS_TEST.log")]) == 0
-    assert capsys.readouterr().out == checked
+    log = str(Path(run_dir) / "STRESS_TEST.log")
+    checked = hb.cli(capsys, "check", log)
+    assert checked[0] == 0 and hb.cli(capsys, "verify-log", log) == checked

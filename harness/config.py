@@ -21,7 +21,7 @@ from typing import Any
 
 from harness.aggregator import Mode
 from harness.gates import Thresholds
-from harness.guardian.risk import BreakerLimits, Discipline, RiskLimits
+from harness.guardian.risk import Discipline, RiskLimits
 from harness.model import SymbolSpec, symbol_specs
 from harness.strategy import StrategyParams, VenueParams
 

@@ -16,7 +16,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from harness.checks.evidence import Evidence
 from harness.gates import GateResult, Thresholds, judge
@@ -39,24 +38,6 @@ def clean_events(trades: int = 10, seed: int = 127) -> tuple[Event, ...]:
     from harness.locks.local import LockTable
 
     return tuple(run(RunConfig(trades=trades, seed=seed), LockTable()).events())
-
-
-@pytest.fixture(scope="module")
-def clean() -> tuple[Event, ...]:
-    """Fixture: the clean history (import it into a test module to use it)."""
-    return clean_events()
-
-
-@pytest.fixture(scope="module")
-def sym(clean: tuple[Event, ...]) -> str:
-    """Fixture: the first symbol of the clean run."""
-    return symbols(clean)[0]
-
-
-@pytest.fixture
-def in_empty_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fixture: run from an empty directory (no pyproject settings, no reports/ left behind)."""
-    monkeypatch.chdir(tmp_path)
 
 
 # -- finding events ---------------------------------------------------------------------

@@ -9,7 +9,6 @@ import pytest
 from harness.scenario import SCENARIO_DIR
 
 from . import _history_builders as hb
-from ._history_builders import in_empty_dir  # noqa: F401 -- fixture
 
 pytestmark = pytest.mark.usefixtures("in_empty_dir")
 

@@ -10,7 +10,6 @@ from harness.linearizability.engine import Budget
 from harness.scenario import STANDARD_AREAS, evaluate
 
 from . import _history_builders as hb
-from ._history_builders import clean  # noqa: F401 -- fixture
 
 LOCK = "symbol:TST"
 

@@ -8,7 +8,6 @@ from harness.history import HistoryError
 from harness.rejudge import areas_present, read_history
 
 from . import _history_builders as hb
-from ._history_builders import in_empty_dir  # noqa: F401 -- fixture
 
 pytestmark = pytest.mark.usefixtures("in_empty_dir")
 

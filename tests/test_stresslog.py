@@ -10,7 +10,6 @@ from harness.history import Event, HistoryError
 from harness.stresslog import format_line, level_of, parse_line, read_log, write_log
 
 from . import _history_builders as hb
-from ._history_builders import clean  # noqa: F401 -- fixture
 
 FOREIGN = '2026-01-01T00:00:00+00:00 {level} 7 7000 ext-worker XYZ {kind} {{"order":"o-1"}}'
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
 
 from harness.gates import Thresholds
 
 from .. import _history_builders as hb
-from .._history_builders import clean  # noqa: F401 -- fixture
 
 S = 1_000_000_000
 LIMITS = Thresholds(min_throughput_trades_per_s=1.0, max_order_p99_ms=2_000.0)

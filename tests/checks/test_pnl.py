@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
 
 from harness.gates import Thresholds
 
 from .. import _history_builders as hb
-from .._history_builders import clean, sym  # noqa: F401 -- fixtures
 
 
 def test_clean_run_matches_exactly(clean):

@@ -10,7 +10,6 @@ import pytest
 from harness.gates import Thresholds
 
 from .. import _history_builders as hb
-from .._history_builders import clean, sym  # noqa: F401 -- fixtures
 
 
 def test_clean_run_passes(clean):

@@ -106,6 +106,12 @@ class _Hold:
     invoke_ns: int
     ok_ns: int
     lease_ns: int
+    end_ns: float = float("inf")
+    overlap: bool = False
+
+    def end(self, at_ns: float) -> None:
+        """The hold is over at ``at_ns`` (or earlier, when its lease surely ran out first)."""
+        self.end_ns = min(self.end_ns, at_ns, self.definite_until())
 
     def definite_until(self) -> float:
         """Earliest moment the lease can have run out (never, without a lease)."""
@@ -145,8 +151,10 @@ class _TokenOrder:
 class _LockScan:
     """State of the single pass; one handler per event kind."""
 
-    def __init__(self, lease_grace_ns: int) -> None:
+    def __init__(self, lease_grace_ns: int, record_windows: bool = False) -> None:
         self.grace = lease_grace_ns
+        # Every hold, for drawing timelines; off for checking, whose memory must not grow with the history.
+        self.windows: list[tuple[str, str, _Hold]] | None = [] if record_windows else None
         self.found = _Findings()
         self.counts = dict.fromkeys(
             ("events_total", "acquires", "releases", "renews", "pairs_total", "pairs_balanced",
@@ -205,7 +213,7 @@ class _LockScan:
         if op == "acquire":
             self._retry_ts(client, payload, event)
         elif op == "release":
-            not_owned = tuple(name for name in names if self._end_hold(name, client) is None)
+            not_owned = tuple(name for name in names if self._end_hold(name, client, event.mono_ns) is None)
         self.open[client] = _Open(event, not_owned)
 
     def _retry_ts(self, client: str, payload: Mapping[str, Any], event: Event) -> None:
@@ -255,16 +263,22 @@ class _LockScan:
         self.waits_for.pop(client, None)
         for name in payload.get("names", ()):
             held = self.holders.setdefault(name, {})
+            token = tokens.get(name)
+            new = _Hold(event, token, invoke_ns, event.mono_ns, lease_ns)
             for other, hold in list(held.items()):
                 if hold.definite_until() < event.mono_ns:
                     del held[other]  # its lease has certainly run out
                 elif other == client:
                     self.found.add("state_errors", f"{name}: acquire granted to its holder again", event, hold.event)
+                    if self.windows is not None:
+                        hold.end(event.mono_ns)
                 else:
                     self.found.add("overlaps", f"{name}: held by {other} and {client} at once", event, hold.event)
                     self.found.add("state_errors", f"{name}: acquire granted while held by {other}", event, hold.event)
-            token = tokens.get(name)
-            held[client] = _Hold(event, token, invoke_ns, event.mono_ns, lease_ns)
+                    hold.overlap = new.overlap = True
+            held[client] = new
+            if self.windows is not None:
+                self.windows.append((name, client, new))
             self.last_released.pop(name, None)
             self.counts["pairs_total"] += 1
             self.client_order.observe(name, token, event)
@@ -291,9 +305,12 @@ class _LockScan:
             hold.invoke_ns = event.mono_ns if pending is None else pending.event.mono_ns
             hold.ok_ns, hold.lease_ns = event.mono_ns, lease_ns
 
-    def _end_hold(self, name: str, client: str) -> _Hold | None:
+    def _end_hold(self, name: str, client: str, at_ns: int) -> _Hold | None:
         held = self.holders.get(name)
-        return None if held is None else held.pop(client, None)
+        hold = None if held is None else held.pop(client, None)
+        if hold is not None and self.windows is not None:
+            hold.end(at_ns)
+        return hold
 
     def _newer_grant(self, name: str, token: Any) -> None:
         if isinstance(token, int) and token > self.newest_grant.get(name, 0):
@@ -379,7 +396,7 @@ class _LockScan:
         self.counts["expiries"] += 1
         payload = event.payload
         self.expired.add((payload.get("name"), payload.get("token")))
-        self._end_hold(payload.get("name"), payload.get("client"))
+        self._end_hold(payload.get("name"), payload.get("client"), event.mono_ns)
 
     def broker_error(self, event: Event) -> None:
         """The broker rejected a malformed request."""
@@ -413,6 +430,40 @@ class _LockScan:
 def _comparable(a: Any, b: Any) -> bool:
     """Both wait-or-die timestamps are present (integers)."""
     return isinstance(a, int) and isinstance(b, int)
+
+
+@dataclass(frozen=True)
+class HoldWindow:
+    """A definite hold window of one lock by one client, as this checker defines it."""
+
+    lock: str
+    client: str
+    token: Any
+    seq: int
+    start_ns: int
+    end_ns: int
+    overlap: bool
+
+
+@dataclass(frozen=True)
+class HoldTimeline:
+    """Every hold window of a history and how many overlapping pairs the checker counted."""
+
+    windows: tuple[HoldWindow, ...]
+    overlapping_pairs: int
+
+
+def hold_windows(events: Sequence[Event], *, lease_grace_ns: int = 0) -> HoldTimeline:
+    """The hold windows the mutual-exclusion check judged (for drawing a lock timeline)."""
+    scan = _LockScan(lease_grace_ns, record_windows=True)
+    scan.scan(events)
+    end = scan.end_ns
+    windows = tuple(
+        HoldWindow(name, client, hold.token, hold.event.seq, hold.ok_ns,
+                   int(max(hold.ok_ns, min(hold.end_ns, hold.definite_until(), end))), hold.overlap)
+        for name, client, hold in scan.windows or ()
+    )
+    return HoldTimeline(windows, scan.found.counts["overlaps"])
 
 
 def check_locks(

@@ -31,13 +31,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from harness.checks.locks import AREA as LOCK_AREA
+from harness.checks.locks import HoldWindow as Hold
+from harness.checks.locks import hold_windows
 from harness.checks.perf import AREA as PERF_AREA
 # The checker's own sample definitions, so the histograms show exactly what was measured.
 from harness.checks.perf import lock_latencies, order_latencies, latency_summary
 from harness.checks.replay import run_info
 from harness.gates import GateResult, Line
 from harness.history import Event, HistoryError
-from harness.locks.protocol import LOCK_INVOKE, LOCK_OK
 
 if TYPE_CHECKING:
     from harness.scenario import Verdict
@@ -82,19 +83,6 @@ class Panel:
     title: str
     needs: str
     draw: Callable[[ReportData], str | None]
-
-
-@dataclass
-class Hold:
-    """A definite hold window of one lock by one client (as the lock checker defines it)."""
-
-    lock: str
-    client: str
-    token: Any
-    seq: int
-    start_ns: int
-    end_ns: int
-    overlap: bool = False
 
 
 @dataclass
@@ -254,56 +242,6 @@ def draw_latency(data: ReportData) -> str | None:
     return _svg(fig)
 
 
-def lock_holds(events: Sequence[Event]) -> list[Hold]:
-    """Definite hold windows: lock.ok of an acquire to the earliest of release, expiry, lease end."""
-    invoked: dict[tuple[str, Any], int] = {}
-    open_: dict[tuple[str, str], Hold] = {}
-    holds: list[Hold] = []
-    end = events[-1].mono_ns if events else 0
-    for event in events:
-        payload = event.payload
-        if event.kind == LOCK_INVOKE:
-            invoked[(event.worker, payload.get("req"))] = event.mono_ns
-            if payload.get("op") == "release":
-                for name in payload.get("names", ()):
-                    _close(open_.pop((name, event.worker), None), event.mono_ns)
-        elif event.kind == LOCK_OK and payload.get("op") == "acquire":
-            start = invoked.get((event.worker, payload.get("req")), event.mono_ns)
-            lease = int(payload.get("lease_ms") or 0) * MS
-            for name in payload.get("names", ()):
-                _close(open_.pop((name, event.worker), None), event.mono_ns)
-                hold = Hold(name, event.worker, (payload.get("tokens") or {}).get(name), event.seq,
-                            event.mono_ns, start + lease if lease else end)
-                open_[(name, event.worker)] = hold
-                holds.append(hold)
-        elif event.kind == "broker.expire":
-            _close(open_.pop((payload.get("name"), payload.get("client")), None), event.mono_ns)
-    for hold in holds:
-        hold.end_ns = max(hold.start_ns, min(hold.end_ns, end))
-    return holds
-
-
-def _close(hold: Hold | None, at_ns: int) -> None:
-    """End an open hold no later than ``at_ns``."""
-    if hold is not None:
-        hold.end_ns = min(hold.end_ns, at_ns)
-
-
-def mark_overlaps(holds: Sequence[Hold]) -> int:
-    """Flag holds whose window meets another client's on the same lock; return the pair count."""
-    pairs = 0
-    by_lock: dict[str, list[Hold]] = {}
-    for hold in sorted(holds, key=lambda h: (h.start_ns, h.seq)):
-        active = by_lock.setdefault(hold.lock, [])
-        active[:] = [other for other in active if other.end_ns >= hold.start_ns]
-        for other in active:
-            if other.client != hold.client:
-                other.overlap = hold.overlap = True
-                pairs += 1
-        active.append(hold)
-    return pairs
-
-
 def shown_holds(holds: Sequence[Hold], limit: int) -> list[Hold]:
     """At most ``limit`` holds of one lock, evenly spread; overlapping holds are always kept."""
     plain = [h for h in holds if not h.overlap]
@@ -330,10 +268,10 @@ def _hold_bars(ax: Any, rows: Sequence[tuple[int, Hold]], clients: Sequence[str]
 
 def draw_locks(data: ReportData) -> str | None:
     """Per lock, who held it when (Gantt); overlapping holds of different clients in red."""
-    holds = lock_holds(data.events)
+    timeline = hold_windows(data.events)
+    holds, pairs = timeline.windows, timeline.overlapping_pairs
     if not holds:
         return None
-    pairs = mark_overlaps(holds)
     locks = sorted({h.lock for h in holds})
     clients = sorted({h.client for h in holds})
     at = _seconds(data.events)

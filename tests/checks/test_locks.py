@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from harness.checks.locks import AREA, check_locks
+from harness.checks.locks import AREA, check_locks, hold_windows
 from harness.history import Event, History
 from harness.linearizability.engine import Budget
 from harness.locks.fence import Fence, StaleToken
@@ -159,6 +159,25 @@ def test_overlapping_holds_with_balanced_counts():
     assert (overlap["event"]["seq"], overlap["other"]["seq"]) == (second.seq, first.seq)
     assert evidence.figure("linearizable") == "false"
     assert evidence.counterexample("linearizable")[0]["event"]["worker"] == "b"
+
+
+def test_hold_windows_are_the_holds_the_checker_judged_with_overlaps_flagged():
+    """The timeline a report draws comes from the checker: same windows, same overlap count."""
+    h = Builder()
+    first = h.acquire("a", "x", token=1)
+    second = h.acquire("b", "x", token=2)
+    h.release("a", "x")
+    h.release("b", "x")
+    h.acquire("a", "x", token=3)
+    h.release("a", "x")
+    timeline = hold_windows(h.events)
+    assert timeline.overlapping_pairs == h.check(lin_budget=None).figure("overlaps") == 1
+    assert [(w.client, w.token, w.overlap) for w in timeline.windows] == [("a", 1, True), ("b", 2, True),
+                                                                         ("a", 3, False)]
+    a_first = timeline.windows[0]
+    assert (a_first.seq, a_first.start_ns) == (first.seq, first.mono_ns)
+    assert a_first.end_ns == 5 * MS  # a's release invocation
+    assert timeline.windows[1].start_ns == second.mono_ns
 
 
 def test_hold_whose_lease_certainly_ran_out_does_not_overlap():

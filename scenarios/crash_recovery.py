@@ -10,6 +10,7 @@ longer, P0) and finally resumes trading from the recovered guardian. The resumed
 judged by every standard gate.
 """
 
+from harness.checks.evidence import Evidence
 from harness.crash import AREA, CrashPlan, check_recovery, crash
 from harness.gates import GateResult, Line
 from harness.guardian.checkpoint import read_wal, snapshots
@@ -43,7 +44,7 @@ def run(ctx: ScenarioContext) -> Trial:
     finally:
         store.close()
     fallback = _recover_from_corrupt_snapshot(plan, config, recovered)
-    evidence = type(evidence)(AREA, {**evidence.figures, **fallback})
+    evidence = Evidence(AREA, {**evidence.figures, **fallback})
     resumed = _resume(ctx, recovered)
     return Trial(resumed.events(), (evidence,))
 

@@ -1,6 +1,6 @@
 """Project-level pytest wiring: collect every scenario file as a test module.
 
-Scenario files are named for what they stress (``scenarios/race_detection.py``), not
+Scenario files are named for what they stress (``harness/scenarios/race_detection.py``), not
 ``test_*.py``, so pytest is told to collect them here.
 """
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-SCENARIOS = Path(__file__).parent / "scenarios"
+SCENARIOS = Path(__file__).parent / "harness" / "scenarios"
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path):

@@ -4,7 +4,7 @@ A ``Scenario`` is data -- a name, a title, the run settings it starts from, the 
 areas it is judged on -- plus one function that drives the system and returns a
 ``Trial`` (the history and any evidence computed outside it, such as what a database
 holds). ``execute`` does the rest the same way for every scenario, so ``harness run NAME``
-and the pytest items of ``scenarios/`` share one definition.
+and the pytest items of ``harness/scenarios/`` share one definition.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ CHECKERS: Mapping[str, Callable[[Sequence[Event]], Evidence]] = {
     "risk": check_risk,
 }
 STANDARD_AREAS = ("locks", "races", "performance", "aggregator", "risk")
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ def available() -> dict[str, Path]:
 
 
 def load(name: str) -> Scenario:
-    """The ``SCENARIO`` object of ``scenarios/<name>.py``; unknown names raise ConfigError."""
+    """The ``SCENARIO`` object of ``harness/scenarios/<name>.py``; unknown names raise ConfigError."""
     path = available().get(name)
     if path is None:
         raise ConfigError(f"unknown scenario {name!r} (available: {', '.join(available()) or 'none'})")

@@ -33,7 +33,7 @@ class Thresholds:
     max_order_p99_ms: float | None = None
     max_lock_p99_ms: float | None = None
     max_exposure_ratio: Decimal | None = None
-    max_breaker_trips: int | None = 0
+    fail_on_breaker_trip: bool = False  # a justified trip is the guardian working; True fails on any trip
     allowed_health: tuple[str, ...] = ("HEALTHY",)
     max_failed_symbols: int = 0
     max_lost_events: int = 0
@@ -161,28 +161,58 @@ def gate_aggregator(ev: Evidence, t: Thresholds) -> GateResult:
              f"Per-symbol trades/wins/PnL match: {f['mismatched_symbols']} symbols differ "
              f"({f['aggregator_trades']} aggregated vs {f['simulated_trades']} recomputed trades)"),
     )
-    return GateResult("aggregator", ev.area, lines, _failing(ev, ["mismatches"]))
+    if f.get("states_judged") is not None:
+        lines += (Line(f["bad_states"] == 0, f"Aggregator states over time: {f['states_judged']} judged against the "
+                                             f"replay, {f['bad_states']} stale or wrong"),)
+    return GateResult("aggregator", ev.area, lines, _failing(ev, ["mismatches", "bad_states"]))
 
 
 def gate_risk(ev: Evidence, t: Thresholds) -> GateResult:
-    """Risk: exposure at every fill within limit, isolation, breaker, guardian status."""
+    """Risk: exposure at every fill within limit, isolation, breakers recomputed, guardian status."""
     f = ev.figures
+    failed = f["failed_symbols"]
+    lines = (
+        _exposure_line(f, t),
+        Line(f["isolation_violations"] == 0 and len(failed) <= t.max_failed_symbols, _isolation_text(f, t)),
+        Line(not (t.fail_on_breaker_trip and f["breaker_trips"]),
+             "Circuit breaker: Not triggered" if not f["breaker_trips"]
+             else f"Circuit breaker: {f['breaker_trips']} trips ({', '.join(f['breaker_trip_reasons'])})"
+             + (" -- failing on any trip (fail_on_breaker_trip)" if t.fail_on_breaker_trip else "")),
+        _breaker_replay_line(f),
+        Line(f["guardian_status"] in t.allowed_health or _justified_halt(f, t),
+             f"Guardian status: {f['guardian_status']}"
+             + (" (a justified global breaker trip)" if _justified_halt(f, t) else "")),
+    )
+    return GateResult("risk", ev.area, lines, _failing(ev, ["limit_breaches", "isolation_violations", "missing_trips",
+                                                             "unjustified_trips", "halted_orders_accepted"]))
+
+
+def _exposure_line(f: Mapping[str, Any], t: Thresholds) -> Line:
+    """Exposure at every fill vs the limit; "n/a" when the history declares no equity."""
+    if f["max_exposure_ratio"] is None:
+        return Line(True, "Global exposure: n/a (no equity declared in run.start)")
     limit = t.max_exposure_ratio if t.max_exposure_ratio is not None else f["max_gross_exposure_limit"]
     peak = Decimal(str(f["max_exposure_ratio"]))
     within = f["limit_breaches"] == 0 and (limit is None or peak <= Decimal(str(limit)))
-    failed = f["failed_symbols"]
-    trips_ok = t.max_breaker_trips is None or f["breaker_trips"] <= t.max_breaker_trips
-    lines = (
-        Line(within, f"Global exposure: max {percent(peak)} at any fill, final {percent(f['final_exposure_ratio'])} "
-                     f"(limit {percent(limit) if limit is not None else 'n/a'}, {f['limit_breaches']} breaches, "
-                     f"{f['refusals']} orders refused)"),
-        Line(f["isolation_violations"] == 0 and len(failed) <= t.max_failed_symbols, _isolation_text(f, t)),
-        Line(trips_ok, "Circuit breaker: Not triggered" if not f["breaker_trips"]
-             else f"Circuit breaker: {f['breaker_trips']} trips ({', '.join(f['breaker_trip_reasons'])})"),
-        Line(f["guardian_status"] in t.allowed_health,
-             f"Guardian status: {f['guardian_status']}"),
-    )
-    return GateResult("risk", ev.area, lines, _failing(ev, ["limit_breaches", "isolation_violations"]))
+    return Line(within, f"Global exposure: max {percent(peak)} at any fill, final {percent(f['final_exposure_ratio'])} "
+                        f"(limit {percent(limit) if limit is not None else 'n/a'}, {f['limit_breaches']} breaches, "
+                        f"{f['refusals']} orders refused)")
+
+
+def _breaker_replay_line(f: Mapping[str, Any]) -> Line:
+    """Trips the limits require vs those the guardian recorded, and orders let through while halted."""
+    if f["breaker_replay"] != "judged":
+        return Line(True, f"Circuit breaker replay: n/a ({f['breaker_replay']})")
+    bad = f["missing_trips"] + f["unjustified_trips"] + f["halted_orders_accepted"]
+    return Line(bad == 0, f"Circuit breaker replay: {f['required_trips']} symbol trips required by the limits, "
+                          f"{f['missing_trips']} missing, {f['unjustified_trips']} without cause, "
+                          f"{f['halted_orders_accepted']} non-reducing orders accepted while halted")
+
+
+def _justified_halt(f: Mapping[str, Any], t: Thresholds) -> bool:
+    """HALTED by a global trip the replay justified is the guardian working, unless trips are to fail."""
+    return (f["guardian_status"] == "HALTED" and not t.fail_on_breaker_trip and f["breaker_replay"] == "judged"
+            and f["unjustified_trips"] == 0)
 
 
 def gate_persistence(ev: Evidence, t: Thresholds) -> GateResult:

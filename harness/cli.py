@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="re-judge a saved events.jsonl, STRESS_TEST.log or run directory")
     check.add_argument("path", type=Path)
     check.add_argument("--scenario", help="judge with this scenario's areas and thresholds")
+    check.add_argument("--areas", help="judge exactly these areas (comma-separated keys), each required to apply")
     check.add_argument("--config", type=Path)
     report = sub.add_parser("report", help="(re)build report.html from a saved run directory or events.jsonl")
     report.add_argument("path", type=Path)
@@ -147,7 +148,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """harness check PATH: re-judge a saved history with the same gates."""
     from harness.rejudge import rejudge
 
-    return rejudge(args.path, args.scenario, args.config)
+    return rejudge(args.path, args.scenario, args.config, args.areas)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ class Thresholds:
     max_alerts_p0: int = 0
     max_alerts_p1: int = 0
     max_write_p99_ms: float | None = None
+    require_areas: tuple[str, ...] = ()  # area keys that fail when the history holds none of their inputs
 
 
 @dataclass(frozen=True)
@@ -59,15 +60,18 @@ class GateResult:
     area: str
     lines: tuple[Line, ...]
     counterexamples: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    applicable: bool = True  # False: the history holds none of the area's inputs (neither pass nor fail)
 
     @property
     def passed(self) -> bool:
-        """True when every line holds."""
+        """True when every line holds (a not-applicable area holds nothing against the run)."""
         return all(line.ok for line in self.lines)
 
     @property
     def status(self) -> str:
-        """"PASS" or "FAIL"."""
+        """"PASS", "FAIL" or "N/A"."""
+        if not self.applicable:
+            return "N/A"
         return "PASS" if self.passed else "FAIL"
 
 
@@ -152,7 +156,7 @@ def gate_aggregator(ev: Evidence, t: Thresholds) -> GateResult:
     f = ev.figures
     diff = Decimal(str(f["pnl_difference"]))
     exact = diff == 0
-    lines = (
+    lines: tuple[Line, ...] = (
         Line(f["aggregator_state_recorded"], f"Simulated Total PnL: {money(f['simulated_total_pnl'])}"),
         Line(f["aggregator_state_recorded"], f"Aggregator Total PnL: {money(f['aggregator_total_pnl'])}"),
         Line(abs(diff) <= t.max_pnl_difference,
@@ -228,7 +232,8 @@ def gate_persistence(ev: Evidence, t: Thresholds) -> GateResult:
                       f"Writer: queue high-water {f['queue_high_water']}, spilled {f['spilled']}, drained "
                       f"{f['drained']}, retries {f['retries']}, dropped {f['dropped']}"))
     p99s = {k[len("write_p99_ms_"):]: f[k] for k in sorted(f) if k.startswith("write_p99_ms_")}
-    latency = ", ".join(f"{layer} p50 {f['write_p50_ms_' + layer]:.2f} / p99 {p99:.2f} ms" for layer, p99 in p99s.items())
+    latency = ", ".join(f"{layer} p50 {f['write_p50_ms_' + layer]:.2f} / p99 {p99:.2f} ms"
+                        for layer, p99 in p99s.items())
     lines.append(Line(t.max_write_p99_ms is None or all(p <= t.max_write_p99_ms for p in p99s.values()),
                       f"Write latency: {latency or 'no writes measured'}"))
     lines.append(Line(f["alerts_P0"] <= t.max_alerts_p0 and f["alerts_P1"] <= t.max_alerts_p1,
@@ -250,23 +255,14 @@ def _isolation_text(f: Mapping[str, Any], t: Thresholds) -> str:
     return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
-GATES: Mapping[str, Callable[[Evidence, Thresholds], GateResult]] = {
-    "ZMQ Lock Atomicity": gate_locks,
-    "Race Condition Detection": gate_races,
-    "Performance Metrics": gate_performance,
-    "MetricsAggregator Accuracy": gate_aggregator,
-    "Risk Management": gate_risk,
-    "Guardian Persistence": gate_persistence,
-}
-
-
 def judge(evidence: Sequence[Evidence], thresholds: Thresholds,
           extra: Mapping[str, Callable[[Evidence, Thresholds], GateResult]] | None = None) -> tuple[GateResult, ...]:
-    """Judge each evidence area with its gate."""
-    table = {**GATES, **(extra or {})}
-    return tuple(table[ev.area](ev, thresholds) for ev in evidence)
+    """Judge each evidence area with its gate (from the area registry, ``harness.judge``)."""
+    from harness.judge import gate_for  # the registry imports these gates: resolved at call time
+
+    return tuple(gate_for(ev, extra)(ev, thresholds) for ev in evidence)
 
 
 def unified(results: Sequence[GateResult]) -> bool:
-    """UnifiedGate: True only if there is at least one gate and every gate passed."""
-    return bool(results) and all(r.passed for r in results)
+    """UnifiedGate: True only if at least one gate judged something and every gate passed (n/a is neither)."""
+    return any(r.applicable for r in results) and all(r.passed for r in results)

@@ -6,6 +6,7 @@ log), so whatever fails later, the raw evidence of the run is already on disk.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from decimal import Decimal
@@ -52,6 +53,8 @@ def evidence_document(verdict: Verdict) -> dict[str, Any]:
         "started": verdict.started,
         "status": verdict.status,
         "reproduce": verdict.command,
+        "areas": list(verdict.scenario.areas),  # what `harness check` re-judges, without loading the scenario
+        "thresholds": dataclasses.asdict(verdict.config.gates),
         "gates": [
             {"name": g.name, "area": g.area, "status": g.status,
              "facts": [{"ok": line.ok, "text": line.text} for line in g.lines]}

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from harness.checks.evidence import Evidence
 from harness.checks.locks import check_locks
 from harness.checks.perf import check_perf
+from harness.checks.persistence import AREA as PERSISTENCE_AREA
 from harness.checks.pnl import check_pnl
 from harness.checks.races import check_races
 from harness.checks.risk import check_risk
@@ -28,6 +29,7 @@ from harness.gates import (
     gate_aggregator,
     gate_locks,
     gate_performance,
+    gate_persistence,
     gate_races,
     gate_risk,
 )
@@ -65,7 +67,9 @@ AREAS: Mapping[str, Area] = {a.key: a for a in (
     Area("risk", "Risk Management", check_risk, gate_risk, ("risk.",)),
 )}
 STANDARD_AREAS = tuple(AREAS)
-GATES = {a.name: a.gate for a in AREAS.values()}
+# Areas whose evidence a scenario computes outside the history (what the layers hold): gated here too.
+OUTSIDE: Mapping[str, Callable[[Evidence, Thresholds], GateResult]] = {PERSISTENCE_AREA: gate_persistence}
+GATES = {**{a.name: a.gate for a in AREAS.values()}, **OUTSIDE}
 
 
 class UnknownArea(ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -114,3 +115,27 @@ def test_rejudging_a_saved_run_does_not_load_the_engine(tmp_path: Path):
         assert "harness.judge" in modules
         assert not [m for m in modules if m.startswith(("harness.engine", "harness.scenario", "harness.locks.server",
                                                         "harness.locks.client", "harness.guardian.store"))]
+
+
+def test_verify_log_and_evidence_show_not_applicable_areas_honestly(tmp_path, clean):
+    from harness.report.verify_log import verify_log
+    from harness.report.writer import evidence_document
+
+    verdict = hb.run_scenario(tmp_path / "run", trades=3)
+    events = _locks_and_fills(clean)
+    evidence = evaluate(events, STANDARD_AREAS)
+    shown = dataclasses.replace(verdict, evidence=evidence, gates=judge(evidence, Thresholds()), events=events)
+    log = verify_log(shown, [])
+    assert "[PHYSICAL_EVIDENCE] Risk Management -- N/A" in log.splitlines()
+    assert ("[PHYSICAL_EVIDENCE] 2/2 gates passed; not applicable: Performance Metrics, MetricsAggregator Accuracy, "
+            "Risk Management") in log.splitlines()
+    gates = {g["area"]: g["status"] for g in evidence_document(shown)["gates"]}
+    assert gates["Risk Management"] == "N/A" and gates["ZMQ Lock Atomicity"] == "PASS"
+
+
+def test_evidence_computed_outside_the_history_keeps_its_gate():
+    from harness.checks.persistence import AREA, check_persistence
+
+    ev = check_persistence([], {})
+    (result,) = judge([ev], Thresholds())
+    assert result.area == AREA and result.name == "persistence"

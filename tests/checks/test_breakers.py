@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import tempfile
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from harness.config import RunConfig
+from harness.config import ConcurrencyMode, RunConfig
 from harness.engine import run
 from harness.gates import Thresholds
 from harness.guardian.risk import BreakerLimits, Guardian, RiskLimits
+from harness.history import History, new_sequence
 from harness.locks.local import LockTable
+from harness.scenario import broker_service
 
 from .. import _history_builders as hb
 
@@ -34,9 +38,14 @@ class LeakyHalt(Guardian):
 
 
 @functools.cache
-def tripped(limits: RiskLimits = STREAK, factory=Guardian, seed: int = 127) -> tuple:
-    """A thread-mode run whose breaker limits are tight enough to trip."""
-    return tuple(run(RunConfig(trades=12, seed=seed, limits=limits), LockTable(), guardian_factory=factory).events())
+def tripped(limits: RiskLimits = STREAK, factory=Guardian, seed: int = 127, mode: str = "thread") -> tuple:
+    """A run whose breaker limits are tight enough to trip (process mode through the ZeroMQ broker)."""
+    config = RunConfig(trades=12, seed=seed, limits=limits, mode=ConcurrencyMode(mode))
+    if config.mode is ConcurrencyMode.THREAD:
+        return tuple(run(config, LockTable(), guardian_factory=factory).events())
+    history = History("breakers", new_sequence(True))
+    with broker_service(history, Path(tempfile.mkdtemp()) / "broker.state", seed) as locks:
+        return tuple(run(config, locks, history=history, guardian_factory=factory).events())
 
 
 def test_justified_symbol_trips_are_a_reported_fact():
@@ -69,8 +78,18 @@ def test_global_trip_never_recorded_fails():
     assert result.counterexamples["missing_trips"][0]["scope"] == "global"
 
 
-def test_guardian_whose_breakers_never_trip_fails():
-    events = tripped(STREAK, never_trips)
+@pytest.mark.parametrize(("seed", "mode"), [(1, "thread"), (2, "thread"), (3, "thread"), (1, "process")])
+def test_reference_guardian_trips_are_all_justified(seed, mode):
+    events = tripped(STREAK, Guardian, seed, mode)
+    figures = hb.evidence(events, "risk").figures
+    assert figures["breaker_trips"] >= 1 and figures["required_trips"] == figures["breaker_trips"]
+    assert hb.gate(events, "risk").status == "PASS", hb.failing(hb.gate(events, "risk"))
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_guardian_whose_breakers_never_trip_fails(seed, mode):
+    events = tripped(STREAK, never_trips, seed, mode)
     assert not hb.where(events, "risk.trip")
     result = hb.gate(events, "risk")
     hb.assert_fails_on(result, r"^Circuit breaker replay: [1-9]\d* symbol trips required by the limits, "
@@ -79,8 +98,9 @@ def test_guardian_whose_breakers_never_trip_fails():
     assert missing["reason"] == "consecutive_losses" and missing["scope"] == "symbol"
 
 
-def test_guardian_that_admits_orders_while_halted_fails():
-    events = tripped(STREAK, LeakyHalt)
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_guardian_that_admits_orders_while_halted_fails(mode):
+    events = tripped(STREAK, LeakyHalt, 127, mode)
     result = hb.gate(events, "risk")
     hb.assert_fails_on(result, r"[1-9]\d* non-reducing orders accepted while halted$")
     assert result.counterexamples["halted_orders_accepted"][0]["halted_by"] == "symbol"

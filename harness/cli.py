@@ -60,6 +60,10 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--mode", choices=["thread", "process", "single"])
     p.add_argument("--out", type=Path, help="report directory (default reports/<scenario>-<UTC>-<seed>)")
     p.add_argument("--config", type=Path, help="TOML file with [run] and [gates] tables")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="override one run setting, dotted for nested tables (limits.max_gross_exposure=0.5)")
+    p.add_argument("--gate", action="append", default=[], metavar="KEY=VALUE", dest="gates",
+                   help="override one gate threshold (max_overlaps=0)")
     for plugin in PLUGINS:
         p.add_argument(f"--{plugin}", metavar="MODULE:FACTORY", help=f"use your own {plugin}")
 
@@ -70,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.linearizability.cli import add_check_history_arguments
     from harness.locks.server import add_broker_arguments
 
-    parser = _Parser(prog="harness", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog="harness", description=(__doc__ or "harness").splitlines()[0])
+    parser.add_argument("--version", action="store_true", help="print the harness version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     _add_run(sub)
     sub.add_parser("list", help="list the scenarios")
     check = sub.add_parser("check", aliases=["verify-log"],
@@ -88,13 +93,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _explicit(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``--set`` and ``--gate`` assignments as a ``{"run": ..., "gates": ...}`` mapping."""
+    from harness.config import assignments
+    from harness.overrides import nest
+
+    explicit: dict[str, Any] = {}
+    if args.settings:
+        explicit["run"] = nest(assignments(args.settings))
+    if args.gates:
+        explicit["gates"] = assignments(args.gates)
+    return explicit
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    run: dict[str, Any] = {}
+    explicit = _explicit(args)
+    run: dict[str, Any] = explicit.get("run", {})
     for key in ("seed", "symbols", "trades", "duration", "mode"):
         value = getattr(args, key, None)
         if value is not None:
             run[key] = value
-    return {"run": run} if run else {}
+    return {**explicit, "run": run} if run else explicit
 
 
 PLUGINS = ("engine", "locks", "aggregator", "guardian")
@@ -108,7 +127,10 @@ def _plugins(args: argparse.Namespace):
 
 def _repeated_flags(args: argparse.Namespace) -> list[str]:
     """Flags the reproduce command must carry beyond the run settings."""
+    from harness.overrides import override_flags
+
     flags = ["--config", str(args.config)] if args.config else []
+    flags += override_flags(_explicit(args))
     for name in PLUGINS:
         if getattr(args, name, None):
             flags += [f"--{name}", getattr(args, name)]
@@ -165,6 +187,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``harness`` console script."""
     try:
         args = build_parser().parse_args(argv)
+        if args.version:
+            from harness import __version__
+
+            print(f"harness {__version__}")
+            return EXIT_PASS
+        if args.command is None:
+            raise UsageError("a command is required (see harness --help)")
         if args.command == "check-history":
             from harness.linearizability.cli import run_check_history
 

@@ -45,6 +45,15 @@ def _settings(config: pytest.Config) -> dict[str, Any]:
     return explicit
 
 
+def _command_flags(config: pytest.Config, explicit: dict[str, Any]) -> list[str]:
+    """What ``harness run`` needs beyond seed and size to rerun this item: config file, overrides."""
+    from harness.overrides import override_flags
+
+    config_file = config.getoption("--harness-config")
+    flags = ["--config", str(Path(config_file).resolve())] if config_file else []
+    return flags + override_flags(explicit)
+
+
 @pytest.fixture
 def harness_scenario(request: pytest.FixtureRequest, record_property):
     """Run a scenario, write its report directory, record its verdict; returns the Verdict."""
@@ -64,7 +73,7 @@ def harness_scenario(request: pytest.FixtureRequest, record_property):
         harness_config = scenario.configure(base, explicit)
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         out = root / f"{run_dir_name(scenario.name, harness_config.run.seed)}-{worker}"
-        verdict = execute(scenario, harness_config, out)
+        verdict = execute(scenario, harness_config, out, command_flags=_command_flags(config, explicit))
         write_reports(verdict, out)
         record_property(VERDICT_PROPERTY, json.dumps(
             {"scenario": scenario.name, "status": verdict.status, "report": str(out), "command": verdict.command,
@@ -96,5 +105,15 @@ class GateSummary:
                 terminalreporter.write_line(f"    reproduce: {verdict['command']}")
 
 
+MARKERS = (
+    "slow: takes more than a few seconds (deselect with -m 'not slow')",
+    "services: needs real Redis/PostgreSQL",
+    "harness: a test that runs a harness scenario",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    # Registered here so a user's project with --strict-markers can use them unchanged.
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
     config.pluginmanager.register(GateSummary(), "harness-gate-summary")

@@ -7,8 +7,9 @@ service) -- always with one clear line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    port = _positive_int(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port 0-65535, got {text!r}")
+    return port
+
+
 def _add_run(sub: Any) -> None:
     p = sub.add_parser("run", help="run a scenario and write its report directory")
     p.add_argument("name", help="scenario name (see `harness list`)")
@@ -66,6 +74,9 @@ def _add_run(sub: Any) -> None:
                    help="override one gate threshold (max_overlaps=0)")
     for plugin in PLUGINS:
         p.add_argument(f"--{plugin}", metavar="MODULE:FACTORY", help=f"use your own {plugin}")
+    p.add_argument("--serve", nargs="?", const=8787, type=_port, metavar="PORT",
+                   help="watch the run live: the Guardian API on 127.0.0.1:PORT (default 8787; 0 = any free port)")
+    p.add_argument("--token", help="bearer token of the live API (default: $HARNESS_API_TOKEN)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,12 +158,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = scenario.configure(load_config(args.config), _overrides(args))
     plugins = _plugins(args)
     out = args.out or Path("reports") / run_dir_name(scenario.name, config.run.seed)
-    with symbol_progress(config.run) as progress:
+    with _live(args) as on_history, symbol_progress(config.run) as progress:
         verdict = execute(scenario, config, out, plugins=plugins, progress=progress,
-                          command_flags=_repeated_flags(args))
+                          command_flags=_repeated_flags(args), on_history=on_history)
     write_reports(verdict, out)
     print_verdict(verdict, out)
     return verdict.exit_code
+
+
+@contextlib.contextmanager
+def _live(args: argparse.Namespace) -> Iterator[Callable[[Any], None] | None]:
+    """With ``--serve``: the live Guardian API for the run's duration; yields its history hook."""
+    if args.serve is None:
+        yield None
+        return
+    import os
+
+    from harness.guardian.api import TOKEN_ENV
+
+    token = args.token or os.environ.get(TOKEN_ENV, "")
+    if not token:
+        raise UsageError(f"--serve: give --token or set {TOKEN_ENV} (the live API needs a bearer token)")
+    try:
+        from harness.live import LiveSource, start
+
+        source = LiveSource()
+        server = start(source, token, port=args.serve)
+    except ImportError as exc:
+        raise UsageError(f"--serve: the API needs fastapi and uvicorn (pip install 'harness[api]'): {exc}") from None
+    except (OSError, OverflowError) as exc:
+        raise UsageError(f"--serve: cannot listen on 127.0.0.1:{args.serve}: {exc}") from None
+    print(f"live: {server.url} (Guardian API: /health /guardian /metrics /alerts /audit /docs)", flush=True)
+    try:
+        yield source.attach
+    finally:
+        server.stop()
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -118,16 +119,31 @@ def symbol_progress(run: RunConfig, *, force: bool = False, console: Console | N
         yield SymbolBars(progress, run)
 
 
+def _aggregator_pnl(verdict) -> dict[str, Any]:
+    """Per symbol, the aggregator's PnL where it differs from the ledger replay (empty when all agree)."""
+    accuracy = next((ev for ev in verdict.evidence if ev.area == "MetricsAggregator Accuracy"), None)
+    rows = {} if accuracy is None else accuracy.figures.get("per_symbol", {})
+    return {name: row.get("aggregator_pnl") for name, row in rows.items()
+            if row.get("aggregator_pnl") is not None and row.get("difference") not in (0, "0", None)}
+
+
 def _symbol_table(verdict) -> Table | None:
-    """Per-symbol trades, PnL and win rate from the performance evidence (None without it)."""
+    """Per-symbol trades, PnL and win rate from the history; the aggregator's PnL beside it when it differs."""
     perf = next((ev for ev in verdict.evidence if ev.area == "Performance Metrics"), None)
     if perf is None:
         return None
-    table = Table(title=f"{perf.figures['total_trades']} trades, {perf.figures['throughput_trades_per_s']:.1f} trades/s")
-    for column in ("symbol", "trades", "PnL", "win rate"):
+    figures = perf.figures
+    table = Table(title=f"{figures['total_trades']} trades, {figures['throughput_trades_per_s']:.1f} trades/s")
+    differing = _aggregator_pnl(verdict)
+    columns = ["symbol", "trades", "PnL (ledger)" if differing else "PnL", "win rate"]
+    columns += ["PnL (aggregator)"] if differing else []
+    for column in columns:
         table.add_column(column, justify="left" if column == "symbol" else "right")
-    for name, s in perf.figures["per_symbol"].items():
-        table.add_row(name, str(s["trades"]), money(s["pnl"]), percent(s["win_rate"]))
+    for name, s in figures["per_symbol"].items():
+        row = [name, str(s["trades"]), money(s["pnl"]), percent(s["win_rate"])]
+        if differing:
+            row.append(f"{money(differing[name])} ❌" if name in differing else "=")
+        table.add_row(*row)
     return table
 
 

@@ -83,3 +83,16 @@ def test_a_trades_run_on_a_terminal_shows_an_eta(tmp_path):
 def test_a_duration_run_on_a_terminal_shows_a_time_bar(tmp_path):
     drawn = _terminal_run(tmp_path, "--duration", "2")
     assert re.search(r"\d+\.\d/2s \[#+-*\]\s+\d+ trades", drawn), drawn[-2000:]
+
+
+def test_the_console_shows_aggregator_pnl_beside_the_ledgers_only_when_they_differ(capsys, tmp_path, monkeypatch):
+    from . import _history_builders as hb
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # examples/ is importable from the project root
+    code, out, _ = hb.cli(capsys, "run", "multi_symbol_stress", "--trades", "4", "--out", tmp_path / "lossy",
+                          "--aggregator", "examples.lossy_aggregator:factory")
+    assert code == 1
+    assert "PnL (ledger)" in out and "PnL (aggregator)" in out
+    assert re.search(r"BTCUSD\.s .*\$.*-?\$[\d.]+ ❌", out)
+    code, out, _ = hb.cli(capsys, "run", "multi_symbol_stress", "--trades", "4", "--out", tmp_path / "good")
+    assert code == 0 and "PnL (aggregator)" not in out and "PnL" in out

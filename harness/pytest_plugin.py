@@ -86,15 +86,18 @@ def harness_scenario(request: pytest.FixtureRequest, record_property):
 class GateSummary:
     """Collects verdicts from test reports (also those xdist workers send) and prints them."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: pytest.Config) -> None:
         self.verdicts: list[dict[str, Any]] = []
+        # xdist's own marker of a worker process; an environment variable would also be
+        # inherited by a pytest that a test starts in a subprocess (pytester).
+        self.is_worker = hasattr(config, "workerinput")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":
             self.verdicts += [json.loads(v) for k, v in report.user_properties if k == VERDICT_PROPERTY]
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if not self.verdicts or os.environ.get("PYTEST_XDIST_WORKER"):
+        if not self.verdicts or self.is_worker:
             return
         terminalreporter.section("harness gates")
         for verdict in self.verdicts:
@@ -116,4 +119,4 @@ def pytest_configure(config: pytest.Config) -> None:
     # Registered here so a user's project with --strict-markers can use them unchanged.
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
-    config.pluginmanager.register(GateSummary(), "harness-gate-summary")
+    config.pluginmanager.register(GateSummary(config), "harness-gate-summary")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,7 @@ from . import _history_builders as hb
 
 pytestmark = pytest.mark.usefixtures("in_empty_dir")
 
+HARNESS = str(Path(sys.executable).with_name("harness"))
 IMPOSSIBLE = "min_throughput_trades_per_s=1e12"  # a gate no run can meet: the override alone fails it
 
 
@@ -75,7 +79,7 @@ def test_stress(harness_scenario):
 '''
 
 
-def test_pytest_reproduce_command_reruns_with_the_items_overrides(pytester, capsys):
+def test_pytest_reproduce_command_reruns_with_the_items_overrides(pytester):
     """An outside project: markers registered by the plugin, overrides carried into the command."""
     pytester.makepyfile(test_user=USER_TEST)
     result = pytester.runpytest_subprocess("--strict-markers", "-p", "no:cacheprovider",
@@ -83,7 +87,9 @@ def test_pytest_reproduce_command_reruns_with_the_items_overrides(pytester, caps
     result.assert_outcomes(failed=1)
     argv = _reproduce_argv(result.stdout.str())
     assert "--gate min_throughput_trades_per_s=" in shlex.join(argv)
-    code, out, _ = hb.cli(capsys, *argv, "--out", pytester.path / "rerun")
-    assert code == 1 and "MULTI_SYMBOL_STRESS FAIL" in out
+    # Rerun as a person would, in a shell: a fresh process with the printed words.
+    rerun = subprocess.run([HARNESS, *argv, "--out", str(pytester.path / "rerun")], cwd=pytester.path,
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert rerun.returncode == 1 and "MULTI_SYMBOL_STRESS FAIL" in rerun.stdout, rerun.stderr
     passing = pytester.runpytest_subprocess("--strict-markers", "-p", "no:cacheprovider", "--harness-report-dir", "r2")
     passing.assert_outcomes(passed=1)

@@ -6,7 +6,6 @@ log), so whatever fails later, the raw evidence of the run is already on disk.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from decimal import Decimal
@@ -17,6 +16,7 @@ from harness import __version__
 from harness.history import normalise, write_jsonl
 from harness.judge import NOT_APPLICABLE
 from harness.report.html import from_verdict, write_html
+from harness.report.settings import run_settings
 from harness.report.verify_log import physical_evidence, verify_log
 from harness.scenario import Verdict, make_dir
 from harness.stresslog import write_log
@@ -55,7 +55,7 @@ def evidence_document(verdict: Verdict) -> dict[str, Any]:
         "status": verdict.status,
         "reproduce": verdict.command,
         "areas": list(verdict.scenario.areas),  # what `harness check` re-judges, without loading the scenario
-        "thresholds": dataclasses.asdict(verdict.config.gates),
+        "config": run_settings(verdict.config),
         "gates": [
             {"name": g.name, "area": g.area, "status": g.status,
              "facts": [{"ok": line.ok, "text": line.text} for line in g.lines]}

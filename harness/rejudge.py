@@ -63,7 +63,8 @@ def _plan(document: Mapping[str, Any], scenario_name: str | None, config: Harnes
     name = scenario_name or document.get("scenario")
     if scenario_name is None and "areas" in document:
         gates = {k[len("gates."):]: v for k, v in (document.get("config") or {}).items() if k.startswith("gates.")}
-        return name, tuple(a for a in document["areas"] if a in STANDARD_AREAS), harness_config({"gates": gates}, config)
+        areas = tuple(a for a in document["areas"] if a in STANDARD_AREAS)
+        return name, areas, harness_config({"gates": gates}, config)
     if name is None:
         return None, STANDARD_AREAS, config
     from harness.scenario import load  # only here: a scenario module brings the engine with it

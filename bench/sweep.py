@@ -56,8 +56,11 @@ def run_case(case: Case, trades: int | None, out: Path) -> dict[str, Any]:
     started = time.perf_counter()
     verdict = execute(scenario, config, out / f"{case.scenario}-{case.seed}-{case.mode or 'default'}")
     failing = [f"{g.area}: {line.text}" for g in verdict.gates for line in g.lines if not line.ok]
+    # Justified breaker trips are where the old checker raised its false alarms: count them.
+    trips = sum(ev.figures.get("breaker_trips", 0) for ev in verdict.evidence if ev.area == "Risk Management")
     return {"scenario": case.scenario, "seed": case.seed, "mode": config.run.mode.value, "status": verdict.status,
-            "seconds": round(time.perf_counter() - started, 2), "failing": failing, "reproduce": verdict.command}
+            "seconds": round(time.perf_counter() - started, 2), "breaker_trips": trips, "failing": failing,
+            "reproduce": verdict.command}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"runs": len(results), "false_alarms": len(alarms), "trades": args.trades,
                                     "results": results}, indent=2) + "\n", encoding="utf-8")
-    print(f"false alarms: {len(alarms)} in {len(results)} clean runs (trades {args.trades or 'scenario default'})")
+    tripped = sum(1 for r in results if r["breaker_trips"])
+    print(f"false alarms: {len(alarms)} in {len(results)} clean runs (trades {args.trades or 'scenario default'}); "
+          f"{tripped} runs had justified breaker trips")
     for row in alarms:
         print(f"  reproduce: {row['reproduce']}")
     return 1 if alarms else 0

@@ -56,7 +56,7 @@ class Area:
     @property
     def missing(self) -> str:
         """What the history lacks when the area is not applicable, for the report line."""
-        return "no " + " / ".join(f"{n}* " if n.endswith(".") else f"{n} " for n in self.needs).strip() + " events"
+        return "no " + " / ".join(f"{n}*" if n.endswith(".") else n for n in self.needs) + " events"
 
 
 AREAS: Mapping[str, Area] = {a.key: a for a in (
@@ -64,7 +64,7 @@ AREAS: Mapping[str, Area] = {a.key: a for a in (
     Area("races", "Race Condition Detection", check_races, gate_races, ()),
     Area("performance", "Performance Metrics", check_perf, gate_performance, ("trade.closed",)),
     Area("aggregator", "MetricsAggregator Accuracy", check_pnl, gate_aggregator, ("agg.",)),
-    Area("risk", "Risk Management", check_risk, gate_risk, ("risk.",)),
+    Area("risk", "Risk Management", check_risk, gate_risk, ("risk.", "run.start")),  # run.start: limits, equity
 )}
 STANDARD_AREAS = tuple(AREAS)
 # Areas whose evidence a scenario computes outside the history (what the layers hold): gated here too.

@@ -58,7 +58,7 @@ def test_foreign_history_passes_check_with_the_rest_not_applicable(capsys, tmp_p
     code, stdout, err = hb.cli(capsys, "check", path)
     assert (code, err) == (0, "")
     assert "[PHYSICAL_EVIDENCE] Risk Management: N/A" in stdout.splitlines()
-    assert "  ✅ Not applicable (no risk.* events)" in stdout.splitlines()
+    assert "  ✅ Not applicable (no risk.* / run.start events)" in stdout.splitlines()
     assert stdout.splitlines()[-1] == "[UnifiedGate] HISTORY PASS"
 
 
@@ -79,7 +79,7 @@ def test_require_areas_in_config_fails_too(capsys, tmp_path, clean):
     config.write_text('[gates]\nrequire_areas = ["risk"]\n', encoding="utf-8")
     code, stdout, _ = hb.cli(capsys, "check", path, "--config", config)
     assert code == 1
-    assert "  ❌ Required, but not applicable (no risk.* events)" in stdout.splitlines()
+    assert "  ❌ Required, but not applicable (no risk.* / run.start events)" in stdout.splitlines()
 
 
 @pytest.mark.parametrize("argv", [["--areas", "locks,nonsense"], ["--config", "bad.toml"]])

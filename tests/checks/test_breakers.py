@@ -12,7 +12,7 @@ import pytest
 
 from harness.config import ConcurrencyMode, RunConfig
 from harness.engine import run
-from harness.gates import Thresholds
+from harness.gates import Thresholds, judge
 from harness.guardian.risk import BreakerLimits, Guardian, RiskLimits
 from harness.history import History, new_sequence
 from harness.locks.local import LockTable
@@ -139,3 +139,12 @@ def test_history_without_limits_is_not_judged(clean):
     events = hb.alter(clean, start, risk_limits=None)
     line = next(t.text for t in hb.gate(events, "risk").lines if t.text.startswith("Circuit breaker replay"))
     assert line == "Circuit breaker replay: n/a (no risk limits in run.start)"
+
+
+def test_guardian_that_records_nothing_is_still_judged_from_run_start():
+    from harness.judge import evaluate
+
+    events = [e for e in tripped(STREAK, never_trips) if not e.kind.startswith("risk.")]
+    (result,) = judge(evaluate(events, ("risk",)), Thresholds())
+    assert result.applicable
+    hb.assert_fails_on(result, r"[1-9]\d* missing")

@@ -148,3 +148,10 @@ def test_guardian_that_records_nothing_is_still_judged_from_run_start():
     (result,) = judge(evaluate(events, ("risk",)), Thresholds())
     assert result.applicable
     hb.assert_fails_on(result, r"[1-9]\d* missing")
+
+
+def test_fail_on_breaker_trip_is_a_gates_setting():
+    from harness.config import harness_config
+
+    assert harness_config({"gates": {"fail_on_breaker_trip": True}}).gates.fail_on_breaker_trip is True
+    assert harness_config({}).gates.fail_on_breaker_trip is False

@@ -2,14 +2,18 @@
 
 Each model's state is hashable so the search can memoise it. A step returns (legal, next
 state). An :info operation has no output (None): a model must accept any output then, since
-the reply that would carry it never came.
+the reply that would carry it never came. ``validate`` names a malformed value before any
+search starts, so a bad input is an error, not a verdict.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 
+from typing import Any
+
 from harness.linearizability.engine import Model, Operation
+from harness.linearizability.mutex import fast_mutex
 
 Step = tuple[bool, Hashable]
 _ILLEGAL: Step = (False, None)
@@ -63,13 +67,55 @@ def _cas_register(value: Hashable, op: Operation) -> Step:
         return True, op.value
     if op.f == "cas":
         old, new = op.value
+        if op.failed:
+            # Porcupine semantics: the comparison ran and saw another value; nothing changed.
+            return (True, value) if value != old else _ILLEGAL
         return (True, new) if value == old else _ILLEGAL
     return _ILLEGAL
 
 
-MUTEX = Model("mutex", False, _mutex)
-OWNER_MUTEX = Model("owner-mutex", None, _owner_mutex)
-FENCED_MUTEX = Model("fenced-mutex", (None, 0), _fenced_mutex)
-CAS_REGISTER = Model("cas-register", None, _cas_register)
+def _pair(value: Any) -> bool:
+    return isinstance(value, tuple) and len(value) == 2
 
-MODELS: dict[str, Model] = {m.name: m for m in (MUTEX, OWNER_MUTEX, FENCED_MUTEX, CAS_REGISTER)}
+
+def _cas_register_value(op: Operation) -> str | None:
+    if op.f == "cas" and not _pair(op.value):
+        return f"cas needs [old new], got {op.value!r}"
+    return None
+
+
+def _kv(value: str, op: Operation) -> Step:
+    """One key of porcupine's kv store: get returns the value, put replaces it, append extends it."""
+    if op.f == "get":
+        return (True, value) if op.output is None or op.output == value else _ILLEGAL
+    if op.f == "put":
+        return True, op.value
+    if op.f == "append":
+        return True, value + op.value
+    return _ILLEGAL
+
+
+def _kv_value(op: Operation) -> str | None:
+    if op.f in ("put", "append") and not isinstance(op.value, str):
+        return f"{op.f} needs a string value, got {op.value!r}"
+    if op.f == "get" and not isinstance(op.output, (str, type(None))):
+        return f"get returns a string, got {op.output!r}"
+    return None
+
+
+def _mutex_value(op: Operation) -> str | None:
+    if op.f == "expire" and op.value is None:
+        return "expire needs the owner whose lease ran out"
+    return None
+
+
+_LOCK_FS = frozenset({"acquire", "release", "renew", "expire"})
+MUTEX = Model("mutex", False, _mutex, frozenset({"acquire", "release"}))
+OWNER_MUTEX = Model("owner-mutex", None, _owner_mutex, _LOCK_FS, _mutex_value, fast=fast_mutex)
+FENCED_MUTEX = Model("fenced-mutex", (None, 0), _fenced_mutex, _LOCK_FS, _mutex_value, fast=fast_mutex)
+CAS_REGISTER = Model(
+    "cas-register", None, _cas_register, frozenset({"read", "write", "cas"}), _cas_register_value, frozenset({"read"})
+)
+KV = Model("kv", "", _kv, frozenset({"get", "put", "append"}), _kv_value, frozenset({"get"}))
+
+MODELS: dict[str, Model] = {m.name: m for m in (MUTEX, OWNER_MUTEX, FENCED_MUTEX, CAS_REGISTER, KV)}

@@ -23,9 +23,11 @@ observed a value other than the one it expected (porcupine's etcd model), which 
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -213,26 +215,43 @@ def check(ops: Sequence[Operation], model: Model, budget: Budget = Budget()) -> 
     if error is not None:
         return Result("unknown", error=error)
     by_key: dict[Hashable, list[Operation]] = defaultdict(list)
+    dropped = model.unobservable
     for op in ops:
-        if not (op.is_info and op.f in model.unobservable):
+        if not (dropped and op.complete_index is None and op.f in dropped):
             by_key[op.key].append(op)
     clock = Clock(budget)
-    for key, key_ops in by_key.items():
-        result = model.fast(key_ops, model, clock, key) if model.fast is not None else None
-        if result is None:
-            result = search(key_ops, model, clock, key)
-        # An exhausted budget is shared, so the keys not yet checked could only be unknown too.
-        if result.verdict != "true":
-            return result
+    with _collector_paused():
+        for key, key_ops in by_key.items():
+            result = model.fast(key_ops, model, clock, key) if model.fast is not None else None
+            if result is None:
+                result = search(key_ops, model, clock, key)
+            # An exhausted budget is shared, so the keys not yet checked could only be unknown too.
+            if result.verdict != "true":
+                return result
     return Result("true", steps=clock.steps)
 
 
-def invalid(ops: Iterable[Operation], model: Model) -> str | None:
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a check builds millions of small acyclic tuples
+    (frames, memo keys, holds) that it would otherwise rescan over and over."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def invalid(ops: Sequence[Operation], model: Model) -> str | None:
     """What is wrong with the first op the model cannot judge (unknown f, malformed value), or None."""
+    unknown = {op.f for op in ops} - model.fs if model.fs else set()
+    validate = model.validate
     for op in ops:
-        if model.fs and op.f not in model.fs:
+        if op.f in unknown:
             return f"unknown operation {op.f!r} for model {model.name} (knows {', '.join(sorted(model.fs))}): {op.describe()}"
-        problem = model.validate(op) if model.validate is not None else None
+        problem = validate(op) if validate is not None else None
         if problem is not None:
             return f"{problem}: {op.describe()}"
     return None

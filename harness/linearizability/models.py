@@ -103,16 +103,10 @@ def _kv_value(op: Operation) -> str | None:
     return None
 
 
-def _mutex_value(op: Operation) -> str | None:
-    if op.f == "expire" and op.value is None:
-        return "expire needs the owner whose lease ran out"
-    return None
-
-
 _LOCK_FS = frozenset({"acquire", "release", "renew", "expire"})
 MUTEX = Model("mutex", False, _mutex, frozenset({"acquire", "release"}))
-OWNER_MUTEX = Model("owner-mutex", None, _owner_mutex, _LOCK_FS, _mutex_value, fast=fast_mutex)
-FENCED_MUTEX = Model("fenced-mutex", (None, 0), _fenced_mutex, _LOCK_FS, _mutex_value, fast=fast_mutex)
+OWNER_MUTEX = Model("owner-mutex", None, _owner_mutex, _LOCK_FS, fast=fast_mutex)
+FENCED_MUTEX = Model("fenced-mutex", (None, 0), _fenced_mutex, _LOCK_FS, fast=fast_mutex)
 CAS_REGISTER = Model(
     "cas-register", None, _cas_register, frozenset({"read", "write", "cas"}), _cas_register_value, frozenset({"read"})
 )

@@ -8,7 +8,8 @@ the holds must be ordered as their cores and the cores must not overlap; the lin
 is then unique, and replaying the model along it decides the rest (fencing tokens).
 
 Crashed ops, and expiries that overlap an op of their owner, leave real choices: the checker
-declines those locks (returns None) and the general search takes them.
+declines those locks (returns None) and the general search takes them. The budget counts
+one step per hold.
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from itertools import pairwise
+from operator import attrgetter
 
 from harness.linearizability.engine import Clock, Model, Operation, Result
 
 Hold = tuple[int, float, list[Operation]]  # (core start, core end, the hold's ops in order)
 ENDS = frozenset({"release", "expire"})
+_INVOKED = attrgetter("invoke_index")
 
 
 def fast_mutex(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) -> Result | None:
     """The verdict for one lock's ops, or None when the history leaves choices to search."""
-    if any(op.is_info for op in ops):
+    if any(op.complete_index is None for op in ops):
         return None
     by_owner: dict[Hashable, list[Operation]] = defaultdict(list)
     for op in ops:
@@ -33,11 +36,15 @@ def fast_mutex(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashab
     holds: list[Hold] = []
     strays: list[Operation] = []
     for seq in by_owner.values():
-        seq.sort(key=lambda op: op.invoke_index)
+        seq.sort(key=_INVOKED)
         if any(a.complete_index is None or a.complete_index >= b.invoke_index for a, b in pairwise(seq)):
             return None
         _holds_of(seq, holds, strays)
     holds.sort(key=lambda hold: hold[0])
+    # Ordering the holds is this checker's work: one budget step per hold.
+    exhausted = clock.tick(max(1, len(holds)))
+    if exhausted:
+        return Result("unknown", exhausted=exhausted, key=key, steps=clock.steps)
     if strays:
         first = min(strays, key=lambda op: op.invoke_index)
         return _refuted(_prefix_before(holds, first), first, key, clock)

@@ -101,6 +101,7 @@ def forms(text: str) -> Iterator[Form]:
     top = _Frame("", 1)
     stack = [top]
     pending_tag = False
+    dangling = 1  # line of the latest tag or #_, which need a form after them
     starts: list[int] = []
     for match in _TOKEN.finditer(text):
         kind, token = match.lastgroup, match.group()
@@ -116,10 +117,10 @@ def forms(text: str) -> Iterator[Form]:
                 pending_tag = False
                 continue
             if kind == "tag":
-                pending_tag = True
+                pending_tag, dangling = True, line
                 continue
             if kind == "discard":
-                frame.discard += 1
+                frame.discard, dangling = frame.discard + 1, line
                 continue
             if kind == "close":
                 if frame is top or _CLOSERS[frame.opener] != token:
@@ -148,7 +149,7 @@ def forms(text: str) -> Iterator[Form]:
         # The line an unclosed collection opened on is where a reader should look.
         raise EdnError(f"unexpected end of input: {stack[-1].opener!r} never closed", stack[-1].line)
     if pending_tag or top.discard:
-        raise EdnError("unexpected end of input (a tag or #_ without a form)", line)
+        raise EdnError("unexpected end of input (a tag or #_ without a form)", dangling)
 
 
 def read_one(text: str) -> Any:

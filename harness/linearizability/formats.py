@@ -170,6 +170,9 @@ def _build(path: Path, items: Iterable[tuple[int | None, Any]], convert: Callabl
     for index, (line, item) in enumerate(items):
         try:
             records.append(convert(item, index, line))
+        except RecursionError:
+            where = f"{path}:{line}" if line is not None else f"{path}: operation {index + 1}"
+            raise HistoryFormatError(f"{where}: value nested too deeply") from None
         except _BadOp as exc:
             where = f"{path}:{line}" if line is not None else f"{path}: operation {index + 1}"
             raise HistoryFormatError(f"{where}: {exc}") from None
@@ -207,6 +210,8 @@ def _read_json(path: Path, text: str) -> list[Record]:
             ops = json.loads(text)
         except json.JSONDecodeError as exc:
             raise HistoryFormatError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise HistoryFormatError(f"{path}: not valid JSON: nested too deeply") from None
         if not isinstance(ops, list):
             raise HistoryFormatError(f"{path}: expected a list of operation objects")
         return _build(path, ((None, op) for op in ops), _from_map)
@@ -218,6 +223,8 @@ def _json(path: Path, lineno: int, line: str) -> Any:
         return json.loads(line)
     except json.JSONDecodeError as exc:
         raise HistoryFormatError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise HistoryFormatError(f"{path}:{lineno}: not valid JSON: nested too deeply") from None
 
 
 JEPSEN_LOG_PREFIX = "jepsen.util - "

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -46,6 +47,7 @@ def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) 
     """Linearizability of one key's operations, or "unknown" when the clock's budget runs out."""
     done = [op for op in ops if not op.is_info]
     infos_ops = sorted((op for op in ops if op.is_info), key=lambda op: op.invoke_index)
+    info_invokes = [op.invoke_index for op in infos_ops]
     entries = _entries(done)
     n = len(entries)
     # A doubly linked list over entries; index n is the head sentinel.
@@ -89,19 +91,22 @@ def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) 
                     continue
             pos = nxt[pos]
             continue
-        # A return entry: its op is not linearised yet. A crashed op invoked earlier may help.
-        j, info_from = info_from, 0
-        while j < len(infos_ops) and infos_ops[j].invoke_index < time_:
-            if not infos >> j & 1:
-                ok, new_state = step(state, infos_ops[j])
-                memo = (base, window, infos | 1 << j, new_state)
-                if ok and memo not in cache:
-                    cache.add(memo)
-                    depth += 1
-                    frame = (pos, j, state, base, window, infos, frame, depth)
-                    state, infos = new_state, infos | 1 << j
-                    break
-            j += 1
+        # A return entry: its op is not linearised yet. A crashed op invoked earlier may help:
+        # walk the set bits of those not linearised yet, from where the last try left off.
+        candidates = ~infos & ((1 << bisect_left(info_invokes, time_)) - 1) & -(1 << info_from)
+        info_from = 0
+        while candidates:
+            low = candidates & -candidates
+            candidates ^= low
+            j = low.bit_length() - 1
+            ok, new_state = step(state, infos_ops[j])
+            memo = (base, window, infos | low, new_state)
+            if ok and memo not in cache:
+                cache.add(memo)
+                depth += 1
+                frame = (pos, j, state, base, window, infos, frame, depth)
+                state, infos = new_state, infos | low
+                break
         else:
             # Stuck: undo the latest choice. The deepest frame seen is the counterexample.
             if best[1] < 0 or depth > (best[0][7] if best[0] else 0):

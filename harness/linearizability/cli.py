@@ -31,8 +31,10 @@ def add_check_history_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="auto", choices=FORMATS, help="history format (default: auto-detect)")
     parser.add_argument("--fail-semantics", default="knossos", choices=FAIL_SEMANTICS,
                         help="a :fail op did not happen (knossos) or a failed cas observed another value (porcupine)")
-    parser.add_argument("--budget-steps", type=int, default=defaults.steps, help="search steps before answering unknown")
-    parser.add_argument("--budget-seconds", type=float, default=defaults.seconds, help="seconds before answering unknown")
+    parser.add_argument("--budget-steps", type=int, default=defaults.steps,
+                        help="search steps before answering unknown")
+    parser.add_argument("--budget-seconds", type=float, default=defaults.seconds,
+                        help="seconds before answering unknown")
 
 
 def run_check_history(args: argparse.Namespace) -> int:

@@ -74,7 +74,12 @@ def _string(token: str) -> str:
     body = token[1:-1]
     if "\\" not in body:
         return body
-    return _ESCAPE.sub(lambda m: chr(int(m.group(1)[1:], 16)) if len(m.group(1)) == 5 else _ESCAPES.get(m.group(1), m.group(1)), body)
+    return _ESCAPE.sub(_unescape, body)
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    return chr(int(code[1:], 16)) if len(code) == 5 else _ESCAPES.get(code, code)
 
 
 class _Frame:
@@ -83,7 +88,9 @@ class _Frame:
     __slots__ = ("opener", "items", "starts", "discard", "line")
 
     def __init__(self, opener: str, line: int) -> None:
-        self.opener, self.items, self.starts, self.discard, self.line = opener, [], [], 0, line
+        self.opener, self.discard, self.line = opener, 0, line
+        self.items: list[Any] = []
+        self.starts: list[int] = []
 
 
 def _close(frame: _Frame, line: int) -> Any:
@@ -91,7 +98,7 @@ def _close(frame: _Frame, line: int) -> Any:
     if frame.opener == "{":
         if len(items) % 2:
             raise EdnError("a map needs an even number of forms", line)
-        return dict(zip(items[::2], items[1::2]))
+        return dict(zip(items[::2], items[1::2], strict=True))
     return frozenset(items) if frame.opener == "#{" else tuple(items)
 
 

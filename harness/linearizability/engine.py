@@ -97,7 +97,7 @@ class Model:
 
     name: str
     init: Hashable
-    step: Callable[[Hashable, Operation], tuple[bool, Hashable]]
+    step: Callable[[Any, Operation], tuple[bool, Hashable]]
     fs: frozenset[str] = frozenset()
     validate: Callable[[Operation], str | None] | None = None
     unobservable: frozenset[str] = frozenset()
@@ -154,7 +154,10 @@ def operations(records: Iterable[Record], fail_semantics: FailSemantics = "knoss
         slot = (rec.process, rec.key)
         if rec.type == "invoke":
             if slot in open_:
-                raise MalformedHistory(f"process {rec.process} invoked {rec.f} with {open_[slot].f} outstanding{_at(rec)}")
+                outstanding = open_[slot].f
+                raise MalformedHistory(
+                    f"process {rec.process} invoked {rec.f} with {outstanding} outstanding{_at(rec)}"
+                )
             open_[slot] = rec
             continue
         invoke = open_.pop(slot, None)
@@ -250,7 +253,8 @@ def invalid(ops: Sequence[Operation], model: Model) -> str | None:
     validate = model.validate
     for op in ops:
         if op.f in unknown:
-            return f"unknown operation {op.f!r} for model {model.name} (knows {', '.join(sorted(model.fs))}): {op.describe()}"
+            known = ", ".join(sorted(model.fs))
+            return f"unknown operation {op.f!r} for model {model.name} (knows {known}): {op.describe()}"
         problem = validate(op) if validate is not None else None
         if problem is not None:
             return f"{problem}: {op.describe()}"

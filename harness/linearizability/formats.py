@@ -14,16 +14,16 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from harness.history import Event, HistoryError, iter_jsonl
 from harness.linearizability import edn
-from harness.linearizability.engine import Record
+from harness.linearizability.engine import Kind, Record
 from harness.locks.protocol import LOCK_FAIL, LOCK_INFO, LOCK_INVOKE, LOCK_OK
 
 FORMATS = ("auto", "edn", "json", "jepsen-log", "events")
 TYPES = frozenset({"invoke", "ok", "fail", "info"})
-LOCK_KINDS = {LOCK_INVOKE: "invoke", LOCK_OK: "ok", LOCK_FAIL: "fail", LOCK_INFO: "info"}
+LOCK_KINDS: dict[str, Kind] = {LOCK_INVOKE: "invoke", LOCK_OK: "ok", LOCK_FAIL: "fail", LOCK_INFO: "info"}
 BROKER_EXPIRE = "broker.expire"
 
 
@@ -95,7 +95,7 @@ def records_from_events(events: Iterable[Event]) -> Iterator[Record]:
             tokens = payload.get("tokens") or {}
             for name in payload.get("names", ()):
                 value = tokens.get(name) if kind == "ok" else None
-                yield Record(event.worker, kind, payload.get("op"), value, 2 * event.seq, event.mono_ns, name)
+                yield Record(event.worker, kind, str(payload.get("op")), value, 2 * event.seq, event.mono_ns, name)
         elif event.kind == BROKER_EXPIRE:
             process = ("broker", event.seq)
             name, client = payload.get("name"), payload.get("client")
@@ -140,7 +140,8 @@ def _record(
     client = isinstance(process, int) and not isinstance(process, bool)
     if not client:
         process = _name(process, "process")
-    return Record(process, kind, _name(f, "f"), native(value), index, native(time), native(key), client, line)
+    kind_ = cast(Kind, kind)
+    return Record(process, kind_, _name(f, "f"), native(value), index, native(time), native(key), client, line)
 
 
 def _from_map(op: Any, index: int, line: int | None) -> Record:
@@ -157,14 +158,17 @@ def _from_map(op: Any, index: int, line: int | None) -> Record:
 def _from_tuple(op: Any, index: int, line: int | None) -> Record:
     if not _is_vector(op) or len(op) != 4:
         raise _BadOp(f"expected [process type f value], got {native(op)!r}")
-    return _record(*op, index, line)
+    process, type_, f, value = op
+    return _record(process, type_, f, value, index, line)
 
 
 def _from_form(form: Any, index: int, line: int | None) -> Record:
     return (_from_map if isinstance(form, Mapping) else _from_tuple)(form, index, line)
 
 
-def _build(path: Path, items: Iterable[tuple[int | None, Any]], convert: Callable[[Any, int, int | None], Record]) -> list[Record]:
+def _build(
+    path: Path, items: Iterable[tuple[int | None, Any]], convert: Callable[[Any, int, int | None], Record]
+) -> list[Record]:
     """Convert (line, parsed op) pairs, naming the line (or op number) of the first bad one."""
     records = []
     for index, (line, item) in enumerate(items):
@@ -194,7 +198,7 @@ def _read_edn(path: Path, text: str) -> list[Record]:
     if not parsed:
         raise HistoryFormatError(f"{path}: no operations (only comments)")
     if len(parsed) == 1 and _is_op_vector(parsed[0].value):
-        return _build(path, zip(parsed[0].item_lines, parsed[0].value), _from_form)
+        return _build(path, zip(parsed[0].item_lines, parsed[0].value, strict=True), _from_form)
     return _build(path, ((form.line, form.value) for form in parsed), _from_form)
 
 
@@ -246,7 +250,7 @@ def _from_log_line(line: str, index: int, lineno: int | None) -> Record:
         value = _log_value(fields[3]) if len(fields) == 4 else None
     except ValueError as exc:
         raise _BadOp(f"not valid EDN: {exc}") from None
-    return _record(*parsed, value, index, lineno)
+    return _record(parsed[0], parsed[1], parsed[2], value, index, lineno)
 
 
 def _log_value(field: str) -> Any:

@@ -9,7 +9,6 @@ search starts, so a bad input is an error, not a verdict.
 from __future__ import annotations
 
 from collections.abc import Hashable
-
 from typing import Any
 
 from harness.linearizability.engine import Model, Operation

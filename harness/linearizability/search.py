@@ -137,4 +137,5 @@ def _refuted(
         call_pos, j = frame[0], frame[1]
         prefix.append(infos_ops[j] if j >= 0 else done[entries[call_pos][1]])
         frame = frame[6]
-    return Result("false", failed_op=done[failed], linearized_prefix=tuple(reversed(prefix)), key=key, steps=clock.steps)
+    prefix.reverse()
+    return Result("false", failed_op=done[failed], linearized_prefix=tuple(prefix), key=key, steps=clock.steps)

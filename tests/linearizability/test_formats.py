@@ -89,7 +89,7 @@ def test_events_jsonl_from_a_lock_table_is_read_per_lock(tmp_path):
     ("text", "fmt", "message"),
     [
         ("{:process 0, :type :invoke, :f :acquire}\n{:process 0, :type :ok :f :acquire\n", "edn", r"h:2: not valid EDN"),
-        ("[{:process 0, :type :invoke, :f :read}\n {:process 0 :type :ok]\n", "edn", r"h:2: not valid EDN: unexpected .\]."),
+        ("[{:process 0, :type :invoke, :f :read}\n {:process 0 :type :ok]\n", "edn", r"h:2: not valid EDN: unexpected"),
         ("{:process 0, :type :invoke}\n", "edn", r"h:1: operation lacks f"),
         ("[0 :invoke :read]\n", "edn", r"h:1: expected \[process type f value\]"),
         ('{"process": 0, "type": "invoke", "f": "read"}\n{"process": 0,\n', "json", r"h:2: not valid JSON"),
@@ -196,7 +196,7 @@ def test_tagged_literals_sets_strings_and_discards_are_read(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("{:process 0 :type :invoke :f :read}\n" + "[" * 100 + "]" * 100 + "\n", r"h:2: not valid EDN: nested deeper than"),
+        ("{:process 0 :type :invoke :f :read}\n" + "[" * 100 + "]" * 100 + "\n", r"h:2: not valid EDN: nested deeper"),
         ('{:process 0 :type :invoke :f :read :value "abc}\n', r"h:1: not valid EDN: unterminated string"),
         ("{:process 0 :type :invoke :f}\n", r"h:1: not valid EDN: a map needs an even number of forms"),
         ("{:process 0 :type :invoke :f :read :value 12abc}\n", r"h:1: not valid EDN: bad number '12abc'"),

@@ -94,7 +94,7 @@ def test_porcupine_semantics_keeps_only_failed_cas(tmp_path):
 @pytest.mark.parametrize(
     ("text", "model", "message"),
     [
-        ("0\t:invoke\t:foo\tnil\n0\t:ok\t:foo\tnil\n", "cas-register", "unknown operation 'foo' for model cas-register"),
+        ("0\t:invoke\t:foo\tnil\n0\t:ok\t:foo\tnil\n", "cas-register", "unknown operation 'foo' for model cas-reg"),
         ("0\t:invoke\t:cas\t5\n0\t:ok\t:cas\t5\n", "cas-register", r"cas needs \[old new\], got 5"),
         ("0\t:invoke\t:cas\t[1 2 3]\n", "cas-register", r"cas needs \[old new\]"),
         ("0\t:invoke\t:read\tnil\n0\t:ok\t:read\tnil\n", "kv", "unknown operation 'read' for model kv"),

@@ -137,7 +137,8 @@ def tiled_lock_events(total: int) -> list[Event]:
     out: list[Event] = []
     copy = 0
     while len(out) < total:
-        out.extend(dataclasses.replace(e, seq=e.seq + copy * span_seq, mono_ns=e.mono_ns + copy * span_ns) for e in events)
+        out.extend(dataclasses.replace(e, seq=e.seq + copy * span_seq, mono_ns=e.mono_ns + copy * span_ns)
+                   for e in events)
         copy += 1
     return out
 

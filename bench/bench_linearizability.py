@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.runner import Plan, Row, Target, level, repeat, row, timed
+from bench.runner import Plan, Row, Target, level, peak_growth_mb, repeat, row, timed
 from harness.linearizability.engine import Budget, Record, check, operations
 from harness.linearizability.formats import read_history
 from harness.linearizability.models import CAS_REGISTER
@@ -162,13 +162,14 @@ def _cas_row(size: int, plan: Plan) -> Row:
     results: list[str] = []
 
     def once() -> dict[str, float]:
-        seconds, result = timed(lambda: check(ops, CAS_REGISTER, CAS_BUDGET))
+        seconds, (memory, result) = timed(lambda: peak_growth_mb(lambda: check(ops, CAS_REGISTER, CAS_BUDGET)))
         results.append(result.verdict)
-        return {"seconds": seconds}
+        return {"seconds": seconds, "memory_mb": memory}
 
     samples = repeat(once, plan)
     return row(f"cas register, concurrency 10, {size:,} ops, {crashed} crashed ({results[-1]})", samples["seconds"],
-               "s", group=GROUP, verdict=results[-1], ops=size, crashed=crashed)
+               "s", group=GROUP, verdict=results[-1], ops=size, crashed=crashed,
+               memory_mb=round(max(samples["memory_mb"]), 1))
 
 
 def run(quick: bool, tiny: bool = False) -> list[Row]:

@@ -199,10 +199,14 @@ class Clock:
         self.steps = 0
         self._deadline = None if budget.seconds is None else time.monotonic() + budget.seconds
 
+    def count(self, steps: int) -> str | None:
+        """Count steps against the step budget only (for work bounded by the history's size)."""
+        self.steps += steps
+        return "steps" if self.budget.steps is not None and self.steps > self.budget.steps else None
+
     def tick(self, steps: int = 1) -> str | None:
         """Count steps; return the name of an exhausted budget, or None."""
-        self.steps += steps
-        if self.budget.steps is not None and self.steps > self.budget.steps:
+        if self.count(steps):
             return "steps"
         # Reading the clock every step would dominate small searches.
         if self._deadline is not None and self.steps & 1023 < steps and time.monotonic() > self._deadline:
@@ -251,6 +255,8 @@ def invalid(ops: Sequence[Operation], model: Model) -> str | None:
     """What is wrong with the first op the model cannot judge (unknown f, malformed value), or None."""
     unknown = {op.f for op in ops} - model.fs if model.fs else set()
     validate = model.validate
+    if not unknown and validate is None:
+        return None
     for op in ops:
         if op.f in unknown:
             known = ", ".join(sorted(model.fs))

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_right
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -92,8 +92,9 @@ def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) 
             pos = nxt[pos]
             continue
         # A return entry: its op is not linearised yet. A crashed op invoked earlier may help:
-        # walk the set bits of those not linearised yet, from where the last try left off.
-        candidates = ~infos & ((1 << bisect_left(info_invokes, time_)) - 1) & -(1 << info_from)
+        # walk the set bits of those not linearised yet, from where the last try left off (an op
+        # invoked at the very instant of the return counts as concurrent, as calls sort first).
+        candidates = ~infos & ((1 << bisect_right(info_invokes, time_)) - 1) & -(1 << info_from)
         info_from = 0
         while candidates:
             low = candidates & -candidates

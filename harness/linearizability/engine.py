@@ -204,14 +204,9 @@ class Clock:
         self.steps += steps
         return "steps" if self.budget.steps is not None and self.steps > self.budget.steps else None
 
-    def tick(self, steps: int = 1) -> str | None:
-        """Count steps; return the name of an exhausted budget, or None."""
-        if self.count(steps):
-            return "steps"
-        # Reading the clock every step would dominate small searches.
-        if self._deadline is not None and self.steps & 1023 < steps and time.monotonic() > self._deadline:
-            return "seconds"
-        return None
+    def late(self) -> bool:
+        """True once the seconds budget has run out (callers ask every thousand steps or so)."""
+        return self._deadline is not None and time.monotonic() > self._deadline
 
 
 def check(ops: Sequence[Operation], model: Model, budget: Budget = Budget()) -> Result:

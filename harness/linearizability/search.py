@@ -61,7 +61,9 @@ def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) 
         else:
             partner[call_of[op_id]], partner[pos] = pos, call_of[op_id]
 
-    step, tick = model.step, clock.tick
+    step = model.step
+    # The budget is checked inline: a method call per step was a seventh of the search's time.
+    steps, limit = clock.steps, clock.budget.steps if clock.budget.steps is not None else float("inf")
     state: Hashable = model.init
     base = window = infos = 0
     frame: Frame | None = None
@@ -71,9 +73,10 @@ def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) 
     info_from = 0
     pos = nxt[n]
     while pos != n:
-        exhausted = tick()
-        if exhausted:
-            return Result("unknown", exhausted=exhausted, key=key, steps=clock.steps)
+        steps += 1
+        if steps > limit or (not steps & 1023 and clock.late()):
+            clock.steps = steps
+            return Result("unknown", exhausted="steps" if steps > limit else "seconds", key=key, steps=steps)
         time_, op_id, is_call = entries[pos]
         if is_call:
             ok, new_state = step(state, done[op_id])
@@ -102,7 +105,9 @@ def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) 
             j = low.bit_length() - 1
             ok, new_state = step(state, infos_ops[j])
             memo = (base, window, infos | low, new_state)
-            if ok and memo not in cache:
+            # A crashed op that leaves the state as it was is never needed: not taking it
+            # reaches the same state with one more optional op still in hand.
+            if ok and new_state != state and memo not in cache:
                 cache.add(memo)
                 depth += 1
                 frame = (pos, j, state, base, window, infos, frame, depth)
@@ -113,6 +118,7 @@ def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) 
             if best[1] < 0 or depth > (best[0][7] if best[0] else 0):
                 best = (frame, op_id)
             if frame is None:
+                clock.steps = steps
                 return _refuted(done, infos_ops, entries, best, key, clock)
             call_pos, j, state, base, window, infos, frame, depth = frame
             if j >= 0:
@@ -124,7 +130,8 @@ def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) 
             pos = nxt[call_pos]
             continue
         pos = nxt[n]
-    return Result("true", key=key, steps=clock.steps)
+    clock.steps = steps
+    return Result("true", key=key, steps=steps)
 
 
 def _refuted(

@@ -92,7 +92,8 @@ class Model:
 
     ``fs`` are the operations it knows; ``validate`` says what is wrong with an op's value
     (None when fine); crashed ops in ``unobservable`` cannot change the state, so they are
-    dropped; ``fast`` is a specialised checker for one key that may decline (return None).
+    dropped; ``by_process`` says the step looks at an op's process; ``fast`` is a specialised
+    checker for one key that may decline (return None).
     """
 
     name: str
@@ -101,6 +102,7 @@ class Model:
     fs: frozenset[str] = frozenset()
     validate: Callable[[Operation], str | None] | None = None
     unobservable: frozenset[str] = frozenset()
+    by_process: bool = False
     fast: Callable[[Sequence[Operation], Model, Clock, Hashable], Result | None] | None = None
 
 

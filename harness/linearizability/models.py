@@ -104,8 +104,8 @@ def _kv_value(op: Operation) -> str | None:
 
 _LOCK_FS = frozenset({"acquire", "release", "renew", "expire"})
 MUTEX = Model("mutex", False, _mutex, frozenset({"acquire", "release"}))
-OWNER_MUTEX = Model("owner-mutex", None, _owner_mutex, _LOCK_FS, fast=fast_mutex)
-FENCED_MUTEX = Model("fenced-mutex", (None, 0), _fenced_mutex, _LOCK_FS, fast=fast_mutex)
+OWNER_MUTEX = Model("owner-mutex", None, _owner_mutex, _LOCK_FS, by_process=True, fast=fast_mutex)
+FENCED_MUTEX = Model("fenced-mutex", (None, 0), _fenced_mutex, _LOCK_FS, by_process=True, fast=fast_mutex)
 CAS_REGISTER = Model(
     "cas-register", None, _cas_register, frozenset({"read", "write", "cas"}), _cas_register_value, frozenset({"read"})
 )

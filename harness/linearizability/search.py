@@ -5,7 +5,9 @@
   wide as the concurrency, not the history.
 - Crashed (:info) ops have no return, so they are kept out of the entry list and tried only
   where the search is stuck at a return -- an op with an open interval never has to be
-  linearised sooner -- and they have their own bitset.
+  linearised sooner -- and they have their own bitset. Of identical crashed ops (same f,
+  value, and process where the model looks at it) only the earliest still open is tried:
+  open forever, they are interchangeable. One that leaves the state as it was is not tried.
 - The stack is a persistent linked list of frames, so keeping the deepest one for the
   counterexample is one assignment, not a copy.
 """
@@ -18,8 +20,8 @@ from typing import Any
 
 from harness.linearizability.engine import Clock, Model, Operation, Result
 
-# A frame: (call position or -1, info index or -1, state, base, window, infos, parent, depth)
-Frame = tuple[int, int, Hashable, int, int, int, Any, int]
+# A frame: (call position, info index or -1, state, base, window, infos, info reps, parent, depth)
+Frame = tuple[int, int, Hashable, int, int, int, int, Any, int]
 
 
 def _entries(ops: Sequence[Operation]) -> list[tuple[int, int, bool]]:
@@ -43,11 +45,26 @@ def _mark(base: int, window: int, op_id: int) -> tuple[int, int]:
     return base, window
 
 
+def _twins(infos_ops: Sequence[Operation], by_process: bool) -> tuple[int, list[int]]:
+    """The first of each class of identical crashed ops (a bitset), and each op's next twin (or -1)."""
+    last: dict[Hashable, int] = {}
+    reps, next_twin = 0, [-1] * len(infos_ops)
+    for j, op in enumerate(infos_ops):
+        twin = (op.f, op.value, op.failed, op.process if by_process else None)
+        if twin in last:
+            next_twin[last[twin]] = j
+        else:
+            reps |= 1 << j
+        last[twin] = j
+    return reps, next_twin
+
+
 def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) -> Result:
     """Linearizability of one key's operations, or "unknown" when the clock's budget runs out."""
     done = [op for op in ops if not op.is_info]
     infos_ops = sorted((op for op in ops if op.is_info), key=lambda op: op.invoke_index)
     info_invokes = [op.invoke_index for op in infos_ops]
+    reps, next_twin = _twins(infos_ops, model.by_process)
     entries = _entries(done)
     n = len(entries)
     # A doubly linked list over entries; index n is the head sentinel.
@@ -86,7 +103,7 @@ def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) 
                 if memo not in cache:
                     cache.add(memo)
                     depth += 1
-                    frame = (pos, -1, state, base, window, infos, frame, depth)
+                    frame = (pos, -1, state, base, window, infos, reps, frame, depth)
                     state, base, window = new_state, new_base, new_window
                     for p in (pos, partner[pos]):
                         nxt[prv[p]], prv[nxt[p]] = nxt[p], prv[p]
@@ -97,7 +114,7 @@ def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) 
         # A return entry: its op is not linearised yet. A crashed op invoked earlier may help:
         # walk the set bits of those not linearised yet, from where the last try left off (an op
         # invoked at the very instant of the return counts as concurrent, as calls sort first).
-        candidates = ~infos & ((1 << bisect_right(info_invokes, time_)) - 1) & -(1 << info_from)
+        candidates = reps & ((1 << bisect_right(info_invokes, time_)) - 1) & -(1 << info_from)
         info_from = 0
         while candidates:
             low = candidates & -candidates
@@ -110,17 +127,19 @@ def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) 
             if ok and new_state != state and memo not in cache:
                 cache.add(memo)
                 depth += 1
-                frame = (pos, j, state, base, window, infos, frame, depth)
-                state, infos = new_state, infos | low
+                frame = (pos, j, state, base, window, infos, reps, frame, depth)
+                state, infos, reps = new_state, infos | low, reps ^ low
+                if next_twin[j] >= 0:
+                    reps |= 1 << next_twin[j]
                 break
         else:
             # Stuck: undo the latest choice. The deepest frame seen is the counterexample.
-            if best[1] < 0 or depth > (best[0][7] if best[0] else 0):
+            if best[1] < 0 or depth > (best[0][8] if best[0] else 0):
                 best = (frame, op_id)
             if frame is None:
                 clock.steps = steps
                 return _refuted(done, infos_ops, entries, best, key, clock)
-            call_pos, j, state, base, window, infos, frame, depth = frame
+            call_pos, j, state, base, window, infos, reps, frame, depth = frame
             if j >= 0:
                 pos, info_from = call_pos, j + 1
                 continue
@@ -144,6 +163,6 @@ def _refuted(
     while frame is not None:
         call_pos, j = frame[0], frame[1]
         prefix.append(infos_ops[j] if j >= 0 else done[entries[call_pos][1]])
-        frame = frame[6]
+        frame = frame[7]
     prefix.reverse()
     return Result("false", failed_op=done[failed], linearized_prefix=tuple(prefix), key=key, steps=clock.steps)

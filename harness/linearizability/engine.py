@@ -92,8 +92,9 @@ class Model:
 
     ``fs`` are the operations it knows; ``validate`` says what is wrong with an op's value
     (None when fine); crashed ops in ``unobservable`` cannot change the state, so they are
-    dropped; ``by_process`` says the step looks at an op's process; ``fast`` is a specialised
-    checker for one key that may decline (return None).
+    dropped; ``unseen`` picks, from one key's ops, the crashed ops whose effect no other op
+    could observe (dropping them keeps every legal order legal); ``by_process`` says the step
+    looks at an op's process; ``fast`` is a specialised checker for one key that may decline.
     """
 
     name: str
@@ -102,6 +103,7 @@ class Model:
     fs: frozenset[str] = frozenset()
     validate: Callable[[Operation], str | None] | None = None
     unobservable: frozenset[str] = frozenset()
+    unseen: Callable[[Sequence[Operation]], set[int]] | None = None
     by_process: bool = False
     fast: Callable[[Sequence[Operation], Model, Clock, Hashable], Result | None] | None = None
 
@@ -226,6 +228,9 @@ def check(ops: Sequence[Operation], model: Model, budget: Budget = Budget()) -> 
     clock = Clock(budget)
     with _collector_paused():
         for key, key_ops in by_key.items():
+            if model.unseen is not None:
+                drop = model.unseen(key_ops)
+                key_ops = [op for i, op in enumerate(key_ops) if i not in drop]
             result = model.fast(key_ops, model, clock, key) if model.fast is not None else None
             if result is None:
                 result = search(key_ops, model, clock, key)

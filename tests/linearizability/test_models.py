@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
 from harness.linearizability.cli import add_check_history_arguments, run_check_history
-from harness.linearizability.engine import check, operations
+from harness.linearizability.engine import Operation, check, operations
 from harness.linearizability.formats import read_history
 from harness.linearizability.models import CAS_REGISTER, KV, MODELS
 
@@ -111,3 +112,26 @@ def test_op_the_model_cannot_judge_exits_2_naming_the_op(tmp_path, capsys, text,
     assert re.search(message, captured.err)
     result = check(operations(read_history(path)), MODELS[model])
     assert result.verdict == "unknown" and result.error is not None
+
+
+# -- crashed ops nobody could observe are dropped before the search ---------------------------------
+
+
+def crashed(f: str, value: object, index: int) -> Operation:
+    return Operation(9, f, value, index, None, None, None)
+
+
+def completed(f: str, value: object, output: object, index: int) -> Operation:
+    return Operation(1, f, value, index, None, index + 1, None, output)
+
+
+def test_unseen_crashed_writes_are_dropped_but_a_value_a_cas_expects_is_kept():
+    ops = [crashed("write", 7, 0), crashed("write", 8, 1), crashed("cas", (8, 1), 2), completed("read", None, 1, 3)]
+    assert CAS_REGISTER.unseen is not None and CAS_REGISTER.unseen(ops) == {0}
+    failed = dataclasses.replace(completed("cas", (5, 6), None, 4), failed=True)
+    assert CAS_REGISTER.unseen([*ops, failed]) == set()  # a failed cas needs only "some other value"
+
+
+def test_unseen_crashed_appends_are_those_no_get_contains():
+    ops = [crashed("append", "x", 0), crashed("append", "y", 1), completed("get", None, "ay", 2)]
+    assert KV.unseen is not None and KV.unseen(ops) == {0}

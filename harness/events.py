@@ -18,7 +18,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+    def dataclass_transform(**_: Any) -> Any:
+        """Only type checkers read it (typing has it from Python 3.11)."""
+        return lambda decorated: decorated
 
 FORMAT = "harness.history/1"
 USER_PREFIX = "x."
@@ -103,7 +110,11 @@ def kind(name: str, areas: tuple[str, ...] = (), symbol: bool = False) -> Callab
     return register
 
 
-record = dataclass(frozen=True, kw_only=True)
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(f,))
+def record(cls: T) -> T:
+    """A payload record: a frozen, keyword-only dataclass (made in place, so the class itself)."""
+    dataclass(frozen=True, kw_only=True)(cls)
+    return cls
 
 # -- nested values -------------------------------------------------------------------------
 

@@ -209,8 +209,8 @@ def main(argv: Sequence[str]) -> int:
         return 0
     if argv == ["--check-docs"]:
         stale = [str(p) for p, text in outputs().items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
-        for path in stale:
-            print(f"{path}: out of date; run python -m harness.events --write-docs")
+        for name in stale:
+            print(f"{name}: out of date; run python -m harness.events --write-docs")
         return 1 if stale else 0
     print("usage: python -m harness.events --write-docs | --check-docs")
     return 2

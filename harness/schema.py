@@ -51,7 +51,8 @@ def type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
     if tp is Any:
         return {}
     if tp is Decimal:
-        return {"type": ["string", "number"], "pattern": DECIMAL_PATTERN, "description": "decimal, exact digits as a string"}
+        return {"type": ["string", "number"], "pattern": DECIMAL_PATTERN,
+                "description": "decimal, exact digits as a string"}
     simple = {str: "string", int: "integer", bool: "boolean", float: "number", type(None): "null"}
     if tp in simple:
         return {"type": simple[tp]}
@@ -63,7 +64,7 @@ def type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
         return {"type": "array", "items": type_schema(args[0], defs)}
     if origin is dict:
         return {"type": "object", "additionalProperties": type_schema(args[1], defs)}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if tp.__name__ not in defs:
             defs[tp.__name__] = {}  # placeholder first: a record may refer to itself
             defs[tp.__name__] = record_schema(tp, defs)
@@ -164,7 +165,8 @@ def checker(tp: Any) -> Check:
 
         return union
     if origin is Literal:
-        return lambda v: None if v in args and type(v) is str else f"must be one of {', '.join(map(str, args))}, got {_describe(v)}"
+        choices = ", ".join(map(str, args))
+        return lambda v: None if type(v) is str and v in args else f"must be one of {choices}, got {_describe(v)}"
     if origin is list:
         item = checker(args[0])
         return lambda v: f"must be a list, got {_describe(v)}" if not isinstance(v, list) else next(
@@ -173,7 +175,7 @@ def checker(tp: Any) -> Check:
         value = checker(args[1])
         return lambda v: f"must be an object, got {_describe(v)}" if not isinstance(v, dict) else next(
             (f"[{k!r}] {msg}" for k, x in v.items() if (msg := value(x)) is not None), None)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _record_checker(tp)
     raise TypeError(f"no checker for {tp!r}")
 

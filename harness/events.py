@@ -219,7 +219,7 @@ class WorkerStart:
 class WorkerDone:
     """A symbol's worker finished on its own terms."""
 
-    trades: int = f("trades it closed", "count")
+    trades: int | None = f("trades it closed", "count", None)
 
 
 @kind(WORKER_ERROR, ("races", "risk"), symbol=True)

@@ -195,8 +195,9 @@ def render_schema() -> str:
     return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
-def outputs(docs: Path = DOCS) -> dict[Path, str]:
-    """Each generated file and the text it must hold."""
+def outputs(docs: Path | None = None) -> dict[Path, str]:
+    """Each generated file and the text it must hold (in ``docs/`` of the source tree by default)."""
+    docs = docs or DOCS
     return {docs / SCHEMA_FILE: render_schema(), docs / PAGE_FILE: render_page()}
 
 

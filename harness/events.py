@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from typing_extensions import dataclass_transform
@@ -74,7 +74,15 @@ FAULT_INJECT = "fault.inject"
 FAULT_HEAL = "fault.heal"
 FAULT_OVER = "fault.over"
 
+
+
+class Positive:
+    """Marks a number that must be greater than zero."""
+
+
 Side = Literal["BUY", "SELL"]
+PositiveDecimal = Annotated[Decimal, Positive]
+PositiveInt = Annotated[int, Positive]
 LockOp = Literal["acquire", "release", "renew"]
 Req = int | str
 
@@ -123,8 +131,8 @@ def record(cls: T) -> T:
 class TickLot:
     """Price tick and lot size of one symbol."""
 
-    tick: Decimal = f("price increment", "price")
-    lot: Decimal = f("quantity increment", "base units")
+    tick: PositiveDecimal = f("price increment", "price")
+    lot: PositiveDecimal = f("quantity increment", "base units")
 
 
 @record
@@ -140,7 +148,7 @@ class Breaker:
 class Limits:
     """The guardian's risk limits."""
 
-    equity: Decimal = f("account equity exposure is measured against", "quote currency")
+    equity: PositiveDecimal = f("account equity exposure is measured against", "quote currency")
     max_gross_exposure: Decimal = f("limit of sum |notional| / equity", "ratio")
     max_symbol_exposure: Decimal = f("limit of one symbol's |notional| / equity", "ratio")
     symbol_breaker: Breaker = f("per-symbol breaker")
@@ -183,7 +191,7 @@ class RunStart:
     symbols: list[str] | None = f("symbols traded", default=None)
     trades: int | None = f("target closed trades per symbol", "count", None)
     duration: float | None = f("target trading time per symbol", "s", None)
-    equity: Decimal | None = f("account equity; exposure is n/a without it", "quote currency", None)
+    equity: PositiveDecimal | None = f("account equity; exposure is n/a without it", "quote currency", None)
     max_gross_exposure: Decimal | None = f("gross exposure limit", "ratio of equity", None)
     max_symbol_exposure: Decimal | None = f("per-symbol exposure limit", "ratio of equity", None)
     risk_limits: Limits | None = f("every risk limit, breakers included", default=None)
@@ -196,7 +204,7 @@ class RunStart:
 class RunEnd:
     """The run finished."""
 
-    elapsed_ns: int = f("wall time of the whole run", "ns")
+    elapsed_ns: PositiveInt = f("wall time of the whole run", "ns")
 
 
 @kind(RUN_RESUME, ("races", "risk"))
@@ -257,7 +265,7 @@ class OrderSubmit:
 
     order: str = f("order id")
     side: Side = f("BUY or SELL")
-    qty: Decimal = f("quantity", "base units")
+    qty: PositiveDecimal = f("quantity", "base units")
     price: Decimal | None = f("limit price", "price", None)
 
 
@@ -278,7 +286,7 @@ class OrderFill:
     order: str = f("order id")
     fill: str = f("fill id, unique in the history")
     side: Side = f("BUY or SELL")
-    qty: Decimal = f("executed quantity (> 0)", "base units")
+    qty: PositiveDecimal = f("executed quantity (> 0)", "base units")
     price: Decimal = f("execution price", "price")
     fee: Decimal = f("fee charged", "quote currency")
 
@@ -290,7 +298,7 @@ class TradeClosed:
 
     trade: str = f("trade id")
     side: Side = f("side of the opening fill")
-    qty: Decimal = f("quantity closed", "base units")
+    qty: PositiveDecimal = f("quantity closed", "base units")
     entry: Decimal = f("average entry price", "price")
     exit: Decimal = f("average exit price", "price")
     fees: Decimal = f("fees of both legs", "quote currency")

@@ -13,10 +13,10 @@ import typing
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from harness.events import FORMAT, KINDS, USER_PREFIX, Kind
-from harness.schema import ENVELOPE, json_schema, required_fields
+from harness.schema import ENVELOPE, hints, json_schema, required_fields
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SCHEMA_FILE = "history.schema.json"
@@ -76,6 +76,8 @@ def type_name(tp: Any) -> str:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any:
         return "any"
+    if origin is Annotated:
+        return f"{type_name(args[0])} > 0"
     names = {str: "string", int: "integer", bool: "boolean", float: "number", Decimal: "decimal",
              type(None): "null"}
     if tp in names:
@@ -92,11 +94,11 @@ def type_name(tp: Any) -> str:
 
 
 def _field_rows(cls: type) -> list[str]:
-    hints = typing.get_type_hints(cls)
+    annotations = hints(cls)
     required = set(required_fields(cls))
     rows = ["| field | type | unit | required | meaning |", "| --- | --- | --- | --- | --- |"]
     for fld in dataclasses.fields(cls):
-        rows.append(f"| `{fld.name}` | {type_name(hints[fld.name])} | {fld.metadata.get('unit') or '-'} | "
+        rows.append(f"| `{fld.name}` | {type_name(annotations[fld.name])} | {fld.metadata.get('unit') or '-'} | "
                     f"{'yes' if fld.name in required else 'no'} | {fld.metadata.get('doc', '')} |")
     return rows if len(rows) > 2 else ["(no fields)"]
 
@@ -116,11 +118,11 @@ def _nested() -> list[type]:
             visit(arg)
         if dataclasses.is_dataclass(tp) and isinstance(tp, type) and tp.__name__ not in seen:
             seen[tp.__name__] = tp
-            for hint in typing.get_type_hints(tp).values():
+            for hint in hints(tp).values():
                 visit(hint)
 
     for spec in KINDS.values():
-        for hint in typing.get_type_hints(spec.payload).values():
+        for hint in hints(spec.payload).values():
             visit(hint)
     return [seen[name] for name in sorted(seen)]
 

@@ -15,12 +15,17 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from harness.events import FORMAT, KINDS, USER_PREFIX, is_user_kind
+from harness.events import FORMAT, KINDS, USER_PREFIX, Positive, is_user_kind
 
-DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,4})?$"
+# At most 15 integer digits and a small positive exponent: every figure a checker derives
+# (notional, PnL, a quantized amount) then fits Decimal's 28 digits exactly.
+_DIGITS = r"([0-9]{1,15}(\.[0-9]{0,28})?|\.[0-9]{1,28})([eE](-[0-9]{1,2}|\+?[0-9]))?$"
+DECIMAL_PATTERN = r"^[+-]?" + _DIGITS
+POSITIVE_PATTERN = r"^(?=[^eE]*[1-9])\+?" + _DIGITS
 _DECIMAL = re.compile(DECIMAL_PATTERN)
+MAX_NUMBER = 1e15
 SCHEMA_ID = "https://github.com/harness/harness/docs/history.schema.json"
 
 ENVELOPE: dict[str, tuple[Any, str, str]] = {
@@ -41,8 +46,9 @@ Check = Callable[[Any], str | None]
 # -- JSON Schema -------------------------------------------------------------------------------
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+def hints(cls: type) -> dict[str, Any]:
+    """A record's field annotations, constraints (``Annotated``) kept."""
+    return typing.get_type_hints(cls, include_extras=True)
 
 
 def type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
@@ -50,6 +56,9 @@ def type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any:
         return {}
+    if origin is Annotated and Positive in args[1:]:
+        schema = {**type_schema(args[0], defs), "exclusiveMinimum": 0}
+        return {**schema, "pattern": POSITIVE_PATTERN} if args[0] is Decimal else schema
     if tp is Decimal:
         return {"type": ["string", "number"], "pattern": DECIMAL_PATTERN,
                 "description": "decimal, exact digits as a string"}
@@ -74,12 +83,12 @@ def type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
 
 def record_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
     """An object schema for a payload record: its fields, which are required, their docs."""
-    hints = _hints(cls)
+    annotations = hints(cls)
     props = {}
     for fld in dataclasses.fields(cls):
         unit = fld.metadata.get("unit")
         doc = fld.metadata.get("doc", "") + (f" [{unit}]" if unit else "")
-        props[fld.name] = {**type_schema(hints[fld.name], defs), "description": doc}
+        props[fld.name] = {**type_schema(annotations[fld.name], defs), "description": doc}
     schema = {"type": "object", "description": (cls.__doc__ or "").strip(), "properties": props,
               "required": required_fields(cls)}
     return schema
@@ -129,9 +138,13 @@ def _describe(value: Any) -> str:
 def _decimal(value: Any) -> bool:
     if isinstance(value, str):
         return _DECIMAL.match(value) is not None
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return math.isfinite(value) and abs(value) < MAX_NUMBER
+    return False
+
+
+def _positive(value: Any) -> bool:
+    return Decimal(str(value)) > 0
 
 
 _SIMPLE: dict[Any, tuple[Callable[[Any], bool], str]] = {
@@ -140,7 +153,7 @@ _SIMPLE: dict[Any, tuple[Callable[[Any], bool], str]] = {
     bool: (lambda v: isinstance(v, bool), "true or false"),
     float: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
     type(None): (lambda v: v is None, "null"),
-    Decimal: (_decimal, "a decimal (string of digits, e.g. \"12.50\")"),
+    Decimal: (_decimal, "a decimal (string of digits, e.g. \"12.50\"; at most 15 before the point)"),
 }
 
 
@@ -150,6 +163,9 @@ def checker(tp: Any) -> Check:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any:
         return lambda v: None
+    if origin is Annotated and Positive in args[1:]:
+        base = checker(args[0])
+        return lambda v: base(v) or (None if _positive(v) else f"must be greater than 0, got {_describe(v)}")
     if tp in _SIMPLE:
         test, want = _SIMPLE[tp]
         return lambda v: None if test(v) else f"must be {want}, got {_describe(v)}"
@@ -181,8 +197,9 @@ def checker(tp: Any) -> Check:
 
 
 def _record_checker(cls: type) -> Check:
-    hints = _hints(cls)
-    fields = [(fl.name, checker(hints[fl.name]), fl.name in required_fields(cls)) for fl in dataclasses.fields(cls)]
+    annotations = hints(cls)
+    required = required_fields(cls)
+    fields = [(fl.name, checker(annotations[fl.name]), fl.name in required) for fl in dataclasses.fields(cls)]
 
     def check(value: Any) -> str | None:
         if not isinstance(value, dict):

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import events
-from harness.gates import judge
-from harness.gates import Thresholds
+from harness.gates import Thresholds, judge
 from harness.history import write_jsonl
 from harness.historydoc import EXAMPLES, main, outputs
 from harness.scenario import evaluate
@@ -52,7 +51,8 @@ def _literal_kinds(tree: ast.AST) -> set[str]:
 
 
 def _is_kind(node: ast.AST) -> bool:
-    return (isinstance(node, ast.Attribute) and node.attr == "kind") or (isinstance(node, ast.Name) and node.id == "kind")
+    return (isinstance(node, ast.Attribute) and node.attr == "kind") or (
+        isinstance(node, ast.Name) and node.id == "kind")
 
 
 def _emitted() -> dict[str, set[str]]:

@@ -601,7 +601,7 @@ class PersistenceStart:
 class PersistenceStats:
     """What the persistence writer did, at the end of the run."""
 
-    offered: int = f("events offered to the writer", "count")
+    offered: int = f("events offered to the writer", "count", 0)
     overflowed: int = f("times the queue was full", "count", 0)
     dropped: int = f("events lost (must be 0)", "count", 0)
     queue_high_water: int = f("deepest queue", "events", 0)
@@ -621,7 +621,7 @@ class FaultInject:
 
     row: str = f("fault row name")
     layers: list[str] = f("layers cut")
-    fault: str = f("blackhole, drop, delay")
+    fault: str | None = f("blackhole, drop, delay", default=None)
 
 
 @kind(FAULT_HEAL, ())
@@ -630,7 +630,7 @@ class FaultHeal:
     """The nemesis healed a fault."""
 
     row: str = f("fault row name")
-    seen_down: bool = f("every layer was seen down before the heal")
+    seen_down: bool | None = f("every layer was seen down before the heal", default=None)
 
 
 @kind(FAULT_OVER, ())
@@ -639,7 +639,7 @@ class FaultOver:
     """A fault row is over."""
 
     row: str = f("fault row name")
-    seen_up: bool = f("every layer was seen back up")
+    seen_up: bool | None = f("every layer was seen back up", default=None)
 
 
 def is_user_kind(name: str) -> bool:

@@ -93,7 +93,7 @@ def check_file(path: Path) -> Checked:
         event, problem = parse(line)
         if problem is not None:
             hint = "" if complete else " (truncated last line?)"
-            found.append(f"{path}:{number}: {problem}{hint}")
+            found.append(f"{path}:{number}: not a valid event{hint}: {problem}")
         elif event is not None:
             if last_seq is not None and event.seq <= last_seq:
                 found.append(f"{path}:{number}: seq {event.seq} does not increase (the event before has {last_seq})")

@@ -117,4 +117,4 @@ def test_a_malformed_history_is_one_line_with_its_place(capsys, tmp_path):
     broken = ("w2", "ABC", "order.fill", {k: v for k, v in CORRECT[7][3].items() if k != "price"})
     code, out, err, _, path = _check(capsys, tmp_path, [*CORRECT[:7], broken, *CORRECT[8:]])
     assert (code, out) == (2, "")
-    assert err == f"harness: error: {path}:8: order.fill: payload missing field 'price'\n"
+    assert err == f"harness: error: {path}:8: not a valid event: order.fill: payload missing field 'price'\n"

@@ -127,7 +127,8 @@ def test_lenient_judges_the_rest_and_fails_the_contract_gate(small, tmp_path):
     assert (code, err) == (1, "")
     lines = out.splitlines()
     assert lines[0] == "[PHYSICAL_EVIDENCE] History Contract: FAIL"
-    assert f"  ❌ {path}:{index + 1}: unknown event kind 'risk.teleport' (your own kinds start with 'x.')" in lines
+    assert f"  ❌ {path}:{index + 1}: not a valid event: unknown event kind 'risk.teleport' (your own kinds start " \
+           "with 'x.')" in lines
     # Every other area is still judged; the line set aside is a gap in the engine's dense numbering.
     assert [line for line in lines if line.startswith("[PHYSICAL_EVIDENCE]")][1:] == [
         f"[PHYSICAL_EVIDENCE] {area}: {status}" for area, status in

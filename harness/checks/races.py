@@ -25,7 +25,7 @@ from decimal import Decimal
 
 from harness.checks.evidence import Evidence
 from harness.checks.replay import fill_of, initial_positions
-from harness.events import ORDER_FILL, RISK_SETTLE, RUN_START
+from harness.events import AGG_APPLY, AGG_GAP, AGG_STATE, ORDER_FILL, RISK_SETTLE, RUN_START, TRADE_CLOSED
 from harness.history import Event
 from harness.stresslog import level_of
 
@@ -56,10 +56,10 @@ def check_races(events: Sequence[Event]) -> Evidence:
 
 
 def _lost_aggregator_updates(events: Sequence[Event]) -> list[dict]:
-    final = next((e for e in reversed(events) if e.kind == "agg.state"), None)
+    final = next((e for e in reversed(events) if e.kind == AGG_STATE), None)
     if final is None:
         return []
-    closed = Counter(str(e.symbol) for e in events if e.kind == "trade.closed")
+    closed = Counter(str(e.symbol) for e in events if e.kind == TRADE_CLOSED)
     aggregated = {name: int(raw["trades"]) for name, raw in final.payload["symbols"].items()}
     return [
         {"symbol": name, "ledger_trades": closed.get(name, 0), "aggregator_trades": aggregated.get(name, 0)}
@@ -95,7 +95,7 @@ def _lost_book_updates(events: Sequence[Event]) -> list[dict]:
 
 
 def _duplicate_fills(events: Sequence[Event]) -> list[dict]:
-    seen = Counter(str(e.payload.get("fill")) for e in events if e.kind == "order.fill")
+    seen = Counter(str(e.payload.get("fill")) for e in events if e.kind == ORDER_FILL)
     return [{"fill": fill, "times": n} for fill, n in sorted(seen.items()) if n > 1]
 
 
@@ -111,9 +111,9 @@ def _sequence_gaps(events: Sequence[Event]) -> list[dict]:
 
 
 def _open_aggregator_gaps(events: Sequence[Event]) -> list[dict]:
-    applied = {(str(e.symbol), int(e.payload["seq"])) for e in events if e.kind == "agg.apply"}
+    applied = {(str(e.symbol), int(e.payload["seq"])) for e in events if e.kind == AGG_APPLY}
     return [
         {"symbol": e.symbol, "seq": e.payload["seq"], "expected": e.payload["expected"]}
         for e in events
-        if e.kind == "agg.gap" and (str(e.symbol), int(e.payload["seq"])) not in applied
+        if e.kind == AGG_GAP and (str(e.symbol), int(e.payload["seq"])) not in applied
     ]

@@ -151,6 +151,8 @@ with `{USER_PREFIX}` are yours: any payload, read by no checker.
 
 - Money, prices, quantities and ratios are **decimals written as strings** (`"101.25"`):
   exact digits, never binary floats. A JSON number is accepted from other writers.
+- Integers are written without a fraction: `harness check` refuses `1.0` where an integer
+  is due (JSON Schema itself cannot tell the two apart).
 - Times are integers in the unit their name says: `mono_ns` nanoseconds of a monotonic
   clock, `lease_ms` milliseconds. `wall` is UTC ISO-8601.
 - `worker` is who recorded the event; for `lock.*` it is the lock client's id.

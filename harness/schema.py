@@ -60,8 +60,8 @@ def type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
         schema = {**type_schema(args[0], defs), "exclusiveMinimum": 0}
         return {**schema, "pattern": POSITIVE_PATTERN} if args[0] is Decimal else schema
     if tp is Decimal:
-        return {"type": ["string", "number"], "pattern": DECIMAL_PATTERN,
-                "description": "decimal, exact digits as a string"}
+        return {"type": ["string", "number"], "pattern": DECIMAL_PATTERN, "exclusiveMaximum": MAX_NUMBER,
+                "exclusiveMinimum": -MAX_NUMBER, "description": "decimal, exact digits as a string"}
     simple = {str: "string", int: "integer", bool: "boolean", float: "number", type(None): "null"}
     if tp in simple:
         return {"type": simple[tp]}
@@ -108,7 +108,7 @@ def json_schema() -> dict[str, Any]:
         defs[name] = record_schema(spec.payload, defs)
         then: dict[str, Any] = {"properties": {"payload": {"$ref": f"#/$defs/{name}"}}}
         if spec.needs_symbol:
-            then["properties"]["symbol"] = {"type": "string"}
+            then["properties"]["symbol"] = {"type": "string", "minLength": 1}
             then["required"] = ["symbol"]
         rules.append({"if": {"properties": {"kind": {"const": name}}}, "then": then})
     envelope = {key: {**type_schema(tp, defs), "description": doc + (f" [{unit}]" if unit else "")}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import re
 import types
 import typing
@@ -26,6 +25,7 @@ DECIMAL_PATTERN = r"^[+-]?" + _DIGITS
 POSITIVE_PATTERN = r"^(?=[^eE]*[1-9])\+?" + _DIGITS
 _DECIMAL = re.compile(DECIMAL_PATTERN)
 MAX_NUMBER = 1e15
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # what every JSON parser (orjson too) reads exactly
 SCHEMA_ID = "https://github.com/harness/harness/docs/history.schema.json"
 
 ENVELOPE: dict[str, tuple[Any, str, str]] = {
@@ -62,7 +62,11 @@ def type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
     if tp is Decimal:
         return {"type": ["string", "number"], "pattern": DECIMAL_PATTERN, "exclusiveMaximum": MAX_NUMBER,
                 "exclusiveMinimum": -MAX_NUMBER, "description": "decimal, exact digits as a string"}
-    simple = {str: "string", int: "integer", bool: "boolean", float: "number", type(None): "null"}
+    if tp is int:
+        return {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX}
+    if tp is float:
+        return {"type": "number", "exclusiveMaximum": MAX_NUMBER, "exclusiveMinimum": -MAX_NUMBER}
+    simple = {str: "string", bool: "boolean", type(None): "null"}
     if tp in simple:
         return {"type": simple[tp]}
     if origin in (types.UnionType, typing.Union):
@@ -139,7 +143,7 @@ def _decimal(value: Any) -> bool:
     if isinstance(value, str):
         return _DECIMAL.match(value) is not None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return math.isfinite(value) and abs(value) < MAX_NUMBER
+        return abs(value) < MAX_NUMBER  # false for NaN and infinities too
     return False
 
 
@@ -149,9 +153,9 @@ def _positive(value: Any) -> bool:
 
 _SIMPLE: dict[Any, tuple[Callable[[Any], bool], str]] = {
     str: (lambda v: isinstance(v, str), "a string"),
-    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool) and INT_MIN <= v <= INT_MAX, "a 64-bit integer"),
     bool: (lambda v: isinstance(v, bool), "true or false"),
-    float: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    float: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < MAX_NUMBER, "a number"),
     type(None): (lambda v: v is None, "null"),
     Decimal: (_decimal, "a decimal (string of digits, e.g. \"12.50\"; at most 15 before the point)"),
 }

@@ -61,7 +61,7 @@ def test_the_unmutated_history_passes(small, tmp_path):
     (lambda r: r.update(kind="order.teleport"), "unknown event kind 'order.teleport'"),
     (lambda r: r["payload"].pop("fee"), "order.fill: payload missing field 'fee'"),
     (lambda r: r["payload"].update(qty=[1]), "order.fill: payload field 'qty' must be a decimal"),
-    (lambda r: r.update(seq="7"), "seq must be an integer"),
+    (lambda r: r.update(seq="7"), "seq must be a 64-bit integer"),
     (lambda r: r.pop("payload"), "missing field 'payload'"),
     (lambda r: r.update(symbol=None), "order.fill: symbol must be given"),
 ], ids=["unknown-kind", "missing-field", "wrong-type", "seq-type", "no-payload", "no-symbol"])
@@ -217,3 +217,39 @@ def test_a_run_directory_and_its_log_validate_too(tmp_path):
     write_log(events, tmp_path / "STRESS_TEST.log")
     assert run_cli("check", tmp_path)[0] == 0
     assert run_cli("check", tmp_path / "STRESS_TEST.log")[0] == 0
+
+
+@st.composite
+def damaged_logs(draw, lines):
+    """One STRESS_TEST.log line edited as text: a cut, an insertion, or a field replaced."""
+    lines = list(lines)
+    i = draw(st.integers(0, len(lines) - 1))
+    line = lines[i]
+    at = draw(st.integers(0, len(line)))
+    how = draw(st.sampled_from(["cut", "insert", "field"]))
+    if how == "cut":
+        line = line[:at] + line[draw(st.integers(at, len(line))):]
+    elif how == "insert":
+        line = line[:at] + draw(st.text(max_size=8)) + line[at:]
+    else:
+        fields = line.split(" ", 7)
+        fields[draw(st.integers(0, len(fields) - 1))] = draw(st.sampled_from(
+            ["-", "x", "1e999", "9" * 30, "-5", "{}", "[]", '{"qty":"-1"}', "NaN", "order.fill"]))
+        line = " ".join(fields)
+    lines[i] = line
+    return "\n".join(lines) + "\n"
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzzed_logs_get_a_verdict_or_one_line(tmp_path, data):
+    log = tmp_path / "STRESS_TEST.log"
+    write_log(hb.clean_events(trades=2), log)
+    log.write_text(data.draw(damaged_logs(log.read_text(encoding="utf-8").splitlines())), encoding="utf-8")
+    for flags in ((), ("--lenient",)):
+        code, out, err = run_cli("check", log, *flags)
+        assert code in (0, 1, 2)
+        if code == 2:
+            assert len(err.splitlines()) == 1 and err.startswith(f"harness: error: {log}"), err
+        else:
+            assert err == "" and out.splitlines()[-1].startswith("[UnifiedGate] HISTORY ")

@@ -18,14 +18,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
-
-if TYPE_CHECKING:
-    from typing_extensions import dataclass_transform
-else:
-    def dataclass_transform(**_: Any) -> Any:
-        """Only type checkers read it (typing has it from Python 3.11)."""
-        return lambda decorated: decorated
+from typing import Annotated, Any, Literal, TypeVar, dataclass_transform
 
 FORMAT = "harness.history/1"
 USER_PREFIX = "x."

@@ -143,8 +143,8 @@ code 2. With `--lenient` the lines that meet the contract are judged and the oth
 listed under a failed `History Contract` gate (exit 1): a history that breaks the contract
 never passes.
 
-Each area judges only what the history holds; a history with only lock and fill events is
-judged on locks and races. Fields not listed here are allowed and ignored; kinds starting
+Each kind below says which evidence areas read it; `harness check` judges the areas whose
+events the history holds. Fields not listed here are allowed and ignored; kinds starting
 with `{USER_PREFIX}` are yours: any payload, read by no checker.
 
 ## Conventions

@@ -43,7 +43,7 @@ class RecordError(ValueError):
 
 
 class Recorder:
-    """Appends contract-checked events to a JSONL history; safe across threads (and processes)."""
+    """Appends contract-checked events to a JSONL history (created empty); safe across threads and processes."""
 
     def __init__(self, path: str | Path, run_id: str = "run", *, processes: bool = False,
                  clock: Callable[[], int] = time.monotonic_ns, wall: Callable[[], str] = utc_now) -> None:

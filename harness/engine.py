@@ -182,7 +182,7 @@ def _start_event(history: History, config: RunConfig) -> None:
         symbols=list(config.symbol_names), trades=config.trades, duration=config.duration,
         equity=config.limits.equity, max_gross_exposure=config.limits.max_gross_exposure,
         max_symbol_exposure=config.limits.max_symbol_exposure, risk_limits=dataclasses.asdict(config.limits),
-        specs={s.name: {"tick": s.tick, "lot": s.lot} for s in config.symbols},
+        specs={s.name: {"tick": s.tick, "lot": s.lot} for s in config.symbols}, dense_seq=True,
     )
 
 

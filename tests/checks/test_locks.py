@@ -249,7 +249,7 @@ def test_tokens_not_increasing_in_grant_order():
     h.release("b", "x")
     evidence = h.check()
     assert evidence.figure("token_order_errors") == 1
-    assert reasons(evidence, "token_order_errors") == ["x: token 2 after 2"]
+    assert reasons(evidence, "token_order_errors") == ["x: token 2 after 2 (client order)"]
 
 
 def test_broker_grant_order_is_judged_when_broker_events_exist():

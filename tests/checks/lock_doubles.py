@@ -1,0 +1,108 @@
+"""Defective lock services, plugged in through ``--locks`` to prove the Lock gate catches them.
+
+Each factory has the ``--locks`` signature ``(run_config, history) -> LockProvider`` and
+starts its own broker on loopback; ``stop_all`` stops them (the tests' fixture calls it).
+The broker double-grants on the first and every ``EVERY``-th request after that which finds
+a lock taken. The client takes every refusal for a grant. So that conflicts surely happen
+(never left to timing), both factories first have an older client ("squatter", ts 0) take
+the global lock for 10 s: every worker's first acquire finds it taken (wait-or-die: the
+younger dies, so the reference broker refuses it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from harness.config import RunConfig
+from harness.history import History
+from harness.locks.client import ZmqLockClient, ZmqLockProvider
+from harness.locks.protocol import GLOBAL_LOCK
+from harness.locks.server import LockBroker
+
+EVERY = 3
+_started: list[LockBroker] = []
+_squatters: list[ZmqLockClient] = []
+
+
+class DoubleGrantingBroker(LockBroker):
+    """Grants a lock another client still holds, on every EVERY-th conflicting request."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conflicts = 0
+
+    def _oldest_conflict(self, names: tuple[str, ...]) -> tuple[int, str] | None:
+        conflict = super()._oldest_conflict(names)
+        if conflict is not None:
+            self.conflicts += 1
+            if self.conflicts % EVERY == 1:
+                return None
+        return conflict
+
+
+class MisreadingClient(ZmqLockClient):
+    """Takes a refused acquire for a grant, reusing the last tokens it was given."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.last_tokens: dict[str, int] = {}
+
+    def _exchange(self, message: dict[str, Any], wait: float) -> dict[str, Any] | None:
+        reply = super()._exchange(message, wait)
+        if message["op"] != "acquire" or reply is None:
+            return reply
+        if reply.get("ok") is True:
+            self.last_tokens.update(reply["tokens"])
+            return reply
+        tokens = {name: self.last_tokens.get(name, 1) for name in message["names"]}
+        return {"req": message["req"], "ok": True, "tokens": tokens, "lease_ms": message["lease_ms"]}
+
+
+@dataclass(frozen=True)
+class MisreadingProvider(ZmqLockProvider):
+    """Makes MisreadingClients (picklable, for process-mode workers)."""
+
+    def client(self, client_id: str, history: History) -> MisreadingClient:
+        """A client that misreads refusals."""
+        return MisreadingClient(self.endpoint, client_id, history, seed=self.seed, context=zmq.Context.instance())
+
+
+def _broker(cls: type[LockBroker], history: History) -> LockBroker:
+    broker = cls("tcp://127.0.0.1:0", history=history).start()
+    _started.append(broker)
+    return broker
+
+
+def _squatted(cls: type[LockBroker], history: History) -> str:
+    """A broker whose global lock an old client holds; its endpoint."""
+    endpoint = _broker(cls, history).endpoint
+    squatter = ZmqLockClient(endpoint, "squatter", history, clock=lambda: 0, lease_ms=10_000)
+    squatter.acquire([GLOBAL_LOCK], 1.0)
+    _squatters.append(squatter)
+    return endpoint
+
+
+def double_granting(run: RunConfig, history: History) -> ZmqLockProvider:
+    """--locks factory: the reference client against a broker that double-grants."""
+    return ZmqLockProvider(_squatted(DoubleGrantingBroker, history), seed=run.seed)
+
+
+def misreading(run: RunConfig, history: History) -> MisreadingProvider:
+    """--locks factory: the reference broker, clients that treat refusals as grants."""
+    return MisreadingProvider(_squatted(LockBroker, history), seed=run.seed)
+
+
+def reference(run: RunConfig, history: History) -> ZmqLockProvider:
+    """--locks factory: the reference broker and client, as a plug-in (the no-false-alarm side)."""
+    return ZmqLockProvider(_broker(LockBroker, history).endpoint, seed=run.seed)
+
+
+def stop_all() -> None:
+    """Stop every broker these factories started."""
+    while _squatters:
+        _squatters.pop().close()
+    while _started:
+        _started.pop().stop()

@@ -43,6 +43,24 @@ class DoubleGrantingBroker(LockBroker):
         return conflict
 
 
+class LenientBroker(LockBroker):
+    """Honours every release and renew, held or not (a broker without state-machine rules)."""
+
+    def _op_release(self, ident: bytes, request: Any) -> None:
+        self._honour("release", ident, request, 0)
+
+    def _op_renew(self, ident: bytes, request: Any) -> None:
+        self._honour("renew", ident, request, request.lease_ms)
+
+    def _honour(self, op: str, ident: bytes, request: Any, lease_ms: int) -> None:
+        if self._owned(request) is None:
+            getattr(super(), f"_op_{op}")(ident, request)
+            return
+        self._record(f"broker.{op}", client=request.client, req=request.req, names=request.names,
+                     tokens=request.tokens, lease_ms=lease_ms)
+        self._reply(ident, {"req": request.req, "ok": True, "tokens": request.tokens, "lease_ms": lease_ms})
+
+
 class MisreadingClient(ZmqLockClient):
     """Takes a refused acquire for a grant, reusing the last tokens it was given."""
 
@@ -93,6 +111,11 @@ def double_granting(run: RunConfig, history: History) -> ZmqLockProvider:
 def misreading(run: RunConfig, history: History) -> MisreadingProvider:
     """--locks factory: the reference broker, clients that treat refusals as grants."""
     return MisreadingProvider(_squatted(LockBroker, history), seed=run.seed)
+
+
+def lenient(run: RunConfig, history: History) -> ZmqLockProvider:
+    """--locks factory: the reference client against a broker that honours forbidden operations."""
+    return ZmqLockProvider(_broker(LenientBroker, history).endpoint, seed=run.seed)
 
 
 def reference(run: RunConfig, history: History) -> ZmqLockProvider:

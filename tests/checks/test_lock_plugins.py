@@ -21,20 +21,28 @@ LOCK_AREA = "ZMQ Lock Atomicity"
 
 @pytest.fixture(autouse=True)
 def _brokers(monkeypatch) -> Iterator[None]:
-    monkeypatch.chdir(ROOT)  # tests.checks.lock_doubles is importable from the project root
+    """Plug-ins load from the project root; the brokers the factories started are stopped."""
+    monkeypatch.chdir(ROOT)
     yield
     lock_doubles.stop_all()
 
 
-def run_with_locks(tmp_path: Path, factory: str, seed: int, mode: str) -> tuple[int, dict, list[str]]:
-    """Run multi_symbol_stress with a --locks plug-in; the exit code, lock gate and its failing lines."""
-    out = tmp_path / f"{factory.rsplit(':')[-1]}-{mode}-{seed}"
-    code = main(["run", "multi_symbol_stress", "--trades", "6", "--seed", str(seed), "--mode", mode,
+def run_with_scenario(tmp_path: Path, scenario: str, factory: str, seed: int, mode: str,
+                      ) -> tuple[dict[str, str], list[str]]:
+    """Run a scenario with a --locks plug-in; each gate's status and the log's failing lines."""
+    out = tmp_path / f"{scenario}-{factory}-{mode}-{seed}"
+    code = main(["run", scenario, "--trades", "6", "--seed", str(seed), "--mode", mode,
                  "--out", str(out), "--locks", f"tests.checks.lock_doubles:{factory}"])
-    evidence = json.loads((out / "evidence.json").read_text())
-    gate = next(g for g in evidence["gates"] if g["area"] == LOCK_AREA)
+    gates = {g["area"]: g["status"] for g in json.loads((out / "evidence.json").read_text())["gates"]}
+    assert code == (0 if set(gates.values()) == {"PASS"} else 1)
     log = (out / "VERIFY_LOG.txt").read_text().splitlines()
-    return code, gate, [line for line in log if "❌" in line]
+    return gates, [line for line in log if "❌" in line]
+
+
+def run_with_locks(tmp_path: Path, factory: str, seed: int, mode: str) -> tuple[int, dict, list[str]]:
+    """multi_symbol_stress with a --locks plug-in: the exit code, the lock gate's status, failing lines."""
+    gates, failing = run_with_scenario(tmp_path, "multi_symbol_stress", factory, seed, mode)
+    return (0 if set(gates.values()) == {"PASS"} else 1), {"status": gates[LOCK_AREA]}, failing
 
 
 @pytest.mark.parametrize("mode", ["thread", "process"])

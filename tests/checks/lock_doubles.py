@@ -11,15 +11,21 @@ younger dies, so the reference broker refuses it).
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import zmq
 
+from examples.redis_lock_provider import DEFAULT_URL, RedisLockClient, RedisLockProvider
 from harness.config import RunConfig
 from harness.history import History
 from harness.locks.client import ZmqLockClient, ZmqLockProvider
-from harness.locks.protocol import GLOBAL_LOCK
+from harness.locks.local import LockTable
+from harness.locks.protocol import GLOBAL_LOCK, Grant
 from harness.locks.server import LockBroker
 
 EVERY = 3
@@ -116,6 +122,47 @@ def misreading(run: RunConfig, history: History) -> MisreadingProvider:
 def lenient(run: RunConfig, history: History) -> ZmqLockProvider:
     """--locks factory: the reference client against a broker that honours forbidden operations."""
     return ZmqLockProvider(_broker(LenientBroker, history).endpoint, seed=run.seed)
+
+
+class LongHoldRedisClient(RedisLockClient):
+    """Keeps every grant past its lease: returns from acquire only once Redis has expired the keys."""
+
+    def acquire(self, names: Sequence[str], timeout: float) -> Grant:
+        """Acquire, then hold on until the lease is certainly over (the defect)."""
+        grant = super().acquire(names, timeout)
+        over = time.monotonic_ns() + self.lease_ms * 1_000_000
+        keys = [self._provider.prefix + name for name in names]
+        while time.monotonic_ns() <= over or any(self._redis.pttl(key) != -2 for key in keys):
+            time.sleep(0.001)  # the hold itself, outliving its lease: what this double is for
+        return grant
+
+
+@dataclass(frozen=True)
+class ShortLeaseRedisProvider(RedisLockProvider):
+    """A redis-py Lock provider whose clients hold longer than the lease."""
+
+    def client(self, client_id: str, history: History) -> LongHoldRedisClient:
+        """A client that outlives its leases."""
+        return LongHoldRedisClient(self, client_id, history)
+
+
+def redis_short_lease(run: RunConfig, history: History) -> ShortLeaseRedisProvider:
+    """--locks factory: redis-py locks with a 20 ms lease held longer than that."""
+    return ShortLeaseRedisProvider(os.environ.get("REDIS_URL", DEFAULT_URL), f"harness-locks:{uuid.uuid4().hex}:",
+                                   lease_ms=20)
+
+
+class TextTokenTable(LockTable):
+    """A lock table whose grants carry text tokens (a plug-in breaking the token contract)."""
+
+    def take(self, client: str, names: Sequence[str], timeout: float) -> dict[str, Any]:
+        """Grant as usual, tokens as text."""
+        return {name: str(token) for name, token in super().take(client, names, timeout).items()}
+
+
+def text_tokens(run: RunConfig, history: History) -> TextTokenTable:
+    """--locks factory: in-process locks whose tokens are not integers."""
+    return TextTokenTable()
 
 
 def reference(run: RunConfig, history: History) -> ZmqLockProvider:

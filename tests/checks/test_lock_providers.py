@@ -14,7 +14,7 @@ import pytest
 from harness.cli import main
 from harness.services import skip_or_fail
 
-from .test_lock_plugins import LOCK_AREA, ROOT, _brokers  # noqa: F401 -- the fixture applies here too
+from .test_lock_plugins import LOCK_AREA, _brokers  # noqa: F401 -- the fixture applies here too
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ class FileLockClient(RecordingLockClient):
         return self._locks[name]
 
     def _take(self, names: Sequence[str], timeout: float) -> None:
-        taken = []
+        taken: list[str] = []
         try:
             for name in names:
                 self._lock(name).acquire(timeout=timeout)

@@ -53,7 +53,7 @@ class RedisLockClient(RecordingLockClient):
         self._held: dict[str, redis.lock.Lock] = {}
 
     def _take(self, names: Sequence[str], timeout: float) -> None:
-        taken = []
+        taken: list[str] = []
         for name in names:
             lock = self._redis.lock(self._provider.prefix + name, timeout=self.lease_ms / 1000,
                                     sleep=0.001, blocking_timeout=timeout)

@@ -47,10 +47,10 @@ Progress = Callable[[str], None]
 class AggregatorPort(Protocol):
     """What a worker needs of the aggregator."""
 
-    def replace(self, symbol: str, snapshot: SymbolMetrics, *, worker: str, fence_token: tuple[str, int]) -> Any:
+    def replace(self, symbol: str, snapshot: SymbolMetrics, *, worker: str, fence_token: tuple[str, int | None]) -> Any:
         """Set a symbol's metrics to a snapshot."""
 
-    def apply(self, symbol: str, delta: SymbolMetrics, *, worker: str, fence_token: tuple[str, int]) -> Any:
+    def apply(self, symbol: str, delta: SymbolMetrics, *, worker: str, fence_token: tuple[str, int | None]) -> Any:
         """Apply one delta."""
 
 
@@ -63,7 +63,8 @@ class GuardianPort(Protocol):
     def cancel(self, res: Reservation, worker: str) -> None:
         """Drop a reservation whose order did not fill."""
 
-    def settle(self, res: Reservation, fill: Fill, closed: Sequence[ClosedTrade], worker: str, token: int) -> None:
+    def settle(self, res: Reservation, fill: Fill, closed: Sequence[ClosedTrade], worker: str,
+               token: int | None) -> None:
         """Book a fill, fenced by the global lock's token."""
 
     def snapshot(self) -> GuardianSnapshot:

@@ -143,7 +143,8 @@ class MetricsAggregator:
             self._fence.admit(fence_token[0], fence_token[1], worker, symbol)
 
     def replace(
-        self, symbol: str, snapshot: SymbolMetrics, *, worker: str = "-", fence_token: tuple[str, int | None] | None = None
+        self, symbol: str, snapshot: SymbolMetrics, *, worker: str = "-",
+        fence_token: tuple[str, int | None] | None = None,
     ) -> bool:
         """Set a symbol's metrics to ``snapshot`` unless a newer one is in; True if taken."""
         with self._lock:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from harness.gates import Thresholds, gate_locks
+from harness.history import History
+from harness.locks.fence import Fence, StaleToken
 
 from .test_locks import Builder, assert_clean, broker_history, reasons
 
@@ -189,3 +193,15 @@ def test_broker_that_honours_a_bad_release_or_renew_is_flagged():
 
 def test_reference_broker_history_is_still_clean():
     assert_clean(broker_history().check())
+
+
+def test_fence_admits_a_write_without_token_and_records_its_holder():
+    history = History("run")
+    fence = Fence("ledger", history, deferred=True)
+    fence.admit("x", 3, "a")
+    fence.admit("x", None, "b")  # no token: nothing to order, the holder is recorded
+    with pytest.raises(StaleToken):
+        fence.admit("x", 2, "c")
+    recorded = [(e.kind, e.worker, e.payload["token"], e.payload["deferred"]) for e in history.events()]
+    assert recorded == [("fence.accept", "a", 3, True), ("fence.accept", "b", None, True),
+                        ("fence.reject", "c", 2, True)]

@@ -70,6 +70,7 @@ class BrokerView:
         self.held: dict[str, dict[str, BrokerHold]] = {}
         self.answers: dict[tuple[Any, Any], Event] = {}
         self.requests: set[Any] = set()
+        self.answers_without_req = False  # a broker that does not name requests cannot be matched
         self.overlaps = 0
 
     def holds(self, name: str, client: str, at_ns: int) -> BrokerHold | None:
@@ -85,7 +86,7 @@ class BrokerView:
         """A grant to a client while another still holds the lock is an overlap."""
         client, tokens = _field(event, "client"), _field(event, "tokens") or {}
         lease_ns = int(_field(event, "lease_ms") or 0) * MS
-        self.answers[(client, _field(event, "req"))] = event
+        self._answer(client, event)
         for name in (_field(event, "names") or ()):
             held = self.held.setdefault(name, {})
             for other, hold in list(held.items()):
@@ -102,7 +103,12 @@ class BrokerView:
 
     def refuse(self, event: Event) -> None:
         """Remember the refusal, to catch a client that treats it as a grant."""
-        self.answers[(_field(event, "client"), _field(event, "req"))] = event
+        self._answer(_field(event, "client"), event)
+
+    def _answer(self, client: Any, event: Event) -> None:
+        req = _field(event, "req")
+        self.answers_without_req |= req is None
+        self.answers[(client, req)] = event
 
     def release(self, event: Event) -> None:
         """The broker honoured a release: the client must have held each lock with that token."""
@@ -140,8 +146,8 @@ class BrokerView:
     def acquired(self, event: Event) -> None:
         """A client's lock.ok of an acquire: the broker must have granted that very request."""
         client = event.worker
-        if client not in self.requests:
-            return  # this client's lock service is not the recorded broker
+        if client not in self.requests or self.answers_without_req:
+            return  # this client's lock service is not the recorded broker, or its answers name no request
         answer = self.answers.pop((client, _field(event, "req")), None)
         if answer is not None and answer.kind == "broker.grant":
             return

@@ -205,3 +205,14 @@ def test_fence_admits_a_write_without_token_and_records_its_holder():
     recorded = [(e.kind, e.worker, e.payload["token"], e.payload["deferred"]) for e in history.events()]
     assert recorded == [("fence.accept", "a", 3, True), ("fence.accept", "b", None, True),
                         ("fence.reject", "c", 2, True)]
+
+
+def test_a_broker_whose_answers_name_no_request_is_not_matched_to_clients():
+    """A foreign broker recording grants without req: no refused-held verdict from guesswork."""
+    h = Builder()
+    h.add("broker", "broker.request", op="acquire", client="a", names=["x"])
+    h.invoke("a", "acquire", ["x"], ts=1, attempt=1)
+    h.add("broker", "broker.grant", client="a", names=["x"], tokens={"x": 1}, lease_ms=100, ts=1)
+    h.complete("a", "lock.ok", "acquire", ["x"], tokens={"x": 1}, lease_ms=100)
+    h.release("a", "x")
+    assert h.check(lin_budget=None).figure("refused_held") == 0

@@ -31,7 +31,7 @@ def run_with_scenario(tmp_path: Path, scenario: str, factory: str, seed: int, mo
                       ) -> tuple[dict[str, str], list[str]]:
     """Run a scenario with a --locks plug-in; each gate's status and the log's failing lines."""
     out = tmp_path / f"{scenario}-{factory}-{mode}-{seed}"
-    code = main(["run", scenario, "--trades", "6", "--seed", str(seed), "--mode", mode,
+    code = main(["run", scenario, "--trades", "3", "--seed", str(seed), "--mode", mode,
                  "--out", str(out), "--locks", f"tests.checks.lock_doubles:{factory}"])
     gates = {g["area"]: g["status"] for g in json.loads((out / "evidence.json").read_text())["gates"]}
     assert code == (0 if set(gates.values()) == {"PASS"} else 1)

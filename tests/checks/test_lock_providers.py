@@ -27,7 +27,7 @@ def redis_url(monkeypatch) -> str:
 
 def run(tmp_path, locks: str, mode: str):
     out = tmp_path / f"{locks.replace(':', '-')}-{mode}"
-    code = main(["run", "multi_symbol_stress", "--trades", "5", "--mode", mode, "--out", str(out), "--locks", locks])
+    code = main(["run", "multi_symbol_stress", "--trades", "3", "--mode", mode, "--out", str(out), "--locks", locks])
     evidence = json.loads((out / "evidence.json").read_text())
     gates = {g["area"]: g["status"] for g in evidence["gates"]}
     lines = (out / "VERIFY_LOG.txt").read_text().splitlines()

@@ -3,10 +3,10 @@
 Each factory has the ``--locks`` signature ``(run_config, history) -> LockProvider`` and
 starts its own broker on loopback; ``stop_all`` stops them (the tests' fixture calls it).
 The broker double-grants on the first and every ``EVERY``-th request after that which finds
-a lock taken. The client takes every refusal for a grant. So that conflicts surely happen
-(never left to timing), both factories first have an older client ("squatter", ts 0) take
-the global lock for 10 s: every worker's first acquire finds it taken (wait-or-die: the
-younger dies, so the reference broker refuses it).
+a lock taken. The client takes every refusal for a grant (and never waits in the queue).
+So that conflicts surely happen (never left to timing), both factories first have an older
+client ("squatter", ts 0) take the global lock for 10 s: every worker's first acquire finds
+it taken, so the reference broker refuses it and the double-granting one grants it again.
 """
 
 from __future__ import annotations
@@ -34,35 +34,31 @@ _squatters: list[ZmqLockClient] = []
 
 
 class DoubleGrantingBroker(LockBroker):
-    """Grants a lock another client still holds, on every EVERY-th conflicting request."""
+    """Forgets the holder of a taken lock on every EVERY-th acquire that finds it taken, so grants it again."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.conflicts = 0
 
-    def _oldest_conflict(self, names: tuple[str, ...]) -> tuple[int, str] | None:
-        conflict = super()._oldest_conflict(names)
-        if conflict is not None:
+    def _op_acquire(self, ident: bytes, request: Any) -> None:
+        taken = [n for n in request.names if n in self._holders and self._holders[n].client != request.client]
+        if taken:
             self.conflicts += 1
             if self.conflicts % EVERY == 1:
-                return None
-        return conflict
+                for name in taken:
+                    del self._holders[name]  # no release, no expiry: the old holder still holds it
+        super()._op_acquire(ident, request)
 
 
 class LenientBroker(LockBroker):
-    """Honours every release and renew, held or not (a broker without state-machine rules)."""
+    """Honours every release and renew it should refuse (a broker without state-machine rules)."""
 
-    def _op_release(self, ident: bytes, request: Any) -> None:
-        self._honour("release", ident, request, 0)
-
-    def _op_renew(self, ident: bytes, request: Any) -> None:
-        self._honour("renew", ident, request, request.lease_ms)
-
-    def _honour(self, op: str, ident: bytes, request: Any, lease_ms: int) -> None:
-        if self._owned(request) is None:
-            getattr(super(), f"_op_{op}")(ident, request)
+    def _refuse(self, ident: bytes, request: Any, reason: str, holder_ts: int | None = None) -> None:
+        if request.op not in ("release", "renew"):
+            super()._refuse(ident, request, reason, holder_ts)
             return
-        self._record(f"broker.{op}", client=request.client, req=request.req, names=request.names,
+        lease_ms = request.lease_ms if request.op == "renew" else 0
+        self._record(f"broker.{request.op}", client=request.client, req=request.req, names=request.names,
                      tokens=request.tokens, lease_ms=lease_ms)
         self._reply(ident, {"req": request.req, "ok": True, "tokens": request.tokens, "lease_ms": lease_ms})
 
@@ -75,8 +71,11 @@ class MisreadingClient(ZmqLockClient):
         self.last_tokens: dict[str, int] = {}
 
     def _exchange(self, message: dict[str, Any], wait: float) -> dict[str, Any] | None:
-        reply = super()._exchange(message, wait)
-        if message["op"] != "acquire" or reply is None:
+        if message["op"] != "acquire":
+            return super()._exchange(message, wait)
+        # Never waits in the broker's queue: a lock that is taken is refused at once.
+        reply = super()._exchange({**message, "wait_ms": 0}, wait)
+        if reply is None:
             return reply
         if reply.get("ok") is True:
             self.last_tokens.update(reply["tokens"])

@@ -361,8 +361,8 @@ class _LockScan:
         payload = event.payload
         name, token = payload.get("lock"), payload.get("token")
         key = (payload.get("resource"), name)
-        held = self.holders.get(name, {})
-        if self.counts["acquires"]:
+        held = self.holders.get(name)
+        if held is not None:  # a lock some client acquired: its writes are judged against the holds
             broker = self.broker if self.counts["broker_events"] else None
             self.resources.write(event, held.get(event.worker), broker, held)
         if token is None:

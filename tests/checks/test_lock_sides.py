@@ -216,3 +216,12 @@ def test_a_broker_whose_answers_name_no_request_is_not_matched_to_clients():
     h.complete("a", "lock.ok", "acquire", ["x"], tokens={"x": 1}, lease_ms=100)
     h.release("a", "x")
     assert h.check(lin_budget=None).figure("refused_held") == 0
+
+
+def test_writes_under_a_lock_no_client_acquired_are_not_judged_against_windows():
+    """A resource fenced by a lock whose clients are not in the history: no window to judge by."""
+    h = Builder()
+    h.acquire("a", "x", token=1)
+    write(h, "a", "other-lock", 4)
+    h.release("a", "x")
+    assert_clean(h.check())

@@ -359,7 +359,8 @@ class _LockScan:
         """A resource accepted a fenced write: it must not be stale."""
         self.counts["fence_accepts"] += 1
         payload = event.payload
-        name, token = payload.get("lock"), payload.get("token")
+        name: Any = payload.get("lock")
+        token = payload.get("token")
         key = (payload.get("resource"), name)
         held = self.holders.get(name)
         if held is not None:  # a lock some client acquired: its writes are judged against the holds

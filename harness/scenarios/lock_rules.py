@@ -1,6 +1,6 @@
 """Lock state-machine rules: a faulty client sends every operation the broker must refuse.
 
-While the symbols trade through the lock broker, a faulty client (``harness.lock_rules``)
+Before the symbols trade through the lock service, a faulty client (``harness.lock_rules``)
 releases a lock it does not hold, releases a grant twice, renews and releases a grant whose
 lease ran out. The broker must refuse each; the run is judged on lock atomicity (which also
 flags a broker that honours any of them from its own events) and on the rules gate, which
@@ -10,7 +10,6 @@ fails when a rule was honoured -- or was never exercised at all.
 from harness.checks.evidence import Evidence
 from harness.checks.lock_rules import AREA, check_lock_rules
 from harness.config import ConcurrencyMode, ConfigError
-from harness.engine import run as reference_run
 from harness.gates import GateResult, Line
 from harness.history import History, new_sequence
 from harness.lock_rules import RULES, Probes, send_faulty_operations
@@ -22,15 +21,13 @@ SHORT_LEASE_MS = 20
 
 
 def run(ctx: ScenarioContext) -> Trial:
-    """Trade, then let the faulty client probe the same broker; judge both in one history."""
+    """Let the faulty client probe the lock service, then trade through it; one history for both."""
     history = History(ctx.run_id, new_sequence(ctx.config.run.mode is ConcurrencyMode.PROCESS))
     with ctx.lock_service(history) as locks:
         if not isinstance(locks, ZmqLockProvider):
             raise ConfigError("lock_rules probes a ZeroMQ lock broker; --locks must give a ZmqLockProvider")
         send_faulty_operations(_probes(locks, history), history)
-        engine = ctx.plugins.engine or reference_run
-        result = engine(ctx.config.run, locks, run_id=ctx.run_id, history=history, progress=ctx.progress)
-    events = result.events()
+    events = ctx.run_engine(history=history).events()
     return Trial(events, (check_lock_rules(events),))
 
 

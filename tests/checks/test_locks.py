@@ -11,8 +11,8 @@ import pytest
 from harness.checks.locks import AREA, check_locks, hold_windows
 from harness.history import Event, History
 from harness.linearizability.engine import Budget
-from harness.locks.fence import Fence, StaleToken
 from harness.locks.client import ZmqLockClient, ZmqLockProvider
+from harness.locks.fence import Fence, StaleToken
 from harness.locks.local import LockTable
 from harness.locks.protocol import LockError
 from harness.locks.server import LockBroker

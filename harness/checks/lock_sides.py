@@ -73,10 +73,14 @@ class BrokerView:
         self.answers_without_req = False  # a broker that does not name requests cannot be matched
         self.overlaps = 0
 
-    def holds(self, name: str, client: str, at_ns: int) -> BrokerHold | None:
-        """The broker's hold of ``name`` by ``client`` at ``at_ns``, if any."""
-        hold = self.held.get(name, {}).get(client)
-        return None if hold is None or hold.lapsed(at_ns) else hold
+    def holds(self, name: str, client: str) -> BrokerHold | None:
+        """The broker's hold of ``name`` by ``client``, if any.
+
+        Not cut at its lease: the broker may honour a release or see a write a moment after
+        the lease's nominal end and before it expired the hold; writes after the lease are
+        judged against the client's own window (``ResourceView``).
+        """
+        return self.held.get(name, {}).get(client)
 
     def request(self, event: Event) -> None:
         """Remember which clients the broker serves, to match their completions."""
@@ -127,7 +131,7 @@ class BrokerView:
         client, tokens = _field(event, "client"), _field(event, "tokens") or {}
         found = []
         for name in (_field(event, "names") or ()):
-            hold = self.holds(name, client, event.mono_ns)
+            hold = self.holds(name, client)
             token = tokens.get(name)
             if hold is None:
                 self.report("state_errors", f"{name}: broker honoured a {op} by {client}, which does not hold it "
@@ -198,7 +202,7 @@ class ResourceView:
         if client_hold.possible_until() + self.grace_ns < event.mono_ns:
             return "after its lease ran out"
         if broker is not None and event.worker in broker.requests:
-            hold = broker.holds(name, event.worker, event.mono_ns)
+            hold = broker.holds(name, event.worker)
             if hold is None:
                 return "which the broker does not list as holder"
             if _int(token) and _int(hold.token) and token != hold.token:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from harness.checks.lock_rules import check_lock_rules
 from harness.gates import Thresholds
 from harness.lock_rules import PROBE, RULES
@@ -54,8 +56,10 @@ def test_a_run_that_sent_no_probe_fails():
     assert failing(check_lock_rules(h.events))[0] == "Forbidden operations sent: 0"
 
 
-def test_a_broker_that_honours_forbidden_operations_fails_both_gates(tmp_path):
-    gates, failing_lines = run_with_scenario(tmp_path, "lock_rules", "lenient", 1, "thread")
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_broker_that_honours_forbidden_operations_fails_both_gates(tmp_path, seed):
+    """The probes run in the scenario's own process whatever the mode: thread mode suffices."""
+    gates, failing_lines = run_with_scenario(tmp_path, "lock_rules", "lenient", seed, "thread")
     assert gates["Lock State-Machine Rules"] == "FAIL" and gates["ZMQ Lock Atomicity"] == "FAIL"
     for rule in RULES:
         assert any(rule.replace("_", " ") in line and "1 honoured" in line for line in failing_lines), failing_lines

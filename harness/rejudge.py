@@ -17,19 +17,20 @@ from typing import Any
 
 from harness.config import ConfigError, HarnessConfig, harness_config, load_config
 from harness.gates import judge, unified
-from harness.history import Event, HistoryError, read_jsonl
+from harness.history import Event, HistoryError
 from harness.judge import STANDARD_AREAS, UnknownArea, evaluate, known
-from harness.stresslog import read_log
+from harness.validate import Checked, contract_gate
+from harness.validate import load as load_checked
 
 
-def read_history(path: Path) -> tuple[list[Event], str | None]:
+def read_history(path: Path, lenient: bool = False) -> tuple[list[Event], str | None]:
     """Events of a run directory, JSONL history or human log, and the scenario if recorded."""
-    events, document = read_run(path)
-    return events, document.get("scenario")
+    checked, document = read_run(path, lenient)
+    return list(checked.events), document.get("scenario")
 
 
-def read_run(path: Path) -> tuple[list[Event], Mapping[str, Any]]:
-    """Events of a run directory, JSONL history or human log, and its evidence.json ({} when none)."""
+def read_run(path: Path, lenient: bool = False) -> tuple[Checked, Mapping[str, Any]]:
+    """The history checked against the contract, and its run's evidence.json ({} when none)."""
     document: Mapping[str, Any] = {}
     if path.is_dir():
         evidence = path / "evidence.json"
@@ -41,10 +42,10 @@ def read_run(path: Path) -> tuple[list[Event], Mapping[str, Any]]:
         path = path / "events.jsonl"
     if not path.exists():
         raise HistoryError(f"{path}: no such file")
-    events = read_log(path) if path.suffix == ".log" else read_jsonl(path)
-    if not events:
-        raise HistoryError(f"{path}: the history is empty")
-    return events, document
+    checked = load_checked(path, lenient)
+    if not checked.events:
+        raise HistoryError(f"{path}: the history is empty" + (f" ({checked.problems[0]})" if checked.problems else ""))
+    return checked, document
 
 
 def parse_areas(text: str | None) -> tuple[str, ...]:
@@ -73,13 +74,15 @@ def _plan(document: Mapping[str, Any], scenario_name: str | None, config: Harnes
     return name, scenario.areas, scenario.configure(config)
 
 
-def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, areas: str | None = None) -> int:
+def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, lenient: bool = False,
+            areas: str | None = None) -> int:
     """Judge a saved history and print the verdict; return the exit code (0 PASS, 1 FAIL).
 
     ``areas`` (``--areas locks,races``) judges exactly those areas, each required to apply.
     """
     chosen = parse_areas(areas)
-    events, document = read_run(path)
+    checked, document = read_run(path, lenient)
+    events = list(checked.events)
     name, judged, config = _plan(document, scenario_name, load_config(config_file))
     try:
         required = chosen + tuple(a for a in known(config.gates.require_areas) if a not in chosen)
@@ -89,6 +92,8 @@ def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, are
     gates = judge(evaluate(events, judged, (), required), config.gates)
     if not any(g.applicable for g in gates):
         raise ConfigError(f"{path}: no events any checker can judge")
+    contract = contract_gate(checked)
+    gates = ((contract,) if contract else ()) + gates
     for gate in gates:
         print(f"[PHYSICAL_EVIDENCE] {gate.area}: {gate.status}")
         for line in gate.lines:

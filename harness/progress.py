@@ -130,7 +130,7 @@ def _aggregator_pnl(verdict) -> dict[str, Any]:
 def _symbol_table(verdict) -> Table | None:
     """Per-symbol trades, PnL and win rate from the history; the aggregator's PnL beside it when it differs."""
     perf = next((ev for ev in verdict.evidence if ev.area == "Performance Metrics"), None)
-    if perf is None:
+    if perf is None or "per_symbol" not in perf.figures:  # absent, or not applicable (no closed trades)
         return None
     figures = perf.figures
     table = Table(title=f"{figures['total_trades']} trades, {figures['throughput_trades_per_s']:.1f} trades/s")

@@ -212,7 +212,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """harness check PATH: re-judge a saved history with the same gates."""
     from harness.rejudge import rejudge
 
-    return rejudge(args.path, args.scenario, args.config, args.lenient, args.areas)
+    return rejudge(args.path, args.scenario, args.config, args.areas, args.lenient)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -30,7 +30,8 @@ def read_history(path: Path, lenient: bool = False) -> tuple[list[Event], str | 
 
 
 def read_run(path: Path, lenient: bool = False) -> tuple[Checked, Mapping[str, Any]]:
-    """The history checked against the contract, and its run's evidence.json ({} when none)."""
+    """A run directory's, JSONL history's or human log's events checked against the contract
+    (``FILE:LINE`` errors; with ``lenient`` the bad lines are set aside), and its evidence.json."""
     document: Mapping[str, Any] = {}
     if path.is_dir():
         evidence = path / "evidence.json"
@@ -74,11 +75,13 @@ def _plan(document: Mapping[str, Any], scenario_name: str | None, config: Harnes
     return name, scenario.areas, scenario.configure(config)
 
 
-def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, lenient: bool = False,
-            areas: str | None = None) -> int:
+def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, areas: str | None = None,
+            lenient: bool = False) -> int:
     """Judge a saved history and print the verdict; return the exit code (0 PASS, 1 FAIL).
 
-    ``areas`` (``--areas locks,races``) judges exactly those areas, each required to apply.
+    ``areas`` (``--areas locks,races``) judges exactly those areas, each required to apply;
+    ``lenient`` judges the lines that meet the history contract and fails a contract gate
+    listing the others.
     """
     chosen = parse_areas(areas)
     checked, document = read_run(path, lenient)
@@ -93,7 +96,7 @@ def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, len
     if not any(g.applicable for g in gates):
         raise ConfigError(f"{path}: no events any checker can judge")
     contract = contract_gate(checked)
-    gates = ((contract,) if contract else ()) + gates
+    gates = ([contract] if contract else []) + list(gates)
     for gate in gates:
         print(f"[PHYSICAL_EVIDENCE] {gate.area}: {gate.status}")
         for line in gate.lines:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from harness import schedule
 from harness.aggregator import MetricsAggregator, Mode, SymbolMetrics
 from harness.config import ConcurrencyMode, ConfigError, RunConfig
 from harness.feed import seeded_feed
@@ -121,6 +122,7 @@ def run(
     guardian_factory: GuardianFactory = Guardian,
     on_guardian: Callable[[GuardianPort], None] | None = None,
     stop: Any | None = None,
+    threads: Callable[[Sequence[Callable[[], None]]], Any] | None = None,
 ) -> RunResult:
     """Run every symbol's worker to completion and return the recorded history.
 
@@ -132,11 +134,13 @@ def run(
     A ``history`` given in process mode must number events with a ``SharedSequence``.
     ``stop`` (a threading or multiprocessing Event) ends the run early: each worker stops
     opening positions once it is set, flattens, and finishes.
+    ``threads`` runs the thread-mode worker targets to completion (default: a thread each,
+    joined); a controlled scheduler (``harness.schedule.Scheduler``) passes itself.
     """
     if config.mode is ConcurrencyMode.PROCESS and not locks.shared_across_processes:
         raise ConfigError("process mode needs a lock service shared across processes (the ZeroMQ broker)")
     run_id = run_id or new_run_id(config)
-    options = _Options(feed, progress, aggregator, guardian_hook, guardian_factory, on_guardian, stop)
+    options = _Options(feed, progress, aggregator, guardian_hook, guardian_factory, on_guardian, stop, threads)
     started = time.perf_counter()
     runner = _run_processes if config.mode is ConcurrencyMode.PROCESS else _run_threads
     history, agg, guardian = runner(config, locks, run_id, history, options)
@@ -168,6 +172,7 @@ class _Options:
     make_guardian: GuardianFactory
     on_guardian: Callable[[GuardianPort], None] | None
     stop: Any | None
+    threads: Callable[[Sequence[Callable[[], None]]], Any] | None = None
 
     def aggregator_for(self, history: History) -> Any:
         """The given aggregator, or the reference one (fenced, recording into ``history``)."""
@@ -192,12 +197,16 @@ def _run_threads(config: RunConfig, locks: LockProvider, run_id: str, history: H
         targets = [lambda: [_work(shared, spec, f"{spec.name}#0") for spec in config.symbols]]
     else:
         targets = [(lambda spec=spec: _work(shared, spec, f"{spec.name}#0")) for spec in config.symbols]
+    (options.threads or _start_and_join)(targets)
+    return history, aggregator, guardian
+
+
+def _start_and_join(targets: Sequence[Callable[[], None]]) -> None:
     threads = [threading.Thread(target=t, name=f"worker-{i}", daemon=True) for i, t in enumerate(targets)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return history, aggregator, guardian
 
 
 def _work(shared: _Shared, spec: SymbolSpec, worker: str) -> None:
@@ -267,30 +276,33 @@ class SymbolWorker:
         history, name, worker = self.shared.history, self.spec.name, self.worker
         history.append("order.submit", worker=worker, symbol=name, order=order.order_id, side=order.side,
                        qty=order.qty, price=order.price)
+        schedule.point("guardian.reserve")
         reservation = self.shared.guardian.reserve(order, self.venue.worst_price(order), worker)
         if isinstance(reservation, Refusal):
             return reservation.reason
         try:
             grant = self.client.acquire(self.names, self.shared.config.lock_timeout)
         except LockError as exc:
+            schedule.point("guardian.cancel")
             self.shared.guardian.cancel(reservation, worker)
             history.append("order.abort", worker=worker, symbol=name, order=order.order_id, reason=str(exc))
             return None
-        settled = False
+        settled, closed = False, []
         try:
             token = grant.token(self.names[0])
+            schedule.point("venue.fill")
             fill = self.venue.execute(order)
+            schedule.point("fence.check")
             self.ledger_fence.admit(self.names[0], token, worker, name)
             history.append("order.fill", worker=worker, symbol=name, order=order.order_id, fill=fill.fill_id,
                            side=fill.side, qty=fill.qty, price=fill.price, fee=fill.fee)
+            schedule.point("ledger.write")
             closed = self.ledger.apply(fill)
             for trade in closed:
                 history.append("trade.closed", worker=worker, symbol=name, trade=trade.trade_id, side=trade.side,
                                qty=trade.qty, entry=trade.entry, exit=trade.exit, fees=trade.fees, pnl=trade.pnl,
                                outcome=trade.outcome)
-                if self.shared.config.aggregation is Mode.INCREMENTAL:
-                    delta = SymbolMetrics.of_trade(trade, len(self.ledger.trades))
-                    self.shared.aggregator.apply(name, delta, worker=worker, fence_token=(self.names[0], token))
+            schedule.point("guardian.settle")
             self.shared.guardian.settle(reservation, fill, closed, worker, grant.token(GLOBAL_LOCK))
             settled = True
             if self.shared.progress is not None:
@@ -299,9 +311,25 @@ class SymbolWorker:
         finally:
             if not settled:
                 # A failure inside the critical section must not leave exposure booked forever.
+                schedule.point("guardian.cancel")
                 self.shared.guardian.cancel(reservation, worker)
             self.client.release(grant)
+        if closed and self.shared.config.aggregation is Mode.INCREMENTAL:
+            self._publish_deltas(closed)
         return None
+
+    def _publish_deltas(self, closed: Sequence[ClosedTrade]) -> None:
+        # Under the symbol lock only, as real engines do: updates of different symbols meet
+        # inside the shared aggregator, so its own synchronisation is what is tested.
+        grant = self.client.acquire(self.names[:1], self.shared.config.lock_timeout)
+        try:
+            token = (self.names[0], grant.token(self.names[0]))
+            for trade in closed:
+                delta = SymbolMetrics.of_trade(trade, len(self.ledger.trades))
+                schedule.point("aggregator.apply")
+                self.shared.aggregator.apply(self.spec.name, delta, worker=self.worker, fence_token=token)
+        finally:
+            self.client.release(grant)
 
     def _publish_snapshot(self) -> None:
         # The seed's lesson: always push the final state when the symbol loop ends.
@@ -309,6 +337,7 @@ class SymbolWorker:
         try:
             snapshot = SymbolMetrics.of_trades(self.ledger.trades)
             token = (self.names[0], grant.token(self.names[0]))
+            schedule.point("aggregator.replace")
             self.shared.aggregator.replace(self.spec.name, snapshot, worker=self.worker, fence_token=token)
         finally:
             self.client.release(grant)

@@ -136,33 +136,32 @@ def shrink(workload: Workload, failure: Execution, budget: int = 300) -> tuple[E
     """A minimal execution failing with the same violation; also the number of attempts made."""
     best, attempts = failure, 0
 
-    def attempt(switches: Sequence[tuple[int, int]], trades: int) -> bool:
+    def attempt(switches: Sequence[tuple[int, int]], trades: int | None = None) -> bool:
         nonlocal best, attempts
         attempts += 1
-        candidate = replay(workload, switches, trades, f"{failure.label}, shrunk")
+        candidate = replay(workload, switches, trades or best.trades, f"{failure.label}, shrunk")
         if candidate.violation == failure.violation:
             best = candidate
             return True
         return False
 
-    for trades in range(1, failure.trades):
-        if attempt(failure.trace.switches, trades):
-            break
     progress = True
     while progress and attempts < budget:
-        progress = False
-        switches = best.trace.switches
-        size = max(len(switches) // 2, 1)
-        while size >= 1 and attempts < budget and switches:
-            for start in range(0, len(switches), size):
-                if attempt(switches[:start] + switches[start + size:], best.trades):
-                    progress = True
-                    break
-            else:
-                size //= 2
-                continue
-            break
+        progress = any(attempt(best.trace.switches, t) for t in range(1, best.trades))
+        progress = _drop_switches(best.trace.switches, attempt, lambda: attempts < budget) or progress
     return best, attempts
+
+
+def _drop_switches(switches: Sequence[tuple[int, int]], attempt: Callable[[Sequence[tuple[int, int]]], bool],
+                   allowed: Callable[[], bool]) -> bool:
+    """Delta debugging over the switches: drop chunks, halving their size; True once one drop held."""
+    size = max(len(switches) // 2, 1)
+    while switches and size >= 1 and allowed():
+        for start in range(0, len(switches), size):
+            if attempt(switches[:start] + switches[start + size:]):
+                return True
+        size //= 2
+    return False
 
 
 @dataclass(frozen=True)

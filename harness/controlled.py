@@ -4,10 +4,11 @@ A ``Workload`` runs its worker targets through whatever runner it is given (a
 ``Scheduler`` here) at a given size and says whether the end state is right. ``explore``
 runs one non-preemptive calibration execution (it also measures ``k``, the step count PCT
 draws its change points from), then schedules 0..N-1, each built from (seed, index) alone.
-``shrink`` reduces a failure the way hypothesis shrinks a choice sequence: fewer trades,
-then fewer switches (chunks, then single ones), keeping only candidates that still fail
-with the same violation. A schedule is saved as its switches -- the steps where the choice
-differs from the non-preemptive default -- so ``replay`` re-runs it exactly and says so.
+``shrink`` reduces a failure the way hypothesis shrinks a choice sequence: it tries fewer
+trades and fewer switches (chunks, then single ones) and keeps a candidate only when it
+fails with the same violation and is smaller (fewer preemptions, then steps, then trades).
+A schedule is saved as its switches -- the steps where the choice differs from the
+non-preemptive default -- so ``replay`` re-runs it exactly and says so.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from typing import Any
 
 from harness.config import ConfigError
 from harness.schedule import Scheduler, Strategy, Trace
-from harness.schedule_strategy import ReplayStrategy, make_strategy
+from harness.schedule_strategy import KeyedReplay, ReplayStrategy, make_strategy
 
 FORMAT = "harness.schedule/1"
+DEFAULT_SCHEDULES = 200  # the budget the known-broken components are caught within (tests/schedules)
 Runner = Callable[[Sequence[Callable[[], None]]], Any]
 
 
@@ -139,8 +141,12 @@ def shrink(workload: Workload, failure: Execution, budget: int = 300) -> tuple[E
     def attempt(switches: Sequence[tuple[int, int]], trades: int | None = None) -> bool:
         nonlocal best, attempts
         attempts += 1
-        candidate = replay(workload, switches, trades or best.trades, f"{failure.label}, shrunk")
-        if candidate.violation == failure.violation:
+        label = f"{failure.label}, shrunk"
+        if trades is None:
+            candidate = replay(workload, switches, best.trades, label)
+        else:  # a smaller workload: the same switches at the same arrivals, wherever those steps now fall
+            candidate = execute(workload, KeyedReplay(best.trace.keyed_switches()), trades, label)
+        if candidate.violation == failure.violation and _size(candidate) < _size(best):
             best = candidate
             return True
         return False
@@ -152,7 +158,12 @@ def shrink(workload: Workload, failure: Execution, budget: int = 300) -> tuple[E
     return best, attempts
 
 
-def _drop_switches(switches: Sequence[tuple[int, int]], attempt: Callable[[Sequence[tuple[int, int]]], bool],
+def _size(execution: Execution) -> tuple[int, int, int]:
+    """What shrinking minimises, in order: preemptions, then steps, then trades."""
+    return execution.trace.preemptions, len(execution.trace.steps), execution.trades
+
+
+def _drop_switches(switches: tuple[tuple[int, int], ...], attempt: Callable[[Sequence[tuple[int, int]]], bool],
                    allowed: Callable[[], bool]) -> bool:
     """Delta debugging over the switches: drop chunks, halving their size; True once one drop held."""
     size = max(len(switches) // 2, 1)

@@ -33,7 +33,6 @@ from harness.schedule_strategy import STRATEGIES
 from harness.workloads import engine_workload
 
 AREA = "Controlled Schedules"
-DEFAULT_SCHEDULES = 200
 
 
 def add_schedule_arguments(parser: argparse.ArgumentParser, count: Any) -> None:

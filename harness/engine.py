@@ -122,7 +122,7 @@ def run(
     guardian_factory: GuardianFactory = Guardian,
     on_guardian: Callable[[GuardianPort], None] | None = None,
     stop: Any | None = None,
-    threads: Callable[[Sequence[Callable[[], None]]], Any] | None = None,
+    threads: Callable[[Sequence[Callable[[], Any]]], Any] | None = None,
 ) -> RunResult:
     """Run every symbol's worker to completion and return the recorded history.
 
@@ -172,7 +172,7 @@ class _Options:
     make_guardian: GuardianFactory
     on_guardian: Callable[[GuardianPort], None] | None
     stop: Any | None
-    threads: Callable[[Sequence[Callable[[], None]]], Any] | None = None
+    threads: Callable[[Sequence[Callable[[], Any]]], Any] | None = None
 
     def aggregator_for(self, history: History) -> Any:
         """The given aggregator, or the reference one (fenced, recording into ``history``)."""
@@ -201,7 +201,7 @@ def _run_threads(config: RunConfig, locks: LockProvider, run_id: str, history: H
     return history, aggregator, guardian
 
 
-def _start_and_join(targets: Sequence[Callable[[], None]]) -> None:
+def _start_and_join(targets: Sequence[Callable[[], Any]]) -> None:
     threads = [threading.Thread(target=t, name=f"worker-{i}", daemon=True) for i, t in enumerate(targets)]
     for thread in threads:
         thread.start()
@@ -287,7 +287,8 @@ class SymbolWorker:
             self.shared.guardian.cancel(reservation, worker)
             history.append("order.abort", worker=worker, symbol=name, order=order.order_id, reason=str(exc))
             return None
-        settled, closed = False, []
+        settled = False
+        closed: Sequence[ClosedTrade] = ()
         try:
             token = grant.token(self.names[0])
             schedule.point("venue.fill")

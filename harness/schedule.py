@@ -32,8 +32,8 @@ class ScheduleAborted(BaseException):
 class Strategy(Protocol):
     """Picks the next worker at each decision."""
 
-    def choose(self, step: int, worker: int, enabled: Sequence[int]) -> int:
-        """The worker to run next; ``worker`` reached the point (-1 at the start), ``enabled`` can run."""
+    def choose(self, step: int, worker: int, point: str, enabled: Sequence[int]) -> int:
+        """The worker to run next; ``worker`` reached ``point`` (-1 at the start), ``enabled`` can run."""
 
 
 def current() -> Scheduler | None:
@@ -142,6 +142,17 @@ class Trace:
     def switches(self) -> tuple[tuple[int, int], ...]:
         """(step, worker) where the choice differs from the non-preemptive default."""
         return tuple((i, s.chosen) for i, s in enumerate(self.steps) if s.chosen != s.default)
+
+    def keyed_switches(self) -> dict[tuple[int, str, int], int]:
+        """The switches keyed by (worker, point, arrival count) instead of step (see ``KeyedReplay``)."""
+        seen: dict[tuple[int, str], int] = {}
+        keyed = {}
+        for step in self.steps:
+            count = seen.get((step.worker, step.point), 0)
+            seen[(step.worker, step.point)] = count + 1
+            if step.chosen != step.default:
+                keyed[(step.worker, step.point, count)] = step.chosen
+        return keyed
 
     @property
     def preemptions(self) -> int:
@@ -258,7 +269,7 @@ class Scheduler:
                 raise ScheduleAborted
             self._finished.set()
             return
-        chosen = self._strategy.choose(len(self._steps), worker, enabled)
+        chosen = self._strategy.choose(len(self._steps), worker, name, enabled)
         self._steps.append(Step(worker, name, enabled, chosen))
         self._running = chosen
         if chosen != worker:

@@ -30,7 +30,7 @@ class RandomStrategy:
     def __init__(self, seed: int, index: int) -> None:
         self._rng = _rng(seed, index)
 
-    def choose(self, step: int, worker: int, enabled: Sequence[int]) -> int:
+    def choose(self, step: int, worker: int, point: str, enabled: Sequence[int]) -> int:
         """Any enabled worker, uniformly."""
         return enabled[self._rng.randrange(len(enabled))]
 
@@ -44,15 +44,15 @@ class PCTStrategy:
         count = min(depth - 1, max(steps, 1))
         points = self._rng.sample(range(1, max(steps, 1) + 1), count)
         self._change = {step: depth - 1 - i for i, step in enumerate(sorted(points))}
-        self._priority: dict[int, int] = {}
+        self._priority: dict[int, float] = {}
 
-    def _initial(self, worker: int) -> int:
+    def _initial(self, worker: int) -> float:
         # Distinct random priorities above every change-point priority (0 .. depth-2).
         if worker not in self._priority:
             self._priority[worker] = self._depth + self._rng.random()
         return self._priority[worker]
 
-    def choose(self, step: int, worker: int, enabled: Sequence[int]) -> int:
+    def choose(self, step: int, worker: int, point: str, enabled: Sequence[int]) -> int:
         """The highest-priority enabled worker, after lowering the running one at a change point."""
         for w in enabled:
             self._initial(w)
@@ -68,13 +68,30 @@ class ReplayStrategy:
     switches: dict[int, int]
     diverged: list[int] = field(default_factory=list)
 
-    def choose(self, step: int, worker: int, enabled: Sequence[int]) -> int:
+    def choose(self, step: int, worker: int, point: str, enabled: Sequence[int]) -> int:
         """The recorded choice if it can run, else the default (noting the divergence)."""
         wanted = self.switches.get(step)
         if wanted is not None:
             if wanted in enabled:
                 return wanted
             self.diverged.append(step)
+        return worker if worker in enabled else min(enabled)
+
+
+@dataclass
+class KeyedReplay:
+    """Switches keyed by (worker, point, how many times it reached that point): survives a smaller workload."""
+
+    switches: dict[tuple[int, str, int], int]
+    _seen: dict[tuple[int, str], int] = field(default_factory=dict)
+
+    def choose(self, step: int, worker: int, point: str, enabled: Sequence[int]) -> int:
+        """The recorded choice at the same arrival, if it can run; else the default."""
+        count = self._seen.get((worker, point), 0)
+        self._seen[(worker, point)] = count + 1
+        wanted = self.switches.get((worker, point, count))
+        if wanted is not None and wanted in enabled:
+            return wanted
         return worker if worker in enabled else min(enabled)
 
 

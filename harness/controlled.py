@@ -14,6 +14,7 @@ non-preemptive default -- so ``replay`` re-runs it exactly and says so.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,16 @@ class Exploration:
         """(schedules/s, steps/s)."""
         elapsed = max(self.elapsed_s, 1e-9)
         return self.schedules / elapsed, self.steps / elapsed
+
+
+def plain_threads(targets: Sequence[Callable[[], Any]]) -> None:
+    """The uncontrolled runner: plain threads released together by a barrier, joined."""
+    barrier = threading.Barrier(len(targets))
+    threads = [threading.Thread(target=lambda t=t: (barrier.wait(), t())) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def execute(workload: Workload, strategy: Strategy, trades: int, label: str, stall_s: float = 10.0) -> Execution:

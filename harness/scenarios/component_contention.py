@@ -10,8 +10,6 @@ one contended run; with ``--schedules N`` it runs under the controlled scheduler
 """
 
 import dataclasses
-import threading
-from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -20,7 +18,7 @@ from harness import schedule
 from harness.aggregator import MetricsAggregator, SymbolMetrics
 from harness.checks.evidence import Evidence
 from harness.config import HarnessConfig
-from harness.controlled import Outcome, Runner, Workload
+from harness.controlled import Outcome, Runner, Workload, plain_threads
 from harness.gates import GateResult, Line
 from harness.guardian.risk import Guardian, Refusal
 from harness.history import History, LocalSequence
@@ -135,19 +133,9 @@ def workload(config: HarnessConfig, plugins: Plugins) -> Workload:
     return Workload(SCENARIO.name, run, config.run.trades or 3, names)
 
 
-def contended(targets: Sequence[Callable[[], None]]) -> None:
-    """Plain threads released together by a barrier (the uncontrolled run)."""
-    barrier = threading.Barrier(len(targets))
-    threads = [threading.Thread(target=lambda t=t: (barrier.wait(), t())) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-
 def run(ctx: ScenarioContext) -> Trial:
     """One uncontrolled contended run of the plugged-in components."""
-    evidence, history = execute_once(ctx.config, ctx.plugins, contended, ctx.config.run.trades or 3, ctx.run_id)
+    evidence, history = execute_once(ctx.config, ctx.plugins, plain_threads, ctx.config.run.trades or 3, ctx.run_id)
     return Trial(history.events(), (evidence,))
 
 

@@ -3,7 +3,11 @@
 Each order walks the same path, every step an event in the run's history:
 
     strategy -> guardian reserve (atomic, counts pending) -> locks (symbol + global)
-    -> venue fill -> ledger -> aggregator -> guardian settle -> release
+    -> venue fill -> ledger -> guardian settle -> release -> aggregator (symbol lock only)
+
+The aggregator is fed under the symbol lock alone, as real engines do, so updates of
+different symbols meet inside it. Every step passes a ``harness.schedule.point``: a
+scheduling decision in controlled runs (``harness.schedule``), a no-op otherwise.
 
 A worker owns its symbol's feed, strategy, venue and ledger; what workers share is the
 guardian's exposure book, the aggregator and the lock service. In process mode the book is

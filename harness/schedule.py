@@ -16,6 +16,7 @@ stopped and reported as stalled, never left hanging.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -231,7 +232,7 @@ class Scheduler:
         finally:
             worker.done = True
             _local.scheduler = None
-            if not self._aborted:
+            with contextlib.suppress(ScheduleAborted):  # the others may all be waiting: a deadlock
                 self._decide(worker.index, "done")
 
     def _me(self) -> _Worker:
@@ -240,8 +241,8 @@ class Scheduler:
     def step(self, name: str) -> None:
         """The calling worker reached a point: let the strategy choose who goes on."""
         me = self._me()
-        self._decide(me.index, name)
-        self._wait_turn(me)
+        if self._decide(me.index, name) != me.index:
+            self._wait_turn(me)
 
     def block(self, resource: object) -> None:
         """The calling worker cannot go on until ``wake(resource)``; run someone else."""
@@ -256,7 +257,8 @@ class Scheduler:
             if worker.blocked_on is resource:
                 worker.blocked_on = None
 
-    def _decide(self, worker: int, name: str) -> None:
+    def _decide(self, worker: int, name: str) -> int:
+        """Record a decision and hand the baton to the chosen worker; return it (-1: all done)."""
         if self._aborted:
             raise ScheduleAborted
         enabled = tuple(w.index for w in self._workers if not w.done and w.blocked_on is None)
@@ -268,17 +270,18 @@ class Scheduler:
                 self._abort()
                 raise ScheduleAborted
             self._finished.set()
-            return
+            return -1
         chosen = self._strategy.choose(len(self._steps), worker, name, enabled)
         self._steps.append(Step(worker, name, enabled, chosen))
         self._running = chosen
         if chosen != worker:
             self._workers[chosen].go.set()
+        return chosen
 
     def _wait_turn(self, me: _Worker) -> None:
-        if self._running != me.index or me.blocked_on is not None:
-            me.go.wait()
-            me.go.clear()
+        # Always wait after handing the baton on: the baton may already be back (go is set).
+        me.go.wait()
+        me.go.clear()
         if self._aborted:
             raise ScheduleAborted
 

@@ -86,6 +86,16 @@ def test_a_deadlock_of_the_system_is_reported_not_hung() -> None:
     assert replayed.deadlock == found[0].deadlock and replayed.decisions == found[0].decisions
 
 
+def test_a_lock_its_holder_never_releases_is_a_deadlock_when_the_holder_ends() -> None:
+    lock = schedule.Lock("leaked")
+
+    def leak() -> None:
+        lock.acquire()
+
+    trace = Scheduler(ReplayStrategy({})).run([leak, lambda: lock.acquire()])
+    assert trace.deadlock == {"T1": "leaked"}
+
+
 def test_non_preemptive_schedule_of_the_same_code_does_not_deadlock() -> None:
     assert not Scheduler(ReplayStrategy({})).run(_opposite_order()).deadlock
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -104,6 +105,38 @@ class Lock:
         self.release()
 
 
+class Condition(threading.Condition):
+    """A condition variable whose ``wait`` goes through the scheduler in controlled runs."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a notify; controlled, wait for the scheduler to wake this condition."""
+        if current() is None:
+            return super().wait(timeout)
+        return wait(self, 0)
+
+    def notify(self, n: int = 1) -> None:
+        """Wake waiters (controlled: all of them; each rechecks what it waits for)."""
+        super().notify(n)
+        wake(self)
+
+    def notify_all(self) -> None:
+        """Wake every waiter."""
+        super().notify_all()
+        wake(self)
+
+
+class Queue(queue.Queue):
+    """``queue.Queue`` whose blocking ``get``/``put``/``join`` wait through the scheduler in controlled runs.
+
+    A timeout given to ``get``/``put`` is still real time: a controlled run stays
+    deterministic only with blocking calls without one.
+    """
+
+    def __init__(self, maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self.not_empty, self.not_full, self.all_tasks_done = (Condition(self.mutex) for _ in range(3))
+
+
 @dataclass(frozen=True)
 class Step:
     """One decision: ``worker`` reached ``point``; the strategy chose ``chosen`` among ``enabled``."""
@@ -159,6 +192,11 @@ class Trace:
     def preemptions(self) -> int:
         """Steps where a worker that could go on was switched away from."""
         return sum(1 for s in self.steps if s.worker in s.enabled and s.chosen != s.worker)
+
+
+def _label(resource: object) -> str:
+    """A waited-on resource's name (a ``schedule.Lock``'s), else its type."""
+    return str(getattr(resource, "name", type(resource).__name__))
 
 
 @dataclass
@@ -248,7 +286,7 @@ class Scheduler:
         """The calling worker cannot go on until ``wake(resource)``; run someone else."""
         me = self._me()
         me.blocked_on = resource
-        self._decide(me.index, f"wait {getattr(resource, 'name', type(resource).__name__)}")
+        self._decide(me.index, f"wait {_label(resource)}")
         self._wait_turn(me)
 
     def wake(self, resource: object) -> None:
@@ -263,8 +301,7 @@ class Scheduler:
             raise ScheduleAborted
         enabled = tuple(w.index for w in self._workers if not w.done and w.blocked_on is None)
         if not enabled:
-            waiting = {w.name: getattr(w.blocked_on, "name", repr(w.blocked_on))
-                       for w in self._workers if not w.done}
+            waiting = {w.name: _label(w.blocked_on) for w in self._workers if not w.done}
             if waiting:
                 self._deadlock = waiting
                 self._abort()

@@ -140,3 +140,32 @@ def test_a_worker_crash_is_in_the_trace() -> None:
 
     trace = Scheduler(ReplayStrategy({})).run([boom, lambda: None])
     assert trace.errors == {"T0": "ValueError: bad"}
+
+
+def test_a_bounded_queue_hands_items_over_under_control() -> None:
+    for index in range(10):
+        q: schedule.Queue = schedule.Queue(maxsize=1)
+        got: list[int] = []
+
+        def produce(q: schedule.Queue = q) -> None:
+            for n in range(4):
+                q.put(n)  # blocks while full: waits through the scheduler
+
+        def consume(q: schedule.Queue = q, got: list[int] = got) -> None:
+            for _ in range(4):
+                got.append(q.get())
+
+        trace = Scheduler(RandomStrategy(9, index), stall_s=2).run([produce, consume])
+        assert not trace.stalled and not trace.deadlock and got == [0, 1, 2, 3]
+
+
+def test_waiting_on_a_queue_nobody_fills_is_a_deadlock() -> None:
+    q: schedule.Queue = schedule.Queue()
+    trace = Scheduler(ReplayStrategy({}), stall_s=2).run([q.get, lambda: schedule.point("idle")])
+    assert trace.deadlock == {"T0": "Condition"}
+
+
+def test_the_queue_is_a_plain_queue_outside_controlled_runs() -> None:
+    q: schedule.Queue = schedule.Queue()
+    threading.Timer(0.01, q.put, args=("x",)).start()
+    assert q.get(timeout=5) == "x"

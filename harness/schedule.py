@@ -16,11 +16,12 @@ stopped and reported as stalled, never left hanging.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import hashlib
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -75,7 +76,7 @@ class Lock:
 
     def __init__(self, name: str = "lock") -> None:
         self.name = name
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()  # not threading.Lock: ``controlled_locks`` may have replaced it
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Take the lock; a controlled worker that finds it held waits through the scheduler."""
@@ -98,11 +99,39 @@ class Lock:
         """True while held."""
         return self._lock.locked()
 
+    def _at_fork_reinit(self) -> None:
+        self._lock = _thread.allocate_lock()
+
     def __enter__(self) -> bool:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def controlled_locks() -> Iterator[None]:
+    """While a user's component is built: ``threading.Lock()`` makes a ``schedule.Lock``.
+
+    So a component that guards its state with plain locks gets a scheduling point at each
+    acquire (a check-then-act between two critical sections becomes visible) and waits
+    through the scheduler, without changing a line of it. Locks bound before (``from
+    threading import Lock``, module-level locks) and ``RLock`` stay plain.
+    """
+    original = threading.Lock
+    threading.Lock = Lock  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        threading.Lock = original
+
+
+def built_with_controlled_locks(factory: Callable[..., Any]) -> Callable[..., Any]:
+    """``factory`` wrapped so that what it builds uses ``schedule.Lock`` for ``threading.Lock``."""
+    def build(*args: Any, **kwargs: Any) -> Any:
+        with controlled_locks():
+            return factory(*args, **kwargs)
+    return build
 
 
 class Condition(threading.Condition):

@@ -3,7 +3,9 @@
 Each execution runs the reference engine in thread mode over the in-process lock table
 (the only lock service a scheduler can control: a ZeroMQ broker or a user's Redis locks
 live in another thread or process, outside the baton), with the user's aggregator and
-guardian plug-ins if given, and judges the history on the scenario's correctness areas.
+guardian plug-ins if given (built so that their own ``threading.Lock``s are scheduling
+points: ``harness.schedule.controlled_locks``), and judges the history on the scenario's
+correctness areas.
 Performance is not judged here: a controlled run's timings say nothing about the system.
 """
 
@@ -19,6 +21,7 @@ from harness.gates import judge
 from harness.history import History, LocalSequence
 from harness.locks.local import LockTable
 from harness.scenario import Plugins, Scenario, evaluate
+from harness.schedule import built_with_controlled_locks
 
 JUDGED = ("locks", "races", "aggregator", "risk")
 TRADES = 3  # per symbol and execution: races need contention, not length
@@ -38,9 +41,9 @@ def engine_workload(scenario: Scenario, config: HarnessConfig, plugins: Plugins,
         history = History(f"{scenario.name}-controlled", LocalSequence())
         kwargs: dict[str, Any] = {}
         if plugins.aggregator is not None:
-            kwargs["aggregator"] = plugins.aggregator(history)
+            kwargs["aggregator"] = built_with_controlled_locks(plugins.aggregator)(history)
         if plugins.guardian is not None:
-            kwargs["guardian_factory"] = plugins.guardian
+            kwargs["guardian_factory"] = built_with_controlled_locks(plugins.guardian)
         result = reference_run(run_config, LockTable(), history=history, threads=runner, **kwargs)
         gates = judge(evaluate(result.events(), areas), config.gates)
         failing = [g for g in gates if not g.passed]

@@ -44,9 +44,10 @@ def build(config: HarnessConfig, plugins: Plugins, run_id: str) -> Parts:
     """Fresh components (the plug-ins', or the reference ones) for one execution."""
     run = config.run
     history = History(run_id, LocalSequence())
-    make_guardian = plugins.guardian or Guardian
-    guardian = make_guardian(run.symbols, run.limits, history=history, discipline=run.discipline)
-    aggregator = plugins.aggregator(history) if plugins.aggregator else MetricsAggregator(history)
+    with schedule.controlled_locks():  # a component's own threading.Locks become scheduling points
+        make_guardian = plugins.guardian or Guardian
+        guardian = make_guardian(run.symbols, run.limits, history=history, discipline=run.discipline)
+        aggregator = plugins.aggregator(history) if plugins.aggregator else MetricsAggregator(history)
     return Parts(history, guardian, aggregator, tuple(run.symbols))
 
 

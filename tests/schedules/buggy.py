@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from decimal import Decimal
 from typing import Any
 
 from harness import schedule
@@ -11,14 +11,19 @@ from harness.aggregator import SymbolMetrics
 from harness.guardian.risk import Discipline, Guardian
 
 
-def check_then_act(gap_s: float) -> Any:
-    """A guardian factory whose reserve checks and books in two steps ``gap_s`` apart (0: back to back)."""
+def check_then_act(gap_s: float, plain_lock: bool = False) -> Any:
+    """A guardian factory whose reserve checks and books in two steps ``gap_s`` apart (0: back to back).
+
+    ``plain_lock``: its mutex is a plain ``threading.Lock`` made by the factory, as a user's would be.
+    """
     def between() -> None:
         if gap_s:
             time.sleep(gap_s)
 
     def make(specs: Any, limits: Any, **kwargs: Any) -> Guardian:
         kwargs.update(discipline=Discipline.CHECK_THEN_ACT, between_check_and_act=between)
+        if plain_lock:
+            kwargs["mutex"] = threading.Lock()
         return Guardian(specs, limits, **kwargs)
 
     return make
@@ -58,4 +63,3 @@ def racy_aggregator(history: Any = None) -> RacyAggregator:
 
 zero_gap_guardian = check_then_act(0)
 short_gap_guardian = check_then_act(0.0003)
-PNL = Decimal(0)

@@ -16,6 +16,7 @@ from tests.schedules.buggy import check_then_act, racy_aggregator
 BROKEN = {
     "check-then-act, no gap": (Plugins(guardian=check_then_act(0)), "guardian"),
     "check-then-act, 0.3 ms gap": (Plugins(guardian=check_then_act(0.0003)), "guardian"),
+    "check-then-act, plain threading.Lock": (Plugins(guardian=check_then_act(0, plain_lock=True)), "guardian"),
     "unlocked read-modify-write": (Plugins(aggregator=racy_aggregator), "aggregator"),
 }
 

@@ -169,3 +169,11 @@ def test_the_queue_is_a_plain_queue_outside_controlled_runs() -> None:
     q: schedule.Queue = schedule.Queue()
     threading.Timer(0.01, q.put, args=("x",)).start()
     assert q.get(timeout=5) == "x"
+
+
+def test_components_built_under_controlled_locks_get_scheduling_points() -> None:
+    with schedule.controlled_locks():
+        made = threading.Lock()
+    assert isinstance(made, schedule.Lock) and not isinstance(threading.Lock(), schedule.Lock)
+    with made:  # still a working lock outside controlled runs
+        assert made.locked()

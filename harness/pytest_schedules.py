@@ -7,9 +7,10 @@
         harness_schedules(setup)
 
 ``setup`` builds fresh state and returns the worker callables and a check (False or an
-AssertionError means the end state is wrong). The component marks its own interleaving
-points with ``harness.schedule.point("name")`` and uses ``harness.schedule.Lock`` where a
-waiting worker must let others run. On a failure the assertion message holds the minimal
+AssertionError means the end state is wrong). Every ``threading.Lock()`` made during
+``setup`` is a ``harness.schedule.Lock`` (each acquire a scheduling point; a held one is
+waited for through the scheduler); the component may mark more points with
+``harness.schedule.point("name")``. On a failure the assertion message holds the minimal
 failing schedule, its per-worker timeline and the call that replays it exactly.
 """
 
@@ -32,6 +33,7 @@ from harness.controlled import (
     shrink,
     timeline,
 )
+from harness.schedule import controlled_locks
 
 Setup = Callable[[], tuple[Sequence[Callable[[], Any]], Callable[[], Any]]]
 
@@ -39,7 +41,8 @@ Setup = Callable[[], tuple[Sequence[Callable[[], Any]], Callable[[], Any]]]
 def component_workload(setup: Setup, name: str = "component") -> Workload:
     """A ``Workload`` from a setup returning (worker callables, end-state check)."""
     def run(runner: Runner, trades: int) -> Outcome:
-        targets, check = setup()
+        with controlled_locks():  # the component's own threading.Locks become scheduling points
+            targets, check = setup()
         runner(targets)
         try:
             ok = check()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from harness import schedule
@@ -61,4 +63,27 @@ def test_an_assertion_in_the_check_is_the_violation(harness_schedules) -> None:
         return [counter.increment, counter.increment], check
 
     with pytest.raises(AssertionError, match="lost an increment: 1"):
+        harness_schedules(setup, schedules=50)
+
+
+class SplitCounter:
+    """A user's counter: a plain threading.Lock, but the read and the write in two critical sections."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def increment(self) -> None:
+        with self._lock:
+            seen = self.value
+        with self._lock:
+            self.value = seen + 1
+
+
+def test_plain_locks_made_in_setup_are_scheduling_points(harness_schedules) -> None:
+    def setup():
+        counter = SplitCounter()
+        return [counter.increment, counter.increment], lambda: counter.value == 2
+
+    with pytest.raises(ScheduleFailure, match="minimal failing schedule: 1 preemptions"):
         harness_schedules(setup, schedules=50)

@@ -59,6 +59,10 @@ def run_controlled(args: argparse.Namespace, scenario: Scenario, config: Harness
     """Explore or replay, write the report directory, print the verdict; return the exit code."""
     if args.depth < 1:
         raise ConfigError(f"--depth: must be at least 1, got {args.depth}")
+    if getattr(args, "mode", None) == "process":
+        raise ConfigError("controlled runs are thread mode: worker processes cannot be scheduled from here")
+    if getattr(args, "duration", None) is not None:
+        raise ConfigError("controlled runs are sized in trades (--trades), not --duration")
     started = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     make_dir(out)
     workload = workload_of(scenario, config, plugins)
@@ -103,6 +107,7 @@ def _explored(workload: Workload, ex: Exploration, out: Path) -> tuple[GateResul
                 {"strategy": ex.strategy, "depth": ex.depth, "seed": ex.seed, "schedule": ex.failure.label})
     _, exact = replay_saved(workload, load(path))
     t = minimal.trace
+    (out / "schedule_timeline.txt").write_text("\n".join(timeline(t)) + "\n", encoding="utf-8")
     figures.update(minimal_steps=len(t.steps), minimal_preemptions=t.preemptions, minimal_trades=minimal.trades,
                    shrink_attempts=attempts, replayed_exactly=exact)
     lines += [

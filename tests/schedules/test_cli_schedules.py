@@ -28,6 +28,7 @@ def test_failure_is_saved_shrunk_and_the_printed_command_replays_it(tmp_path: Pa
     log = (out / "VERIFY_LOG.txt").read_text()
     assert "[PHYSICAL_EVIDENCE] Controlled Schedules" in log and "Minimal failing schedule: 1 preemptions" in log
     assert "<- switched to" in (out / "PHYSICAL_EVIDENCE.md").read_text()  # the per-worker timeline
+    assert "<- switched to" in (out / "schedule_timeline.txt").read_text()
     command = next(line for line in text.splitlines() if line.startswith("replay: "))[len("replay: "):]
     argv = shlex.split(command)[1:] + ["--out", str(tmp_path / "replayed")]
     code, text, _ = _run(capsys, *argv)
@@ -52,6 +53,8 @@ def test_replaying_against_fixed_components_says_it_did_not_reproduce(tmp_path: 
     (["--schedules", "5", "--strategy", "dfs"], "invalid choice"),
     (["--schedules", "5", "--replay-schedule", "x.json"], "not allowed with"),
     (["--replay-schedule", "missing.json"], "cannot read the schedule"),
+    (["--schedules", "5", "--mode", "process"], "controlled runs are thread mode"),
+    (["--schedules", "5", "--duration", "2"], "sized in trades"),
 ])
 def test_bad_flags_are_one_line_exit_two(argv: list[str], message: str, tmp_path: Path, capsys) -> None:
     code, _, err = _run(capsys, "run", "component_contention", *argv, "--out", str(tmp_path / "o"))

@@ -26,8 +26,8 @@ def component(plugins: Plugins) -> Workload:
     return scenario.workload(scenario.configure(load_config(None)), plugins)
 
 
-def caught_shrunk_replayed(workload: Workload, seed: int, violation: str, tmp: Path) -> None:
-    exploration = explore(workload, DEFAULT_SCHEDULES, seed)
+def caught_shrunk_replayed(workload: Workload, seed: int, violation: str, tmp: Path, strategy: str = "pct") -> None:
+    exploration = explore(workload, DEFAULT_SCHEDULES, seed, strategy)
     assert exploration.failure is not None, f"seed {seed}: not caught in {DEFAULT_SCHEDULES} schedules"
     assert exploration.failure.violation == violation
     minimal, _ = shrink(workload, exploration.failure)
@@ -52,16 +52,18 @@ def test_reference_components_pass_the_budget() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["pct", "random"])
 @pytest.mark.parametrize("name", BROKEN)
-def test_broken_component_caught_in_20_seeds_of_20(name: str, tmp_path: Path) -> None:
+def test_broken_component_caught_in_20_seeds_of_20(name: str, strategy: str, tmp_path: Path) -> None:
     plugins, violation = BROKEN[name]
     for seed in range(20):
-        caught_shrunk_replayed(component(plugins), seed, violation, tmp_path)
+        caught_shrunk_replayed(component(plugins), seed, violation, tmp_path, strategy)
 
 
 @pytest.mark.slow
-def test_reference_components_pass_20_seeds() -> None:
-    failures = [s for s in range(20) if explore(component(Plugins()), DEFAULT_SCHEDULES, s).failure]
+@pytest.mark.parametrize("strategy", ["pct", "random"])
+def test_reference_components_pass_20_seeds(strategy: str) -> None:
+    failures = [s for s in range(20) if explore(component(Plugins()), DEFAULT_SCHEDULES, s, strategy).failure]
     assert failures == []
 
 

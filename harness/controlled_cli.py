@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import shlex
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from harness.controlled import (
     timeline,
 )
 from harness.gates import GateResult, Line
-from harness.scenario import Plugins, Scenario, Verdict, make_dir, reproduce_command
+from harness.scenario import Plugins, Scenario, Verdict, make_dir
 from harness.schedule_strategy import STRATEGIES
 from harness.workloads import engine_workload
 
@@ -63,17 +64,19 @@ def run_controlled(args: argparse.Namespace, scenario: Scenario, config: Harness
         raise ConfigError("controlled runs are thread mode: worker processes cannot be scheduled from here")
     if getattr(args, "duration", None) is not None:
         raise ConfigError("controlled runs are sized in trades (--trades), not --duration")
+    if getattr(args, "serve", None) is not None:
+        raise ConfigError("--serve watches one live run; a controlled run is many executions")
     started = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     make_dir(out)
     workload = workload_of(scenario, config, plugins)
     if args.replay_schedule:
         gate, evidence, execution = _replay(workload, args.replay_schedule)
-        command = reproduce_command(scenario.name, config, [*flags, "--replay-schedule", str(args.replay_schedule)])
+        command = _command(scenario, config, [*flags, "--replay-schedule", str(args.replay_schedule)])
     else:
         exploration = explore(workload, args.schedules, config.run.seed, args.strategy, args.depth)
         gate, evidence, execution = _explored(workload, exploration, out)
-        command = reproduce_command(scenario.name, config, [*flags, "--replay-schedule", str(out / "schedule.json")]
-                                    if exploration.failure else [*flags, "--schedules", str(args.schedules)])
+        command = _command(scenario, config, [*flags, "--replay-schedule", str(out / "schedule.json")]
+                           if exploration.failure else [*flags, "--schedules", str(args.schedules)])
     verdict = Verdict(scenario, config, out.name, (gate,), (evidence,), execution.outcome.events, started, command)
     from harness.report import write_reports
 
@@ -86,6 +89,13 @@ def run_controlled(args: argparse.Namespace, scenario: Scenario, config: Harness
     if not verdict.passed:
         print(f"replay: {command}")
     return verdict.exit_code
+
+
+def _command(scenario: Scenario, config: HarnessConfig, flags: list[str]) -> str:
+    """The command that reruns this controlled run (mode and size come from the schedule)."""
+    words = ["harness", "run", scenario.name, "--seed", str(config.run.seed),
+             "--symbols", ",".join(config.run.symbol_names)]
+    return shlex.join([*words, *flags])
 
 
 def _explored(workload: Workload, ex: Exploration, out: Path) -> tuple[GateResult, Evidence, Execution]:

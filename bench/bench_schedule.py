@@ -17,6 +17,7 @@ from harness.controlled import Workload, execute, explore, plain_threads
 from harness.scenario import Plugins
 from harness.scenario import load as load_scenario
 from harness.schedule_strategy import make_strategy
+from harness.workloads import workload_of
 
 GROUP = "schedule"
 TRADES = {"tiny": 5, "quick": 40, "full": 80}
@@ -27,7 +28,7 @@ def workload(trades: int) -> tuple[Workload, HarnessConfig]:
     """The component scenario's workload with the reference components."""
     scenario = load_scenario("component_contention")
     config = scenario.configure(load_config(None), {"run": {"trades": trades}})
-    return scenario.workload(config, Plugins()), config
+    return workload_of(scenario, config, Plugins()), config
 
 
 def uncontrolled(trades: int, executions: int) -> float:

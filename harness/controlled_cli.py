@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import shlex
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from harness.controlled import (
 from harness.gates import GateResult, Line
 from harness.scenario import Plugins, Scenario, Verdict, make_dir
 from harness.schedule_strategy import STRATEGIES
-from harness.workloads import engine_workload
+from harness.workloads import workload_of
 
 AREA = "Controlled Schedules"
 
@@ -48,11 +47,6 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, count: Any) -> None:
 def wanted(args: argparse.Namespace) -> bool:
     """True when the command line asks for a controlled run."""
     return bool(getattr(args, "schedules", None) or getattr(args, "replay_schedule", None))
-
-
-def workload_of(scenario: Scenario, config: HarnessConfig, plugins: Plugins) -> Workload:
-    """The scenario's controlled workload (the reference engine's by default)."""
-    return (scenario.workload or partial(engine_workload, scenario))(config, plugins)
 
 
 def run_controlled(args: argparse.Namespace, scenario: Scenario, config: HarnessConfig, plugins: Plugins,

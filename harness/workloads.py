@@ -51,3 +51,10 @@ def engine_workload(scenario: Scenario, config: HarnessConfig, plugins: Plugins,
         return Outcome(", ".join(g.area for g in failing), detail, result.events())
 
     return Workload(scenario.name, run, size, tuple(f"{spec.name}#0" for spec in base.symbols))
+
+
+def workload_of(scenario: Scenario, config: HarnessConfig, plugins: Plugins) -> Workload:
+    """The scenario's own controlled workload, or the reference engine's."""
+    if scenario.workload is not None:
+        return scenario.workload(config, plugins)
+    return engine_workload(scenario, config, plugins)

@@ -11,6 +11,7 @@ from harness.config import ConfigError, load_config
 from harness.controlled import DEFAULT_SCHEDULES, Workload, explore, load, replay_saved, save, shrink
 from harness.scenario import Plugins
 from harness.scenario import load as load_scenario
+from harness.workloads import workload_of
 from tests.schedules.buggy import check_then_act, racy_aggregator
 
 BROKEN = {
@@ -23,7 +24,7 @@ BROKEN = {
 
 def component(plugins: Plugins) -> Workload:
     scenario = load_scenario("component_contention")
-    return scenario.workload(scenario.configure(load_config(None)), plugins)
+    return workload_of(scenario, scenario.configure(load_config(None)), plugins)
 
 
 def caught_shrunk_replayed(workload: Workload, seed: int, violation: str, tmp: Path, strategy: str = "pct") -> None:

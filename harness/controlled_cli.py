@@ -33,6 +33,7 @@ from harness.schedule_strategy import STRATEGIES
 from harness.workloads import workload_of
 
 AREA = "Controlled Schedules"
+DEPTH = 3
 
 
 def add_schedule_arguments(parser: argparse.ArgumentParser, count: Any) -> None:
@@ -40,20 +41,27 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, count: Any) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--schedules", type=count, help="explore N controlled schedules (thread mode)")
     group.add_argument("--replay-schedule", type=Path, metavar="PATH", help="replay a saved schedule.json exactly")
-    parser.add_argument("--strategy", choices=STRATEGIES, default="pct", help="how schedules are drawn")
-    parser.add_argument("--depth", type=count, default=3, help="PCT bug depth d (d-1 priority change points)")
+    parser.add_argument("--strategy", choices=STRATEGIES, help="how schedules are drawn (default pct)")
+    parser.add_argument("--depth", type=count, help=f"PCT bug depth d, d-1 priority change points (default {DEPTH})")
 
 
 def wanted(args: argparse.Namespace) -> bool:
-    """True when the command line asks for a controlled run."""
-    return bool(getattr(args, "schedules", None) or getattr(args, "replay_schedule", None))
+    """True when the command line asks for a controlled run; ConfigError for a flag that would be ignored."""
+    if getattr(args, "schedules", None) is not None or getattr(args, "replay_schedule", None) is not None:
+        return True
+    if getattr(args, "strategy", None) or getattr(args, "depth", None) is not None:
+        raise ConfigError("--strategy/--depth apply to controlled runs: add --schedules N")
+    return False
 
 
 def run_controlled(args: argparse.Namespace, scenario: Scenario, config: HarnessConfig, plugins: Plugins,
                    out: Path, flags: list[str]) -> int:
     """Explore or replay, write the report directory, print the verdict; return the exit code."""
-    if args.depth < 1:
-        raise ConfigError(f"--depth: must be at least 1, got {args.depth}")
+    depth = DEPTH if args.depth is None else args.depth
+    if depth < 1:
+        raise ConfigError(f"--depth: must be at least 1, got {depth}")
+    if args.schedules is not None and args.schedules < 1:
+        raise ConfigError(f"--schedules: must be at least 1, got {args.schedules}")
     if getattr(args, "mode", None) == "process":
         raise ConfigError("controlled runs are thread mode: worker processes cannot be scheduled from here")
     if getattr(args, "duration", None) is not None:
@@ -67,7 +75,7 @@ def run_controlled(args: argparse.Namespace, scenario: Scenario, config: Harness
         gate, evidence, execution = _replay(workload, args.replay_schedule)
         command = _command(scenario, config, [*flags, "--replay-schedule", str(args.replay_schedule)])
     else:
-        exploration = explore(workload, args.schedules, config.run.seed, args.strategy, args.depth)
+        exploration = explore(workload, args.schedules, config.run.seed, args.strategy or "pct", depth)
         gate, evidence, execution = _explored(workload, exploration, out)
         command = _command(scenario, config, [*flags, "--replay-schedule", str(out / "schedule.json")]
                            if exploration.failure else [*flags, "--schedules", str(args.schedules)])

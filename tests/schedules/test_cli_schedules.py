@@ -56,6 +56,9 @@ def test_replaying_against_fixed_components_says_it_did_not_reproduce(tmp_path: 
     (["--schedules", "5", "--mode", "process"], "controlled runs are thread mode"),
     (["--schedules", "5", "--duration", "2"], "sized in trades"),
     (["--schedules", "5", "--serve"], "a controlled run is many executions"),
+    (["--schedules", "0"], "--schedules: must be at least 1"),
+    (["--strategy", "random"], "add --schedules N"),
+    (["--depth", "2"], "add --schedules N"),
 ])
 def test_bad_flags_are_one_line_exit_two(argv: list[str], message: str, tmp_path: Path, capsys) -> None:
     code, _, err = _run(capsys, "run", "component_contention", *argv, "--out", str(tmp_path / "o"))

@@ -5,13 +5,14 @@ operation) is a decision: the worker that reached it hands the baton to the work
 strategy picks (``harness.schedule_strategy``). Outside a controlled run ``point`` costs one
 thread-local lookup and does nothing.
 
-A worker that must wait (a held ``schedule.Lock``, a lock-table queue, a ``wait`` on a
-condition) tells the scheduler what it waits for instead of sleeping, so the baton never
+A worker that must wait (a held ``schedule.Lock``, a lock-table queue, a ``schedule.Queue``
+or ``schedule.Condition``, a ``wait`` on a condition) tells the scheduler what it waits for instead of sleeping, so the baton never
 sits with a thread that cannot move; when every live worker waits, that is a deadlock of the
 system under test, reported with its schedule. A worker that blocks on something the
 scheduler does not know (a plain ``threading.Lock`` held across a point, a socket, an
 external lock service) cannot be controlled: after ``stall_s`` without a step the run is
-stopped and reported as stalled, never left hanging.
+stopped and reported as stalled, never left hanging. ``controlled_locks`` turns the plain
+``threading.Lock``s a component makes while it is built into ``schedule.Lock``s.
 """
 
 from __future__ import annotations

@@ -129,10 +129,9 @@ def replay(workload: Workload, switches: Sequence[tuple[int, int]], trades: int,
     return execute(workload, ReplayStrategy(dict(switches)), trades, label)
 
 
-def explore(workload: Workload, schedules: int, seed: int, strategy: str = "pct", depth: int = 3,
-            trades: int | None = None) -> Exploration:
+def explore(workload: Workload, schedules: int, seed: int, strategy: str = "pct", depth: int = 3) -> Exploration:
     """Run up to ``schedules`` controlled executions; stop at the first that fails."""
-    trades = trades or workload.trades
+    trades = workload.trades
     started = time.perf_counter()
     last = replay(workload, (), trades, "calibration")
     k, steps, digests, count = len(last.trace.steps), len(last.trace.steps), {last.trace.digest}, 1

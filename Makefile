@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SCENARIO ?= multi_symbol_stress
 ARGS ?=
 
-.PHONY: run test bench clean
+.PHONY: run test bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto $(ARGS)
+
+# Deep fuzzing: the hypothesis "fuzz" profile (thousands of examples) over the fuzz tests.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_validate.py tests/test_events.py -k "fuzz or agree" $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)

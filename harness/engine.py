@@ -41,7 +41,7 @@ from harness.guardian.risk import Guardian, GuardianSnapshot, Refusal, Reservati
 from harness.history import Event, History, LocalSequence, SharedSequence
 from harness.ledger import Ledger
 from harness.locks.fence import Fence, StaleToken
-from harness.locks.protocol import GLOBAL_LOCK, LockClient, LockError, LockProvider, symbol_lock
+from harness.locks.protocol import GLOBAL_LOCK, Grant, LockClient, LockError, LockProvider, symbol_lock
 from harness.model import ClosedTrade, Fill, Order, SymbolSpec, Tick
 from harness.strategy import SimulatedVenue, Strategy
 
@@ -58,10 +58,10 @@ class Progress(Protocol):
 class AggregatorPort(Protocol):
     """What a worker needs of the aggregator."""
 
-    def replace(self, symbol: str, snapshot: SymbolMetrics, *, worker: str, fence_token: tuple[str, int]) -> Any:
+    def replace(self, symbol: str, snapshot: SymbolMetrics, *, worker: str, fence_token: tuple[str, int | None]) -> Any:
         """Set a symbol's metrics to a snapshot."""
 
-    def apply(self, symbol: str, delta: SymbolMetrics, *, worker: str, fence_token: tuple[str, int]) -> Any:
+    def apply(self, symbol: str, delta: SymbolMetrics, *, worker: str, fence_token: tuple[str, int | None]) -> Any:
         """Apply one delta."""
 
 
@@ -74,7 +74,8 @@ class GuardianPort(Protocol):
     def cancel(self, res: Reservation, worker: str) -> None:
         """Drop a reservation whose order did not fill."""
 
-    def settle(self, res: Reservation, fill: Fill, closed: Sequence[ClosedTrade], worker: str, token: int) -> None:
+    def settle(self, res: Reservation, fill: Fill, closed: Sequence[ClosedTrade], worker: str,
+               token: int | None) -> None:
         """Book a fill, fenced by the global lock's token."""
 
     def snapshot(self) -> GuardianSnapshot:
@@ -190,7 +191,7 @@ def _start_event(history: History, config: RunConfig) -> None:
         symbols=list(config.symbol_names), trades=config.trades, duration=config.duration,
         equity=config.limits.equity, max_gross_exposure=config.limits.max_gross_exposure,
         max_symbol_exposure=config.limits.max_symbol_exposure, risk_limits=dataclasses.asdict(config.limits),
-        specs={s.name: {"tick": s.tick, "lot": s.lot} for s in config.symbols},
+        specs={s.name: {"tick": s.tick, "lot": s.lot} for s in config.symbols}, dense_seq=True,
     )
 
 
@@ -207,9 +208,12 @@ class _Options:
     stop: Any | None
     threads: Callable[[Sequence[Callable[[], Any]]], Any] | None = None
 
-    def aggregator_for(self, history: History) -> Any:
-        """The given aggregator, or the reference one (fenced, recording into ``history``)."""
-        return self.aggregator or MetricsAggregator(history, Fence("aggregator", history, record_accepts=False))
+    def aggregator_for(self, history: History, deferred: bool = False) -> Any:
+        """The given aggregator, or the reference one (fenced, recording into ``history``).
+
+        ``deferred``: workers' writes reach it through a pipe, after they were made.
+        """
+        return self.aggregator or MetricsAggregator(history, Fence("aggregator", history, deferred=deferred))
 
     def started(self, guardian: GuardianPort) -> None:
         """Hand the run's guardian to whoever asked for it."""
@@ -275,7 +279,7 @@ class SymbolWorker:
         self.strategy = Strategy(spec, config.seed, config.strategy)
         self.venue = SimulatedVenue(spec, config.seed, config.venue)
         self.ledger = Ledger(spec)
-        self.ledger_fence = Fence("ledger", shared.history, record_accepts=False)
+        self.ledger_fence = Fence("ledger", shared.history)
         self.names = [symbol_lock(spec.name), GLOBAL_LOCK]
 
     def run(self) -> int:
@@ -330,7 +334,7 @@ class SymbolWorker:
         settled = False
         closed: Sequence[ClosedTrade] = ()
         try:
-            token = grant.token(self.names[0])
+            token = fencing_token(grant, self.names[0], self.client)
             schedule.point("venue.fill")
             fill = self.venue.execute(order)
             schedule.point("fence.check")
@@ -343,8 +347,9 @@ class SymbolWorker:
                 history.append("trade.closed", worker=worker, symbol=name, trade=trade.trade_id, side=trade.side,
                                qty=trade.qty, entry=trade.entry, exit=trade.exit, fees=trade.fees, pnl=trade.pnl,
                                outcome=trade.outcome)
+            global_token = fencing_token(grant, GLOBAL_LOCK, self.client)
             schedule.point("guardian.settle")
-            self.shared.guardian.settle(reservation, fill, closed, worker, grant.token(GLOBAL_LOCK))
+            self.shared.guardian.settle(reservation, fill, closed, worker, global_token)
             settled = True
             if self.shared.progress is not None:
                 for _ in closed:
@@ -364,7 +369,7 @@ class SymbolWorker:
         # inside the shared aggregator, so its own synchronisation is what is tested.
         grant = self.client.acquire(self.names[:1], self.shared.config.lock_timeout)
         try:
-            token = (self.names[0], grant.token(self.names[0]))
+            token = (self.names[0], fencing_token(grant, self.names[0], self.client))
             for trade in closed:
                 delta = SymbolMetrics.of_trade(trade, len(self.ledger.trades))
                 schedule.point("aggregator.apply")
@@ -377,11 +382,20 @@ class SymbolWorker:
         grant = self.client.acquire(self.names[:1], self.shared.config.lock_timeout)
         try:
             snapshot = SymbolMetrics.of_trades(self.ledger.trades)
-            token = (self.names[0], grant.token(self.names[0]))
+            token = (self.names[0], fencing_token(grant, self.names[0], self.client))
             schedule.point("aggregator.replace")
             self.shared.aggregator.replace(self.spec.name, snapshot, worker=self.worker, fence_token=token)
         finally:
             self.client.release(grant)
+
+
+def fencing_token(grant: Grant, name: str, client: LockClient) -> int | None:
+    """The grant's token for ``name``; None when the lock service issues none (fencing optional)."""
+    token = grant.tokens.get(name)
+    if token is None or (isinstance(token, int) and not isinstance(token, bool)):
+        return token
+    raise LockError(f"lock service {type(client).__module__}.{type(client).__qualname__} granted {name} with "
+                    f"fencing token {token!r}: a token must be an int, or None when the service has none")
 
 
 # -- process mode -------------------------------------------------------------------------
@@ -450,7 +464,7 @@ def _run_processes(config: RunConfig, locks: LockProvider, run_id: str, history:
     mutex = ctx.Lock()
     guardian = options.make_guardian(config.symbols, config.limits, state=state, mutex=mutex, history=history)
     options.started(guardian)
-    aggregator = options.aggregator_for(history)
+    aggregator = options.aggregator_for(history, deferred=True)
     children = []
     for spec in config.symbols:
         worker = f"{spec.name}#0"

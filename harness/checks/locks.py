@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.checks.evidence import Evidence
+from harness.checks.lock_order import check_lock_order
 from harness.history import Event
 from harness.linearizability.engine import Budget, MalformedHistory, Operation, check, operations
 from harness.linearizability.formats import BROKER_EXPIRE, records_from_events
@@ -478,7 +479,8 @@ def check_locks(
     scan.scan(events)
     figures = scan.finish(quiesce_ns)
     figures["linearizable"], figures["linearizable_detail"] = _linearizable(events, lin_budget, scan.found)
-    return Evidence(AREA, figures, scan.found.violations())
+    order_figures, order_violations = check_lock_order(events)  # FIFO and atomic grants
+    return Evidence(AREA, {**figures, **order_figures}, {**scan.found.violations(), **order_violations})
 
 
 def _linearizable(events: Sequence[Event], budget: Budget | None, found: _Findings) -> tuple[str, str]:

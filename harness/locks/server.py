@@ -605,6 +605,10 @@ class LockBroker:
 
     # -- inspection --------------------------------------------------------------------
 
+    def state_size(self) -> int:
+        """Entries in the broker's per-name and per-connection tables (bounded by what is live)."""
+        return len(self._holders) + len(self._queues) + len(self._held_by) + len(self._expiries) + len(self._deadlines)
+
     def statistics(self) -> BrokerStatistics:
         """A frozen copy of the broker's counters."""
         return BrokerStatistics(held=len(self._holders), **self._stats)

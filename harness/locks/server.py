@@ -614,14 +614,24 @@ class LockBroker:
         return BrokerStatistics(held=len(self._holders), **self._stats)
 
 
-def _jsonl_sink(path: Path) -> tuple[Callable[[Event], None], Callable[[], None]]:
-    # Line-buffered: a broker killed with -9 still leaves every event it had recorded.
-    handle = open(path, "a", encoding="utf-8", buffering=1)
+class _StreamedHistory(History):
+    """A history that streams each event to a JSONL file and keeps none in memory.
 
-    def sink(event: Event) -> None:
-        handle.write(event.to_json() + "\n")
+    A standalone broker runs for as long as it is needed; holding its events in memory
+    would grow without bound. Line-buffered: a broker killed with -9 still leaves every
+    event it had recorded.
+    """
 
-    return sink, handle.close
+    def __init__(self, run_id: str, path: Path) -> None:
+        super().__init__(run_id)
+        self._handle = open(path, "a", encoding="utf-8", buffering=1)
+
+    def _add(self, event: Event) -> None:
+        self._handle.write(event.to_json() + "\n")
+
+    def close(self) -> None:
+        """Close the file."""
+        self._handle.close()
 
 
 def serve_forever(
@@ -636,18 +646,15 @@ def serve_forever(
 
     ``options`` are further ``LockBroker`` settings (max_lease_ms, curve, require_state).
     """
-    history, close = None, None
-    if events is not None:
-        sink, close = _jsonl_sink(events)
-        history = History("broker", sink=sink)
+    history = None if events is None else _StreamedHistory("broker", events)
     broker = LockBroker(endpoint, state_file, history, max_bytes=max_bytes, context=zmq.Context(), **options)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: broker.request_stop())
     try:
         broker.serve(on_ready=announce)
     finally:
-        if close is not None:
-            close()
+        if history is not None:
+            history.close()
 
 
 def add_broker_arguments(parser: argparse.ArgumentParser) -> None:

@@ -284,16 +284,22 @@ class LockBroker:
     def _loop(self, sock: zmq.Socket) -> None:
         # Blocking recv with a receive timeout, not a Poller: measured ~2x faster per message.
         recv, timeout = sock.recv_multipart, None
+        flush = getattr(self._history, "flush", lambda: None)
         while not self._stopping:
             wanted = self._poll_timeout_ms()
             if wanted != timeout:
                 sock.setsockopt(zmq.RCVTIMEO, wanted)
                 timeout = wanted
             try:
-                frames = recv()
+                frames = recv(zmq.NOBLOCK)
             except zmq.Again:
-                self._tick()
-                continue
+                # About to block: events batched so far go out now (a no-op for most histories).
+                flush()
+                try:
+                    frames = recv()
+                except zmq.Again:
+                    self._tick()
+                    continue
             # Time may have moved while blocked; a request must see leases as of now.
             self._tick()
             if len(frames) == 2 and frames[1] == self._stop_nonce:

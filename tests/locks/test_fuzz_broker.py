@@ -31,7 +31,7 @@ DEEP = os.environ.get("HARNESS_FUZZ") == "deep"
 EXAMPLES = 2_000 if DEEP else 60
 DISTINCT_NAMES = 512 * 1024 if DEEP else 20_000
 MAX_BYTES = 64 * 1024
-RSS_BOUND_MB = 120  # measured: see BENCHMARKS.md (broker hardening)
+RSS_BOUND_MB = 64  # measured 29.3 MB after 2,000 examples and 512k names: see BENCHMARKS.md
 
 _SCRIPT = (
     "import argparse, sys\n"
@@ -89,6 +89,7 @@ def broker_process(tmp_path) -> Iterator[tuple[subprocess.Popen, str, Path]]:
         process.stdout.close()
 
 
+@pytest.mark.timeout(1_800 if DEEP else 300)
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc")
 def test_hostile_frames_never_hurt_the_broker_or_a_good_client(broker_process):
     process, endpoint, events_file = broker_process
@@ -124,10 +125,11 @@ def test_hostile_frames_never_hurt_the_broker_or_a_good_client(broker_process):
     assert after_names < RSS_BOUND_MB, f"broker RSS {after_names:.1f} MB"
     process.terminate()
     process.wait(timeout=30)
-    broker_events = [Event.from_json(line) for line in events_file.read_text().splitlines()]
     evidence = check_locks([*good_history.events()], lin_budget=None)
     assert not any(evidence.violations.values()), evidence.violations
-    assert any(e.kind == "broker.error" for e in broker_events)
+    with events_file.open(encoding="utf-8") as lines:  # the deep profile writes ~1.5M events
+        refused = next(Event.from_json(line) for line in lines if '"broker.error"' in line)
+    assert refused.payload["reason"]
 
 
 def _churn_distinct_names(endpoint: str, count: int, window: int = 2_000) -> None:

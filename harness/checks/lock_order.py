@@ -17,7 +17,7 @@ judged by the lock checker.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.history import Event
@@ -41,7 +41,7 @@ class _Order:
         if len(self.kept[check]) < KEEP:
             self.kept[check].append({"reason": reason, "seq": event.seq, "kind": event.kind})
 
-    def request(self, key: Key, payload: dict[str, Any]) -> None:
+    def request(self, key: Key, payload: Mapping[str, Any]) -> None:
         if payload.get("op") == "acquire":
             self.requested[key] = tuple(payload.get("names") or ())
 

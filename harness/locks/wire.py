@@ -90,7 +90,7 @@ def _str(raw: dict[str, Any], key: str) -> str:
     value = raw.get(key)
     if not _text(value):
         raise WireError(f"{key} must be a non-empty UTF-8 string of at most {MAX_TEXT} characters")
-    return value
+    return str(value)
 
 
 def _names(raw: dict[str, Any], required: bool) -> tuple[str, ...]:

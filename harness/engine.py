@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from harness.aggregator import MetricsAggregator, Mode, SymbolMetrics
 from harness.config import ConcurrencyMode, ConfigError, RunConfig
@@ -441,7 +441,7 @@ def _pump(children: list[_Child], history: History, aggregator: MetricsAggregato
                     history.append("worker.error", worker=child.worker, symbol=child.symbol, fatal=True,
                                    error=f"process exited with code {child.proc.exitcode}")
                 continue
-            for item in batch:
+            for item in cast("list[Sequence[Any]]", batch):
                 _dispatch(item, history, aggregator, progress)
 
 

@@ -103,7 +103,7 @@ def broker_process(history: History, state_file: Path | None = None, **options: 
     except (EOFError, BrokerStateError) as exc:
         proc.kill()
         proc.join()
-        raise BrokerStateError(f"broker process failed to start: {exc or 'it exited'}") from None
+        raise BrokerStateError(f"broker process failed to start: {str(exc) or 'it exited'}") from None
     if kind == "error":
         proc.join()
         raise BrokerStateError(value)

@@ -34,7 +34,7 @@ from harness.locks.protocol import (
     LockTimeout,
     LockUnavailable,
 )
-from harness.locks.security import CurveClient
+from harness.locks.security import CurveClient, client_from_env
 from harness.locks.wire import WireError, decode_object, encode
 
 Clock = Callable[[], int]
@@ -222,5 +222,5 @@ class ZmqLockProvider:
             request_timeout=self.request_timeout, max_retries=self.max_retries, backoff=self.backoff,
             seed=self.seed ^ zlib.crc32(client_id.encode()), lease_ms=self.lease_ms,
             # One context per process, built on first use in each worker.
-            context=client_context(), curve=self.curve,
+            context=client_context(), curve=self.curve or client_from_env(),
         )

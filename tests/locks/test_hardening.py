@@ -12,7 +12,18 @@ import zmq.auth
 from harness.history import History
 from harness.locks.client import ZmqLockClient, ZmqLockProvider
 from harness.locks.protocol import LockError
-from harness.locks.security import CurveClient, CurveServer, is_loopback
+from harness.locks.security import (
+    CLIENT_CERT_ENV,
+    CLIENT_KEYS_ENV,
+    SERVER_CERT_ENV,
+    SERVER_KEY_ENV,
+    CurveClient,
+    CurveServer,
+    SecurityError,
+    client_from_env,
+    is_loopback,
+    server_from_env,
+)
 from harness.locks.server import (
     COMPACT_SLACK,
     BrokerStateError,
@@ -164,3 +175,19 @@ def test_more_clients_than_the_default_zmq_socket_ceiling():
         assert len({g.tokens[g.names[0]] for g in grants}) == 1_100
         for client in clients:
             client.close()
+
+
+def test_curve_keys_from_the_environment(tmp_path):
+    zmq.auth.create_certificates(tmp_path, "server")
+    zmq.auth.create_certificates(tmp_path, "client")
+    assert server_from_env({}) is None and client_from_env({}) is None
+    server = server_from_env({SERVER_CERT_ENV: str(tmp_path / "server.key_secret"), CLIENT_KEYS_ENV: str(tmp_path)})
+    client = client_from_env({CLIENT_CERT_ENV: str(tmp_path / "client.key_secret"),
+                              SERVER_KEY_ENV: str(tmp_path / "server.key")})
+    assert server is not None and client is not None and client.server_public == server.public
+    with pytest.raises(SecurityError, match="needs both"):
+        server_from_env({SERVER_CERT_ENV: str(tmp_path / "server.key_secret")})
+    with pytest.raises(SecurityError, match="no secret key"):
+        client_from_env({CLIENT_CERT_ENV: str(tmp_path / "client.key"), SERVER_KEY_ENV: str(tmp_path / "server.key")})
+    with pytest.raises(SecurityError, match="not a CURVE certificate"):
+        CurveServer.load(tmp_path / "missing", tmp_path)

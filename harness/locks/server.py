@@ -284,18 +284,21 @@ class LockBroker:
     def _loop(self, sock: zmq.Socket) -> None:
         # Blocking recv with a receive timeout, not a Poller: measured ~2x faster per message.
         recv, timeout = sock.recv_multipart, None
-        flush = getattr(self._history, "flush", lambda: None)
+        flush: Callable[[], None] | None = getattr(self._history, "flush", None)
         while not self._stopping:
             wanted = self._poll_timeout_ms()
             if wanted != timeout:
                 sock.setsockopt(zmq.RCVTIMEO, wanted)
                 timeout = wanted
             try:
-                frames = recv(zmq.NOBLOCK)
+                # With a batching history, try without blocking first: on the way to block,
+                # the events batched so far go out.
+                frames = recv(zmq.NOBLOCK) if flush is not None else recv()
             except zmq.Again:
-                # About to block: events batched so far go out now (a no-op for most histories).
-                flush()
                 try:
+                    if flush is None:
+                        raise
+                    flush()
                     frames = recv()
                 except zmq.Again:
                     self._tick()

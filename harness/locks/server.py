@@ -1,25 +1,31 @@
-"""ZeroMQ lock broker: leases, FIFO waiters, wait-or-die multi-lock, fencing tokens.
+"""ZeroMQ lock broker: leases, FIFO waiters, wait-or-die for hold-and-wait, fencing tokens.
 
 One thread owns a ROUTER socket and all lock state, so the state needs no lock of its own.
 Requests are validated by ``harness.locks.wire``; a bad one gets an error reply, is counted
-and recorded as ``broker.error``, and the broker keeps serving.
+and recorded as ``broker.error``, and the broker keeps serving. ZeroMQ drops a message
+larger than ``max_bytes`` before it is buffered (``ZMQ_MAXMSGSIZE``); leases and waits are
+cut to ``max_lease_ms``. A grant belongs to the connection (ROUTER identity) it was made
+to: a release or renew from any other connection is refused, whatever client id it claims,
+and ``status`` shows a token only to the connection holding it.
 
-Wait-or-die: each acquire carries ``ts``, the time of the request's first attempt, which
-the client keeps across retries. If a request conflicts with a holder or a queued waiter
-of any of its names, it waits (FIFO per name) only when it is older -- ``(ts, client)``
-smaller -- than every party it conflicts with; otherwise it is refused with reason
-``died`` and retries later with the same ``ts``. Waits therefore only ever point from older
-to younger, so the wait-for graph has no cycle (no deadlock), and a retried request
-eventually becomes the oldest and is served (no starvation).
+A request from a connection that holds no lock is granted atomically when every name is
+free and nobody is queued for it, and otherwise waits in FIFO order (``broker.queue``):
+with no hold-and-wait there is no deadlock to break. A connection that holds locks and
+asks for more follows wait-or-die: each acquire carries ``ts``, the time of the request's
+first attempt, which the client keeps across retries; it waits only when it is older --
+``(ts, client)`` smaller -- than every holder and hold-and-wait waiter it conflicts with,
+and is refused with reason ``died`` otherwise. Hold-and-wait waiters queue ahead of FIFO
+waiters (which hold nothing, so nobody can be waiting on them in a cycle); waits among
+them only point from older to younger, so the wait-for graph has no cycle.
 
 Fencing tokens survive a restart through an *epoch* rather than a per-grant high-water
 mark: at start the broker reads the epoch from its state file, adds one and persists it
 atomically (write a temporary file, fsync, rename, fsync the directory) before it serves
-anything. A token is ``epoch << 32 | n`` with ``n`` counting grants of that name within the
-epoch, so every token of a later run is larger than every token of an earlier one. Why an
-epoch: persisting a high-water mark on each grant would put an fsync on the hot path of
-every acquire; the epoch costs one fsync per start and keeps the same guarantee as long as
-a run grants a name fewer than 2**32 times.
+anything. A token is ``epoch << 32 | n`` with ``n`` counting grants (of any name) within the
+epoch, so every token of a later run is larger than every token of an earlier one, and an
+idle name needs no state of its own. Why an epoch: persisting a high-water mark on each
+grant would put an fsync on the hot path of every acquire; the epoch costs one fsync per
+start (and one more each 2**32 grants, when the count would overflow into the epoch).
 
 The clock (``Callable[[], int]`` in ns) is a parameter so tests advance leases without
 sleeping; expiry and waiter deadlines are checked on every loop iteration and poll timeout.

@@ -10,9 +10,14 @@ survives a client recreating its socket). Per op:
     renew    names, tokens, lease_ms
     status   names (optional filter)
 
+Client ids and names are non-empty strings of at most ``MAX_TEXT`` characters that encode
+as UTF-8 (JSON admits lone surrogates such as ``"\\ud800"``; they are refused here, before
+any reply or event has to encode them).
+
 Replies carry ``req`` and ``ok`` (bool); a refusal adds ``reason`` and, for wait-or-die,
-``holder_ts``; a grant adds ``tokens`` and ``lease_ms``; a status reply adds ``holders``,
-``queues`` and ``tokens``. A request that fails validation raises ``WireError`` so the
+``holder_ts``; a grant adds ``tokens`` and ``lease_ms`` (cut to the broker's limit); a
+status reply adds ``holders``, ``queues`` and ``tokens`` (tokens only of names the asking
+connection holds). A request that fails validation raises ``WireError`` so the
 broker can answer ``{"ok": false, "reason": "malformed: ..."}`` and keep serving.
 """
 

@@ -152,12 +152,13 @@ def test_curve_admits_known_clients_only(tmp_path):
             port = b.endpoint.rsplit(":", 1)[1]
             history = History("curve")
 
-            def client(secret_file, name: str) -> ZmqLockClient:
+            def client(secret_file, name: str, timeout: float) -> ZmqLockClient:
                 keys_of = CurveClient.load(secret_file, keys / "server.key")
-                return ZmqLockClient(f"tcp://127.0.0.1:{port}", name, history, request_timeout=0.5,
+                return ZmqLockClient(f"tcp://127.0.0.1:{port}", name, history, request_timeout=timeout,
                                      context=context, curve=keys_of)
 
-            good, bad = client(client_secret, "good"), client(stranger_secret, "bad")
+            # The stranger's wait is bounded: its handshake is refused, so no reply ever comes.
+            good, bad = client(client_secret, "good", 10.0), client(stranger_secret, "bad", 0.5)
             good.release(good.acquire(["A"], timeout=1.0))
             with pytest.raises(LockError):  # the handshake is refused: no reply ever comes
                 bad.acquire(["A"], timeout=0.0)

@@ -43,7 +43,7 @@ def _scenario(broker_class: type[LockBroker]) -> list:
         pending = {w1: None, late: late_req}
         # Whoever is granted first lets go, so the other can be served; a broken broker may
         # leave one waiting for good, so the wait is bounded.
-        for _ in range(100):
+        for _ in range(300):
             for raw in [r for r in pending if r.socket.poll(10)]:
                 reply = raw.reply(pending.pop(raw))
                 if reply.get("ok"):

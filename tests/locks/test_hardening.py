@@ -170,9 +170,9 @@ def test_curve_admits_known_clients_only(tmp_path):
 
 def test_more_clients_than_the_default_zmq_socket_ceiling():
     with broker() as b:
-        provider, history = ZmqLockProvider(b.endpoint), History("many")
+        provider, history = ZmqLockProvider(b.endpoint, request_timeout=10.0), History("many")
         clients = [provider.client(f"c{i}", history) for i in range(1_100)]
-        grants = [c.acquire([f"n{i}"], timeout=2.0) for i, c in enumerate(clients)]
+        grants = [c.acquire([f"n{i}"], timeout=10.0) for i, c in enumerate(clients)]
         assert len({g.tokens[g.names[0]] for g in grants}) == 1_100
         for client in clients:
             client.close()

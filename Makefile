@@ -24,6 +24,7 @@ test: $(STAMP)
 # Deep fuzzing: the hypothesis "fuzz" profile (thousands of examples) over the fuzz tests.
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_validate.py tests/test_events.py -k "fuzz or agree" $(ARGS)
+	HARNESS_FUZZ=deep $(BIN)/python -m pytest -q -s -m fuzz tests/locks $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)

@@ -25,6 +25,8 @@ from typing import Any
 
 import zmq
 
+from bench.runner import Target
+from bench.runner import row as target_row
 from harness.history import History
 from harness.locks.client import ZmqLockClient
 from harness.locks.server import LockBroker
@@ -196,6 +198,17 @@ def _row(name: str, samples: list[float], unit: str, baseline: str | None, base:
     }
 
 
+def _paired(samples: dict[str, list[dict[str, float]]], clients: int, tag: str) -> list[dict[str, Any]]:
+    """Issue-15 targets as ratios of broker to bare FIFO taken run by run (A/B interleaved)."""
+    pairs = list(zip(samples["broker"], samples["bare"], strict=True))
+    rows = [target_row(f"broker / bare FIFO pairs/s {tag}", [b["rate"] / f["rate"] for b, f in pairs], "x",
+                target=Target("value", ">=", 0.6 if clients == 1 else 0.5))]
+    if clients > 1:
+        p99s = [b["p99_us"] / f["p99_us"] for b, f in pairs]
+        rows.append(target_row(f"broker / bare FIFO acquire p99 {tag}", p99s, "x", target=Target("value", "<=", 3)))
+    return rows
+
+
 def run(quick: bool) -> list[dict[str, Any]]:
     """Measure every baseline and the broker with 1 and 4 client processes."""
     runs, ops = (1, 1_000) if quick else (3, 5_000)
@@ -223,6 +236,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
             _row(f"broker, no events pairs/s {tag}", pick("silent", "rate"), "1/s", f"echo round trips/s {tag}", echo_rate),
             _row(f"broker acquire p50 {tag}", pick("broker", "p50_us"), "us", None, None),
             _row(f"broker acquire p99 {tag}", pick("broker", "p99_us"), "us", f"echo round-trip p99 {tag}", echo_p99),
+            *_paired(samples, clients, tag),
         ]
     return rows
 

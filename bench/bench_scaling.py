@@ -10,7 +10,19 @@ from collections.abc import Callable, Sequence
 
 from bench.bench_checkers import lock_check, tiled_history
 from bench.bench_e2e import locked_run
-from bench.runner import Plan, Row, Samples, round_figure, growth, level, line_fit, loglog_exponent, repeat, row
+from bench.runner import (
+    Plan,
+    Row,
+    Samples,
+    Target,
+    growth,
+    level,
+    line_fit,
+    loglog_exponent,
+    repeat,
+    round_figure,
+    row,
+)
 
 GROUP = "scaling"
 SYMBOLS = {"tiny": (1, 2), "quick": (1, 3, 10), "full": (1, 3, 10, 30)}
@@ -54,6 +66,12 @@ def run(quick: bool, tiny: bool = False) -> list[Row]:
         {"trades_per_s": ("trades/s", "1/s"), "lock_p99_us": ("lock acquire p99", "us"),
          "peak_rss_mb": ("peak RSS, all processes", "MiB")},
         "symbols")
+
+    rates = {r["name"]: r for r in engine}
+    one, ten = rates.get("trades/s [1 symbols]"), rates.get("trades/s [10 symbols]")
+    if one is not None and ten is not None:  # issue 15: more symbols must not mean fewer trades/s
+        engine.append(row("trades/s, 10 symbols vs 1", [ten["value"]], "1/s", baseline=one,
+                          target=Target("ratio", ">=", 1), group=GROUP))
 
     def checker(n: int) -> Samples:
         events = tiled_history(n)

@@ -53,6 +53,8 @@ FENCE_ACCEPT = "fence.accept"
 FENCE_REJECT = "fence.reject"
 BROKER_REQUEST = "broker.request"
 BROKER_WAIT = "broker.wait"
+BROKER_QUEUE = "broker.queue"
+BROKER_STOP = "broker.stop"
 BROKER_GRANT = "broker.grant"
 BROKER_REFUSE = "broker.refuse"
 BROKER_RELEASE = "broker.release"
@@ -506,6 +508,26 @@ class BrokerGrant:
     tokens: dict[str, int | None] | None = f("fencing token per lock", default=None)
     lease_ms: int = f("lease", "ms", 0)
     ts: int | None = f("the request's timestamp", "ns", None)
+    mode: str | None = f("fifo (holds nothing) or wait_die (holds locks, asks for more)", default=None)
+
+
+@kind(BROKER_QUEUE, ("locks",))
+@record
+class BrokerQueue:
+    """An acquire from a connection holding nothing waits FIFO (no refusal)."""
+
+    client: str = f("client id")
+    req: Req = f("request id")
+    names: list[str] = f("locks requested")
+    blocked_by: str | None = f("holder or waiter it queues behind", default=None)
+
+
+@kind(BROKER_STOP, ("locks",))
+@record
+class BrokerStop:
+    """The broker stopped: its leases ended and its queued requests died with it."""
+
+    epoch: int = f("token epoch of the run that stopped")
 
 
 @kind(BROKER_REFUSE, ("locks",))

@@ -114,6 +114,8 @@ def gate_locks(ev: Evidence, t: Thresholds) -> GateResult:
              f"{f['fence_rejects']} rejected" if f["fencing"] == "provided" else
              f"Fencing: not provided ({f['token_order_errors']} token errors)"),
         Line(f["wait_die_violations"] == 0, f"Wait-or-die discipline: {f['wait_die_violations']} violations"),
+        Line(f.get("fifo_overtakes", 0) + f.get("partial_grants", 0) == 0, "FIFO queue and atomic grants: "
+             f"{f.get('fifo_overtakes', 0)} overtakes, {f.get('partial_grants', 0)} partial grants"),
         Line(lin == "true" or not t.require_linearizable,
              f"Linearizable (owner-aware mutex): {lin}" + ("" if lin == "true" else f" -- {f['linearizable_detail']}")),
     )

@@ -89,11 +89,21 @@ class ScenarioContext:
 
 @contextlib.contextmanager
 def broker_service(history: History, state_file: Path, seed: int) -> Iterator[LockProvider]:
-    """A ZeroMQ lock broker in a thread on a free loopback port, for the run's duration."""
+    """A ZeroMQ lock broker on a free loopback port, for the run's duration.
+
+    A history numbered across processes gets a broker process of its own (off the GIL of
+    the parent, which applies the workers' events); otherwise a broker thread.
+    """
+    from harness.history import SharedSequence
     from harness.locks.client import ZmqLockProvider
+    from harness.locks.process import broker_process
     from harness.locks.server import LockBroker
 
     state_file.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(history.sequence, SharedSequence):
+        with broker_process(history, state_file) as endpoint:
+            yield ZmqLockProvider(endpoint, seed=seed)
+        return
     with LockBroker("tcp://127.0.0.1:0", state_file=state_file, history=history) as broker:
         yield ZmqLockProvider(broker.endpoint, seed=seed)
 

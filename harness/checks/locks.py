@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.checks.evidence import Evidence
+from harness.checks.lock_order import check_lock_order
 from harness.checks.lock_sides import BrokerView, ResourceView
 from harness.history import Event
 from harness.linearizability.engine import Budget, MalformedHistory, Operation, check, operations
@@ -533,7 +534,8 @@ def check_locks(
     scan.scan(events)
     figures = scan.finish(quiesce_ns)
     figures["linearizable"], figures["linearizable_detail"] = _linearizable(events, lin_budget, scan.found)
-    return Evidence(AREA, figures, scan.found.violations())
+    order_figures, order_violations = check_lock_order(events)  # FIFO and atomic grants
+    return Evidence(AREA, {**figures, **order_figures}, {**scan.found.violations(), **order_violations})
 
 
 def _linearizable(events: Sequence[Event], budget: Budget | None, found: _Findings) -> tuple[str, str]:

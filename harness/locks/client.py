@@ -13,6 +13,7 @@ A client belongs to one thread; it is not shared.
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import time
 import zlib
@@ -33,10 +34,25 @@ from harness.locks.protocol import (
     LockTimeout,
     LockUnavailable,
 )
+from harness.locks.security import CurveClient, client_from_env
 from harness.locks.wire import WireError, decode_object, encode
 
 Clock = Callable[[], int]
 RECV_SLICE_MS = 20
+_CONTEXTS: dict[int, zmq.Context] = {}
+
+
+def client_context() -> zmq.Context:
+    """This process's context for lock clients, sized for as many sockets as ZeroMQ allows.
+
+    ``zmq.Context.instance()`` stops at 1,023 sockets, so a run with more symbols than that
+    could not give each worker a client. Keyed by pid: a forked child builds its own.
+    """
+    context = _CONTEXTS.get(os.getpid())
+    if context is None or context.closed:
+        context = _CONTEXTS[os.getpid()] = zmq.Context()
+        context.set(zmq.MAX_SOCKETS, context.get(zmq.SOCKET_LIMIT))
+    return context
 
 
 class ZmqLockClient:
@@ -56,6 +72,7 @@ class ZmqLockClient:
         backoff_cap: float = 0.05,
         clock: Clock = time.time_ns,
         sleep: Callable[[float], None] = time.sleep,
+        curve: CurveClient | None = None,
     ) -> None:
         self.client_id = client_id
         self.endpoint = endpoint
@@ -65,17 +82,27 @@ class ZmqLockClient:
         self._backoff = backoff
         self._backoff_cap = backoff_cap
         self._rng = random.Random(seed)
-        self._context = context or zmq.Context.instance()
+        self._context = context or client_context()
         self._lease_ms = lease_ms
         # Wall-clock ns by default: wait-or-die compares ts of clients in other processes/hosts.
         self._clock = clock
         self._sleep = sleep
         self._reqs = itertools.count(1)
+        self._curve = curve
         self._socket = self._connect()
 
     def _connect(self) -> zmq.Socket:
-        sock = self._context.socket(zmq.DEALER)
+        try:
+            sock = self._context.socket(zmq.DEALER)
+        except zmq.ZMQError as exc:
+            # Out of sockets or file descriptors: say which limit, instead of a bare errno.
+            raise LockUnavailable(
+                f"{self.client_id}: cannot open a lock client socket ({exc}); each client needs a socket "
+                f"and ~2 file descriptors: raise `ulimit -n` or run fewer symbols per process"
+            ) from None
         sock.setsockopt(zmq.LINGER, 0)
+        if self._curve is not None:
+            self._curve.apply(sock)
         # Blocking recv in fixed slices (set once) is cheaper per reply than poll-then-recv
         # or a per-call timeout; _exchange checks its own deadline between slices.
         sock.setsockopt(zmq.RCVTIMEO, max(1, min(RECV_SLICE_MS, int(self._request_timeout * 1000))))
@@ -186,6 +213,7 @@ class ZmqLockProvider:
     seed: int = 0
     lease_ms: int = 10_000
     shared_across_processes: bool = True
+    curve: CurveClient | None = None
 
     def client(self, client_id: str, history: History) -> ZmqLockClient:
         """A new client; its RNG seed derives from the run seed and the client id."""
@@ -193,6 +221,6 @@ class ZmqLockProvider:
             self.endpoint, client_id, history,
             request_timeout=self.request_timeout, max_retries=self.max_retries, backoff=self.backoff,
             seed=self.seed ^ zlib.crc32(client_id.encode()), lease_ms=self.lease_ms,
-            # Context.instance() is per process, built on first use in each worker.
-            context=zmq.Context.instance(),
+            # One context per process, built on first use in each worker.
+            context=client_context(), curve=self.curve or client_from_env(),
         )

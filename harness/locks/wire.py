@@ -10,9 +10,14 @@ survives a client recreating its socket). Per op:
     renew    names, tokens, lease_ms
     status   names (optional filter)
 
+Client ids and names are non-empty strings of at most ``MAX_TEXT`` characters that encode
+as UTF-8 (JSON admits lone surrogates such as ``"\\ud800"``; they are refused here, before
+any reply or event has to encode them).
+
 Replies carry ``req`` and ``ok`` (bool); a refusal adds ``reason`` and, for wait-or-die,
-``holder_ts``; a grant adds ``tokens`` and ``lease_ms``; a status reply adds ``holders``,
-``queues`` and ``tokens``. A request that fails validation raises ``WireError`` so the
+``holder_ts``; a grant adds ``tokens`` and ``lease_ms`` (cut to the broker's limit); a
+status reply adds ``holders``, ``queues`` and ``tokens`` (tokens only of names the asking
+connection holds). A request that fails validation raises ``WireError`` so the
 broker can answer ``{"ok": false, "reason": "malformed: ..."}`` and keep serving.
 """
 
@@ -25,6 +30,7 @@ from typing import Any
 DEFAULT_MAX_BYTES = 64 * 1024
 OPS = frozenset({"acquire", "release", "renew", "status"})
 MAX_NAMES = 256
+MAX_TEXT = 256  # longest client id or lock name, in characters
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _loads = json.loads  # accepts UTF-8 bytes directly: no intermediate str decode step
@@ -74,11 +80,22 @@ def _int(raw: dict[str, Any], key: str, minimum: int = 0) -> int:
     return value
 
 
+def _text(value: Any) -> bool:
+    """A non-empty, bounded string that encodes as UTF-8 (JSON admits lone surrogates)."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_TEXT:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _str(raw: dict[str, Any], key: str) -> str:
     value = raw.get(key)
-    if not isinstance(value, str) or not value:
-        raise WireError(f"{key} must be a non-empty string")
-    return value
+    if not _text(value):
+        raise WireError(f"{key} must be a non-empty UTF-8 string of at most {MAX_TEXT} characters")
+    return str(value)
 
 
 def _names(raw: dict[str, Any], required: bool) -> tuple[str, ...]:
@@ -87,8 +104,8 @@ def _names(raw: dict[str, Any], required: bool) -> tuple[str, ...]:
         raise WireError(f"names must be a list of at most {MAX_NAMES} strings")
     if required and not value:
         raise WireError("names must not be empty")
-    if not all(isinstance(n, str) and n for n in value):
-        raise WireError("names must be non-empty strings")
+    if not all(_text(n) for n in value):
+        raise WireError(f"names must be non-empty UTF-8 strings of at most {MAX_TEXT} characters")
     if len(set(value)) != len(value):
         raise WireError("names must be distinct")
     return tuple(value)

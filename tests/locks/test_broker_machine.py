@@ -17,7 +17,7 @@ from harness.locks.client import ZmqLockClient
 from harness.locks.protocol import Grant, LockError, LockTimeout
 from harness.locks.server import LockBroker
 
-from . import FakeClock, assert_lock_history_clean
+from . import FakeClock, RawClient, assert_lock_history_clean
 
 NAMES = ("A", "B", "C")
 CLIENTS = 3
@@ -44,7 +44,7 @@ class BrokerMachine(RuleBasedStateMachine):
         self.history = History("machine")
         self.broker = LockBroker(
             "inproc://broker-machine", self.directory / "state.json", self.history,
-            clock=self.clock, context=self.context,
+            clock=self.clock, context=self.context, max_lease_ms=10**9,
         ).start()
         self.incarnations = [0] * CLIENTS
         self.clients = [self._new_client(i) for i in range(CLIENTS)]
@@ -52,6 +52,9 @@ class BrokerMachine(RuleBasedStateMachine):
         self.grants: list[list[Grant]] = [[] for _ in range(CLIENTS)]
         self.model: dict[str, Held] = {}
         self.tokens: dict[str, list[int]] = {name: [] for name in NAMES}
+        # Queued waiters (raw connections that hold nothing), in FIFO order, and their grants.
+        self.waiters: list[tuple[RawClient, int, tuple[str, ...]]] = []
+        self.raws: list[RawClient] = []
 
     def _client(self, client_id: str) -> ZmqLockClient:
         # Never wait at the broker and never back off: every step completes at once.
@@ -80,7 +83,11 @@ class BrokerMachine(RuleBasedStateMachine):
 
     @rule(index=st.integers(0, CLIENTS - 1), names=st.lists(st.sampled_from(NAMES), min_size=1, max_size=3, unique=True))
     def acquire(self, index: int, names: list[str]) -> None:
-        free = all(self._holder(n) is None for n in names)
+        self._pump()
+        holding = any(h.client == self.clients[index].client_id for n in NAMES if (h := self._holder(n)))
+        queued = {n for _, _, wanted in self.waiters for n in wanted}
+        # Holding nothing, a request must not overtake a queued waiter (FIFO).
+        free = all(self._holder(n) is None and (holding or n not in queued) for n in names)
         try:
             grant = self.clients[index].acquire(names, timeout=0.0)
         except LockTimeout:
@@ -130,6 +137,60 @@ class BrokerMachine(RuleBasedStateMachine):
         self.clients[index] = self._new_client(index)
         self.grants[index] = []
 
+    @rule(names=st.lists(st.sampled_from(NAMES), min_size=1, max_size=3, unique=True))
+    def enqueue(self, names: list[str]) -> None:
+        """A new connection that holds nothing asks and is ready to wait: queued FIFO."""
+        self._pump()
+        raw = RawClient("inproc://broker-machine", f"w{len(self.raws)}", self.context)
+        self.raws.append(raw)
+        req = raw.send("acquire", names=names, ts=0, lease_ms=LEASE_MS, wait_ms=10**8)
+        # A raw connection records its own client events, as a ZmqLockClient would.
+        self.history.append("lock.invoke", worker=raw.client, op="acquire", names=names, req=req, ts=0, attempt=1)
+        self.waiters.append((raw, req, tuple(names)))
+        self._await_outcome(raw.client, req)
+        self._pump()
+
+    def _await_outcome(self, client: str, req: int) -> None:
+        """Wait (by event, not time) until the broker queued or granted a request."""
+        done = {"broker.queue", "broker.grant"}
+        while not any(e.kind in done and e.payload.get("req") == req and e.payload.get("client") == client
+                      for e in self.history.events()):
+            self.observer.status()
+
+    def _pump(self) -> None:
+        """The model's FIFO: grant, atomically, each waiter first in line on all its free names."""
+        progress = True
+        while progress:
+            progress = False
+            for index, (raw, req, names) in enumerate(self.waiters):
+                ahead = {n for _, _, wanted in self.waiters[:index] for n in wanted}
+                if any(self._holder(n) is not None or n in ahead for n in names):
+                    continue
+                reply = raw.reply(req)
+                assert reply["ok"] and set(reply["tokens"]) == set(names), f"waiter {names}: {reply}"
+                self.history.append("lock.ok", worker=raw.client, op="acquire", names=list(names), req=req,
+                                    tokens=reply["tokens"], lease_ms=reply["lease_ms"])
+                expires = self.clock() + LEASE_MS * 1_000_000
+                for name in names:
+                    assert not self.tokens[name] or reply["tokens"][name] > self.tokens[name][-1]
+                    self.tokens[name].append(reply["tokens"][name])
+                    self.model[name] = Held(raw.client, reply["tokens"][name], expires)
+                del self.waiters[index]
+                progress = True
+                break
+
+    @precondition(lambda self: any(self.grants))
+    @rule(index=st.integers(0, CLIENTS - 1), pick=st.integers(0, 10))
+    def forged_release(self, index: int, pick: int) -> None:
+        """Another connection claiming the holder's id and token is refused."""
+        if not self.grants[index]:
+            return
+        grant = self.grants[index][pick % len(self.grants[index])]
+        forger = RawClient("inproc://broker-machine", grant.client, self.context)
+        self.raws.append(forger)
+        reply = forger.call("release", names=list(grant.names), tokens=dict(grant.tokens))
+        assert reply["ok"] is False, "a release from another connection was honoured"
+
     @rule(ms=st.sampled_from([1, LEASE_MS // 2, LEASE_MS - 1, LEASE_MS, 3 * LEASE_MS]))
     def advance_clock(self, ms: int) -> None:
         self.clock.advance_ms(ms)
@@ -139,6 +200,7 @@ class BrokerMachine(RuleBasedStateMachine):
         self.broker.stop()
         self.broker.start()
         self.model.clear()
+        self.waiters.clear()  # queued requests die with the broker
         # inproc peers do not reconnect to a new binding; same ids, fresh sockets, old grants.
         for client in (*self.clients, self.observer):
             client.close()
@@ -148,9 +210,14 @@ class BrokerMachine(RuleBasedStateMachine):
     @invariant()
     def status_matches_model(self) -> None:
         status = self.observer.status()
-        holders = {n: (h["client"], h["token"]) for n, h in status["holders"].items()}
-        expected = {n: (h.client, h.token) for n in NAMES if (h := self._holder(n)) is not None}
-        assert holders == expected
+        self._pump()  # the status request made the broker notice expiries and serve waiters
+        holders = {n: h["client"] for n, h in status["holders"].items()}
+        assert holders == {n: h.client for n in NAMES if (h := self._holder(n)) is not None}
+        # Tokens are shown to their holder's connection only.
+        assert status["tokens"] == {} and all("token" not in h for h in status["holders"].values())
+        for client in self.clients:
+            own = client.status()["tokens"]
+            assert own == {n: h.token for n in NAMES if (h := self._holder(n)) and h.client == client.client_id}
 
     @invariant()
     def tokens_strictly_increase(self) -> None:
@@ -158,7 +225,7 @@ class BrokerMachine(RuleBasedStateMachine):
             assert all(a < b for a, b in zip(seen, seen[1:]))
 
     def teardown(self) -> None:
-        for client in (*self.clients, self.observer):
+        for client in (*self.clients, self.observer, *self.raws):
             client.close()
         self.broker.stop()
         self.context.term()

@@ -50,11 +50,12 @@ def test_died_request_retries_with_its_first_ts():
         held = old.acquire(["A"], timeout=1.0)
         # The young client's back-off is where the old holder lets go: no sleeping, no race.
         young = _client(b.endpoint, "young", history, clock=lambda: 200, sleep=lambda _: old.release(held))
+        young.acquire(["Z"], timeout=1.0)  # holding a lock, it asks for more: wait-or-die
         grant = young.acquire(["A"], timeout=5.0)
         assert grant.tokens["A"] > held.tokens["A"]
         old.close()
         young.close()
-    events = _own(history, "young")
+    events = _own(history, "young")[2:]
     assert [k for k, _ in events] == ["lock.invoke", "lock.fail", "lock.invoke", "lock.ok"]
     assert events[1][1]["reason"] == "died"
     assert [(p["ts"], p["attempt"]) for k, p in events if k == "lock.invoke"] == [(200, 1), (200, 2)]
@@ -67,6 +68,7 @@ def test_retries_are_bounded():
         old = _client(b.endpoint, "old", history, clock=lambda: 100)
         old.acquire(["A"], timeout=1.0)
         young = _client(b.endpoint, "young", history, clock=lambda: 200, max_retries=3, sleep=lambda _: None)
+        young.acquire(["Z"], timeout=1.0)  # holding a lock, it asks for more: wait-or-die
         with pytest.raises(LockTimeout):
             young.acquire(["A"], timeout=5.0)
         old.close()

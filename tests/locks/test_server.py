@@ -41,11 +41,11 @@ def test_waiters_are_served_fifo():
     with broker(history=history) as b:
         holder = RawClient(b.endpoint, "h")
         held = holder.call("acquire", names=["A"], ts=400, lease_ms=LEASE * 60, wait_ms=0)
-        # Each waiter is older than everyone queued before it, so wait-or-die lets it queue.
+        # Holding nothing, each waiter queues whatever its age: FIFO, no wait-or-die refusal.
         waiters = [RawClient(b.endpoint, f"w{i}") for i in range(3)]
         for i, waiter in enumerate(waiters):
-            waiter.send("acquire", names=["A"], ts=300 - 100 * i, lease_ms=LEASE * 60, wait_ms=60_000)
-            watcher.wait_for("broker.wait", client=waiter.client)
+            waiter.send("acquire", names=["A"], ts=500 + i, lease_ms=LEASE * 60, wait_ms=60_000)
+            watcher.wait_for("broker.queue", client=waiter.client)
         assert holder.call("status", names=["A"])["queues"] == {"A": ["w0", "w1", "w2"]}
         previous = held
         holder.call("release", names=["A"], tokens=previous["tokens"])
@@ -68,7 +68,7 @@ def test_lease_expiry_frees_the_lock_and_serves_the_waiter():
         stalled, waiter = RawClient(b.endpoint, "stalled"), RawClient(b.endpoint, "waiter")
         first = stalled.call("acquire", names=["A"], ts=2, lease_ms=LEASE, wait_ms=0)
         waiter.send("acquire", names=["A"], ts=1, lease_ms=LEASE, wait_ms=60_000)
-        watcher.wait_for("broker.wait", client="waiter")
+        watcher.wait_for("broker.queue", client="waiter")
         clock.advance_ms(LEASE + 1)
         second = waiter.reply()  # the broker's next poll timeout notices the expiry
         assert second["ok"] and second["tokens"]["A"] > first["tokens"]["A"]
@@ -116,6 +116,9 @@ def test_younger_request_dies_older_waits():
     with broker(history=history) as b:
         young, old, younger = (RawClient(b.endpoint, c) for c in ("young", "old", "younger"))
         held = young.call("acquire", names=["A", "B"], ts=200, lease_ms=LEASE, wait_ms=0)
+        # Wait-or-die applies to a client that holds locks and asks for more.
+        for raw in (old, younger):
+            assert raw.call("acquire", names=[f"own-{raw.client}"], ts=1, lease_ms=LEASE, wait_ms=0)["ok"]
         refused = younger.call("acquire", names=["B"], ts=300, lease_ms=LEASE, wait_ms=60_000)
         assert refused == {"req": refused["req"], "ok": False, "reason": "died", "holder_ts": 200}
         old.send("acquire", names=["B"], ts=100, lease_ms=LEASE, wait_ms=60_000)
@@ -136,7 +139,7 @@ def test_waiter_that_runs_out_of_time_is_refused():
         holder, waiter = RawClient(b.endpoint, "h"), RawClient(b.endpoint, "w")
         holder.call("acquire", names=["A"], ts=2, lease_ms=LEASE * 60, wait_ms=0)
         req = waiter.send("acquire", names=["A"], ts=1, lease_ms=LEASE, wait_ms=50)
-        watcher.wait_for("broker.wait", client="w")
+        watcher.wait_for("broker.queue", client="w")
         clock.advance_ms(51)
         assert waiter.reply(req)["reason"] == "timeout"
         assert holder.call("status", names=["A"])["queues"] == {}
@@ -154,7 +157,9 @@ BAD_BODIES = [
     b'{"op": "renew", "req": 4, "client": "x", "names": ["A"], "tokens": {"A": true}, "lease_ms": 5}',
     b"\xff\xfe",
     b"[" * 50_000,
-    b"{" + b" " * 70_000 + b"}",
+    b'{"op": "status", "req": 5, "client": "\\ud800"}',
+    b'{"op": "acquire", "req": 6, "client": "x", "names": ["\\udfff"], "ts": 1, "lease_ms": 5, "wait_ms": 0}',
+    b'{"op": "status", "req": 7, "client": "' + b"c" * 300 + b'"}',
 ]
 
 
@@ -197,7 +202,7 @@ frames = st.lists(st.binary(max_size=64) | request_like, min_size=1, max_size=3)
 
 
 def test_fuzzed_frames_never_stop_the_broker():
-    with broker(max_bytes=512) as b:
+    with broker() as b:
         raw = RawClient(b.endpoint, "fuzz")
         sent = [0]
 
@@ -256,7 +261,7 @@ def test_broker_runs_as_its_own_process_and_stops_on_sigterm(tmp_path):
         "parser = argparse.ArgumentParser(); add_broker_arguments(parser)\n"
         "sys.exit(run_broker(parser.parse_args(sys.argv[1:])))\n"
     )
-    argv = ["--endpoint", "tcp://127.0.0.1:0", "--state-file", str(state), "--events", str(events)]
+    argv = ["--endpoint", "tcp://127.0.0.1:0", "--state-file", str(state), "--events", str(events), "--new-state"]
     process = subprocess.Popen([sys.executable, "-c", script, *argv], stdout=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()
@@ -271,4 +276,4 @@ def test_broker_runs_as_its_own_process_and_stops_on_sigterm(tmp_path):
         process.stdout.close()
     assert json.loads(state.read_text()) == {"epoch": 1}
     kinds = [json.loads(line)["kind"] for line in events.read_text().splitlines()]
-    assert kinds == ["broker.request", "broker.grant", "broker.expire"]
+    assert kinds == ["broker.request", "broker.grant", "broker.expire", "broker.stop"]

@@ -1,0 +1,60 @@
+"""The process-mode uplink batches events and updates, in order, without holding them back long."""
+
+from __future__ import annotations
+
+import pickle
+
+from harness.engine import UPLINK_BATCH, UPLINK_FLUSH_NS, _Uplink
+from harness.history import History
+
+
+class Channel:
+    """Collects what the uplink sends, one list per message."""
+
+    def __init__(self) -> None:
+        self.messages: list[list[tuple]] = []
+
+    def send_bytes(self, data: bytes) -> None:
+        self.messages.append(pickle.loads(data))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def _setup() -> tuple[Channel, Clock, _Uplink, History]:
+    channel, clock = Channel(), Clock()
+    uplink = _Uplink(channel, clock)
+    return channel, clock, uplink, History("up", sink=uplink.event)
+
+
+def test_lock_completion_sends_the_batch_in_order():
+    channel, _, uplink, history = _setup()
+    history.append("order.submit", worker="w")
+    uplink.apply("BTC", {"n": 1}, worker="w", fence_token=None)
+    history.append("lock.invoke", worker="w")
+    assert channel.messages == []
+    history.append("lock.ok", worker="w")
+    [batch] = channel.messages
+    assert [item[0] for item in batch] == ["event", "apply", "event", "event"]
+    assert [item[1].kind for item in batch if item[0] == "event"] == ["order.submit", "lock.invoke", "lock.ok"]
+
+
+def test_old_or_full_batches_and_the_end_flush():
+    channel, clock, uplink, history = _setup()
+    history.append("a", worker="w")
+    clock.now += UPLINK_FLUSH_NS
+    history.append("b", worker="w")
+    assert [len(m) for m in channel.messages] == [2]
+    for _ in range(UPLINK_BATCH):
+        history.append("c", worker="w")
+    assert [len(m) for m in channel.messages] == [2, UPLINK_BATCH]
+    history.append("d", worker="w")
+    uplink.flush()
+    assert [len(m) for m in channel.messages] == [2, UPLINK_BATCH, 1]
+    seqs = [item[1].seq for m in channel.messages for item in m]
+    assert seqs == sorted(seqs) and len(seqs) == len(history)

@@ -63,7 +63,7 @@ class ZmqLockClient:
         endpoint: str,
         client_id: str,
         history: History,
-        request_timeout: float = 2.0,
+        request_timeout: float = 5.0,
         max_retries: int = 50,
         backoff: float = 0.0005,
         seed: int = 0,
@@ -207,7 +207,7 @@ class ZmqLockProvider:
     """Makes ``ZmqLockClient``s; holds only settings, so it pickles to spawned workers."""
 
     endpoint: str
-    request_timeout: float = 2.0
+    request_timeout: float = 5.0  # a loaded 2-core machine can take seconds to answer; under the 10 s lease
     max_retries: int = 50
     backoff: float = 0.0005
     seed: int = 0

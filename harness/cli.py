@@ -51,7 +51,7 @@ def _positive_float(text: str) -> float:
 
 def _add_run(sub: Any) -> None:
     p = sub.add_parser("run", help="run a scenario and write its report directory")
-    p.add_argument("name", help="scenario name (see `harness list`)")
+    p.add_argument("name", help="scenario name (see `harness list`) or a scenario file path/to/file.py")
     p.add_argument("--seed", type=_positive_int)
     p.add_argument("--symbols", help="comma-separated symbol names")
     size = p.add_mutually_exclusive_group()
@@ -61,7 +61,7 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--out", type=Path, help="report directory (default reports/<scenario>-<UTC>-<seed>)")
     p.add_argument("--config", type=Path, help="TOML file with [run] and [gates] tables")
     for plugin in PLUGINS:
-        p.add_argument(f"--{plugin}", metavar="MODULE:FACTORY", help=f"use your own {plugin}")
+        p.add_argument(f"--{plugin}", metavar="MODULE:FACTORY", help=f"use your own {plugin} (see docs/PLUGINS.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,13 +97,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {"run": run} if run else {}
 
 
-PLUGINS = ("engine", "locks", "aggregator", "guardian")
+PLUGINS = ("engine", "locks", "aggregator", "guardian", "ledger", "feed", "store", "cache")
 
 
 def _plugins(args: argparse.Namespace):
-    from harness.scenario import Plugins, load_object
+    from harness.scenario import Plugins
 
-    return Plugins(**{name: load_object(getattr(args, name)) for name in PLUGINS if getattr(args, name, None)})
+    return Plugins.of(**{name: getattr(args, name) for name in PLUGINS if getattr(args, name, None)})
 
 
 def _repeated_flags(args: argparse.Namespace) -> list[str]:

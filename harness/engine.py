@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from harness.aggregator import MetricsAggregator, Mode, SymbolMetrics
 from harness.config import ConcurrencyMode, ConfigError, RunConfig
@@ -35,6 +35,7 @@ from harness.feed import seeded_feed
 from harness.guardian.risk import Guardian, GuardianSnapshot, Refusal, Reservation, state_size
 from harness.history import Event, History, LocalSequence, SharedSequence
 from harness.ledger import Ledger
+from harness.ports import AggregatorPort, GuardianPort, LedgerPort
 from harness.locks.fence import Fence, StaleToken
 from harness.locks.protocol import GLOBAL_LOCK, LockClient, LockError, LockProvider, symbol_lock
 from harness.model import ClosedTrade, Fill, Order, SymbolSpec, Tick
@@ -44,33 +45,8 @@ FeedFactory = Callable[[SymbolSpec, int], Iterator[Tick]]
 Progress = Callable[[str], None]
 
 
-class AggregatorPort(Protocol):
-    """What a worker needs of the aggregator."""
-
-    def replace(self, symbol: str, snapshot: SymbolMetrics, *, worker: str, fence_token: tuple[str, int]) -> Any:
-        """Set a symbol's metrics to a snapshot."""
-
-    def apply(self, symbol: str, delta: SymbolMetrics, *, worker: str, fence_token: tuple[str, int]) -> Any:
-        """Apply one delta."""
-
-
-class GuardianPort(Protocol):
-    """What a worker needs of the risk guardian (see harness.guardian.risk.Guardian)."""
-
-    def reserve(self, order: Order, worst_price: Decimal, worker: str) -> Reservation | Refusal:
-        """Admit and book an order atomically, or refuse it."""
-
-    def cancel(self, res: Reservation, worker: str) -> None:
-        """Drop a reservation whose order did not fill."""
-
-    def settle(self, res: Reservation, fill: Fill, closed: Sequence[ClosedTrade], worker: str, token: int) -> None:
-        """Book a fill, fenced by the global lock's token."""
-
-    def snapshot(self) -> GuardianSnapshot:
-        """A frozen view for the run result."""
-
-
 GuardianFactory = Callable[..., GuardianPort]
+LedgerFactory = Callable[[SymbolSpec], LedgerPort]
 
 
 @dataclass(frozen=True)
@@ -101,6 +77,7 @@ class _Shared:
     feed: FeedFactory
     progress: Progress | None = None
     stop: Any | None = None
+    make_ledger: LedgerFactory = Ledger
 
 
 def new_run_id(config: RunConfig) -> str:
@@ -121,6 +98,7 @@ def run(
     guardian_factory: GuardianFactory = Guardian,
     on_guardian: Callable[[GuardianPort], None] | None = None,
     stop: Any | None = None,
+    ledger_factory: LedgerFactory = Ledger,
 ) -> RunResult:
     """Run every symbol's worker to completion and return the recorded history.
 
@@ -131,12 +109,13 @@ def run(
     parent's, over the state every worker shares) -- how persistence flags it DEGRADED.
     A ``history`` given in process mode must number events with a ``SharedSequence``.
     ``stop`` (a threading or multiprocessing Event) ends the run early: each worker stops
-    opening positions once it is set, flattens, and finishes.
+    opening positions once it is set, flattens, and finishes. ``ledger_factory(spec)`` makes
+    each symbol's ledger (picklable in process mode, like ``guardian_factory``).
     """
     if config.mode is ConcurrencyMode.PROCESS and not locks.shared_across_processes:
         raise ConfigError("process mode needs a lock service shared across processes (the ZeroMQ broker)")
     run_id = run_id or new_run_id(config)
-    options = _Options(feed, progress, aggregator, guardian_hook, guardian_factory, on_guardian, stop)
+    options = _Options(feed, progress, aggregator, guardian_hook, guardian_factory, on_guardian, stop, ledger_factory)
     started = time.perf_counter()
     runner = _run_processes if config.mode is ConcurrencyMode.PROCESS else _run_threads
     history, agg, guardian = runner(config, locks, run_id, history, options)
@@ -168,6 +147,7 @@ class _Options:
     make_guardian: GuardianFactory
     on_guardian: Callable[[GuardianPort], None] | None
     stop: Any | None
+    make_ledger: LedgerFactory
 
     def aggregator_for(self, history: History) -> Any:
         """The given aggregator, or the reference one (fenced, recording into ``history``)."""
@@ -187,7 +167,8 @@ def _run_threads(config: RunConfig, locks: LockProvider, run_id: str, history: H
                                      between_check_and_act=options.guardian_hook)
     options.started(guardian)
     aggregator = options.aggregator_for(history)
-    shared = _Shared(config, history, guardian, aggregator, locks, options.feed, options.progress, options.stop)
+    shared = _Shared(config, history, guardian, aggregator, locks, options.feed, options.progress, options.stop,
+                     options.make_ledger)
     if config.mode is ConcurrencyMode.SINGLE:
         targets = [lambda: [_work(shared, spec, f"{spec.name}#0") for spec in config.symbols]]
     else:
@@ -227,7 +208,7 @@ class SymbolWorker:
         config = shared.config
         self.strategy = Strategy(spec, config.seed, config.strategy)
         self.venue = SimulatedVenue(spec, config.seed, config.venue)
-        self.ledger = Ledger(spec)
+        self.ledger = shared.make_ledger(spec)
         self.ledger_fence = Fence("ledger", shared.history, record_accepts=False)
         self.names = [symbol_lock(spec.name), GLOBAL_LOCK]
 
@@ -356,6 +337,7 @@ class _ChildSpec:
     feed: FeedFactory
     make_guardian: GuardianFactory
     stop: Any | None
+    make_ledger: LedgerFactory
 
 
 def _child_main(child: _ChildSpec) -> None:
@@ -363,7 +345,8 @@ def _child_main(child: _ChildSpec) -> None:
     history = History(child.run_id, child.sequence, sink=uplink.event)
     guardian = child.make_guardian(child.config.symbols, child.config.limits, state=child.state, mutex=child.mutex,
                                    history=history, discipline=child.config.discipline)
-    shared = _Shared(child.config, history, guardian, uplink, child.locks, child.feed, stop=child.stop)
+    shared = _Shared(child.config, history, guardian, uplink, child.locks, child.feed, stop=child.stop,
+                     make_ledger=child.make_ledger)
     _work(shared, child.spec, child.worker)
     child.channel.close()
 
@@ -386,7 +369,7 @@ def _run_processes(config: RunConfig, locks: LockProvider, run_id: str, history:
         worker = f"{spec.name}#0"
         reader, writer = ctx.Pipe(duplex=False)
         child = _ChildSpec(config, run_id, spec, worker, sequence, state, mutex, writer, locks, options.feed,
-                           options.make_guardian, options.stop)
+                           options.make_guardian, options.stop, options.make_ledger)
         proc = ctx.Process(target=_child_main, args=(child,), name=f"harness-{worker}", daemon=True)
         proc.start()
         writer.close()  # the child holds the only write end: EOF on the reader means it is gone

@@ -10,12 +10,10 @@ and the pytest items of ``harness/scenarios/`` share one definition.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
-import importlib
-import importlib.util
-import os
+import importlib.metadata
 import shlex
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +31,10 @@ from harness.engine import run as reference_run
 from harness.gates import GateResult, judge, unified
 from harness.history import Event, History, new_sequence
 from harness.locks.protocol import LockProvider
+from harness.plugins import Plugin, PluginError, import_target
+from harness.plugins import load as load_plugin
+from harness.plugins import of as plugin_of
+from harness.ports import PORTS
 
 if TYPE_CHECKING:
     from harness.guardian.persistence import Persistence
@@ -48,14 +50,39 @@ STANDARD_AREAS = ("locks", "races", "performance", "aggregator", "risk")
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
 
+ENGINE_PARTS = frozenset({"engine", "locks", "aggregator", "guardian", "ledger", "feed"})
+
+
 @dataclass(frozen=True)
 class Plugins:
-    """User components replacing the reference ones, as ``module:factory`` callables."""
+    """User components replacing the reference ones, each checked against its port."""
 
-    engine: Callable[..., Any] | None = None
-    locks: Callable[..., Any] | None = None
-    aggregator: Callable[..., Any] | None = None
-    guardian: Callable[..., Any] | None = None
+    engine: Plugin | None = None
+    locks: Plugin | None = None
+    aggregator: Plugin | None = None
+    guardian: Plugin | None = None
+    ledger: Plugin | None = None
+    feed: Plugin | None = None
+    store: Plugin | None = None
+    cache: Plugin | None = None
+
+    @classmethod
+    def of(cls, **components: Any) -> Plugins:
+        """From factories (a ``module:factory`` path, a callable or a Plugin) keyed by port."""
+        unknown = set(components) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise PluginError(f"{sorted(unknown)[0]}: not a plug-in port (ports: {', '.join(PORTS)})")
+        return cls(**{name: _plugin(name, value) for name, value in components.items() if value is not None})
+
+    def given(self) -> dict[str, Plugin]:
+        """The plug-ins set, by port."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+
+
+def _plugin(flag: str, value: Any) -> Plugin:
+    if isinstance(value, Plugin):
+        return value
+    return load_plugin(flag, value) if isinstance(value, str) else plugin_of(flag, value)
 
 
 @dataclass(frozen=True)
@@ -69,9 +96,9 @@ class ScenarioContext:
     progress: Callable[[str], None] | None = None
 
     def lock_service(self, history: History) -> contextlib.AbstractContextManager[LockProvider]:
-        """The lock service of this run: a plugin's, or a ZeroMQ broker on loopback."""
+        """The lock service of this run: a plugin's (closed at the end), or a ZeroMQ broker on loopback."""
         if self.plugins.locks is not None:
-            return contextlib.nullcontext(self.plugins.locks(self.config.run, history))
+            return owned(self.plugins.locks(self.config.run, history))
         return broker_service(history, self.out_dir / "broker.state", self.config.run.seed)
 
     def run_engine(self, history: History | None = None, persistence: Persistence | None = None,
@@ -81,19 +108,48 @@ class ScenarioContext:
         With ``persistence``, every event also goes to its three layers and the guardian is
         flagged DEGRADED while a layer is down.
         """
-        engine = self.plugins.engine or reference_run
+        plugins = self.plugins
+        engine = plugins.engine or reference_run
         process = self.config.run.mode is ConcurrencyMode.PROCESS
         if persistence is not None:
             history, kwargs["on_guardian"] = persistence.start(process)
         elif history is None:
             history = History(self.run_id, new_sequence(process))
-        if self.plugins.aggregator is not None and "aggregator" not in kwargs:
-            kwargs["aggregator"] = self.plugins.aggregator(history)
-        if self.plugins.guardian is not None:
-            kwargs["guardian_factory"] = self.plugins.guardian
+        if plugins.aggregator is not None and "aggregator" not in kwargs:
+            kwargs["aggregator"] = plugins.aggregator(history)
+        if plugins.guardian is not None:
+            kwargs["guardian_factory"] = plugins.guardian
+        for spec in self.config.run.symbols:  # checked here: in a worker a bad product would be a gate failure
+            if plugins.ledger is not None:
+                plugins.ledger(spec)
+            if plugins.feed is not None:
+                plugins.feed(spec, self.config.run.seed)
+        if plugins.ledger is not None:
+            kwargs["ledger_factory"] = plugins.ledger
+        if plugins.feed is not None:
+            kwargs["feed"] = plugins.feed
         with self.lock_service(history) as locks:
-            return engine(self.config.run, locks, run_id=self.run_id, history=history,
-                          progress=self.progress, **kwargs)
+            result = engine(self.config.run, locks, run_id=self.run_id, history=history,
+                            progress=self.progress, **kwargs)
+        if plugins.engine is not None:
+            plugins.engine.check(result)
+        return result
+
+
+@contextlib.contextmanager
+def owned(component: Any) -> Iterator[Any]:
+    """Use a component the harness started, and close it at the end: a context manager is entered
+    and exited, anything else with ``close()`` is closed."""
+    if hasattr(component, "__enter__") and hasattr(component, "__exit__"):
+        with component as entered:
+            yield component if entered is None else entered
+        return
+    try:
+        yield component
+    finally:
+        close = getattr(component, "close", None)
+        if callable(close):
+            close()
 
 
 @contextlib.contextmanager
@@ -126,6 +182,14 @@ class Scenario:
     areas: tuple[str, ...] = STANDARD_AREAS
     settings: Mapping[str, Any] = field(default_factory=dict)
     extra_gates: Mapping[str, Callable[..., GateResult]] = field(default_factory=dict)
+    accepts: frozenset[str] = ENGINE_PARTS
+
+    def refuse_unhonoured(self, plugins: Plugins) -> None:
+        """A plug-in this scenario would not use is an error, never silently ignored."""
+        for name, plugin in plugins.given().items():
+            if name not in self.accepts:
+                raise plugin.error(f"scenario {self.name} has no {name} it could replace "
+                                   f"(it takes: {', '.join(sorted(self.accepts)) or 'none'})")
 
     def configure(self, config: HarnessConfig, explicit: Mapping[str, Any] | None = None) -> HarnessConfig:
         """The scenario's own settings over ``config``, then the caller's explicit ones."""
@@ -188,6 +252,7 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     ``command_flags`` are the caller's flags the reproduce command must repeat (a config
     file, plug-ins) beyond what the config itself says.
     """
+    scenario.refuse_unhonoured(plugins)
     started = _dt.datetime.now(_dt.timezone.utc)
     run_id = out_dir.name
     make_dir(out_dir)
@@ -208,34 +273,30 @@ def make_dir(path: Path) -> Path:
     return path
 
 
-def available() -> dict[str, Path]:
-    """Scenario files by name."""
-    return {p.stem: p for p in sorted(SCENARIO_DIR.glob("*.py")) if not p.stem.startswith("_")}
+SCENARIO_GROUP = "harness.scenarios"
+
+
+def available() -> dict[str, str]:
+    """Scenario targets (``module:SCENARIO``) by name: the packaged ones, then the entry-point group."""
+    # The package's own modules are listed from the directory too, so one added to
+    # harness/scenarios/ is found before the package metadata is rebuilt.
+    found = {p.stem: f"harness.scenarios.{p.stem}:SCENARIO"
+             for p in sorted(SCENARIO_DIR.glob("*.py")) if not p.stem.startswith("_")}
+    for entry in importlib.metadata.entry_points(group=SCENARIO_GROUP):
+        if found.setdefault(entry.name, entry.value) != entry.value:
+            raise ConfigError(f"scenario {entry.name!r} is registered twice: {found[entry.name]} and {entry.value}")
+    return dict(sorted(found.items()))
 
 
 def load(name: str) -> Scenario:
-    """The ``SCENARIO`` object of ``harness/scenarios/<name>.py``; unknown names raise ConfigError."""
-    path = available().get(name)
-    if path is None:
-        raise ConfigError(f"unknown scenario {name!r} (available: {', '.join(available()) or 'none'})")
-    spec = importlib.util.spec_from_file_location(f"harness_scenarios.{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.SCENARIO
-
-
-def load_object(path: str) -> Any:
-    """Resolve ``module:attribute`` (a plug-in factory); ConfigError when it cannot."""
-    module_name, sep, attr = path.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(f"{path!r}: expected module:factory")
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())  # a user's plug-in lives in the project they run from
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"{path!r}: cannot import {module_name}: {exc}") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ConfigError(f"{path!r}: {module_name} has no {attr}") from None
+    """A scenario by name (see ``available``) or from a ``.py`` file; anything else is a ConfigError."""
+    if name.endswith(".py"):
+        target = f"{name}:SCENARIO"
+    else:
+        target = available().get(name, "")
+        if not target:
+            raise ConfigError(f"unknown scenario {name!r} (available: {', '.join(available()) or 'none'})")
+    scenario = import_target(target, what="scenario")
+    if not isinstance(scenario, Scenario):
+        raise ConfigError(f"{target}: SCENARIO is a {type(scenario).__name__}, not a harness.scenario.Scenario")
+    return scenario

@@ -26,19 +26,18 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from harness.aggregator import MetricsAggregator, Mode, SymbolMetrics
 from harness.config import ConcurrencyMode, ConfigError, RunConfig
 from harness.feed import seeded_feed
-from harness.guardian.risk import Guardian, GuardianSnapshot, Refusal, Reservation, state_size
+from harness.guardian.risk import Guardian, GuardianSnapshot, Refusal, state_size
 from harness.history import Event, History, LocalSequence, SharedSequence
 from harness.ledger import Ledger
-from harness.ports import AggregatorPort, GuardianPort, LedgerPort
 from harness.locks.fence import Fence, StaleToken
 from harness.locks.protocol import GLOBAL_LOCK, LockClient, LockError, LockProvider, symbol_lock
-from harness.model import ClosedTrade, Fill, Order, SymbolSpec, Tick
+from harness.model import Order, SymbolSpec, Tick
+from harness.ports import AggregatorPort, GuardianPort, LedgerPort
 from harness.strategy import SimulatedVenue, Strategy
 
 FeedFactory = Callable[[SymbolSpec, int], Iterator[Tick]]

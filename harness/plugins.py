@@ -32,7 +32,7 @@ def import_target(path: str, what: str = "plug-in") -> Any:
     """Resolve ``module:attribute`` or ``file.py:attribute``; PluginError when it cannot."""
     module_name, sep, attr = path.rpartition(":")
     if not sep or not module_name or not attr:
-        raise PluginError(f"{path!r}: expected module:factory or path/to/file.py:factory")
+        raise PluginError(f"{path}: expected module:factory or path/to/file.py:factory")
     try:
         module = import_module(module_name, what)
     except PluginError as exc:
@@ -90,10 +90,10 @@ def problem(protocol: type, obj: Any) -> str | None:
             continue
         member = getattr(obj, name)
         if not callable(member):
-            return f"{name!r} is not callable ({protocol.__name__} calls it)"
+            return f"whose {name!r} is not callable ({protocol.__name__} calls it)"
         mismatch = call_mismatch(member, wanted, bound=True)
         if mismatch:
-            return f"{name}() {mismatch}"
+            return f"whose {name}() {mismatch}"
     return None
 
 

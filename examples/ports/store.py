@@ -1,4 +1,4 @@
-"""StorePort and CachePort in memory, and a store that loses batches for the persistence gate to catch.
+"""StorePort and CachePort in memory, and a store that loses events for the persistence gate to catch.
 
     harness run guardian_persistence --store examples.ports.store:memory --cache examples.ports.store:cache
     harness run guardian_persistence --store examples.ports.store:lossy   # FAILs: events lost
@@ -43,17 +43,11 @@ class MemoryStore:
 
 
 class LossyStore(MemoryStore):
-    """The bug: every fifth batch is acknowledged but not kept."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._batches = 0
+    """The bug: a batch is acknowledged whole, but any event whose seq is a multiple of 50 is not kept."""
 
     def write(self, events: Sequence[Event]) -> None:
-        """Drop every fifth batch silently."""
-        self._batches += 1
-        if self._batches % 5:
-            super().write(events)
+        """Keep all but every 50th event, silently."""
+        super().write([e for e in events if e.seq % 50])
 
 
 class NullCache:

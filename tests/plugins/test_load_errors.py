@@ -36,7 +36,8 @@ CASES = {
     "missing method": ("aggregator", GOOD_AGG.replace("    def symbols(self): return {}\n", "")
                        + "def factory(history): return Agg()\n", "userplug:factory", "has no 'symbols'"),
     "wrong method signature": ("aggregator", GOOD_AGG.replace("*, worker,", "worker_only,")
-                               + "def factory(history): return Agg()\n", "userplug:factory", "whose replace() has signature (symbol, snapshot, worker_only"),
+                               + "def factory(history): return Agg()\n", "userplug:factory",
+                               "whose replace() has signature (symbol, snapshot, worker_only"),
     "ledger without apply": ("ledger", "class L:\n    position = None\n    trades = []\n"
                              "def factory(spec): return L()\n", "userplug:factory", "has no 'apply'"),
     "feed returns a list": ("feed", "def factory(spec, seed): return []\n", "userplug:factory", "'__next__'"),

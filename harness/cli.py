@@ -61,7 +61,11 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--out", type=Path, help="report directory (default reports/<scenario>-<UTC>-<seed>)")
     p.add_argument("--config", type=Path, help="TOML file with [run] and [gates] tables")
     for plugin in PLUGINS:
-        p.add_argument(f"--{plugin}", metavar="MODULE:FACTORY", help=f"use your own {plugin} (see docs/PLUGINS.md)")
+        p.add_argument(f"--{plugin}", metavar="MODULE:FACTORY",
+                       help="price files: csv:PATH or SYMBOL=FILE,... -- or your own feed factory" if plugin == "feed"
+                       else f"use your own {plugin} (see docs/PLUGINS.md)")
+    p.add_argument("--until-feed-ends", action="store_true", default=None,
+                   help="--trades is an upper bound: a price file that ends first is not a failure")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,10 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     run: dict[str, Any] = {}
-    for key in ("seed", "symbols", "trades", "duration", "mode"):
+    for key in ("seed", "symbols", "trades", "duration", "mode", "until_feed_ends"):
         value = getattr(args, key, None)
         if value is not None:
             run[key] = value
+    if _data_feed(args):
+        run["feed"] = args.feed
     return {"run": run} if run else {}
 
 
@@ -103,12 +109,22 @@ PLUGINS = ("engine", "locks", "aggregator", "guardian", "ledger", "feed", "store
 def _plugins(args: argparse.Namespace):
     from harness.scenario import Plugins
 
-    return Plugins.of(**{name: getattr(args, name) for name in PLUGINS if getattr(args, name, None)})
+    given = {name: getattr(args, name) for name in PLUGINS if getattr(args, name, None)}
+    if _data_feed(args):
+        del given["feed"]  # price files are run settings, not a plug-in
+    return Plugins.of(**given)
+
+
+def _data_feed(args: argparse.Namespace) -> bool:
+    from harness.feed import is_data_feed
+
+    return bool(getattr(args, "feed", None)) and is_data_feed(args.feed)
 
 
 def _repeated_flags(args: argparse.Namespace) -> list[str]:
     """Flags the reproduce command must carry beyond the run settings."""
     flags = ["--config", str(args.config)] if args.config else []
+    flags += ["--until-feed-ends"] if getattr(args, "until_feed_ends", None) else []
     for name in PLUGINS:
         if getattr(args, name, None):
             flags += [f"--{name}", getattr(args, name)]

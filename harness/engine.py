@@ -216,6 +216,7 @@ class SymbolWorker:
         config = self.shared.config
         deadline = None if config.duration is None else time.monotonic() + config.duration
         refused = 0
+        tick = None
         for tick in self.shared.feed(self.spec, config.seed):
             done = (
                 (self.shared.stop is not None and self.shared.stop.is_set())
@@ -238,9 +239,24 @@ class SymbolWorker:
                 self.shared.history.append("worker.stalled", worker=self.worker, symbol=self.spec.name,
                                            refused=refused, reason=reason)
                 break
+        else:
+            self._feed_ended(tick)
         if config.aggregation is Mode.REPLACE:
             self._publish_snapshot()
         return len(self.ledger.trades)
+
+    def _feed_ended(self, last: Tick | None) -> None:
+        """The prices ran out: say so, and close what is open at the last price (bounded retries)."""
+        history, config = self.shared.history, self.shared.config
+        ticks = 0 if last is None else last.index + 1
+        history.append("feed.end", worker=self.worker, symbol=self.spec.name, ticks=ticks,
+                       trades=len(self.ledger.trades), position=self.ledger.position.qty)
+        for _ in range(config.max_refusals):
+            if last is None or self.ledger.position.qty == 0:
+                return
+            order = self.strategy.decide(last, self.ledger.position, flatten=True)
+            if order is not None:
+                self._trade(order)
 
     def _trade(self, order: Order) -> str | None:
         """Carry one order through the whole path; return the refusal reason, if refused."""

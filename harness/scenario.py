@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.checks.evidence import Evidence
+from harness.checks.feed_coverage import AREA as COVERAGE_AREA
+from harness.checks.feed_coverage import check_feed_coverage, feed_ended, gate_feed_coverage
 from harness.checks.locks import check_locks
 from harness.checks.perf import check_perf
 from harness.checks.pnl import check_pnl
@@ -128,6 +130,8 @@ class ScenarioContext:
             kwargs["ledger_factory"] = plugins.ledger
         if plugins.feed is not None:
             kwargs["feed"] = plugins.feed
+        elif self.config.run.feed is not None:
+            kwargs["feed"] = self.config.run.feed
         with self.lock_service(history) as locks:
             result = engine(self.config.run, locks, run_id=self.run_id, history=history,
                             progress=self.progress, **kwargs)
@@ -258,8 +262,12 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     make_dir(out_dir)
     context = ScenarioContext(config, out_dir, run_id, plugins, progress)
     trial = scenario.run(context)
-    evidence = evaluate(trial.events, scenario.areas, trial.extra)
-    gates = judge(evidence, config.gates, scenario.extra_gates)
+    extra, extra_gates = tuple(trial.extra), dict(scenario.extra_gates)
+    if feed_ended(trial.events):  # a finite feed ran out: did it still give what was asked?
+        extra += (check_feed_coverage(trial.events, config.run.until_feed_ends),)
+        extra_gates[COVERAGE_AREA] = gate_feed_coverage
+    evidence = evaluate(trial.events, scenario.areas, extra)
+    gates = judge(evidence, config.gates, extra_gates)
     return Verdict(scenario, config, run_id, gates, evidence, trial.events,
                    started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags))
 

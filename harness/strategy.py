@@ -94,6 +94,7 @@ class SimulatedVenue:
         """Fill the whole order at its price moved against it by 0..max slippage ticks."""
         slip = self.spec.tick * self._rng.randint(0, self.params.max_slippage_ticks)
         price = order.price + slip * order.side.sign
-        fee = quantize(order.qty * price * self.params.commission_rate, CENT)
+        rate = self.params.commission_rate if self.spec.fee is None else self.spec.fee
+        fee = quantize(order.qty * price * rate, CENT)
         self._fills += 1
         return Fill(f"{self.spec.name}:F{self._fills}", order.order_id, order.symbol, order.side, order.qty, price, fee)

@@ -87,7 +87,7 @@ class DisorderlyChannel:
     def symbols(self) -> dict[str, SymbolMetrics]:
         """The INCREMENTAL aggregator's state (what the run records as ``agg.state``)."""
         self.flush()
-        return self.incremental.symbols()
+        return dict(self.incremental.symbols())
 
     def statistics(self) -> DisorderStatistics:
         """A frozen copy of the disorder counters."""

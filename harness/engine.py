@@ -37,7 +37,7 @@ from harness.ledger import Ledger
 from harness.locks.fence import Fence, StaleToken
 from harness.locks.protocol import GLOBAL_LOCK, LockClient, LockError, LockProvider, symbol_lock
 from harness.model import Order, SymbolSpec, Tick
-from harness.ports import AggregatorPort, GuardianPort, LedgerPort
+from harness.ports import GuardianPort, LedgerPort, MetricsSink
 from harness.strategy import SimulatedVenue, Strategy
 
 FeedFactory = Callable[[SymbolSpec, int], Iterator[Tick]]
@@ -71,7 +71,7 @@ class _Shared:
     config: RunConfig
     history: History
     guardian: GuardianPort
-    aggregator: AggregatorPort
+    aggregator: MetricsSink
     locks: LockProvider
     feed: FeedFactory
     progress: Progress | None = None

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from harness.config import ConfigError
 from harness.ports import PORTS
@@ -101,8 +101,14 @@ _DUNDERS = ("__call__", "__iter__", "__next__")
 
 
 def _members(protocol: type) -> list[str]:
-    names = [n for n in getattr(protocol, "__annotations__", {}) if not n.startswith("_")]
-    names += [n for n, v in vars(protocol).items() if callable(v) and (not n.startswith("_") or n in _DUNDERS)]
+    """Attributes, properties and methods a protocol declares, its protocol bases' included."""
+    names: list[str] = []
+    for klass in reversed(protocol.__mro__):
+        if not getattr(klass, "_is_protocol", False) or klass is Protocol:
+            continue
+        names += [n for n in vars(klass).get("__annotations__", {}) if not n.startswith("_")]
+        names += [n for n, v in vars(klass).items()
+                  if (callable(v) or isinstance(v, property)) and (not n.startswith("_") or n in _DUNDERS)]
     return list(dict.fromkeys(names))
 
 

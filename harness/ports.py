@@ -25,18 +25,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PORTS", "AggregatorPort", "CachePort", "EnginePort", "FeedPort", "GuardianPort", "LedgerPort",
-    "LockClient", "LockProvider", "Port", "PositionView", "RunResultPort", "StorePort", "TickSource",
+    "LockClient", "LockProvider", "MetricsSink", "Port", "PositionView", "RunResultPort", "StorePort", "TickSource",
 ]
 
 
-class AggregatorPort(Protocol):
-    """Per-symbol trading metrics fed by workers (see harness.aggregator.MetricsAggregator)."""
+class MetricsSink(Protocol):
+    """What a worker publishes its metrics to (the aggregator, or a channel in front of it)."""
 
     def replace(self, symbol: str, snapshot: SymbolMetrics, *, worker: str, fence_token: tuple[str, int]) -> Any:
         """Set a symbol's metrics to a snapshot (REPLACE mode)."""
 
     def apply(self, symbol: str, delta: SymbolMetrics, *, worker: str, fence_token: tuple[str, int]) -> Any:
         """Apply one delta (INCREMENTAL mode)."""
+
+
+class AggregatorPort(MetricsSink, Protocol):
+    """Per-symbol trading metrics fed by workers (see harness.aggregator.MetricsAggregator)."""
 
     def symbols(self) -> Mapping[str, SymbolMetrics]:
         """The current metrics of every symbol (read at the end of the run)."""
@@ -61,14 +65,21 @@ class GuardianPort(Protocol):
 class PositionView(Protocol):
     """What a worker reads of its net position."""
 
-    qty: Decimal
+    @property
+    def qty(self) -> Decimal:
+        """Signed quantity (0 when flat)."""
 
 
 class LedgerPort(Protocol):
     """One symbol's positions and realised PnL (see harness.ledger.Ledger)."""
 
-    position: PositionView
-    trades: Sequence[ClosedTrade]
+    @property
+    def position(self) -> PositionView:
+        """The net position now."""
+
+    @property
+    def trades(self) -> Sequence[ClosedTrade]:
+        """Closed trades so far, in order."""
 
     def apply(self, fill: Fill) -> Sequence[ClosedTrade]:
         """Book a fill; return the trades it closed (empty for a duplicate fill)."""

@@ -10,9 +10,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from harness.ledger import Position
 from harness.model import CENT, Fill, Order, Side, SymbolSpec, Tick, derive_seed, quantize
+
+if TYPE_CHECKING:
+    from harness.ports import PositionView
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class Strategy:
         self._held = 0
         self._hold_for = 0
 
-    def decide(self, tick: Tick, position: Position, flatten: bool = False) -> Order | None:
+    def decide(self, tick: Tick, position: PositionView, flatten: bool = False) -> Order | None:
         """The order to send at this tick, if any; ``flatten`` closes what is open."""
         roll = self._rng.random()
         if position.qty == 0:

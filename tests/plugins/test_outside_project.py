@@ -44,7 +44,8 @@ def test_the_helpers_are_there():
 '''
 
 
-def test_a_user_project_runs_scenarios_against_its_own_component(pytester):
+def test_a_user_project_runs_scenarios_against_its_own_component(pytester, monkeypatch):
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # the user's run is not one of our xdist workers
     pytester.makepyfile(my_component=USER_COMPONENT, test_mine=USER_TEST)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=3)

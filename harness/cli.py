@@ -135,6 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """harness run NAME: execute, write reports, print the verdict."""
     from harness.progress import print_verdict, symbol_progress
     from harness.report import write_reports
+    from harness.report.writer import sizes_line
     from harness.scenario import execute, load, run_dir_name
 
     scenario = load(args.name)
@@ -144,8 +145,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     with symbol_progress(config.run) as progress:
         verdict = execute(scenario, config, out, plugins=plugins, progress=progress,
                           command_flags=_repeated_flags(args))
-    write_reports(verdict, out)
+    paths = write_reports(verdict, out)
     print_verdict(verdict, out)
+    print(sizes_line(paths))
     return verdict.exit_code
 
 

@@ -30,6 +30,8 @@ def read_history(path: Path) -> tuple[list[Event], str | None]:
             except (ValueError, UnicodeDecodeError) as exc:
                 raise HistoryError(f"{evidence}: not valid JSON: {exc}") from None
         path = path / "events.jsonl"
+        if not path.exists() and path.with_name("events.jsonl.gz").exists():
+            path = path.with_name("events.jsonl.gz")  # a long run's history, compressed when written
     if not path.exists():
         raise HistoryError(f"{path}: no such file")
     events = read_log(path) if path.suffix == ".log" else read_jsonl(path)

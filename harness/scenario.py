@@ -128,10 +128,11 @@ class ScenarioContext:
                 plugins.feed(spec, self.config.run.seed)
         if plugins.ledger is not None:
             kwargs["ledger_factory"] = plugins.ledger
-        if plugins.feed is not None:
-            kwargs["feed"] = plugins.feed
-        elif self.config.run.feed is not None:
-            kwargs["feed"] = self.config.run.feed
+        feed = plugins.feed or self.config.run.feed
+        if feed is not None:
+            if "feed" in kwargs:
+                raise ConfigError("feed: this scenario drives its own price feed; it cannot replay price files")
+            kwargs["feed"] = feed
         with self.lock_service(history) as locks:
             result = engine(self.config.run, locks, run_id=self.run_id, history=history,
                             progress=self.progress, **kwargs)

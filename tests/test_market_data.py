@@ -103,3 +103,10 @@ def test_feed_flag_forms(flag, tmp_path):
                  "--feed", flag.format(eur=eur, dir=DATA)])
     assert code == 0
     assert list(_per_symbol_pnl(out)) == ["EURUSD"]
+
+
+@pytest.mark.parametrize("scenario", ["symbol_isolation", "crash_recovery"])
+def test_a_scenario_that_drives_its_own_feed_refuses_price_files(scenario, tmp_path, capsys):
+    code = main(["run", scenario, "--out", str(tmp_path / "r"), "--feed", f"EURUSD={FILES['EURUSD']}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "cannot replay price files" in err

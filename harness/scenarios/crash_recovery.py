@@ -11,6 +11,7 @@ judged by every standard gate.
 """
 
 from harness.checks.evidence import Evidence
+from harness.config import ConfigError
 from harness.crash import AREA, CHILD_PORTS, CrashPlan, check_recovery, crash
 from harness.gates import GateResult, Line
 from harness.guardian.checkpoint import read_wal, snapshots
@@ -52,6 +53,9 @@ def run(ctx: ScenarioContext) -> Trial:
 
 def _child_plugins(ctx: ScenarioContext) -> tuple[tuple[str, str], ...]:
     """The plug-ins the crash child runs with, by path: it is another process and loads them again."""
+    if ctx.config.run.feed is not None:
+        raise ConfigError("feed: crash_recovery's child trades the seeded walk until it is killed; "
+                          "it cannot replay price files")
     given = ctx.plugins.given()
     for port, plugin in given.items():
         if port in CHILD_PORTS:

@@ -136,3 +136,16 @@ def test_scenarios_registered_by_another_package_are_listed_and_run(tmp_path, mo
     listed = capsys.readouterr().out
     assert "theirs" in listed and "multi_symbol_stress" in listed
     assert main(["run", "theirs", "--trades", "3", "--out", str(tmp_path / "run")]) == 0
+
+
+def test_plugins_from_files_reach_process_mode_workers(tmp_path, monkeypatch):
+    """path/to/file.py:factory plug-ins are loaded again by path in each spawned worker."""
+    (tmp_path / "mine.py").write_text(
+        "from harness.guardian.risk import Guardian\n"
+        "from harness.ledger import Ledger\n"
+        "def guardian(specs, limits, **kw):\n    return Guardian(specs, limits, **kw)\n"
+        "def ledger(spec):\n    return Ledger(spec)\n")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    assert main(["run", "multi_symbol_stress", "--trades", "3", "--mode", "process", "--out", str(out),
+                 "--guardian", "mine.py:guardian", "--ledger", "mine.py:ledger"]) == 0

@@ -119,13 +119,13 @@ def off_tick(path: Path, rows: Sequence[PriceRow], tick: Decimal) -> str | None:
 class CsvFeed:
     """Replays each symbol's closes from its own OHLC CSV, exactly as written (picklable for workers)."""
 
-    files: tuple[tuple[str, Path], ...]
+    files: tuple[tuple[str, str], ...]  # (symbol, path): plain strings, so the config reports as JSON
 
     def path(self, symbol: str) -> Path:
         """The file of ``symbol``."""
         for name, path in self.files:
             if name == symbol:
-                return path
+                return Path(path)
         raise FeedError(f"feed: no price file for symbol {symbol} (files: {', '.join(n for n, _ in self.files)})")
 
     def __call__(self, spec: SymbolSpec, seed: int) -> Iterator[Tick]:
@@ -145,14 +145,14 @@ def parse_feed(text: str, symbols: Sequence[str]) -> CsvFeed:
     if text.startswith("csv:"):
         path = Path(text[4:])
         if path.is_dir():
-            return CsvFeed(tuple((name, path / f"{name}.csv") for name in symbols))
-        return CsvFeed(((path.stem, path),))
+            return CsvFeed(tuple((name, str(path / f"{name}.csv")) for name in symbols))
+        return CsvFeed(((path.stem, str(path)),))
     pairs = []
     for part in text.split(","):
         name, sep, file = part.partition("=")
         if not sep or not name.strip() or not file.strip():
             raise FeedError(f"feed: expected csv:PATH or SYMBOL=FILE[,SYMBOL=FILE...], got {text!r}")
-        pairs.append((name.strip(), Path(file.strip())))
+        pairs.append((name.strip(), file.strip()))
     return CsvFeed(tuple(pairs))
 
 

@@ -96,6 +96,7 @@ class ScenarioContext:
     run_id: str
     plugins: Plugins = Plugins()
     progress: Callable[[str], None] | None = None
+    on_history: Callable[[History], None] | None = None  # e.g. the live Guardian API follows it
 
     def lock_service(self, history: History) -> contextlib.AbstractContextManager[LockProvider]:
         """The lock service of this run: a plugin's (closed at the end), or a ZeroMQ broker on loopback."""
@@ -117,6 +118,8 @@ class ScenarioContext:
             history, kwargs["on_guardian"] = persistence.start(process)
         elif history is None:
             history = History(self.run_id, new_sequence(process))
+        if self.on_history is not None:
+            self.on_history(history)
         if plugins.aggregator is not None and "aggregator" not in kwargs:
             kwargs["aggregator"] = plugins.aggregator(history)
         if plugins.guardian is not None:
@@ -251,7 +254,8 @@ def run_dir_name(scenario: str, seed: int, now: _dt.datetime | None = None) -> s
 
 
 def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins: Plugins = Plugins(),
-            progress: Callable[[str], None] | None = None, command_flags: Sequence[str] = ()) -> Verdict:
+            progress: Callable[[str], None] | None = None, command_flags: Sequence[str] = (),
+            on_history: Callable[[History], None] | None = None) -> Verdict:
     """Run a scenario, check its history and judge it; nothing is written here.
 
     ``command_flags`` are the caller's flags the reproduce command must repeat (a config
@@ -261,7 +265,7 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     started = _dt.datetime.now(_dt.timezone.utc)
     run_id = out_dir.name
     make_dir(out_dir)
-    context = ScenarioContext(config, out_dir, run_id, plugins, progress)
+    context = ScenarioContext(config, out_dir, run_id, plugins, progress, on_history)
     trial = scenario.run(context)
     extra, extra_gates = tuple(trial.extra), dict(scenario.extra_gates)
     if feed_ended(trial.events):  # a finite feed ran out: did it still give what was asked?

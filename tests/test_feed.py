@@ -72,7 +72,7 @@ GOOD = "timestamp,open,high,low,close\n1,100,101,99,100.5\n2,100.5,102,100,101.2
 
 
 def _replay(path: Path, s: SymbolSpec) -> list:
-    return list(CsvFeed(((s.name, path),))(s, 0))
+    return list(CsvFeed(((s.name, str(path)),))(s, 0))
 
 
 def test_csv_replay_yields_the_closes_exactly_as_written(tmp_path):

@@ -249,7 +249,7 @@ def reproduce_command(scenario: str, config: HarnessConfig, extra: Sequence[str]
 
 def run_dir_name(scenario: str, seed: int, now: _dt.datetime | None = None) -> str:
     """reports/<scenario>-<UTC time>-<seed> directory name."""
-    now = now or _dt.datetime.now(_dt.timezone.utc)
+    now = now or _dt.datetime.now(_dt.UTC)
     return f"{scenario}-{now.strftime('%Y%m%dT%H%M%S%fZ')}-{seed}"
 
 
@@ -262,7 +262,7 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     file, plug-ins) beyond what the config itself says.
     """
     scenario.refuse_unhonoured(plugins)
-    started = _dt.datetime.now(_dt.timezone.utc)
+    started = _dt.datetime.now(_dt.UTC)
     run_id = out_dir.name
     make_dir(out_dir)
     context = ScenarioContext(config, out_dir, run_id, plugins, progress, on_history)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.aggregator import Mode
-from harness.feed import CsvFeed, FeedError, fit_specs, parse_feed
+from harness.feed import CsvFeed, FeedError, anchor_feed, fit_specs, parse_feed
 from harness.gates import Thresholds
 from harness.guardian.risk import Discipline, RiskLimits
 from harness.model import SymbolSpec, symbol_specs
@@ -300,9 +300,19 @@ def harness_config(raw: Mapping[str, Any], base: HarnessConfig | None = None) ->
 def load_config(config_file: Path | None = None, project_dir: Path = Path(".")) -> HarnessConfig:
     """Defaults, then ``[tool.harness]`` of pyproject.toml (or ``config_file``)."""
     if config_file is not None:
-        return harness_config(load_toml(config_file))
+        return harness_config(anchored(load_toml(config_file), Path(config_file).parent))
     pyproject = project_dir / "pyproject.toml"
-    return harness_config(load_toml(pyproject, "tool.harness")) if pyproject.is_file() else HarnessConfig()
+    if not pyproject.is_file():
+        return HarnessConfig()
+    return harness_config(anchored(load_toml(pyproject, "tool.harness"), project_dir))
+
+
+def anchored(raw: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """``raw`` with a relative price-file path in ``run.feed`` taken from ``directory`` (the config's own)."""
+    run = raw.get("run")
+    if not isinstance(run, Mapping) or not isinstance(run.get("feed"), (str, Mapping)):
+        return raw
+    return {**raw, "run": {**run, "feed": anchor_feed(run["feed"], directory)}}
 
 
 def assignments(lines: list[str]) -> dict[str, Any]:

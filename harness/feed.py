@@ -173,6 +173,23 @@ def fit_specs(specs: Sequence[SymbolSpec], feed: CsvFeed, given: Mapping[str, An
     return tuple(fitted)
 
 
+def anchor_feed(value: str | Mapping[str, str], directory: Path) -> str | Mapping[str, str]:
+    """A feed setting with each relative file path joined to ``directory`` (absolute ones kept)."""
+    def join(path: str) -> str:
+        return path if Path(path).is_absolute() else str(directory / path)
+
+    if isinstance(value, Mapping):
+        return {name: join(str(path)) for name, path in value.items()}
+    if value.startswith("csv:"):
+        return "csv:" + join(value[4:])
+    if "=" not in value:
+        return value
+    parts = (part.partition("=") for part in value.split(","))
+    # A malformed part is kept as written, for parse_feed to refuse with the user's own text.
+    return ",".join(f"{name}={join(path.strip())}" if sep and path.strip() else name + sep + path
+                    for name, sep, path in parts)
+
+
 def is_data_feed(text: str) -> bool:
     """Whether a --feed value names price files (not a ``module:factory`` plug-in)."""
     return text.startswith("csv:") or "=" in text

@@ -110,3 +110,15 @@ def test_a_scenario_that_drives_its_own_feed_refuses_price_files(scenario, tmp_p
     code = main(["run", scenario, "--out", str(tmp_path / "r"), "--feed", f"EURUSD={FILES['EURUSD']}"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "cannot replay price files" in err
+
+
+def test_price_files_in_a_config_file_are_relative_to_it(tmp_path, monkeypatch):
+    """A project's config names its data beside it; the run may start from any directory."""
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "EURUSD.csv").write_bytes(FILES["EURUSD"].read_bytes())
+    (project / "harness.toml").write_text('[run]\nfeed = "EURUSD=data/EURUSD.csv"\ntrades = 3\n')
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    assert main(["run", "multi_symbol_stress", "--config", "project/harness.toml", "--out", str(out)]) == 0
+    assert list(_per_symbol_pnl(out)) == ["EURUSD"]

@@ -43,7 +43,7 @@ def seeded_feed(spec: SymbolSpec, seed: int) -> Iterator[Tick]:
 
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
-TIME_COLUMNS = ("", "date", "datetime", "time", "timestamp", "date_time", "unnamed: 0", "index")
+DELIMITERS = ",;\t"
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,18 @@ class PriceRow:
 def read_closes(path: Path) -> tuple[PriceRow, ...]:
     """The close of every bar of an OHLC CSV, checked; headers are matched case-insensitively.
 
-    The first column is the time (named Date, Datetime, Timestamp... or left blank); the
-    open/high/low/close columns are found by name, in any order; other columns are ignored.
+    The first column is the time, whatever its name (Date, Datetime, Gmt time or blank, as
+    pandas writes an index); open/high/low/close are found by name (``<CLOSE>`` as MetaTrader
+    writes it too), in any order; other columns are ignored. Comma, semicolon or tab separated.
     """
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            lines = list(csv.reader(handle))
+            text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise FeedError(f"{path}: cannot read price file: {getattr(exc, 'strerror', None) or exc}") from None
+    header = text.split("\n", 1)[0]
+    delimiter = max(DELIMITERS, key=header.count) if any(d in header for d in DELIMITERS) else ","
+    lines = list(csv.reader(text.splitlines(), delimiter=delimiter))
     if not lines:
         raise FeedError(f"{path}:1: empty price file (expected a header with open,high,low,close)")
     columns = _columns(path, lines[0])
@@ -76,10 +80,7 @@ def read_closes(path: Path) -> tuple[PriceRow, ...]:
 
 
 def _columns(path: Path, header: list[str]) -> tuple[int, ...]:
-    names = [cell.strip().lower() for cell in header]
-    if names[0] not in TIME_COLUMNS and names[0] not in PRICE_COLUMNS:
-        raise FeedError(f"{path}:1: first column must be the time (Date, Datetime, Timestamp or blank), "
-                        f"got {header[0]!r}")
+    names = [cell.strip().strip("<>").strip().lower() for cell in header]
     missing = [name for name in PRICE_COLUMNS if name not in names]
     if missing:
         raise FeedError(f"{path}:1: header has no {', '.join(missing)} column (got {','.join(header)!r})")

@@ -140,6 +140,7 @@ class Plugin:
     flag: str
     path: str
     factory: Callable[..., Any]
+    product: type | None = None  # a stricter port a scenario needs (None: the flag's own)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the factory; a raise or a product that breaks the port is a PluginError."""
@@ -154,8 +155,8 @@ class Plugin:
 
     def check(self, product: Any) -> None:
         """Raise PluginError when ``product`` does not implement the port."""
-        port = PORTS[self.flag]
-        wrong = problem(port.product, product) if port.product is not None else None
+        protocol = self.product or PORTS[self.flag].product
+        wrong = problem(protocol, product) if protocol is not None else None
         if wrong:
             raise self.error(f"returned a {type(product).__name__} that {wrong}")
 
@@ -167,7 +168,7 @@ class Plugin:
         # Spawned worker processes re-import a plug-in from its path (a file's module is not importable by name).
         if self.path.rpartition(":")[0].endswith(".py"):
             return (load, (self.flag, self.path))
-        return (Plugin, (self.flag, self.path, self.factory))
+        return (Plugin, (self.flag, self.path, self.factory, self.product))
 
 
 def load(flag: str, path: str) -> Plugin:

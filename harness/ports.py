@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PORTS", "AggregatorPort", "CachePort", "EnginePort", "FeedPort", "GuardianPort", "LedgerPort",
-    "LockClient", "LockProvider", "MetricsSink", "Port", "PositionView", "RunResultPort", "StorePort", "TickSource",
+    "LockClient", "LockProvider", "MetricsSink", "PersistedGuardianPort", "Port", "PositionView", "RunResultPort", "StorePort", "TickSource",
 ]
 
 
@@ -60,6 +60,16 @@ class GuardianPort(Protocol):
 
     def snapshot(self) -> GuardianSnapshot:
         """A frozen view for the run result."""
+
+
+class PersistedGuardianPort(GuardianPort, Protocol):
+    """A guardian that persistence can flag and recovery can restore (persistence scenarios)."""
+
+    def set_degraded(self, degraded: bool) -> None:
+        """Mark a persistence layer down (True) or all back up (False)."""
+
+    def load_state(self, values: Sequence[int]) -> None:
+        """Restore the state a checkpoint recorded."""
 
 
 class PositionView(Protocol):

@@ -191,6 +191,7 @@ class Scenario:
     settings: Mapping[str, Any] = field(default_factory=dict)
     extra_gates: Mapping[str, Callable[..., GateResult]] = field(default_factory=dict)
     accepts: frozenset[str] = ENGINE_PARTS
+    needs: Mapping[str, type] = field(default_factory=dict)  # stricter ports by flag (see harness.ports)
 
     def refuse_unhonoured(self, plugins: Plugins) -> None:
         """A plug-in this scenario would not use is an error, never silently ignored."""
@@ -262,6 +263,8 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     file, plug-ins) beyond what the config itself says.
     """
     scenario.refuse_unhonoured(plugins)
+    plugins = dataclasses.replace(plugins, **{name: dataclasses.replace(plugin, product=scenario.needs[name])
+                                              for name, plugin in plugins.given().items() if name in scenario.needs})
     started = _dt.datetime.now(_dt.UTC)
     run_id = out_dir.name
     make_dir(out_dir)

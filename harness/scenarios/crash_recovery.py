@@ -20,6 +20,7 @@ from harness.guardian.recovery import recover
 from harness.guardian.store import database_url_from_env, open_store
 from harness.history import History
 from harness.plugins import load as load_plugin
+from harness.ports import PersistedGuardianPort
 from harness.scenario import Scenario, ScenarioContext, Trial
 from harness.services import resolve, skip_or_fail
 
@@ -120,6 +121,7 @@ SCENARIO = Scenario(
     run=run,
     settings={"run": {"trades": 20, "mode": "thread"}},
     extra_gates={AREA: gate_recovery},
+    needs={"guardian": PersistedGuardianPort},
 )
 
 

@@ -8,6 +8,7 @@ event produced is there exactly once. The run's schema and keys are removed afte
 
 from harness.checks.persistence import check_persistence
 from harness.guardian.persistence import PersistenceConfig, session
+from harness.ports import PersistedGuardianPort
 from harness.scenario import ENGINE_PARTS, STANDARD_AREAS, Scenario, ScenarioContext, Trial
 from harness.services import resolve, skip_or_fail
 
@@ -37,6 +38,7 @@ SCENARIO = Scenario(
     areas=STANDARD_AREAS,
     settings={"run": {"trades": 60}},
     accepts=ENGINE_PARTS | {"store", "cache"},
+    needs={"guardian": PersistedGuardianPort},
 )
 
 

@@ -149,3 +149,41 @@ def test_plugins_from_files_reach_process_mode_workers(tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert main(["run", "multi_symbol_stress", "--trades", "3", "--mode", "process", "--out", str(out),
                  "--guardian", "mine.py:guardian", "--ledger", "mine.py:ledger"]) == 0
+
+
+GUARDIAN_WITHOUT_PERSISTENCE_HOOKS = '''
+from harness.guardian.risk import Guardian
+
+
+class Minimal:
+    """Exactly GuardianPort: no set_degraded, no load_state."""
+
+    def __init__(self, specs, limits, **options):
+        self._inner = Guardian(specs, limits, **options)
+
+    def reserve(self, order, worst_price, worker):
+        return self._inner.reserve(order, worst_price, worker)
+
+    def cancel(self, res, worker):
+        return self._inner.cancel(res, worker)
+
+    def settle(self, res, fill, closed, worker, token):
+        return self._inner.settle(res, fill, closed, worker, token)
+
+    def snapshot(self):
+        return self._inner.snapshot()
+'''
+
+
+def test_a_scenario_that_needs_more_of_a_port_says_so_at_load(tmp_path, monkeypatch, capsys):
+    """GuardianPort is enough for the stress run; the persistence scenario also needs set_degraded/load_state."""
+    (tmp_path / "minimal_guardian.py").write_text(GUARDIAN_WITHOUT_PERSISTENCE_HOOKS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugin = ["--guardian", "minimal_guardian:Minimal"]
+    assert main(["run", "multi_symbol_stress", "--trades", "3", "--out", str(tmp_path / "a"), *plugin]) == 0
+    capsys.readouterr()
+    code = main(["run", "guardian_persistence", "--trades", "3", "--out", str(tmp_path / "b"), *plugin,
+                 "--store", "examples.ports.store:memory", "--cache", "examples.ports.store:cache"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "--guardian minimal_guardian:Minimal: returned a Minimal that has no 'set_degraded'" in err

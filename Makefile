@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SCENARIO ?= multi_symbol_stress
 ARGS ?=
 
-.PHONY: run test bench clean
+.PHONY: run test bench fuzz sweep clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,16 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto $(ARGS)
 
+# Deep fuzzing: the hypothesis "fuzz" profile (thousands of examples) over the fuzz tests.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_validate.py tests/test_events.py -k "fuzz or agree" $(ARGS)
+
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
+
+# The false-alarm sweep: 50 clean multi_symbol_stress seeds (thread/process) + 10 each of three more.
+sweep: $(STAMP)
+	$(BIN)/python -m bench.sweep $(ARGS)
 
 clean:
 	rm -rf reports/*/ .pytest_cache

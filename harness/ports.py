@@ -32,10 +32,12 @@ __all__ = [
 class MetricsSink(Protocol):
     """What a worker publishes its metrics to (the aggregator, or a channel in front of it)."""
 
-    def replace(self, symbol: str, snapshot: SymbolMetrics, *, worker: str, fence_token: tuple[str, int]) -> Any:
+    def replace(self, symbol: str, snapshot: SymbolMetrics, *, worker: str,
+                fence_token: tuple[str, int | None] | None) -> Any:
         """Set a symbol's metrics to a snapshot (REPLACE mode)."""
 
-    def apply(self, symbol: str, delta: SymbolMetrics, *, worker: str, fence_token: tuple[str, int]) -> Any:
+    def apply(self, symbol: str, delta: SymbolMetrics, *, worker: str,
+              fence_token: tuple[str, int | None] | None) -> Any:
         """Apply one delta (INCREMENTAL mode)."""
 
 
@@ -55,8 +57,9 @@ class GuardianPort(Protocol):
     def cancel(self, res: Reservation, worker: str) -> None:
         """Drop a reservation whose order did not fill."""
 
-    def settle(self, res: Reservation, fill: Fill, closed: Sequence[ClosedTrade], worker: str, token: int) -> None:
-        """Book a fill, fenced by the global lock's token."""
+    def settle(self, res: Reservation, fill: Fill, closed: Sequence[ClosedTrade], worker: str,
+               token: int | None) -> None:
+        """Book a fill, fenced by the global lock's token (None: a lock service without tokens)."""
 
     def snapshot(self) -> GuardianSnapshot:
         """A frozen view for the run result."""

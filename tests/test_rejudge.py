@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.history import HistoryError
-from harness.rejudge import areas_present, read_history
+from harness.rejudge import read_history
 
 from . import _history_builders as hb
 
@@ -55,7 +55,7 @@ def test_check_of_a_failed_run_fails_the_same_way(capsys, failed, tmp_path):
 FOREIGN = [
     '2026-01-01T00:00:00+00:00 INFO 1 1000 feed-1 ABC worker.start {}',
     '# comments are skipped',
-    '2026-01-01T00:00:01+00:00 INFO 2 2000 feed-1 ABC quote {"bid":"1.0"}',
+    '2026-01-01T00:00:01+00:00 INFO 2 2000 feed-1 ABC x.quote {"bid":"1.0"}',
     '2026-01-01T00:00:02+00:00 INFO 3 3000 feed-1 ABC worker.done {}',
 ]
 
@@ -71,19 +71,12 @@ def test_a_foreign_clean_log_passes(capsys, tmp_path):
 
 def test_a_foreign_log_line_marked_error_is_judged(capsys, tmp_path):
     log = tmp_path / "other.log"
-    lines = [*FOREIGN, '2026-01-01T00:00:03+00:00 ERROR 4 4000 feed-1 ABC quote {"bid":"x"}']
+    lines = [*FOREIGN, '2026-01-01T00:00:03+00:00 ERROR 4 4000 feed-1 ABC x.quote {"bid":"x"}']
     log.write_text("\n".join(lines) + "\n", encoding="utf-8")
     code, stdout, _ = hb.cli(capsys, "check", log)
     assert code == 1
     assert "  ❌ ERROR count: 1" in stdout.splitlines()
     assert stdout.splitlines()[-1] == "[UnifiedGate] HISTORY FAIL"
-
-
-def test_areas_present_follow_the_events(passed):
-    verdict, _ = passed
-    assert areas_present(verdict.events) == ("locks", "races", "performance", "aggregator", "risk")
-    only_workers = hb.where(verdict.events, "worker.start")
-    assert areas_present(only_workers) == ("races",)
 
 
 def test_empty_history_is_refused(tmp_path):

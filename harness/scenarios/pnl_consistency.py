@@ -9,7 +9,7 @@ nothing).
 
 from harness.aggregator import MetricsAggregator
 from harness.checks.evidence import Evidence
-from harness.checks.pnl import reconcile
+from harness.checks.pnl import reconcile, states_over_time
 from harness.disorder import DisorderlyChannel
 from harness.gates import GateResult, Line, gate_aggregator
 from harness.history import History
@@ -20,24 +20,32 @@ DISORDER_AREA = "Delivery Disorder Injected"
 
 
 def run(ctx: ScenarioContext) -> Trial:
-    """One run feeding both aggregators (the reference's, or two built by --aggregator) through the channel."""
+    """One run feeding both aggregators (the reference's, or two built by --aggregator) through the channel.
+
+    The REPLACE aggregator records into its own history, so each aggregator's states are
+    judged over time against the same fills.
+    """
     history = History(ctx.run_id)
-    make = ctx.plugins.aggregator
-    incremental, replacing = (make(history), make(History(ctx.run_id))) if make else \
-        (MetricsAggregator(history), MetricsAggregator())
+    replace_history = History(f"{ctx.run_id}-replace")
+    make = ctx.plugins.aggregator or MetricsAggregator
+    incremental, replacing = make(history), make(replace_history)
     channel = DisorderlyChannel(incremental, replacing, ctx.config.run.seed)
     result = ctx.run_engine(history, aggregator=channel)
     events = result.events()
     stats = channel.statistics()
     figures = {"published": stats.published, "duplicated": stats.duplicated, "delayed": stats.delayed,
                "delivered": stats.delivered}
-    if make is None:  # the reference aggregator reports how it handled the disorder; a plug-in need not
+    if ctx.plugins.aggregator is None:  # the reference aggregator reports how it handled the disorder
         figures.update({"duplicates_ignored": incremental.statistics().duplicates,
                         "held_for_gaps": incremental.statistics().held,
                         "open_gaps": incremental.statistics().open_gaps,
                         "stale_snapshots_ignored": replacing.statistics().stale_snapshots})
     replace_state = replacing.symbols()
-    return Trial(events, (reconcile(events, replace_state, REPLACE_AREA), Evidence(DISORDER_AREA, figures)))
+    # The REPLACE side's states interleaved with the run's fills by their (shared) monotonic clock.
+    merged = sorted([e for e in events if not e.kind.startswith("agg.")] + replace_history.events(),
+                    key=lambda e: e.mono_ns)
+    replaced = reconcile(merged, replace_state, REPLACE_AREA, states_over_time(merged))
+    return Trial(events, (replaced, Evidence(DISORDER_AREA, figures)))
 
 
 def gate_disorder(ev: Evidence, thresholds) -> GateResult:

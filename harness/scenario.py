@@ -180,6 +180,7 @@ class Scenario:
     extra_gates: Mapping[str, Callable[..., GateResult]] = field(default_factory=dict)
     accepts: frozenset[str] = ENGINE_PARTS
     needs: Mapping[str, type] = field(default_factory=dict)  # stricter ports by flag (see harness.ports)
+    workload: Callable[[HarnessConfig, Plugins], Any] | None = None  # controlled runs (default: the engine's)
 
     def refuse_unhonoured(self, plugins: Plugins) -> None:
         """A plug-in this scenario would not use is an error, never silently ignored."""

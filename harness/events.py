@@ -67,6 +67,7 @@ PERSISTENCE_STATS = "persistence.stats"
 FAULT_INJECT = "fault.inject"
 FAULT_HEAL = "fault.heal"
 FAULT_OVER = "fault.over"
+NEMESIS_LOCK_RULE = "nemesis.lock_rule"
 
 
 
@@ -464,6 +465,7 @@ class FenceAccept:
     lock: str = f("lock guarding it")
     token: int | None = f("fencing token of the write, when tokens are given", default=None)
     holder: str | None = f("client that wrote", default=None)
+    deferred: bool | None = f("applied after it was made (through a queue): judged by token only", default=None)
 
 
 @kind(FENCE_REJECT, ("locks",))
@@ -476,6 +478,7 @@ class FenceReject:
     token: int | None = f("the write's token", default=None)
     newest: int | None = f("newest token the resource had seen", default=None)
     holder: str | None = f("client that wrote", default=None)
+    deferred: bool | None = f("applied after it was made (through a queue)", default=None)
 
 
 @kind(BROKER_REQUEST, ("locks",))
@@ -644,6 +647,16 @@ class FaultOver:
 
     row: str = f("fault row name")
     seen_up: bool | None = f("every layer was seen back up", default=None)
+
+
+@kind(NEMESIS_LOCK_RULE, ("locks",))
+@record
+class NemesisLockRule:
+    """A faulty client is about to send an operation the lock service must refuse (its next one)."""
+
+    rule: str = f("release_by_non_owner, double_release, renew_after_expiry, release_after_expiry")
+    client: str = f("the faulty client")
+    names: list[str] = f("locks of the operation")
 
 
 def is_user_kind(name: str) -> bool:

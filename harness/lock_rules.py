@@ -23,10 +23,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from harness.events import NEMESIS_LOCK_RULE
 from harness.history import History
 from harness.locks.protocol import Grant, LockClient, LockError
 
-PROBE = "nemesis.lock_rule"
+PROBE = NEMESIS_LOCK_RULE
 RULES = ("release_by_non_owner", "double_release", "renew_after_expiry", "release_after_expiry")
 PROBE_LOCK = "probe:rules"
 

@@ -18,3 +18,5 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path):
             and not parent.session.isinitpath(file_path)):
         return pytest.Module.from_parent(parent, path=file_path)
     return None
+
+pytest_plugins = ["pytester"]  # tests/plugins run the harness plugin in an outside project

@@ -61,7 +61,7 @@ def _add_run(sub: Any) -> None:
     from harness.controlled_cli import add_schedule_arguments
 
     p = sub.add_parser("run", help="run a scenario and write its report directory")
-    p.add_argument("name", help="scenario name (see `harness list`)")
+    p.add_argument("name", help="scenario name (see `harness list`) or a scenario file path/to/file.py")
     p.add_argument("--seed", type=_positive_int)
     p.add_argument("--symbols", help="comma-separated symbol names")
     size = p.add_mutually_exclusive_group()
@@ -75,7 +75,11 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--gate", action="append", default=[], metavar="KEY=VALUE", dest="gates",
                    help="override one gate threshold (max_overlaps=0)")
     for plugin in PLUGINS:
-        p.add_argument(f"--{plugin}", metavar="MODULE:FACTORY", help=f"use your own {plugin}")
+        p.add_argument(f"--{plugin}", metavar="MODULE:FACTORY",
+                       help="price files: csv:PATH or SYMBOL=FILE,... -- or your own feed factory" if plugin == "feed"
+                       else f"use your own {plugin} (see docs/PLUGINS.md)")
+    p.add_argument("--until-feed-ends", action="store_true", default=None,
+                   help="--trades is an upper bound: a price file that ends first is not a failure")
     p.add_argument("--serve", nargs="?", const=8787, type=_port, metavar="PORT",
                    help="watch the run live: the Guardian API on 127.0.0.1:PORT (default 8787; 0 = any free port)")
     p.add_argument("--token", help="bearer token of the live API (default: $HARNESS_API_TOKEN)")
@@ -126,20 +130,31 @@ def _explicit(args: argparse.Namespace) -> dict[str, Any]:
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     explicit = _explicit(args)
     run: dict[str, Any] = explicit.get("run", {})
-    for key in ("seed", "symbols", "trades", "duration", "mode"):
+    for key in ("seed", "symbols", "trades", "duration", "mode", "until_feed_ends"):
         value = getattr(args, key, None)
         if value is not None:
             run[key] = value
+    if _data_feed(args):
+        run["feed"] = args.feed
     return {**explicit, "run": run} if run else explicit
 
 
-PLUGINS = ("engine", "locks", "aggregator", "guardian")
+PLUGINS = ("engine", "locks", "aggregator", "guardian", "ledger", "feed", "store", "cache")
 
 
 def _plugins(args: argparse.Namespace):
-    from harness.scenario import Plugins, load_object
+    from harness.scenario import Plugins
 
-    return Plugins(**{name: load_object(getattr(args, name)) for name in PLUGINS if getattr(args, name, None)})
+    given = {name: getattr(args, name) for name in PLUGINS if getattr(args, name, None)}
+    if _data_feed(args):
+        del given["feed"]  # price files are run settings, not a plug-in
+    return Plugins.of(**given)
+
+
+def _data_feed(args: argparse.Namespace) -> bool:
+    from harness.feed import is_data_feed
+
+    return bool(getattr(args, "feed", None)) and is_data_feed(args.feed)
 
 
 def _repeated_flags(args: argparse.Namespace) -> list[str]:
@@ -147,6 +162,7 @@ def _repeated_flags(args: argparse.Namespace) -> list[str]:
     from harness.overrides import override_flags
 
     flags = ["--config", str(args.config)] if args.config else []
+    flags += ["--until-feed-ends"] if getattr(args, "until_feed_ends", None) else []
     flags += override_flags(_explicit(args))
     for name in PLUGINS:
         if getattr(args, name, None):
@@ -159,6 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness import controlled_cli
     from harness.progress import print_verdict, symbol_progress
     from harness.report import write_reports
+    from harness.report.writer import sizes_line
     from harness.scenario import execute, load, run_dir_name
 
     scenario = load(args.name)
@@ -170,8 +187,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _live(args) as on_history, symbol_progress(config.run) as progress:
         verdict = execute(scenario, config, out, plugins=plugins, progress=progress,
                           command_flags=_repeated_flags(args), on_history=on_history)
-    write_reports(verdict, out)
+    paths = write_reports(verdict, out)
     print_verdict(verdict, out)
+    print(sizes_line(paths))
     return verdict.exit_code
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.aggregator import Mode
+from harness.feed import CsvFeed, FeedError, anchor_feed, fit_specs, parse_feed
 from harness.gates import Thresholds
 from harness.guardian.risk import Discipline, RiskLimits
 from harness.model import SymbolSpec, symbol_specs
@@ -59,6 +60,8 @@ class RunConfig:
     venue: VenueParams = VenueParams()
     limits: RiskLimits = RiskLimits()
     discipline: Discipline = Discipline.ATOMIC
+    feed: CsvFeed | None = None  # price files per symbol (None: the seeded walk)
+    until_feed_ends: bool = False  # trades is an upper bound: a feed that ends first is no failure
 
     def __post_init__(self) -> None:
         if (self.trades is None) == (self.duration is None):
@@ -150,20 +153,18 @@ def _layer(base: Any, raw: Mapping[str, Any], prefix: str) -> Any:
 
 
 def run_config(raw: Mapping[str, Any], base: RunConfig | None = None) -> RunConfig:
-    """Layer raw settings (``symbols`` as names or a comma list) over ``base``."""
+    """Layer raw settings over ``base``: ``symbols`` as names, a comma list or a table of
+    per-symbol settings; ``feed`` as ``csv:PATH`` or ``SYMBOL=FILE,...`` (see harness.feed)."""
     raw = dict(raw)
     base = base or RunConfig()
     changed: dict[str, Any] = {}
+    table: Mapping[str, Any] = {}
     if "symbols" in raw:
-        names = raw.pop("symbols")
-        if isinstance(names, str):
-            names = [s.strip() for s in names.split(",")]
-        if not isinstance(names, list):
-            raise ConfigError("symbols: expected a list of names or a comma-separated string")
-        try:
-            changed["symbols"] = symbol_specs(names)
-        except ValueError as exc:
-            raise ConfigError(f"symbols: {exc}") from None
+        changed["symbols"], table = _symbols(raw.pop("symbols"))
+    if "feed" in raw:
+        changed["feed"] = _feed(raw.pop("feed"), changed.get("symbols", base.symbols), "symbols" in changed)
+        if "symbols" not in changed and changed["feed"] is not None:
+            changed["symbols"] = _specs([name for name, _ in changed["feed"].files])
     # trades and duration are alternatives: setting one clears the other.
     if "trades" in raw and "duration" not in raw:
         raw["duration"] = None
@@ -180,12 +181,71 @@ def run_config(raw: Mapping[str, Any], base: RunConfig | None = None) -> RunConf
             changed[key] = _layer(current, value, f"{key}.")
         else:
             changed[key] = _coerce(key, value, hints[key])
+    feed = changed.get("feed", base.feed)
+    if feed is not None and ("feed" in changed or "symbols" in changed):
+        try:
+            changed["symbols"] = fit_specs(changed.get("symbols", base.symbols), feed, table)
+        except FeedError as exc:
+            raise ConfigError(str(exc)) from None
     try:
         return dataclasses.replace(base, **changed)
     except ConfigError:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
+
+
+SYMBOL_SETTINGS = ("tick", "lot", "price", "fee", "volatility", "max_lots")
+
+
+def _specs(names: list[str]) -> tuple[SymbolSpec, ...]:
+    try:
+        return symbol_specs(names)
+    except ValueError as exc:
+        raise ConfigError(f"symbols: {exc}") from None
+
+
+def _symbols(value: Any) -> tuple[tuple[SymbolSpec, ...], Mapping[str, Any]]:
+    """Specs from names, a comma list, or ``{NAME: {tick, lot, price, fee, ...}}``; and that table."""
+    if isinstance(value, str):
+        value = [s.strip() for s in value.split(",")]
+    if isinstance(value, list):
+        return _specs(value), {}
+    if not isinstance(value, Mapping):
+        raise ConfigError("symbols: expected a list of names, a comma-separated string or a table per symbol")
+    specs = []
+    for spec, (name, settings) in zip(_specs(list(value)), value.items(), strict=True):
+        if not isinstance(settings, Mapping):
+            raise ConfigError(f"symbols.{name}: expected a table of settings ({', '.join(SYMBOL_SETTINGS)})")
+        changes = {}
+        for key, raw in settings.items():
+            if key not in SYMBOL_SETTINGS:
+                raise ConfigError(f"symbols.{name}.{key}: unknown setting (known: {', '.join(SYMBOL_SETTINGS)})")
+            kind = int if key == "max_lots" else Decimal
+            changes[key] = _coerce(f"symbols.{name}.{key}", raw, kind)
+            if changes[key] <= 0:
+                raise ConfigError(f"symbols.{name}.{key}: must be positive, got {raw!r}")
+        specs.append(dataclasses.replace(spec, **changes))
+    return tuple(specs), value
+
+
+def _feed(value: Any, specs: tuple[SymbolSpec, ...], symbols_given: bool) -> CsvFeed | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, Mapping):
+        value = ",".join(f"{name}={path}" for name, path in value.items())
+    if not isinstance(value, str):
+        raise ConfigError(f"feed: expected csv:PATH or SYMBOL=FILE,... got {value!r}")
+    try:
+        feed = parse_feed(value, [s.name for s in specs])
+    except FeedError as exc:
+        raise ConfigError(str(exc)) from None
+    if symbols_given:
+        missing = [s.name for s in specs if s.name not in dict(feed.files)]
+        if missing:
+            raise ConfigError(f"feed: no price file for symbol {missing[0]} (the feed has: "
+                              f"{', '.join(n for n, _ in feed.files)})")
+    return feed
 
 
 def load_toml(path: Path, table: str | None = None) -> dict[str, Any]:
@@ -240,9 +300,19 @@ def harness_config(raw: Mapping[str, Any], base: HarnessConfig | None = None) ->
 def load_config(config_file: Path | None = None, project_dir: Path = Path(".")) -> HarnessConfig:
     """Defaults, then ``[tool.harness]`` of pyproject.toml (or ``config_file``)."""
     if config_file is not None:
-        return harness_config(load_toml(config_file))
+        return harness_config(anchored(load_toml(config_file), Path(config_file).parent))
     pyproject = project_dir / "pyproject.toml"
-    return harness_config(load_toml(pyproject, "tool.harness")) if pyproject.is_file() else HarnessConfig()
+    if not pyproject.is_file():
+        return HarnessConfig()
+    return harness_config(anchored(load_toml(pyproject, "tool.harness"), project_dir))
+
+
+def anchored(raw: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """``raw`` with a relative price-file path in ``run.feed`` taken from ``directory`` (the config's own)."""
+    run = raw.get("run")
+    if not isinstance(run, Mapping) or not isinstance(run.get("feed"), (str, Mapping)):
+        return raw
+    return {**raw, "run": {**run, "feed": anchor_feed(run["feed"], directory)}}
 
 
 def assignments(lines: list[str]) -> dict[str, Any]:

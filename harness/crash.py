@@ -25,6 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.checks.evidence import Evidence
 from harness.config import ConfigError, RunConfig, RunError, run_config
@@ -49,6 +50,7 @@ class CrashPlan:
     kill_after_events: int
     snapshot_every: int = 700
     batch_size: int = 256
+    plugins: tuple[tuple[str, str], ...] = ()  # (port, module:factory) the child loads again
 
     def run_config(self) -> RunConfig:
         """The child's run: effectively endless, it is killed long before it ends."""
@@ -70,7 +72,17 @@ def child_main(plan: CrashPlan) -> None:
     database_url = plan.database_url or f"sqlite:///{Path(plan.directory) / 'events.db'}"
     layers = PersistenceConfig(Path(plan.directory), database_url=database_url, schema=plan.schema,
                                snapshot_every=plan.snapshot_every, batch_size=plan.batch_size, max_delay_s=0.01)
-    run_persisted(plan.run_config(), LockTable(), layers, run_id=plan.run_id)
+    run_persisted(plan.run_config(), LockTable(), layers, run_id=plan.run_id, **child_plugins(plan.plugins))
+
+
+CHILD_PORTS = {"guardian": "guardian_factory", "ledger": "ledger_factory", "feed": "feed"}
+
+
+def child_plugins(plugins: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """The engine options the crash child's plug-ins become (loaded again there, from their paths)."""
+    from harness.plugins import load
+
+    return {CHILD_PORTS[port]: load(port, path) for port, path in plugins}
 
 
 def logged_lines(checkpoint: Path) -> int:
@@ -161,4 +173,5 @@ def check_recovery(plan: CrashPlan, recovered: Recovery, logged: Sequence[Event]
 if __name__ == "__main__":
     raw = json.loads(Path(sys.argv[1]).read_text())
     raw["symbols"] = tuple(raw["symbols"])
+    raw["plugins"] = tuple(tuple(pair) for pair in raw.get("plugins", ()))
     child_main(CrashPlan(**raw))

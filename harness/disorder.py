@@ -14,8 +14,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from harness.aggregator import MetricsAggregator, SymbolMetrics
+from harness.aggregator import SymbolMetrics
 from harness.model import derive_seed
+from harness.ports import AggregatorPort
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class DisorderStatistics:
 class DisorderlyChannel:
     """Aggregator port that fans deltas out to an INCREMENTAL and a REPLACE aggregator, badly."""
 
-    def __init__(self, incremental: MetricsAggregator, replace: MetricsAggregator, seed: int,
+    def __init__(self, incremental: AggregatorPort, replace: AggregatorPort, seed: int,
                  duplicate: float = 0.2, delay: float = 0.3) -> None:
         self.incremental, self.replacing = incremental, replace
         self._rng = random.Random(derive_seed(seed, "disorder"))
@@ -80,13 +81,13 @@ class DisorderlyChannel:
         for kind, symbol, metrics, worker, _token in messages:
             # Fencing is not what this channel tests: reordered messages carry older tokens.
             target = self.incremental if kind == "apply" else self.replacing
-            getattr(target, kind)(symbol, metrics, worker=worker)
+            getattr(target, kind)(symbol, metrics, worker=worker, fence_token=None)
             self._delivered += 1
 
     def symbols(self) -> dict[str, SymbolMetrics]:
         """The INCREMENTAL aggregator's state (what the run records as ``agg.state``)."""
         self.flush()
-        return self.incremental.symbols()
+        return dict(self.incremental.symbols())
 
     def statistics(self) -> DisorderStatistics:
         """A frozen copy of the disorder counters."""

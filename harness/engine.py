@@ -30,19 +30,19 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Protocol, cast
 
 from harness import schedule
 from harness.aggregator import MetricsAggregator, Mode, SymbolMetrics
 from harness.config import ConcurrencyMode, ConfigError, RunConfig
 from harness.feed import seeded_feed
-from harness.guardian.risk import Guardian, GuardianSnapshot, Refusal, Reservation, state_size
+from harness.guardian.risk import Guardian, GuardianSnapshot, Refusal, state_size
 from harness.history import Event, History, LocalSequence, SharedSequence
 from harness.ledger import Ledger
 from harness.locks.fence import Fence, StaleToken
 from harness.locks.protocol import GLOBAL_LOCK, Grant, LockClient, LockError, LockProvider, symbol_lock
-from harness.model import ClosedTrade, Fill, Order, SymbolSpec, Tick
+from harness.model import ClosedTrade, Order, SymbolSpec, Tick
+from harness.ports import GuardianPort, LedgerPort, MetricsSink
 from harness.strategy import SimulatedVenue, Strategy
 
 FeedFactory = Callable[[SymbolSpec, int], Iterator[Tick]]
@@ -55,34 +55,8 @@ class Progress(Protocol):
 
 
 
-class AggregatorPort(Protocol):
-    """What a worker needs of the aggregator."""
-
-    def replace(self, symbol: str, snapshot: SymbolMetrics, *, worker: str, fence_token: tuple[str, int | None]) -> Any:
-        """Set a symbol's metrics to a snapshot."""
-
-    def apply(self, symbol: str, delta: SymbolMetrics, *, worker: str, fence_token: tuple[str, int | None]) -> Any:
-        """Apply one delta."""
-
-
-class GuardianPort(Protocol):
-    """What a worker needs of the risk guardian (see harness.guardian.risk.Guardian)."""
-
-    def reserve(self, order: Order, worst_price: Decimal, worker: str) -> Reservation | Refusal:
-        """Admit and book an order atomically, or refuse it."""
-
-    def cancel(self, res: Reservation, worker: str) -> None:
-        """Drop a reservation whose order did not fill."""
-
-    def settle(self, res: Reservation, fill: Fill, closed: Sequence[ClosedTrade], worker: str,
-               token: int | None) -> None:
-        """Book a fill, fenced by the global lock's token."""
-
-    def snapshot(self) -> GuardianSnapshot:
-        """A frozen view for the run result."""
-
-
 GuardianFactory = Callable[..., GuardianPort]
+LedgerFactory = Callable[[SymbolSpec], LedgerPort]
 
 
 @dataclass(frozen=True)
@@ -108,11 +82,12 @@ class _Shared:
     config: RunConfig
     history: History
     guardian: GuardianPort
-    aggregator: AggregatorPort
+    aggregator: MetricsSink
     locks: LockProvider
     feed: FeedFactory
     progress: Progress | None = None
     stop: Any | None = None
+    make_ledger: LedgerFactory = Ledger
 
 
 def stop_reason(event: Event) -> str | None:
@@ -125,6 +100,8 @@ def stop_reason(event: Event) -> str | None:
         return f"failed: {str(event.payload.get('error', ''))[:60]}"
     if event.kind == "worker.done":
         return "done"
+    if event.kind == "feed.end":
+        return f"feed ended after {event.payload.get('ticks')} ticks"
     return None
 
 
@@ -156,6 +133,7 @@ def run(
     guardian_factory: GuardianFactory = Guardian,
     on_guardian: Callable[[GuardianPort], None] | None = None,
     stop: Any | None = None,
+    ledger_factory: LedgerFactory = Ledger,
     threads: Callable[[Sequence[Callable[[], Any]]], Any] | None = None,
 ) -> RunResult:
     """Run every symbol's worker to completion and return the recorded history.
@@ -167,14 +145,16 @@ def run(
     parent's, over the state every worker shares) -- how persistence flags it DEGRADED.
     A ``history`` given in process mode must number events with a ``SharedSequence``.
     ``stop`` (a threading or multiprocessing Event) ends the run early: each worker stops
-    opening positions once it is set, flattens, and finishes.
+    opening positions once it is set, flattens, and finishes. ``ledger_factory(spec)`` makes
+    each symbol's ledger (picklable in process mode, like ``guardian_factory``).
     ``threads`` runs the thread-mode worker targets to completion (default: a thread each,
     joined); a controlled scheduler (``harness.schedule.Scheduler``) passes itself.
     """
     if config.mode is ConcurrencyMode.PROCESS and not locks.shared_across_processes:
         raise ConfigError("process mode needs a lock service shared across processes (the ZeroMQ broker)")
     run_id = run_id or new_run_id(config)
-    options = _Options(feed, progress, aggregator, guardian_hook, guardian_factory, on_guardian, stop, threads)
+    options = _Options(feed, progress, aggregator, guardian_hook, guardian_factory, on_guardian, stop, ledger_factory,
+                       threads)
     started = time.perf_counter()
     runner = _run_processes if config.mode is ConcurrencyMode.PROCESS else _run_threads
     history, agg, guardian = runner(config, locks, run_id, history, options)
@@ -206,6 +186,7 @@ class _Options:
     make_guardian: GuardianFactory
     on_guardian: Callable[[GuardianPort], None] | None
     stop: Any | None
+    make_ledger: LedgerFactory = Ledger
     threads: Callable[[Sequence[Callable[[], Any]]], Any] | None = None
 
     def aggregator_for(self, history: History, deferred: bool = False) -> Any:
@@ -229,7 +210,8 @@ def _run_threads(config: RunConfig, locks: LockProvider, run_id: str, history: H
                                      between_check_and_act=options.guardian_hook)
     options.started(guardian)
     aggregator = options.aggregator_for(history)
-    shared = _Shared(config, history, guardian, aggregator, locks, options.feed, options.progress, options.stop)
+    shared = _Shared(config, history, guardian, aggregator, locks, options.feed, options.progress, options.stop,
+                     options.make_ledger)
     if config.mode is ConcurrencyMode.SINGLE:
         targets = [lambda: [_work(shared, spec, f"{spec.name}#0") for spec in config.symbols]]
     else:
@@ -278,7 +260,7 @@ class SymbolWorker:
         config = shared.config
         self.strategy = Strategy(spec, config.seed, config.strategy)
         self.venue = SimulatedVenue(spec, config.seed, config.venue)
-        self.ledger = Ledger(spec)
+        self.ledger = shared.make_ledger(spec)
         self.ledger_fence = Fence("ledger", shared.history)
         self.names = [symbol_lock(spec.name), GLOBAL_LOCK]
 
@@ -287,6 +269,7 @@ class SymbolWorker:
         config = self.shared.config
         deadline = None if config.duration is None else time.monotonic() + config.duration
         refused = 0
+        tick = None
         for tick in self.shared.feed(self.spec, config.seed):
             done = (
                 (self.shared.stop is not None and self.shared.stop.is_set())
@@ -311,9 +294,24 @@ class SymbolWorker:
                 _told(self.shared, self.shared.history.append("worker.stalled", worker=self.worker,
                                                               symbol=self.spec.name, refused=refused, reason=reason))
                 break
+        else:
+            self._feed_ended(tick)
         if config.aggregation is Mode.REPLACE:
             self._publish_snapshot()
         return len(self.ledger.trades)
+
+    def _feed_ended(self, last: Tick | None) -> None:
+        """The prices ran out: say so, and close what is open at the last price (bounded retries)."""
+        history, config = self.shared.history, self.shared.config
+        ticks = 0 if last is None else last.index + 1
+        _told(self.shared, history.append("feed.end", worker=self.worker, symbol=self.spec.name, ticks=ticks,
+                                          trades=len(self.ledger.trades), position=self.ledger.position.qty))
+        for _ in range(config.max_refusals):
+            if last is None or self.ledger.position.qty == 0:
+                return
+            order = self.strategy.decide(last, self.ledger.position, flatten=True)
+            if order is not None:
+                self._trade(order)
 
     def _trade(self, order: Order) -> str | None:
         """Carry one order through the whole path; return the refusal reason, if refused."""
@@ -461,6 +459,7 @@ class _ChildSpec:
     feed: FeedFactory
     make_guardian: GuardianFactory
     stop: Any | None
+    make_ledger: LedgerFactory
 
 
 def _child_main(child: _ChildSpec) -> None:
@@ -468,7 +467,8 @@ def _child_main(child: _ChildSpec) -> None:
     history = History(child.run_id, child.sequence, sink=uplink.event)
     guardian = child.make_guardian(child.config.symbols, child.config.limits, state=child.state, mutex=child.mutex,
                                    history=history, discipline=child.config.discipline)
-    shared = _Shared(child.config, history, guardian, uplink, child.locks, child.feed, stop=child.stop)
+    shared = _Shared(child.config, history, guardian, uplink, child.locks, child.feed, stop=child.stop,
+                     make_ledger=child.make_ledger)
     try:
         _work(shared, child.spec, child.worker)
     finally:
@@ -494,7 +494,7 @@ def _run_processes(config: RunConfig, locks: LockProvider, run_id: str, history:
         worker = f"{spec.name}#0"
         reader, writer = ctx.Pipe(duplex=False)
         child = _ChildSpec(config, run_id, spec, worker, sequence, state, mutex, writer, locks, options.feed,
-                           options.make_guardian, options.stop)
+                           options.make_guardian, options.stop, options.make_ledger)
         proc = ctx.Process(target=_child_main, args=(child,), name=f"harness-{worker}", daemon=True)
         proc.start()
         writer.close()  # the child holds the only write end: EOF on the reader means it is gone

@@ -31,6 +31,7 @@ WORKER_DONE = "worker.done"
 WORKER_ERROR = "worker.error"
 WORKER_HALTED = "worker.halted"
 WORKER_STALLED = "worker.stalled"
+FEED_END = "feed.end"
 ORDER_SUBMIT = "order.submit"
 ORDER_ABORT = "order.abort"
 ORDER_FILL = "order.fill"
@@ -249,6 +250,16 @@ class WorkerStalled:
 
     refused: int = f("refusals in a row", "count")
     reason: str | None = f("the last refusal's reason", default=None)
+
+
+@kind(FEED_END, ("risk",), symbol=True)
+@record
+class FeedEnd:
+    """A symbol's price feed ran out (a finite feed: price files); its worker closes what is open."""
+
+    ticks: int = f("ticks the feed gave", "count")
+    trades: int = f("closed trades made when it ended", "count")
+    position: Decimal = f("net position left open at the end of the feed (then flattened)", "base units")
 
 
 # -- orders and trades ---------------------------------------------------------------------

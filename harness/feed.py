@@ -1,19 +1,24 @@
-"""Price feeds: seeded per-symbol random walks, and replay of an OHLC CSV file.
+"""Price feeds: seeded per-symbol random walks, and replay of OHLC CSV files (one per symbol).
 
 A symbol's walk depends only on (run seed, symbol name), never on which thread or process
 reads it or in what order, which is what makes a run's per-symbol trades reproducible in
 every concurrency mode. Steps are whole ticks drawn from an integer RNG, so no float is
-ever involved in a price.
+ever involved in a price. A CSV's closes are replayed exactly as written: the symbol's tick
+is inferred from the data unless given, and a close off a given tick is an error naming its
+row, never silently re-rounded.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from harness.model import SymbolSpec, Tick, derive_seed
 
@@ -37,44 +42,158 @@ def seeded_feed(spec: SymbolSpec, seed: int) -> Iterator[Tick]:
         index += 1
 
 
-CSV_COLUMNS = ("timestamp", "open", "high", "low", "close")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+DELIMITERS = ",;\t"
 
 
-def csv_feed(path: Path, spec: SymbolSpec) -> Iterator[Tick]:
-    """Replay the close prices of an OHLC CSV (timestamp,open,high,low,close[,volume])."""
-    rows = list(_read_ohlc(path))
-    for index, close in enumerate(rows):
-        yield Tick(spec.name, index, spec.price_q(close))
+@dataclass(frozen=True)
+class PriceRow:
+    """One bar's close, and the line of the file it came from (errors name it)."""
+
+    line: int
+    close: Decimal
 
 
-def _read_ohlc(path: Path) -> Iterator[Decimal]:
+def read_closes(path: Path) -> tuple[PriceRow, ...]:
+    """The close of every bar of an OHLC CSV, checked; headers are matched case-insensitively.
+
+    The first column is the time, whatever its name (Date, Datetime, Gmt time or blank, as
+    pandas writes an index); open/high/low/close are found by name (``<CLOSE>`` as MetaTrader
+    writes it too), in any order; other columns are ignored. Comma, semicolon or tab separated.
+    """
     try:
-        handle = open(path, newline="", encoding="utf-8")
-    except OSError as exc:
-        raise FeedError(f"{path}: cannot open price file: {exc.strerror or exc}") from None
-    with handle:
-        reader = csv.reader(handle)
-        header = [h.strip().lower() for h in next(reader, [])]
-        if tuple(header[:5]) != CSV_COLUMNS or len(header) > 6 or (len(header) == 6 and header[5] != "volume"):
-            raise FeedError(f"{path}:1: header must be {','.join(CSV_COLUMNS)}[,volume], got {','.join(header)!r}")
-        for lineno, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            yield _parse_row(path, lineno, row, len(header))
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FeedError(f"{path}: cannot read price file: {getattr(exc, 'strerror', None) or exc}") from None
+    header = text.split("\n", 1)[0]
+    delimiter = max(DELIMITERS, key=header.count) if any(d in header for d in DELIMITERS) else ","
+    lines = list(csv.reader(text.splitlines(), delimiter=delimiter))
+    if not lines:
+        raise FeedError(f"{path}:1: empty price file (expected a header with open,high,low,close)")
+    columns = _columns(path, lines[0])
+    rows = tuple(_parse_row(path, number, row, columns, len(lines[0]))
+                 for number, row in enumerate(lines[1:], start=2) if any(cell.strip() for cell in row))
+    if not rows:
+        raise FeedError(f"{path}: no price rows after the header")
+    return rows
 
 
-def _parse_row(path: Path, lineno: int, row: list[str], width: int) -> Decimal:
+def _columns(path: Path, header: list[str]) -> tuple[int, ...]:
+    names = [cell.strip().strip("<>").strip().lower() for cell in header]
+    missing = [name for name in PRICE_COLUMNS if name not in names]
+    if missing:
+        raise FeedError(f"{path}:1: header has no {', '.join(missing)} column (got {','.join(header)!r})")
+    return tuple(names.index(name) for name in PRICE_COLUMNS)
+
+
+def _parse_row(path: Path, line: int, row: list[str], columns: tuple[int, ...], width: int) -> PriceRow:
     if len(row) != width:
-        raise FeedError(f"{path}:{lineno}: expected {width} columns, got {len(row)}")
+        raise FeedError(f"{path}:{line}: expected {width} columns, got {len(row)}")
     try:
-        open_, high, low, close = (Decimal(cell.strip()) for cell in row[1:5])
+        open_, high, low, close = (Decimal(row[i].strip()) for i in columns)
     except InvalidOperation:
-        raise FeedError(f"{path}:{lineno}: prices must be decimal numbers: {row[1:5]}") from None
+        raise FeedError(f"{path}:{line}: prices must be decimal numbers: {[row[i] for i in columns]}") from None
     if not all(p.is_finite() and p > 0 for p in (open_, high, low, close)):
-        raise FeedError(f"{path}:{lineno}: prices must be positive")
+        raise FeedError(f"{path}:{line}: prices must be positive")
     if high < max(open_, close, low) or low > min(open_, close, high):
-        raise FeedError(f"{path}:{lineno}: high/low do not bound open/close")
-    return close
+        raise FeedError(f"{path}:{line}: high/low do not bound open/close")
+    return PriceRow(line, close)
+
+
+def infer_tick(rows: Sequence[PriceRow]) -> Decimal:
+    """The price step the data is quoted in: one unit of the most decimals any close is written with."""
+    places = max(-min(0, int(row.close.as_tuple().exponent)) for row in rows)
+    return Decimal(1).scaleb(-places)
+
+
+def off_tick(path: Path, rows: Sequence[PriceRow], tick: Decimal) -> str | None:
+    """The first close that is not a whole number of ticks, as ``FILE:LINE: ...`` (None when all are)."""
+    for row in rows:
+        if row.close % tick:
+            return (f"{path}:{row.line}: close {row.close} is not a multiple of the tick {tick} "
+                    "(prices are never re-rounded)")
+    return None
+
+
+@dataclass(frozen=True)
+class CsvFeed:
+    """Replays each symbol's closes from its own OHLC CSV, exactly as written (picklable for workers)."""
+
+    files: tuple[tuple[str, str], ...]  # (symbol, path): plain strings, so the config reports as JSON
+
+    def path(self, symbol: str) -> Path:
+        """The file of ``symbol``."""
+        for name, path in self.files:
+            if name == symbol:
+                return Path(path)
+        raise FeedError(f"feed: no price file for symbol {symbol} (files: {', '.join(n for n, _ in self.files)})")
+
+    def __call__(self, spec: SymbolSpec, seed: int) -> Iterator[Tick]:
+        """The closes of ``spec``'s file in order; a close off the symbol's tick is a FeedError naming the row."""
+        path = self.path(spec.name)
+        rows = read_closes(path)
+        wrong = off_tick(path, rows, spec.tick)
+        if wrong:
+            raise FeedError(wrong)
+        for index, row in enumerate(rows):
+            yield Tick(spec.name, index, row.close)
+
+
+def parse_feed(text: str, symbols: Sequence[str]) -> CsvFeed:
+    """``csv:FILE`` (its stem is the symbol), ``csv:DIR`` (DIR/<symbol>.csv each) or ``SYM=FILE,SYM=FILE``."""
+    text = text.strip()
+    if text.startswith("csv:"):
+        path = Path(text[4:])
+        if path.is_dir():
+            return CsvFeed(tuple((name, str(path / f"{name}.csv")) for name in symbols))
+        return CsvFeed(((path.stem, str(path)),))
+    pairs = []
+    for part in text.split(","):
+        name, sep, file = part.partition("=")
+        if not sep or not name.strip() or not file.strip():
+            raise FeedError(f"feed: expected csv:PATH or SYMBOL=FILE[,SYMBOL=FILE...], got {text!r}")
+        pairs.append((name.strip(), file.strip()))
+    return CsvFeed(tuple(pairs))
+
+
+def fit_specs(specs: Sequence[SymbolSpec], feed: CsvFeed, given: Mapping[str, Any]) -> tuple[SymbolSpec, ...]:
+    """Each symbol's spec fitted to its price file: the tick inferred unless ``given[name]`` sets it
+    (then every close must lie on it), the price level the first close unless given."""
+    fitted = []
+    for spec in specs:
+        path = feed.path(spec.name)
+        rows = read_closes(path)
+        settings = given.get(spec.name, {})
+        tick = spec.tick if "tick" in settings else infer_tick(rows)
+        wrong = off_tick(path, rows, tick)
+        if wrong:
+            raise FeedError(wrong)
+        price = spec.price if "price" in settings else rows[0].close
+        fitted.append(dataclasses.replace(spec, tick=tick, price=price))
+    return tuple(fitted)
+
+
+def anchor_feed(value: str | Mapping[str, str], directory: Path) -> str | Mapping[str, str]:
+    """A feed setting with each relative file path joined to ``directory`` (absolute ones kept)."""
+    def join(path: str) -> str:
+        return path if Path(path).is_absolute() else str(directory / path)
+
+    if isinstance(value, Mapping):
+        return {name: join(str(path)) for name, path in value.items()}
+    if value.startswith("csv:"):
+        return "csv:" + join(value[4:])
+    if "=" not in value:
+        return value
+    parts = (part.partition("=") for part in value.split(","))
+    # A malformed part is kept as written, for parse_feed to refuse with the user's own text.
+    return ",".join(f"{name}={join(path.strip())}" if sep and path.strip() else name + sep + path
+                    for name, sep, path in parts)
+
+
+def is_data_feed(text: str) -> bool:
+    """Whether a --feed value names price files (not a ``module:factory`` plug-in)."""
+    return text.startswith("csv:") or "=" in text
 
 
 class FaultyFeed:

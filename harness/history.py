@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import gzip
 import itertools
 import json
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -269,7 +271,8 @@ def write_jsonl(events: Iterable[Event], path: Path) -> int:
 def iter_jsonl(path: Path) -> Iterator[Event]:
     """Yield events from a JSONL file; a bad line raises HistoryError naming it."""
     try:
-        handle = open(path, encoding="utf-8")
+        # A long run's history is written gzipped (events.jsonl.gz); both read the same.
+        handle = gzip.open(path, "rt", encoding="utf-8") if str(path).endswith(".gz") else open(path, encoding="utf-8")
     except OSError as exc:
         raise HistoryError(f"{path}: cannot open history: {exc.strerror or exc}") from None
     with handle:
@@ -285,6 +288,8 @@ def iter_jsonl(path: Path) -> Iterator[Event]:
                     raise HistoryError(f"{path}:{lineno}: not a valid event{truncated}: {detail}") from None
         except UnicodeDecodeError as exc:
             raise HistoryError(f"{path}: not UTF-8 text: {exc.reason}") from None
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise HistoryError(f"{path}: corrupt gzip history: {exc}") from None
 
 
 def read_jsonl(path: Path) -> list[Event]:

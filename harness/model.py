@@ -49,6 +49,7 @@ class SymbolSpec:
     lot: Decimal
     volatility: Decimal
     max_lots: int = 5
+    fee: Decimal | None = None  # commission rate of this symbol (None: the venue's)
 
     def price_q(self, value: Decimal) -> Decimal:
         """Quantize a price to the tick."""

@@ -57,10 +57,11 @@ def _command_flags(config: pytest.Config, explicit: dict[str, Any]) -> list[str]
 
 @pytest.fixture
 def harness_scenario(request: pytest.FixtureRequest, record_property):
-    """Run a scenario, write its report directory, record its verdict; returns the Verdict."""
+    """Run a scenario (with your components, if given), write its report directory, record its verdict."""
     from harness.config import load_config
+    from harness.ports import PORTS
     from harness.report import write_reports
-    from harness.scenario import Scenario, execute, run_dir_name
+    from harness.scenario import Plugins, Scenario, execute, run_dir_name
 
     config = request.config
     root = Path(config.getoption("--harness-report-dir") or config.getini("harness_report_dir"))
@@ -68,13 +69,16 @@ def harness_scenario(request: pytest.FixtureRequest, record_property):
     base = load_config(Path(config_file) if config_file else None, Path(config.rootpath))
 
     def run(scenario: Scenario, **settings: Any):
+        """``settings`` are run settings (``trades=5``) and components by port (``aggregator=factory``)."""
+        components = {name: settings.pop(name) for name in PORTS if name in settings}
         explicit = _settings(config)
         if settings:
             explicit.setdefault("run", {}).update(settings)
         harness_config = scenario.configure(base, explicit)
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         out = root / f"{run_dir_name(scenario.name, harness_config.run.seed)}-{worker}"
-        verdict = execute(scenario, harness_config, out, command_flags=_command_flags(config, explicit))
+        verdict = execute(scenario, harness_config, out, plugins=Plugins.of(**components),
+                          command_flags=_command_flags(config, explicit))
         write_reports(verdict, out)
         record_property(VERDICT_PROPERTY, json.dumps(
             {"scenario": scenario.name, "status": verdict.status, "report": str(out), "command": verdict.command,

@@ -41,6 +41,8 @@ def read_run(path: Path, lenient: bool = False) -> tuple[Checked, Mapping[str, A
             except (ValueError, UnicodeDecodeError) as exc:
                 raise HistoryError(f"{evidence}: not valid JSON: {exc}") from None
         path = path / "events.jsonl"
+        if not path.exists() and path.with_name("events.jsonl.gz").exists():
+            path = path.with_name("events.jsonl.gz")  # a long run's history, compressed when written
     if not path.exists():
         raise HistoryError(f"{path}: no such file")
     checked = load_checked(path, lenient)

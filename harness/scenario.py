@@ -10,18 +10,18 @@ and the pytest items of ``harness/scenarios/`` share one definition.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
-import importlib
-import importlib.util
-import os
+import importlib.metadata
 import shlex
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.checks.evidence import Evidence
+from harness.checks.feed_coverage import AREA as COVERAGE_AREA
+from harness.checks.feed_coverage import check_feed_coverage, feed_ended, gate_feed_coverage
 from harness.config import ConcurrencyMode, ConfigError, HarnessConfig, harness_config
 from harness.engine import RunResult
 from harness.engine import run as reference_run
@@ -29,6 +29,10 @@ from harness.gates import GateResult, judge, unified
 from harness.history import Event, History, new_sequence
 from harness.judge import STANDARD_AREAS, evaluate
 from harness.locks.protocol import LockProvider
+from harness.plugins import Plugin, PluginError, import_target
+from harness.plugins import load as load_plugin
+from harness.plugins import of as plugin_of
+from harness.ports import PORTS
 
 if TYPE_CHECKING:
     from harness.guardian.persistence import Persistence
@@ -36,14 +40,39 @@ if TYPE_CHECKING:
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
 
+ENGINE_PARTS = frozenset({"engine", "locks", "aggregator", "guardian", "ledger", "feed"})
+
+
 @dataclass(frozen=True)
 class Plugins:
-    """User components replacing the reference ones, as ``module:factory`` callables."""
+    """User components replacing the reference ones, each checked against its port."""
 
-    engine: Callable[..., Any] | None = None
-    locks: Callable[..., Any] | None = None
-    aggregator: Callable[..., Any] | None = None
-    guardian: Callable[..., Any] | None = None
+    engine: Plugin | None = None
+    locks: Plugin | None = None
+    aggregator: Plugin | None = None
+    guardian: Plugin | None = None
+    ledger: Plugin | None = None
+    feed: Plugin | None = None
+    store: Plugin | None = None
+    cache: Plugin | None = None
+
+    @classmethod
+    def of(cls, **components: Any) -> Plugins:
+        """From factories (a ``module:factory`` path, a callable or a Plugin) keyed by port."""
+        unknown = set(components) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise PluginError(f"{sorted(unknown)[0]}: not a plug-in port (ports: {', '.join(PORTS)})")
+        return cls(**{name: _plugin(name, value) for name, value in components.items() if value is not None})
+
+    def given(self) -> dict[str, Plugin]:
+        """The plug-ins set, by port."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+
+
+def _plugin(flag: str, value: Any) -> Plugin:
+    if isinstance(value, Plugin):
+        return value
+    return load_plugin(flag, value) if isinstance(value, str) else plugin_of(flag, value)
 
 
 @dataclass(frozen=True)
@@ -58,9 +87,9 @@ class ScenarioContext:
     on_history: Callable[[History], None] | None = None  # e.g. the live Guardian API follows it
 
     def lock_service(self, history: History) -> contextlib.AbstractContextManager[LockProvider]:
-        """The lock service of this run: a plugin's, or a ZeroMQ broker on loopback."""
+        """The lock service of this run: a plugin's (closed at the end), or a ZeroMQ broker on loopback."""
         if self.plugins.locks is not None:
-            return contextlib.nullcontext(self.plugins.locks(self.config.run, history))
+            return owned(self.plugins.locks(self.config.run, history))
         return broker_service(history, self.out_dir / "broker.state", self.config.run.seed)
 
     def run_engine(self, history: History | None = None, persistence: Persistence | None = None,
@@ -70,7 +99,8 @@ class ScenarioContext:
         With ``persistence``, every event also goes to its three layers and the guardian is
         flagged DEGRADED while a layer is down.
         """
-        engine = self.plugins.engine or reference_run
+        plugins = self.plugins
+        engine = plugins.engine or reference_run
         process = self.config.run.mode is ConcurrencyMode.PROCESS
         if persistence is not None:
             history, kwargs["on_guardian"] = persistence.start(process)
@@ -78,13 +108,44 @@ class ScenarioContext:
             history = History(self.run_id, new_sequence(process))
         if self.on_history is not None:
             self.on_history(history)
-        if self.plugins.aggregator is not None and "aggregator" not in kwargs:
-            kwargs["aggregator"] = self.plugins.aggregator(history)
-        if self.plugins.guardian is not None:
-            kwargs["guardian_factory"] = self.plugins.guardian
+        if plugins.aggregator is not None and "aggregator" not in kwargs:
+            kwargs["aggregator"] = plugins.aggregator(history)
+        if plugins.guardian is not None:
+            kwargs["guardian_factory"] = plugins.guardian
+        for spec in self.config.run.symbols:  # checked here: in a worker a bad product would be a gate failure
+            if plugins.ledger is not None:
+                plugins.ledger(spec)
+            if plugins.feed is not None:
+                plugins.feed(spec, self.config.run.seed)
+        if plugins.ledger is not None:
+            kwargs["ledger_factory"] = plugins.ledger
+        feed = plugins.feed or self.config.run.feed
+        if feed is not None:
+            if "feed" in kwargs:
+                raise ConfigError("feed: this scenario drives its own price feed; it cannot replay price files")
+            kwargs["feed"] = feed
         with self.lock_service(history) as locks:
-            return engine(self.config.run, locks, run_id=self.run_id, history=history,
-                          progress=self.progress, **kwargs)
+            result = engine(self.config.run, locks, run_id=self.run_id, history=history,
+                            progress=self.progress, **kwargs)
+        if plugins.engine is not None:
+            plugins.engine.check(result)
+        return result
+
+
+@contextlib.contextmanager
+def owned(component: Any) -> Iterator[Any]:
+    """Use a component the harness started, and close it at the end: a context manager is entered
+    and exited, anything else with ``close()`` is closed."""
+    if hasattr(component, "__enter__") and hasattr(component, "__exit__"):
+        with component as entered:
+            yield component if entered is None else entered
+        return
+    try:
+        yield component
+    finally:
+        close = getattr(component, "close", None)
+        if callable(close):
+            close()
 
 
 @contextlib.contextmanager
@@ -127,7 +188,16 @@ class Scenario:
     areas: tuple[str, ...] = STANDARD_AREAS
     settings: Mapping[str, Any] = field(default_factory=dict)
     extra_gates: Mapping[str, Callable[..., GateResult]] = field(default_factory=dict)
+    accepts: frozenset[str] = ENGINE_PARTS
+    needs: Mapping[str, type] = field(default_factory=dict)  # stricter ports by flag (see harness.ports)
     workload: Callable[[HarnessConfig, Plugins], Any] | None = None  # controlled runs (default: the engine's)
+
+    def refuse_unhonoured(self, plugins: Plugins) -> None:
+        """A plug-in this scenario would not use is an error, never silently ignored."""
+        for name, plugin in plugins.given().items():
+            if name not in self.accepts:
+                raise plugin.error(f"scenario {self.name} has no {name} it could replace "
+                                   f"(it takes: {', '.join(sorted(self.accepts)) or 'none'})")
 
     def configure(self, config: HarnessConfig, explicit: Mapping[str, Any] | None = None) -> HarnessConfig:
         """The scenario's own settings over ``config``, then the caller's explicit ones."""
@@ -174,7 +244,7 @@ def reproduce_command(scenario: str, config: HarnessConfig, extra: Sequence[str]
 
 def run_dir_name(scenario: str, seed: int, now: _dt.datetime | None = None) -> str:
     """reports/<scenario>-<UTC time>-<seed> directory name."""
-    now = now or _dt.datetime.now(_dt.timezone.utc)
+    now = now or _dt.datetime.now(_dt.UTC)
     return f"{scenario}-{now.strftime('%Y%m%dT%H%M%S%fZ')}-{seed}"
 
 
@@ -186,13 +256,20 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     ``command_flags`` are the caller's flags the reproduce command must repeat (a config
     file, plug-ins) beyond what the config itself says.
     """
-    started = _dt.datetime.now(_dt.timezone.utc)
+    scenario.refuse_unhonoured(plugins)
+    plugins = dataclasses.replace(plugins, **{name: dataclasses.replace(plugin, product=scenario.needs[name])
+                                              for name, plugin in plugins.given().items() if name in scenario.needs})
+    started = _dt.datetime.now(_dt.UTC)
     run_id = out_dir.name
     make_dir(out_dir)
     context = ScenarioContext(config, out_dir, run_id, plugins, progress, on_history)
     trial = scenario.run(context)
-    evidence = evaluate(trial.events, scenario.areas, trial.extra, config.gates.require_areas)
-    gates = judge(evidence, config.gates, scenario.extra_gates)
+    extra, extra_gates = tuple(trial.extra), dict(scenario.extra_gates)
+    if feed_ended(trial.events):  # a finite feed ran out: did it still give what was asked?
+        extra += (check_feed_coverage(trial.events, config.run.until_feed_ends),)
+        extra_gates[COVERAGE_AREA] = gate_feed_coverage
+    evidence = evaluate(trial.events, scenario.areas, extra, config.gates.require_areas)
+    gates = judge(evidence, config.gates, extra_gates)
     return Verdict(scenario, config, run_id, gates, evidence, trial.events,
                    started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags))
 
@@ -206,34 +283,30 @@ def make_dir(path: Path) -> Path:
     return path
 
 
-def available() -> dict[str, Path]:
-    """Scenario files by name."""
-    return {p.stem: p for p in sorted(SCENARIO_DIR.glob("*.py")) if not p.stem.startswith("_")}
+SCENARIO_GROUP = "harness.scenarios"
+
+
+def available() -> dict[str, str]:
+    """Scenario targets (``module:SCENARIO``) by name: the packaged ones, then the entry-point group."""
+    # The package's own modules are listed from the directory too, so one added to
+    # harness/scenarios/ is found before the package metadata is rebuilt.
+    found = {p.stem: f"harness.scenarios.{p.stem}:SCENARIO"
+             for p in sorted(SCENARIO_DIR.glob("*.py")) if not p.stem.startswith("_")}
+    for entry in importlib.metadata.entry_points(group=SCENARIO_GROUP):
+        if found.setdefault(entry.name, entry.value) != entry.value:
+            raise ConfigError(f"scenario {entry.name!r} is registered twice: {found[entry.name]} and {entry.value}")
+    return dict(sorted(found.items()))
 
 
 def load(name: str) -> Scenario:
-    """The ``SCENARIO`` object of ``harness/scenarios/<name>.py``; unknown names raise ConfigError."""
-    path = available().get(name)
-    if path is None:
-        raise ConfigError(f"unknown scenario {name!r} (available: {', '.join(available()) or 'none'})")
-    spec = importlib.util.spec_from_file_location(f"harness_scenarios.{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.SCENARIO
-
-
-def load_object(path: str) -> Any:
-    """Resolve ``module:attribute`` (a plug-in factory); ConfigError when it cannot."""
-    module_name, sep, attr = path.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(f"{path!r}: expected module:factory")
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())  # a user's plug-in lives in the project they run from
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"{path!r}: cannot import {module_name}: {exc}") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ConfigError(f"{path!r}: {module_name} has no {attr}") from None
+    """A scenario by name (see ``available``) or from a ``.py`` file; anything else is a ConfigError."""
+    if name.endswith(".py"):
+        target = f"{name}:SCENARIO"
+    else:
+        target = available().get(name, "")
+        if not target:
+            raise ConfigError(f"unknown scenario {name!r} (available: {', '.join(available()) or 'none'})")
+    scenario = import_target(target, what="scenario")
+    if not isinstance(scenario, Scenario):
+        raise ConfigError(f"{target}: SCENARIO is a {type(scenario).__name__}, not a harness.scenario.Scenario")
+    return scenario

@@ -10,9 +10,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from harness.ledger import Position
 from harness.model import CENT, Fill, Order, Side, SymbolSpec, Tick, derive_seed, quantize
+
+if TYPE_CHECKING:
+    from harness.ports import PositionView
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class Strategy:
         self._held = 0
         self._hold_for = 0
 
-    def decide(self, tick: Tick, position: Position, flatten: bool = False, last: bool = False) -> Order | None:
+    def decide(self, tick: Tick, position: PositionView, flatten: bool = False, last: bool = False) -> Order | None:
         """The order to send at this tick, if any; ``flatten`` closes what is open.
 
         ``last``: the next closed trade is the last one asked for, so no partial close (a
@@ -98,6 +101,7 @@ class SimulatedVenue:
         """Fill the whole order at its price moved against it by 0..max slippage ticks."""
         slip = self.spec.tick * self._rng.randint(0, self.params.max_slippage_ticks)
         price = order.price + slip * order.side.sign
-        fee = quantize(order.qty * price * self.params.commission_rate, CENT)
+        rate = self.params.commission_rate if self.spec.fee is None else self.spec.fee
+        fee = quantize(order.qty * price * rate, CENT)
         self._fills += 1
         return Fill(f"{self.spec.name}:F{self._fills}", order.order_id, order.symbol, order.side, order.qty, price, fee)

@@ -9,6 +9,8 @@ history that breaks the contract is never judged PASS.
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,11 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
         data = path.read_bytes()
     except OSError as exc:
         raise HistoryError(f"{path}: cannot open history: {exc.strerror or exc}") from None
+    if path.suffix == ".gz":  # a long run's history, written compressed
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise HistoryError(f"{path}: corrupt gzip history: {exc}") from None
     lines = data.split(b"\n")
     for number, line in enumerate(lines, start=1):
         yield number, line.rstrip(b"\r"), number < len(lines)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.feed import FeedError, csv_feed, seeded_feed
+from harness.feed import CsvFeed, FeedError, infer_tick, read_closes, seeded_feed
 from harness.model import DEFAULT_SYMBOLS, SymbolSpec
 
 from ._builders import spec
@@ -68,25 +68,47 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-GOOD = "timestamp,open,high,low,close\n1,100,101,99,100.5\n2,100.5,102,100,101.004\n"
+GOOD = "timestamp,open,high,low,close\n1,100,101,99,100.5\n2,100.5,102,100,101.25\n"
 
 
-def test_csv_replay_yields_quantized_close_prices(tmp_path):
-    ticks = list(csv_feed(_write(tmp_path, GOOD), spec("X")))
-    assert [(t.symbol, t.index, t.price) for t in ticks] == [("X", 0, Decimal("100.50")), ("X", 1, Decimal("101.00"))]
+def _replay(path: Path, s: SymbolSpec) -> list:
+    return list(CsvFeed(((s.name, str(path)),))(s, 0))
 
 
-def test_csv_replay_accepts_a_volume_column_padded_header_and_blank_lines(tmp_path):
-    text = " Timestamp , OPEN,high,low,close,Volume\n1,100,101,99,100.5,10\n\n2,100,100,100,100,0\n"
-    assert [t.price for t in csv_feed(_write(tmp_path, text), spec("X"))] == [Decimal("100.50"), Decimal("100.00")]
+def test_csv_replay_yields_the_closes_exactly_as_written(tmp_path):
+    ticks = _replay(_write(tmp_path, GOOD), spec("X"))
+    assert [(t.symbol, t.index, t.price) for t in ticks] == [("X", 0, Decimal("100.5")), ("X", 1, Decimal("101.25"))]
+
+
+@pytest.mark.parametrize("header", [" Timestamp , OPEN,high,low,close,Volume", ",Open,High,Low,Close,Adj Close,Volume",
+                                    "Date,Close,Low,High,Open,Volume", "datetime,open,high,low,close",
+                                    "Gmt time,Open,High,Low,Close,Volume", "Date;Open;High;Low;Close",
+                                    "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>"])
+def test_common_ohlc_headers_are_accepted(tmp_path, header):
+    sep = ";" if ";" in header else "\t" if "\t" in header else ","
+    names = [h.strip().strip("<>").lower() for h in header.split(sep)]
+    bar = {"open": "100", "high": "101", "low": "99", "close": "100.5"}
+    row = sep.join(bar.get(n, "2024-01-02" if i == 0 else "7") for i, n in enumerate(names))
+    ticks = _replay(_write(tmp_path, f"{header}\n{row}\n\n{row}\n"), spec("X"))
+    assert [t.price for t in ticks] == [Decimal("100.5")] * 2
+
+
+def test_a_close_off_the_tick_is_an_error_naming_its_row_never_re_rounded(tmp_path):
+    path = _write(tmp_path, GOOD + "3,101,102,100,101.004\n")
+    with pytest.raises(FeedError, match=rf"^{path}:4: close 101.004 is not a multiple of the tick 0.01"):
+        _replay(path, spec("X"))
+
+
+def test_the_tick_is_inferred_from_the_most_decimals_in_the_data(tmp_path):
+    rows = read_closes(_write(tmp_path, "Date,Open,High,Low,Close\nd,1.1,1.2,1.0,1.1\nd,1.1,1.2,1.0,1.08345\n"))
+    assert infer_tick(rows) == Decimal("0.00001")
+    assert infer_tick(read_closes(_write(tmp_path, "Date,Open,High,Low,Close\nd,40000,40100,39900,40050\n"))) == 1
 
 
 @pytest.mark.parametrize(
     ("text", "line", "words"),
     [
-        ("time,open,high,low,close\n1,1,1,1,1\n", 1, "header"),
-        ("timestamp,open,high,low,close,vol\n1,1,1,1,1,1\n", 1, "header"),
-        ("timestamp,open,high,low,close,volume,extra\n", 1, "header"),
+        ("Date,Open,High,Low\n1,1,1,1\n", 1, "no close column"),
         ("", 1, "header"),
         (GOOD + "3,100,101,99\n", 4, "expected 5 columns, got 4"),
         ("timestamp,open,high,low,close,volume\n1,100,101,99,100\n", 2, "expected 6 columns, got 5"),
@@ -96,18 +118,18 @@ def test_csv_replay_accepts_a_volume_column_padded_header_and_blank_lines(tmp_pa
         ("timestamp,open,high,low,close\n1,100,101,-1,100\n", 2, "positive"),
         ("timestamp,open,high,low,close\n1,100,NaN,99,100\n", 2, "positive"),
     ],
-    ids=["bad-header", "bad-6th-column", "too-many-columns", "empty-file", "short-row", "missing-volume",
+    ids=["no-close", "empty-file", "short-row", "missing-volume",
          "non-number", "high-below-low", "close-above-high", "negative", "nan"],
 )
 def test_malformed_csv_gives_feed_error_naming_the_line(tmp_path, text, line, words):
     path = _write(tmp_path, text)
     with pytest.raises(FeedError) as err:
-        list(csv_feed(path, spec("X")))
+        _replay(path, spec("X"))
     assert str(err.value).startswith(f"{path}:{line}: ")
     assert words in str(err.value)
 
 
 def test_csv_replay_of_a_missing_file_names_it(tmp_path):
     path = tmp_path / "none.csv"
-    with pytest.raises(FeedError, match=f"^{path}: cannot open"):
-        next(csv_feed(path, spec("X")))
+    with pytest.raises(FeedError, match=f"^{path}: cannot read"):
+        _replay(path, spec("X"))

@@ -17,8 +17,8 @@ def test_available_lists_every_scenario_file():
     files = sorted(p.stem for p in sc.SCENARIO_DIR.glob("*.py") if not p.name.startswith("_"))
     assert sorted(sc.available()) == files
     assert "multi_symbol_stress" in files
-    for name, path in sc.available().items():
-        assert path.is_file()
+    for name, target in sc.available().items():
+        assert target == f"harness.scenarios.{name}:SCENARIO"
         assert sc.load(name).name == name
 
 

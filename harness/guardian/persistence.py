@@ -201,10 +201,11 @@ class Persistence:
 
 @contextlib.contextmanager
 def session(config: PersistenceConfig, run_id: str, specs: Sequence[SymbolSpec], limits: RiskLimits,
-            *, keep: bool = False) -> Iterator[Persistence]:
-    """Open the layers for a run; on exit flush and close them, and (unless ``keep``) remove the
-    run's data from the shared servers -- read back what you need inside the block."""
-    persistence = Persistence(config, run_id, specs, limits)
+            *, keep: bool = False, cache: Layer | None = None, store: Layer | None = None) -> Iterator[Persistence]:
+    """Open the layers for a run (``cache``/``store``: a user's layers instead of the configured ones);
+    on exit flush and close them, and (unless ``keep``) remove the run's data from the shared
+    servers -- read back what you need inside the block."""
+    persistence = Persistence(config, run_id, specs, limits, cache=cache, store=store)
     try:
         yield persistence
     finally:

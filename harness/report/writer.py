@@ -6,7 +6,9 @@ log), so whatever fails later, the raw evidence of the run is already on disk.
 
 from __future__ import annotations
 
+import gzip
 import json
+import shutil
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +24,8 @@ from harness.scenario import Verdict, make_dir
 from harness.stresslog import write_log
 
 SCHEMA = "harness.evidence/1"
+# A history or log larger than this is gzipped (~10x smaller); `harness check`/`report` read either.
+COMPRESS_ABOVE_BYTES = 8 * 2**20
 ARTEFACTS = ("events.jsonl", "STRESS_TEST.log", "evidence.json", "PHYSICAL_EVIDENCE.md", "VERIFY_LOG.txt",
              "report.html")
 
@@ -76,15 +80,39 @@ def _jsonable(value: Any) -> Any:
     return normalise(value) if not isinstance(value, (int, float, str, bool, type(None))) else value
 
 
+def compress_if_large(path: Path, limit: int | None = None) -> Path:
+    """Gzip ``path`` to ``path.gz`` when larger than ``limit``; the original goes only once the copy is whole."""
+    if path.stat().st_size <= (COMPRESS_ABOVE_BYTES if limit is None else limit):
+        return path
+    target = path.with_name(path.name + ".gz")
+    with open(path, "rb") as source, gzip.open(target, "wb", compresslevel=6) as sink:
+        shutil.copyfileobj(source, sink, 2**20)
+    path.unlink()
+    return target
+
+
+def sizes_line(paths: list[Path]) -> str:
+    """``artefacts: NAME SIZE, ... (total)``, the sizes measured on disk."""
+    sizes = [(p.name, p.stat().st_size) for p in paths if p.exists()]
+    listed = ", ".join(f"{name} {_mb(size)}" for name, size in sizes)
+    return f"artefacts: {listed} (total {_mb(sum(size for _, size in sizes))})"
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 2**10:.0f} KB"
+
+
 def write_reports(verdict: Verdict, out_dir: Path) -> list[Path]:
     """Write every artefact of a judged run into ``out_dir``; return their paths."""
     make_dir(out_dir)
     paths = [out_dir / name for name in ARTEFACTS]
     write_jsonl(verdict.events, paths[0])
+    paths[0] = compress_if_large(paths[0])
     write_log(verdict.events, paths[1])
     if not verdict.passed:
         with open(paths[1], "a", encoding="utf-8") as log:
             log.write(f"# FAIL -- reproduce: {verdict.command}\n")
+    paths[1] = compress_if_large(paths[1])
     paths[2].write_text(json.dumps(_jsonable(evidence_document(verdict)), indent=2, ensure_ascii=False) + "\n",
                         encoding="utf-8")
     paths[3].write_text(physical_evidence(verdict), encoding="utf-8")

@@ -150,6 +150,7 @@ SCENARIO = Scenario(
                       "limits": {"equity": "10000", "max_gross_exposure": "0.05", "max_symbol_exposure": "0.05"}}},
     extra_gates={AREA: gate_component},
     workload=workload,
+    accepts=frozenset({"guardian", "aggregator"}),  # it drives those two directly; other flags are refused
 )
 
 

@@ -11,13 +11,16 @@ judged by every standard gate.
 """
 
 from harness.checks.evidence import Evidence
-from harness.crash import AREA, CrashPlan, check_recovery, crash
+from harness.config import ConfigError
+from harness.crash import AREA, CHILD_PORTS, CrashPlan, check_recovery, crash
 from harness.gates import GateResult, Line
 from harness.guardian.checkpoint import read_wal, snapshots
 from harness.guardian.persistence import schema_for
 from harness.guardian.recovery import recover
 from harness.guardian.store import database_url_from_env, open_store
 from harness.history import History
+from harness.plugins import load as load_plugin
+from harness.ports import PersistedGuardianPort
 from harness.scenario import Scenario, ScenarioContext, Trial
 from harness.services import resolve, skip_or_fail
 
@@ -32,7 +35,7 @@ def run(ctx: ScenarioContext) -> Trial:
     if database_url:
         resolve("postgres", database_url)  # a configured database that does not answer: one clear error
     plan = CrashPlan(str(ctx.out_dir / "crash"), ctx.run_id, config.seed, config.symbol_names,
-                     database_url, schema, KILL_AFTER_EVENTS)
+                     database_url, schema, KILL_AFTER_EVENTS, plugins=_child_plugins(ctx))
     exit_code = crash(plan)
     recovered = recover(plan.checkpoint, config.symbols, config.limits)
     store = open_store(plan.database_url, sqlite_path=ctx.out_dir / "crash" / "events.db", schema=schema)
@@ -47,6 +50,18 @@ def run(ctx: ScenarioContext) -> Trial:
     evidence = Evidence(AREA, {**evidence.figures, **fallback})
     resumed = _resume(ctx, recovered)
     return Trial(resumed.events(), (evidence,))
+
+
+def _child_plugins(ctx: ScenarioContext) -> tuple[tuple[str, str], ...]:
+    """The plug-ins the crash child runs with, by path: it is another process and loads them again."""
+    if ctx.config.run.feed is not None:
+        raise ConfigError("feed: crash_recovery's child trades the seeded walk until it is killed; "
+                          "it cannot replay price files")
+    given = ctx.plugins.given()
+    for port, plugin in given.items():
+        if port in CHILD_PORTS:
+            load_plugin(port, plugin.path)  # a component that is not importable by path cannot reach the child
+    return tuple((port, plugin.path) for port, plugin in given.items() if port in CHILD_PORTS)
 
 
 def _recover_from_corrupt_snapshot(plan, config, first) -> dict:
@@ -106,6 +121,7 @@ SCENARIO = Scenario(
     run=run,
     settings={"run": {"trades": 20, "mode": "thread"}},
     extra_gates={AREA: gate_recovery},
+    needs={"guardian": PersistedGuardianPort},
 )
 
 

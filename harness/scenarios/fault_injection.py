@@ -15,6 +15,7 @@ from harness.faults import FaultProxy
 from harness.gates import GateResult, Line
 from harness.guardian.persistence import PersistenceConfig, session
 from harness.nemesis import AREA, POLICY_ROWS, Nemesis, check_fault_rows
+from harness.ports import PersistedGuardianPort
 from harness.scenario import Scenario, ScenarioContext, Trial
 from harness.services import resolve, skip_or_fail
 
@@ -73,6 +74,7 @@ SCENARIO = Scenario(
     settings={"run": {"trades": 1_000_000, "mode": "thread"},
               "gates": {"max_alerts_p0": 2, "max_criticals": 2, "max_alerts_p1": 6}},
     extra_gates={AREA: gate_rows},
+    needs={"guardian": PersistedGuardianPort},
 )
 
 

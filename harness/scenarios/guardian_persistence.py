@@ -8,16 +8,21 @@ event produced is there exactly once. The run's schema and keys are removed afte
 
 from harness.checks.persistence import check_persistence
 from harness.guardian.persistence import PersistenceConfig, session
-from harness.scenario import STANDARD_AREAS, Scenario, ScenarioContext, Trial
+from harness.ports import PersistedGuardianPort
+from harness.scenario import ENGINE_PARTS, STANDARD_AREAS, Scenario, ScenarioContext, Trial
 from harness.services import resolve, skip_or_fail
 
 
 def run(ctx: ScenarioContext) -> Trial:
     """One persisted run; evidence from what the layers hold afterwards."""
-    config = ctx.config.run
-    layers = PersistenceConfig.for_run(ctx.out_dir / "persistence", ctx.run_id,
-                                       redis_url=resolve("redis").url, database_url=resolve("postgres").url)
-    with session(layers, ctx.run_id, config.symbols, config.limits) as persistence:
+    config, plugins = ctx.config.run, ctx.plugins
+    directory = ctx.out_dir / "persistence"
+    # A layer given as a plug-in (--cache, --store) replaces the server it would need.
+    cache = plugins.cache(ctx.run_id, directory) if plugins.cache else None
+    store = plugins.store(ctx.run_id, directory) if plugins.store else None
+    layers = PersistenceConfig.for_run(directory, ctx.run_id, redis_url=None if cache else resolve("redis").url,
+                                       database_url=None if store else resolve("postgres").url)
+    with session(layers, ctx.run_id, config.symbols, config.limits, cache=cache, store=store) as persistence:
         result = ctx.run_engine(persistence=persistence)
         persistence.close()
         events = result.events()
@@ -32,6 +37,8 @@ SCENARIO = Scenario(
     run=run,
     areas=STANDARD_AREAS,
     settings={"run": {"trades": 60}},
+    accepts=ENGINE_PARTS | {"store", "cache"},
+    needs={"guardian": PersistedGuardianPort},
 )
 
 

@@ -12,7 +12,7 @@ from harness.checks.evidence import Evidence
 from harness.config import ConcurrencyMode
 from harness.feed import FaultyFeed
 from harness.gates import GateResult, Line
-from harness.scenario import Scenario, ScenarioContext, Trial
+from harness.scenario import ENGINE_PARTS, Scenario, ScenarioContext, Trial
 
 AREA = "Failure Injection"
 FAILING_AFTER_TICKS = 40
@@ -57,6 +57,7 @@ SCENARIO = Scenario(
     run=run,
     settings={"gates": {"max_failed_symbols": 1, "max_errors": 1, "max_criticals": 1, "max_tracebacks": 1}},
     extra_gates={AREA: gate_failure},
+    accepts=ENGINE_PARTS - {"feed"},  # the failure is injected through its own feed
 )
 
 

@@ -1,0 +1,85 @@
+"""StorePort and CachePort in memory, and a store that loses events for the persistence gate to catch.
+
+    harness run guardian_persistence --store examples.ports.store:memory --cache examples.ports.store:cache
+    harness run guardian_persistence --store examples.ports.store:lossy   # FAILs: events lost
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.history import Event
+
+
+class MemoryStore:
+    """Events by run, idempotent by seq."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._seqs: dict[str, set[int]] = {}
+        self._lock = threading.Lock()
+
+    def write(self, events: Sequence[Event]) -> None:
+        """Keep each event's seq under its run."""
+        with self._lock:
+            for event in events:
+                self._seqs.setdefault(event.run_id, set()).add(event.seq)
+
+    def read_seqs(self, run_id: str) -> list[int]:
+        """Seqs kept for ``run_id``."""
+        with self._lock:
+            return sorted(self._seqs.get(run_id, ()))
+
+    def drop(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._seqs.clear()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class LossyStore(MemoryStore):
+    """The bug: a batch is acknowledged whole, but any event whose seq is a multiple of 50 is not kept."""
+
+    def write(self, events: Sequence[Event]) -> None:
+        """Keep all but every 50th event, silently."""
+        super().write([e for e in events if e.seq % 50])
+
+
+class NullCache:
+    """A cache that keeps only the newest seq (enough for the port)."""
+
+    name = "cache"
+
+    def __init__(self) -> None:
+        self.newest = 0
+
+    def write(self, events: Sequence[Event]) -> None:
+        """Remember the newest seq."""
+        self.newest = max([self.newest, *(e.seq for e in events)])
+
+    def clear(self) -> None:
+        """Forget it."""
+        self.newest = 0
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def memory(run_id: str, directory: Path) -> MemoryStore:
+    """``--store examples.ports.store:memory``."""
+    return MemoryStore()
+
+
+def lossy(run_id: str, directory: Path) -> LossyStore:
+    """``--store examples.ports.store:lossy`` (defective)."""
+    return LossyStore()
+
+
+def cache(run_id: str, directory: Path) -> NullCache:
+    """``--cache examples.ports.store:cache``."""
+    return NullCache()

@@ -150,7 +150,7 @@ def base_specs() -> tuple[Any, ...]:
 
 def recovery(directory: Path, events: int) -> dict[str, float]:
     """Seconds to recover the state, and (baseline) to read and parse the same log raw."""
-    raw_s, _ = timed(lambda: [json.loads(line) for path in sorted(directory.glob("wal-*.jsonl"))
+    raw_s, _ = timed(lambda: [json.loads(line.rpartition("\t")[0]) for path in sorted(directory.glob("wal-*.jsonl"))
                                for line in path.read_text().splitlines()])
     result = recover(directory, base_specs(), run_config({}).limits)
     if result.replayed != events or result.fallbacks:

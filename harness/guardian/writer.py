@@ -27,7 +27,7 @@ from typing import Protocol
 
 from hdrh.histogram import HdrHistogram
 
-from harness.guardian.checkpoint import append_log, read_log, write_atomic
+from harness.guardian.checkpoint import append_log, encode_lines, read_log, write_atomic
 from harness.history import Event
 
 LayerListener = Callable[[str, bool, str], None]
@@ -110,14 +110,15 @@ class _Lane:
         self.layer, self.spill, self.backoff, self.listener = layer, spill, backoff, listener
         self.failures = 0
         self.next_try = 0.0
-        self.pending = len(read_log(spill).events)  # a spill left by an earlier process drains first
+        left = read_log(spill)  # a spill left by an earlier process drains first
+        self.pending, self.chain = len(left.events), left.chain
         self.written = self.batches = self.retries = self.spilled = self.drained = 0
         self.latency = HdrHistogram(1, 60_000_000, 3)  # microseconds
 
     def push(self, events: Sequence[Event], now: float, force_spill: bool = False) -> None:
         """Write a batch, or append it to the spill if the layer is down or has a backlog."""
         if force_spill or self.pending or now < self.next_try or not self._attempt(events, now):
-            append_log(self.spill, events)
+            self.chain = append_log(self.spill, events, chain=self.chain)
             self.pending += len(events)
             self.spilled += len(events)
 
@@ -134,7 +135,8 @@ class _Lane:
             done += len(part)
         self.drained += done
         rest = backlog[done:]
-        write_atomic(self.spill, "".join(e.to_json() + "\n" for e in rest).encode())
+        data, self.chain = encode_lines(rest)
+        write_atomic(self.spill, data)
         self.pending = len(rest)
 
     def _attempt(self, events: Sequence[Event], now: float) -> bool:

@@ -68,7 +68,7 @@ def test_a_direct_retry_after_a_failed_append_writes_the_same_events(tmp_path: P
 def test_an_append_cut_short_is_rolled_back_so_no_half_line_stays(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "log.jsonl"
     events = make_events(20)
-    append_log(path, events[:10])
+    chain = append_log(path, events[:10])
     size = path.stat().st_size
     real_write = os.write
 
@@ -79,8 +79,8 @@ def test_an_append_cut_short_is_rolled_back_so_no_half_line_stays(tmp_path: Path
 
     monkeypatch.setattr(os, "write", short_then_fail)
     with pytest.raises(OSError):
-        append_log(path, events[10:])
+        append_log(path, events[10:], chain=chain)
     monkeypatch.undo()
     assert path.stat().st_size == size
-    append_log(path, events[10:])
+    append_log(path, events[10:], chain=chain)
     assert [e.seq for e in read_log(path, repair=False).events] == list(range(1, 21))

@@ -7,11 +7,13 @@ service) -- always with one clear line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.boundary import check_endpoint, check_new_run_dir, check_port, check_utf8, one_line
 from harness.config import ConfigError, RunError, load_config
 from harness.history import HistoryError
 
@@ -125,6 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = scenario.configure(load_config(args.config), _overrides(args))
     plugins = _plugins(args)
     out = args.out or Path("reports") / run_dir_name(scenario.name, config.run.seed)
+    check_new_run_dir(out)
     with symbol_progress(config.run) as progress:
         verdict = execute(scenario, config, out, plugins=plugins, progress=progress,
                           command_flags=_repeated_flags(args))
@@ -163,8 +166,11 @@ COMMANDS = {"run": cmd_run, "list": cmd_list, "check": cmd_check, "verify-log": 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``harness`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        check_utf8(argv)
         args = build_parser().parse_args(argv)
+        check_arguments(args)
         if args.command == "check-history":
             from harness.linearizability.cli import run_check_history
 
@@ -179,14 +185,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_serve(args)
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, HistoryError, RunError) as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _refuse(f"harness: error: {exc}")
     except KeyboardInterrupt:
-        print("harness: interrupted", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _refuse("harness: interrupted")
     except _service_errors() as exc:
-        print(f"harness: error: service unavailable: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _refuse(f"harness: error: service unavailable: {exc}")
+    except Exception as exc:  # noqa: BLE001 -- the last line of defence: one line, the traceback kept in a file
+        return _refuse(f"harness: internal error: {type(exc).__name__}: {exc} (traceback in {_save_traceback()}; "
+                       f"please report it)")
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse flag values the commands would only trip over later (or silently replace)."""
+    if args.command == "broker":
+        check_endpoint("--endpoint", args.endpoint)
+    if args.command == "serve":
+        check_port("--port", args.port)
+
+
+def _refuse(line: str) -> int:
+    print(one_line(line), file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _save_traceback() -> str:
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="harness-traceback-", suffix=".txt")
+    with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as out:
+        out.write(traceback.format_exc())
+    return path
 
 
 def _service_errors() -> tuple[type[BaseException], ...]:

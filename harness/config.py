@@ -204,6 +204,9 @@ def harness_config(raw: Mapping[str, Any], base: HarnessConfig | None = None) ->
             if key not in known:
                 raise ConfigError(f"gates.{key}: unknown setting (known: {', '.join(sorted(known))})")
             changed[key] = _coerce(f"gates.{key}", value, hints[key])
+            if not isinstance(changed[key], bool) and isinstance(changed[key], (int, float, Decimal)) \
+                    and changed[key] < 0:
+                raise ConfigError(f"gates.{key}: a threshold cannot be negative, got {value!r}")
         gates = dataclasses.replace(base.gates, **changed)
     run = run_config(raw["run"], base.run) if "run" in raw else base.run
     return HarnessConfig(run, gates)

@@ -33,6 +33,8 @@ from harness.engine import run as reference_run
 from harness.gates import GateResult, judge, unified
 from harness.history import Event, History, new_sequence
 from harness.locks.protocol import LockProvider
+from harness.run_error import AREA as RUN_AREA
+from harness.run_error import gate_run, guarded
 
 if TYPE_CHECKING:
     from harness.guardian.persistence import Persistence
@@ -192,9 +194,11 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     run_id = out_dir.name
     make_dir(out_dir)
     context = ScenarioContext(config, out_dir, run_id, plugins, progress)
-    trial = scenario.run(context)
-    evidence = evaluate(trial.events, scenario.areas, trial.extra)
-    gates = judge(evidence, config.gates, scenario.extra_gates)
+    outcome = guarded(scenario.run, context)
+    trial = Trial((), (outcome,)) if isinstance(outcome, Evidence) else outcome
+    areas = () if isinstance(outcome, Evidence) else scenario.areas
+    evidence = evaluate(trial.events, areas, trial.extra)
+    gates = judge(evidence, config.gates, {**scenario.extra_gates, RUN_AREA: gate_run})
     return Verdict(scenario, config, run_id, gates, evidence, trial.events,
                    started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags))
 

@@ -68,6 +68,7 @@ def _add_run(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
+    from harness.drain import add_drain_arguments
     from harness.guardian.api import add_serve_arguments
     from harness.linearizability.cli import add_check_history_arguments
     from harness.locks.server import add_broker_arguments
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_check_history_arguments(sub.add_parser("check-history", help="linearizability of a recorded history"))
     add_broker_arguments(sub.add_parser("broker", help="serve the ZeroMQ lock broker in this process"))
     add_serve_arguments(sub.add_parser("serve", help="serve the Guardian API over a saved run"))
+    add_drain_arguments(sub.add_parser("drain", help="write the spill a run kept because a service was down"))
     return parser
 
 
@@ -161,7 +163,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "check": cmd_check, "verify-log": cmd_check, "report": cmd_report}
+def cmd_drain(args: argparse.Namespace) -> int:
+    """harness drain DIR: write a run's kept spill once its services are back."""
+    from harness.drain import run_drain
+
+    return run_drain(args)
+
+
+COMMANDS = {"drain": cmd_drain, "run": cmd_run, "list": cmd_list, "check": cmd_check, "verify-log": cmd_check,
+            "report": cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

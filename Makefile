@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SCENARIO ?= multi_symbol_stress
 ARGS ?=
 
-.PHONY: run test bench clean
+.PHONY: run test fuzz bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto $(ARGS)
+
+# The fuzz suite's deep profile: many more examples of every bad input (minutes, not seconds).
+fuzz: $(STAMP)
+	HARNESS_FUZZ=deep $(BIN)/python -m pytest tests/hardening -q -s -p no:xdist $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)

@@ -200,6 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _refuse("harness: interrupted")
     except _service_errors() as exc:
         return _refuse(f"harness: error: service unavailable: {exc}")
+    except OSError as exc:  # the OS refused a path the user gave (too long, not a directory, no permission)
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _refuse(f"harness: error: {where}{exc.strerror or exc}")
     except Exception as exc:  # noqa: BLE001 -- the last line of defence: one line, the traceback kept in a file
         return _refuse(f"harness: internal error: {type(exc).__name__}: {exc} (traceback in {_save_traceback()}; "
                        f"please report it)")

@@ -148,3 +148,49 @@ def test_real_services_blackholed_until_the_end_then_cleanup_by_drain(
     with psycopg.connect(postgres.url, autocommit=True) as conn:
         assert conn.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s",
                             (schema,)).fetchone() is None
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_a_scenario_whose_services_stay_down_writes_its_report_with_the_outage(
+        tmp_path: Path, postgres: ServiceInfo, redis_service: ServiceInfo, capsys) -> None:
+    """The issue's row: blackholed until the end -> no traceback, events.jsonl, evidence and a report."""
+    from urllib.parse import urlsplit
+
+    from harness.config import HarnessConfig, harness_config
+    from harness.faults import FaultProxy
+    from harness.guardian.persistence import session
+    from harness.report import write_reports
+    from harness.scenario import STANDARD_AREAS, Scenario, Trial, execute
+    from harness.scenarios.fault_injection import through
+
+    pg, rd = urlsplit(postgres.url), urlsplit(redis_service.url)
+
+    def run(ctx) -> Trial:
+        with FaultProxy(pg.hostname, pg.port or 5432) as db, FaultProxy(rd.hostname, rd.port or 6379) as cache:
+            layers = PersistenceConfig.for_run(ctx.out_dir / "persistence", ctx.run_id, timeout_s=0.5,
+                                               drain_timeout_s=0.5, read_attempts=2,
+                                               redis_url=through(redis_service.url, cache),
+                                               database_url=through(postgres.url, db))
+            with session(layers, ctx.run_id, ctx.config.run.symbols, ctx.config.run.limits) as persistence:
+                result = ctx.run_engine(persistence=persistence)
+                db.set_fault("blackhole")  # down from here to the end of the run
+                cache.set_fault("blackhole")
+                result.history.append("tick", worker="t")  # an event the database never sees
+                persistence.close()
+                persisted = persistence.persisted()
+                events = result.events()
+                return Trial(events, (check_persistence(events, persisted),))
+
+    scenario = Scenario(name="outage_at_end", title="t", description="d", run=run, areas=STANDARD_AREAS)
+    config = harness_config({"run": {"trades": 5}}, HarnessConfig())
+    verdict = execute(scenario, config, tmp_path / "run")
+    write_reports(verdict, tmp_path / "run")
+    log = (tmp_path / "run" / "VERIFY_LOG.txt").read_text()
+    assert verdict.status == "FAIL" and "postgres: not readable at the end of the run" in log
+    assert "harness drain" in log and (tmp_path / "run" / "events.jsonl").stat().st_size > 0
+    assert (tmp_path / "run" / "persistence" / CLEANUP_FILE).is_file()
+    assert "cleanup pending" in capsys.readouterr().err
+    code, out, err = cli("drain", str(tmp_path / "run"), "--database-url", postgres.url,
+                         "--redis-url", redis_service.url)
+    assert code == 0 and "cleanup done" in out, err

@@ -51,6 +51,9 @@ class CrashPlan:
     kill_after_events: int
     snapshot_every: int = 700
     batch_size: int = 256
+    # Every snapshot and segment is kept: the database's writer lags the checkpoint's by an
+    # unbounded amount under load, so only a complete log lets the check rebuild the history.
+    keep_snapshots: int = 1000
 
     def run_config(self) -> RunConfig:
         """The child's run: effectively endless, it is killed long before it ends."""
@@ -71,7 +74,8 @@ def child_main(plan: CrashPlan) -> None:
     # send the child's events somewhere the parent will not look.
     database_url = plan.database_url or f"sqlite:///{Path(plan.directory) / 'events.db'}"
     layers = PersistenceConfig(Path(plan.directory), database_url=database_url, schema=plan.schema,
-                               snapshot_every=plan.snapshot_every, batch_size=plan.batch_size, max_delay_s=0.01)
+                               snapshot_every=plan.snapshot_every, keep_snapshots=plan.keep_snapshots,
+                               batch_size=plan.batch_size, max_delay_s=0.01)
     run_persisted(plan.run_config(), LockTable(), layers, run_id=plan.run_id)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.guardian.checkpoint import (
+    SNAPSHOT_RE,
     STATE_KINDS,
     CheckpointError,
     LogRead,
@@ -110,6 +111,12 @@ def recover(
         if path != last and fold.pending():
             raise CheckpointError(f"{path}: seq {fold.seq + 1} is missing from the log but later seqs are "
                                   f"logged: cannot recover")
+    # A snapshot is only taken once the log is contiguous up to its seq: falling short of one
+    # (even one whose file is unusable) means logged events are gone.
+    taken = max((int(SNAPSHOT_RE.match(p.name).group(1)) for p in snapshots(directory)), default=0)
+    if fold.seq < taken:
+        raise CheckpointError(f"{directory}: a snapshot at seq {taken} was taken, but the usable snapshots and "
+                              f"log reach only seq {fold.seq}: logged events are missing")
     return Recovery(tuple(fold.state), fold.seq, base, replayed, clock() - started, tuple(fallbacks),
                     sum(read.truncated_bytes for _, read in logs))
 
@@ -143,6 +150,8 @@ def _needed_segments(directory: Path, first: int, base: int, fallbacks: list[str
                               f"seq {base} cannot be rebuilt{why}")
     reads = []
     for number in range(first, newest + 1):
+        if number < newest and found[number].stat().st_size == 0:  # only the newest is ever left empty
+            raise CheckpointError(f"{found[number]}: empty, but later segments exist: its events are missing")
         read = read_log(found[number], repair=number == newest, kinds=STATE_KINDS)
         if read.truncated_bytes and number != newest:
             raise CheckpointError(f"{found[number]}: torn last line in a segment that is not the newest: "

@@ -140,6 +140,14 @@ class _Lane:
         write_atomic(self.spill, data)
         self.pending = len(rest)
 
+    def spill_failed(self, exc: OSError, now: float) -> None:
+        """The spill could not be written: the layer counts as down, its events stay queued."""
+        self.retries += 1
+        self.failures += 1
+        self.next_try = now + self.backoff.delay(self.failures)
+        if self.failures == 1:
+            self.listener(self.layer.name, False, f"spill {self.spill} not writable: {exc.strerror or exc}")
+
     def _attempt(self, events: Sequence[Event], now: float) -> bool:
         started = time.perf_counter()
         try:
@@ -216,18 +224,26 @@ class _Feed:
     def _loop(self) -> None:
         while (taken := self._take()) is not None:
             batch, overflow = taken
-            now = self._settings.clock()
+            took_batch, now = bool(batch), self._settings.clock()
             try:
                 self.lane.drain(now, self._settings.batch_size)
                 if batch:
                     self.lane.push(batch, now)
+                    batch = []
                 if overflow:
                     self.lane.push(overflow, now, force_spill=True)
+                    overflow = []
+            except OSError as exc:  # the spill itself could not be written (disk full): keep what it missed
+                self.lane.spill_failed(exc, now)
             finally:
                 with self._cond:
-                    self.batches += bool(batch)
+                    self._queue.extendleft(reversed(batch))  # back in front, in order: retried, never dropped
+                    self._overflow[:0] = overflow
+                    self.batches += took_batch and not batch
                     self._busy = False
                     self._cond.notify_all()
+                    if batch or overflow:
+                        self._cond.wait(self.lane.backoff.delay(self.lane.failures))
 
     def idle(self) -> bool:
         """Every event offered is written or spilled."""

@@ -84,3 +84,25 @@ def test_an_append_cut_short_is_rolled_back_so_no_half_line_stays(tmp_path: Path
     assert path.stat().st_size == size
     append_log(path, events[10:], chain=chain)
     assert [e.seq for e in read_log(path, repair=False).events] == list(range(1, 21))
+
+
+def test_a_spill_that_cannot_be_written_keeps_its_events_queued_until_it_can(tmp_path: Path, monkeypatch) -> None:
+    from harness.guardian import writer as writer_module
+    from tests.guardian.conftest import FlakyStore
+
+    monkeypatch.setattr(writer_module, "append_log", failing_on({1, 2}))  # the disk is full twice
+    store, clock = FlakyStore(), FakeClock()
+    transitions: list[tuple[str, bool, str]] = []
+    writer = Writer([store], tmp_path, batch_size=10, max_delay_s=0.01, clock=clock,
+                    backoff=Backoff(initial_s=0.01, factor=1.0, max_s=0.01),
+                    listener=lambda name, up, reason: transitions.append((name, up, reason)))
+    store.down = True
+    events = make_events(40)
+    for event in events:
+        writer.offer(event)
+    assert writer.wait_idle(10)  # spilled at the third try: nothing dropped on the way
+    assert writer.pending() == {"postgres": 40} and transitions[0][1] is False
+    store.down = False
+    clock.advance(60)
+    assert writer.close(10)
+    assert store.rows == [e.seq for e in events]

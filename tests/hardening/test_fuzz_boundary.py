@@ -71,7 +71,7 @@ def assert_one_line_or_verdict(argv: list[str], code: int | None, out: str, err:
     TALLY["tried"] += 1
     TALLY[f"exit {code}"] += 1
     text = out + err
-    assert "Traceback" not in text and "internal error" not in text, (argv, text)
+    assert "Traceback (most recent call last)" not in text and "internal error" not in text, (argv, text)
     if code is None:
         return
     assert code in (0, 1, 2), (argv, code)

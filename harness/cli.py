@@ -7,9 +7,10 @@ service) -- always with one clear line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    port = _positive_int(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port 0-65535, got {text!r}")
+    return port
+
+
 def _add_run(sub: Any) -> None:
     p = sub.add_parser("run", help="run a scenario and write its report directory")
     p.add_argument("name", help="scenario name (see `harness list`)")
@@ -62,8 +70,15 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--mode", choices=["thread", "process", "single"])
     p.add_argument("--out", type=Path, help="report directory (default reports/<scenario>-<UTC>-<seed>)")
     p.add_argument("--config", type=Path, help="TOML file with [run] and [gates] tables")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="override one run setting, dotted for nested tables (limits.max_gross_exposure=0.5)")
+    p.add_argument("--gate", action="append", default=[], metavar="KEY=VALUE", dest="gates",
+                   help="override one gate threshold (max_overlaps=0)")
     for plugin in PLUGINS:
         p.add_argument(f"--{plugin}", metavar="MODULE:FACTORY", help=f"use your own {plugin}")
+    p.add_argument("--serve", nargs="?", const=8787, type=_port, metavar="PORT",
+                   help="watch the run live: the Guardian API on 127.0.0.1:PORT (default 8787; 0 = any free port)")
+    p.add_argument("--token", help="bearer token of the live API (default: $HARNESS_API_TOKEN)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.linearizability.cli import add_check_history_arguments
     from harness.locks.server import add_broker_arguments
 
-    parser = _Parser(prog="harness", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog="harness", description=(__doc__ or "harness").splitlines()[0])
+    parser.add_argument("--version", action="store_true", help="print the harness version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     _add_run(sub)
     sub.add_parser("list", help="list the scenarios")
     check = sub.add_parser("check", aliases=["verify-log"],
@@ -92,13 +108,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _explicit(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``--set`` and ``--gate`` assignments as a ``{"run": ..., "gates": ...}`` mapping."""
+    from harness.config import assignments
+    from harness.overrides import nest
+
+    explicit: dict[str, Any] = {}
+    if args.settings:
+        explicit["run"] = nest(assignments(args.settings))
+    if args.gates:
+        explicit["gates"] = assignments(args.gates)
+    return explicit
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    run: dict[str, Any] = {}
+    explicit = _explicit(args)
+    run: dict[str, Any] = explicit.get("run", {})
     for key in ("seed", "symbols", "trades", "duration", "mode"):
         value = getattr(args, key, None)
         if value is not None:
             run[key] = value
-    return {"run": run} if run else {}
+    return {**explicit, "run": run} if run else explicit
 
 
 PLUGINS = ("engine", "locks", "aggregator", "guardian")
@@ -112,7 +142,10 @@ def _plugins(args: argparse.Namespace):
 
 def _repeated_flags(args: argparse.Namespace) -> list[str]:
     """Flags the reproduce command must carry beyond the run settings."""
+    from harness.overrides import override_flags
+
     flags = ["--config", str(args.config)] if args.config else []
+    flags += override_flags(_explicit(args))
     for name in PLUGINS:
         if getattr(args, name, None):
             flags += [f"--{name}", getattr(args, name)]
@@ -130,12 +163,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     plugins = _plugins(args)
     out = args.out or Path("reports") / run_dir_name(scenario.name, config.run.seed)
     check_new_run_dir(out)
-    with symbol_progress(config.run) as progress:
+    with _live(args) as on_history, symbol_progress(config.run) as progress:
         verdict = execute(scenario, config, out, plugins=plugins, progress=progress,
-                          command_flags=_repeated_flags(args))
+                          command_flags=_repeated_flags(args), on_history=on_history)
     write_reports(verdict, out)
     print_verdict(verdict, out)
     return verdict.exit_code
+
+
+@contextlib.contextmanager
+def _live(args: argparse.Namespace) -> Iterator[Callable[[Any], None] | None]:
+    """With ``--serve``: the live Guardian API for the run's duration; yields its history hook."""
+    if args.serve is None:
+        yield None
+        return
+    import os
+
+    from harness.guardian.api import TOKEN_ENV
+
+    token = args.token or os.environ.get(TOKEN_ENV, "")
+    if not token:
+        raise UsageError(f"--serve: give --token or set {TOKEN_ENV} (the live API needs a bearer token)")
+    try:
+        from harness.live import LiveSource, start
+
+        source = LiveSource()
+        server = start(source, token, port=args.serve)
+    except ImportError as exc:
+        raise UsageError(f"--serve: the API needs fastapi and uvicorn (pip install 'harness[api]'): {exc}") from None
+    except (OSError, OverflowError) as exc:
+        raise UsageError(f"--serve: cannot listen on 127.0.0.1:{args.serve}: {exc}") from None
+    print(f"live: {server.url} (Guardian API: /health /guardian /metrics /alerts /audit /docs)", flush=True)
+    try:
+        yield source.attach
+    finally:
+        server.stop()
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -180,6 +242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_utf8(argv)
         args = build_parser().parse_args(argv)
+        if args.version:
+            from harness import __version__
+
+            print(f"harness {__version__}")
+            return EXIT_PASS
+        if args.command is None:
+            raise UsageError("a command is required (see harness --help)")
         check_arguments(args)
         if args.command == "check-history":
             from harness.linearizability.cli import run_check_history

@@ -126,6 +126,27 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str = "") -> Any:
         raise ConfigError(f"{prefix}{exc}") from None
 
 
+def _layer(base: Any, raw: Mapping[str, Any], prefix: str) -> Any:
+    """Replace the fields ``raw`` names in dataclass instance ``base``, coerced and checked."""
+    hints = typing.get_type_hints(type(base))
+    known = {f.name for f in dataclasses.fields(base)}
+    changed = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"{prefix}{key}: unknown setting (known: {', '.join(sorted(known))})")
+        current = getattr(base, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
+            changed[key] = _layer(current, value, f"{prefix}{key}.")
+        else:
+            changed[key] = _coerce(prefix + key, value, hints[key])
+    try:
+        return dataclasses.replace(base, **changed)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{prefix}{exc}") from None
+
+
 def run_config(raw: Mapping[str, Any], base: RunConfig | None = None) -> RunConfig:
     """Layer raw settings (``symbols`` as names or a comma list) over ``base``."""
     raw = dict(raw)
@@ -151,7 +172,12 @@ def run_config(raw: Mapping[str, Any], base: RunConfig | None = None) -> RunConf
     for key, value in raw.items():
         if key not in known:
             raise ConfigError(f"{key}: unknown setting (known: {', '.join(sorted(known))})")
-        changed[key] = _coerce(key, value, hints[key])
+        current = getattr(base, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
+            # A nested table layers over what the base already says, like the top level does.
+            changed[key] = _layer(current, value, f"{key}.")
+        else:
+            changed[key] = _coerce(key, value, hints[key])
     try:
         return dataclasses.replace(base, **changed)
     except ConfigError:

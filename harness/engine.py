@@ -41,7 +41,13 @@ from harness.model import ClosedTrade, Fill, Order, SymbolSpec, Tick
 from harness.strategy import SimulatedVenue, Strategy
 
 FeedFactory = Callable[[SymbolSpec, int], Iterator[Tick]]
-Progress = Callable[[str], None]
+
+
+class Progress(Protocol):
+    """``progress(symbol)`` after each closed trade; ``progress(symbol, reason)`` when a worker stops."""
+
+    def __call__(self, symbol: str, reason: str | None = None, /) -> None: ...
+
 
 
 class AggregatorPort(Protocol):
@@ -101,6 +107,29 @@ class _Shared:
     feed: FeedFactory
     progress: Progress | None = None
     stop: Any | None = None
+
+
+def stop_reason(event: Event) -> str | None:
+    """Why a worker stopped, from the event that says so (None for any other event)."""
+    if event.kind == "worker.halted":
+        return "halted: circuit breaker"
+    if event.kind == "worker.stalled":
+        return f"stalled: {event.payload.get('refused')} refusals ({event.payload.get('reason')})"
+    if event.kind == "worker.error":
+        return f"failed: {str(event.payload.get('error', ''))[:60]}"
+    if event.kind == "worker.done":
+        return "done"
+    return None
+
+
+def tell_progress(progress: Progress, event: Event) -> None:
+    """Advance a symbol's bar on a closed trade; give it the reason when its worker stops."""
+    if event.kind == "trade.closed" and event.symbol is not None:
+        progress(event.symbol)
+        return
+    reason = stop_reason(event)
+    if reason is not None and event.symbol is not None:
+        progress(event.symbol, reason)
 
 
 def new_run_id(config: RunConfig) -> str:
@@ -200,6 +229,11 @@ def _run_threads(config: RunConfig, locks: LockProvider, run_id: str, history: H
     return history, aggregator, guardian
 
 
+def _told(shared: _Shared, event: Event) -> None:
+    if shared.progress is not None:
+        tell_progress(shared.progress, event)
+
+
 def _work(shared: _Shared, spec: SymbolSpec, worker: str) -> None:
     """Run one symbol's worker; any failure is recorded and ends this worker only."""
     history = shared.history
@@ -208,12 +242,12 @@ def _work(shared: _Shared, spec: SymbolSpec, worker: str) -> None:
     try:
         client = shared.locks.client(worker, history)
         trades = SymbolWorker(shared, spec, worker, client).run()
-        history.append("worker.done", worker=worker, symbol=spec.name, trades=trades)
+        _told(shared, history.append("worker.done", worker=worker, symbol=spec.name, trades=trades))
     except Exception as exc:  # noqa: BLE001 -- isolation: the failure becomes evidence
-        history.append(
+        _told(shared, history.append(
             "worker.error", worker=worker, symbol=spec.name, error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
-        )
+        ))
     finally:
         if client is not None:
             client.close()
@@ -245,18 +279,20 @@ class SymbolWorker:
             )
             if done and self.ledger.position.qty == 0:
                 break
-            order = self.strategy.decide(tick, self.ledger.position, flatten=done)
+            last = config.trades is not None and len(self.ledger.trades) >= config.trades - 1
+            order = self.strategy.decide(tick, self.ledger.position, flatten=done, last=last)
             if order is None:
                 continue
             reason = self._trade(order)
             refused = refused + 1 if reason is not None else 0
             if reason == "halted" and self.ledger.position.qty == 0:
                 # Flat and halted: the breaker admits only risk-reducing orders, none remain.
-                self.shared.history.append("worker.halted", worker=self.worker, symbol=self.spec.name)
+                _told(self.shared, self.shared.history.append("worker.halted", worker=self.worker,
+                                                              symbol=self.spec.name))
                 break
             if refused >= config.max_refusals:
-                self.shared.history.append("worker.stalled", worker=self.worker, symbol=self.spec.name,
-                                           refused=refused, reason=reason)
+                _told(self.shared, self.shared.history.append("worker.stalled", worker=self.worker,
+                                                              symbol=self.spec.name, refused=refused, reason=reason))
                 break
         if config.aggregation is Mode.REPLACE:
             self._publish_snapshot()
@@ -423,8 +459,8 @@ def _dispatch(item: Sequence[Any], history: History, aggregator: MetricsAggregat
     if kind == "event":
         event = item[1]
         history.extend([event])
-        if progress is not None and event.kind == "trade.closed":
-            progress(event.symbol)
+        if progress is not None:
+            tell_progress(progress, event)
     else:
         _, symbol, metrics, worker, token = item
         try:

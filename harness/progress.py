@@ -9,15 +9,30 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from harness.config import RunConfig
 from harness.gates import money, percent
+
+Clock = Callable[[], float]
 
 
 def interactive() -> bool:
@@ -25,28 +40,110 @@ def interactive() -> bool:
     return sys.stdout.isatty() and not os.environ.get("CI")
 
 
+class TimeBarColumn(ProgressColumn):
+    """For ``--duration`` runs: elapsed of the known duration, whatever the trade count."""
+
+    def __init__(self, duration: float, started: float, clock: Clock = time.monotonic) -> None:
+        super().__init__()
+        self.duration, self.started, self.clock = duration, started, clock
+
+    def render(self, task: Task) -> Text:
+        """``12.3/60s [#####-----]``: elapsed against the duration."""
+        elapsed = min(self.clock() - self.started, self.duration)
+        width = 20
+        filled = int(width * elapsed / self.duration) if self.duration else width
+        return Text(f"{elapsed:5.1f}/{self.duration:g}s [" + "#" * filled + "-" * (width - filled) + "]")
+
+
+class CountColumn(ProgressColumn):
+    """``M/N`` for a bar with a total, nothing for a status line without one."""
+
+    def render(self, task: Task) -> Text:
+        """Trades done of trades asked."""
+        return Text("" if task.total is None else f"{task.completed:.0f}/{task.total:.0f}", style="green")
+
+
+class SymbolBars:
+    """The bars of one run: one per symbol, a reason when one stops, a status line at the end.
+
+    Called as the engine's progress callback: ``bars(symbol)`` after a closed trade,
+    ``bars(symbol, reason)`` when the symbol's worker stops. Once every symbol has stopped the
+    run is being judged, which can take a while on a long history: a spinner line says so.
+    """
+
+    def __init__(self, progress: Progress, run: RunConfig) -> None:
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._tasks = {name: progress.add_task(name, total=run.trades, status="") for name in run.symbol_names}
+        self._stopped: dict[str, str] = {}
+        self._judging = progress.add_task("checking the history", total=None, visible=False, status="")
+
+    def __call__(self, symbol: str, reason: str | None = None, /) -> None:
+        task = self._tasks.get(symbol)
+        if task is None:
+            return
+        if reason is None:
+            self._progress.advance(task)
+            return
+        with self._lock:
+            first = self._stopped.setdefault(symbol, reason)
+            # "done" follows a halt or a stall; the first reason is the one a person needs.
+            self._progress.update(task, status="" if first == "done" else f"stopped early: {first}")
+            if len(self._stopped) == len(self._tasks):
+                self._progress.update(self._judging, visible=True)
+
+    @property
+    def stopped(self) -> dict[str, str]:
+        """Each stopped symbol's first reason."""
+        return dict(self._stopped)
+
+
+def _columns(run: RunConfig, clock: Clock) -> list[ProgressColumn]:
+    head: list[ProgressColumn] = [SpinnerColumn(finished_text=" "), TextColumn("{task.description:>20}")]
+    tail: list[ProgressColumn] = [TextColumn("{task.fields[status]}", style="yellow")]
+    if run.duration is not None:
+        return [*head, TimeBarColumn(run.duration, clock(), clock), TextColumn("{task.completed:>6.0f} trades"),
+                *tail]
+    return [*head, BarColumn(), CountColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+            TimeRemainingColumn(), *tail]
+
+
 @contextlib.contextmanager
-def symbol_progress(run: RunConfig) -> Iterator[Callable[[str], None] | None]:
-    """A callback advancing the symbol's bar by one closed trade (None when quiet)."""
-    if not interactive():
+def symbol_progress(run: RunConfig, *, force: bool = False, console: Console | None = None,
+                    clock: Clock = time.monotonic) -> Iterator[SymbolBars | None]:
+    """The engine's progress callback (None when quiet: off a terminal, or under CI)."""
+    if not (force or interactive()):
         yield None
         return
-    columns = [TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, transient=True) as progress:
-        tasks = {name: progress.add_task(name, total=run.trades) for name in run.symbol_names}
-        yield lambda symbol: progress.advance(tasks[symbol]) if symbol in tasks else None
+    with Progress(*_columns(run, clock), console=console, transient=True) as progress:
+        yield SymbolBars(progress, run)
+
+
+def _aggregator_pnl(verdict) -> dict[str, Any]:
+    """Per symbol, the aggregator's PnL where it differs from the ledger replay (empty when all agree)."""
+    accuracy = next((ev for ev in verdict.evidence if ev.area == "MetricsAggregator Accuracy"), None)
+    rows = {} if accuracy is None else accuracy.figures.get("per_symbol", {})
+    return {name: row.get("aggregator_pnl") for name, row in rows.items()
+            if row.get("aggregator_pnl") is not None and row.get("difference") not in (0, "0", None)}
 
 
 def _symbol_table(verdict) -> Table | None:
-    """Per-symbol trades, PnL and win rate from the performance evidence (None without it)."""
+    """Per-symbol trades, PnL and win rate from the history; the aggregator's PnL beside it when it differs."""
     perf = next((ev for ev in verdict.evidence if ev.area == "Performance Metrics"), None)
     if perf is None:
         return None
-    table = Table(title=f"{perf.figures['total_trades']} trades, {perf.figures['throughput_trades_per_s']:.1f} trades/s")
-    for column in ("symbol", "trades", "PnL", "win rate"):
+    figures = perf.figures
+    table = Table(title=f"{figures['total_trades']} trades, {figures['throughput_trades_per_s']:.1f} trades/s")
+    differing = _aggregator_pnl(verdict)
+    columns = ["symbol", "trades", "PnL (ledger)" if differing else "PnL", "win rate"]
+    columns += ["PnL (aggregator)"] if differing else []
+    for column in columns:
         table.add_column(column, justify="left" if column == "symbol" else "right")
-    for name, s in perf.figures["per_symbol"].items():
-        table.add_row(name, str(s["trades"]), money(s["pnl"]), percent(s["win_rate"]))
+    for name, s in figures["per_symbol"].items():
+        row = [name, str(s["trades"]), money(s["pnl"]), percent(s["win_rate"])]
+        if differing:
+            row.append(f"{money(differing[name])} ❌" if name in differing else "=")
+        table.add_row(*row)
     return table
 
 

@@ -45,6 +45,15 @@ def _settings(config: pytest.Config) -> dict[str, Any]:
     return explicit
 
 
+def _command_flags(config: pytest.Config, explicit: dict[str, Any]) -> list[str]:
+    """What ``harness run`` needs beyond seed and size to rerun this item: config file, overrides."""
+    from harness.overrides import override_flags
+
+    config_file = config.getoption("--harness-config")
+    flags = ["--config", str(Path(config_file).resolve())] if config_file else []
+    return flags + override_flags(explicit)
+
+
 @pytest.fixture
 def harness_scenario(request: pytest.FixtureRequest, record_property):
     """Run a scenario, write its report directory, record its verdict; returns the Verdict."""
@@ -64,7 +73,7 @@ def harness_scenario(request: pytest.FixtureRequest, record_property):
         harness_config = scenario.configure(base, explicit)
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         out = root / f"{run_dir_name(scenario.name, harness_config.run.seed)}-{worker}"
-        verdict = execute(scenario, harness_config, out)
+        verdict = execute(scenario, harness_config, out, command_flags=_command_flags(config, explicit))
         write_reports(verdict, out)
         record_property(VERDICT_PROPERTY, json.dumps(
             {"scenario": scenario.name, "status": verdict.status, "report": str(out), "command": verdict.command,
@@ -77,15 +86,18 @@ def harness_scenario(request: pytest.FixtureRequest, record_property):
 class GateSummary:
     """Collects verdicts from test reports (also those xdist workers send) and prints them."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: pytest.Config) -> None:
         self.verdicts: list[dict[str, Any]] = []
+        # xdist's own marker of a worker process; an environment variable would also be
+        # inherited by a pytest that a test starts in a subprocess (pytester).
+        self.is_worker = hasattr(config, "workerinput")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":
             self.verdicts += [json.loads(v) for k, v in report.user_properties if k == VERDICT_PROPERTY]
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if not self.verdicts or os.environ.get("PYTEST_XDIST_WORKER"):
+        if not self.verdicts or self.is_worker:
             return
         terminalreporter.section("harness gates")
         for verdict in self.verdicts:
@@ -96,5 +108,15 @@ class GateSummary:
                 terminalreporter.write_line(f"    reproduce: {verdict['command']}")
 
 
+MARKERS = (
+    "slow: takes more than a few seconds (deselect with -m 'not slow')",
+    "services: needs real Redis/PostgreSQL",
+    "harness: a test that runs a harness scenario",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(GateSummary(), "harness-gate-summary")
+    # Registered here so a user's project with --strict-markers can use them unchanged.
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    config.pluginmanager.register(GateSummary(config), "harness-gate-summary")

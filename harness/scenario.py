@@ -69,6 +69,7 @@ class ScenarioContext:
     run_id: str
     plugins: Plugins = Plugins()
     progress: Callable[[str], None] | None = None
+    on_history: Callable[[History], None] | None = None  # e.g. the live Guardian API follows it
 
     def lock_service(self, history: History) -> contextlib.AbstractContextManager[LockProvider]:
         """The lock service of this run: a plugin's, or a ZeroMQ broker on loopback."""
@@ -89,6 +90,8 @@ class ScenarioContext:
             history, kwargs["on_guardian"] = persistence.start(process)
         elif history is None:
             history = History(self.run_id, new_sequence(process))
+        if self.on_history is not None:
+            self.on_history(history)
         if self.plugins.aggregator is not None and "aggregator" not in kwargs:
             kwargs["aggregator"] = self.plugins.aggregator(history)
         if self.plugins.guardian is not None:
@@ -184,7 +187,8 @@ def run_dir_name(scenario: str, seed: int, now: _dt.datetime | None = None) -> s
 
 
 def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins: Plugins = Plugins(),
-            progress: Callable[[str], None] | None = None, command_flags: Sequence[str] = ()) -> Verdict:
+            progress: Callable[[str], None] | None = None, command_flags: Sequence[str] = (),
+            on_history: Callable[[History], None] | None = None) -> Verdict:
     """Run a scenario, check its history and judge it; nothing is written here.
 
     ``command_flags`` are the caller's flags the reproduce command must repeat (a config
@@ -193,7 +197,7 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     started = _dt.datetime.now(_dt.timezone.utc)
     run_id = out_dir.name
     make_dir(out_dir)
-    context = ScenarioContext(config, out_dir, run_id, plugins, progress)
+    context = ScenarioContext(config, out_dir, run_id, plugins, progress, on_history)
     outcome = guarded(scenario.run, context)
     trial = Trial((), (outcome,)) if isinstance(outcome, Evidence) else outcome
     areas = () if isinstance(outcome, Evidence) else scenario.areas

@@ -37,8 +37,12 @@ class Strategy:
         self._held = 0
         self._hold_for = 0
 
-    def decide(self, tick: Tick, position: Position, flatten: bool = False) -> Order | None:
-        """The order to send at this tick, if any; ``flatten`` closes what is open."""
+    def decide(self, tick: Tick, position: Position, flatten: bool = False, last: bool = False) -> Order | None:
+        """The order to send at this tick, if any; ``flatten`` closes what is open.
+
+        ``last``: the next closed trade is the last one asked for, so no partial close (a
+        partial close would be a trade that leaves a position to flatten: one trade too many).
+        """
         roll = self._rng.random()
         if position.qty == 0:
             if flatten or roll >= self.params.open_probability:
@@ -57,7 +61,7 @@ class Strategy:
         if roll < self.params.scale_in_probability and lots_held < self.spec.max_lots:
             opening = Side.BUY if position.qty > 0 else Side.SELL
             return self._order(tick, opening, self._lots(self.spec.max_lots - lots_held))
-        if roll > 1 - self.params.partial_close_probability and lots_held > 1:
+        if roll > 1 - self.params.partial_close_probability and lots_held > 1 and not last:
             return self._order(tick, closing, self.spec.lot * (lots_held // 2))
         return None
 

@@ -10,6 +10,8 @@ from harness.history import Event
 
 from ._history_builders import clean_events, symbols
 
+pytest_plugins = ["pytester"]  # the plugin is tested from outside projects
+
 
 @pytest.fixture(scope="module")
 def clean() -> tuple[Event, ...]:

@@ -65,16 +65,32 @@ def test_every_mode_completes_every_symbol_without_errors(runs):
         assert kinds(events, "worker.error") == [], mode
         done = {e.symbol: e.payload["trades"] for e in kinds(events, "worker.done")}
         assert set(done) == set(result.config.symbol_names), mode
-        assert all(n >= TRADES for n in done.values()), (mode, done)
+        assert all(n == TRADES for n in done.values()), (mode, done)
 
 
 def test_same_seed_gives_identical_per_symbol_trades_in_thread_single_and_process_mode(runs):
     reference = _trades(runs["thread"])
     assert set(reference) == set(runs["thread"].config.symbol_names)
-    assert all(len(rows) >= TRADES for rows in reference.values())
+    assert all(len(rows) == TRADES for rows in reference.values())
     assert _trades(runs["single"]) == reference
     assert _trades(runs["process"]) == reference
     assert _trades(_run("thread")) == reference, "a second run in the same mode repeats itself"
+
+
+@pytest.mark.parametrize("seed", [1, 22, 35, 127])
+@pytest.mark.parametrize("trades", [1, 2, 7, 30])
+def test_trades_n_means_exactly_n_closed_trades_per_symbol_and_no_open_position(seed, trades):
+    """A partial close as the N-th trade would leave a position whose flattening makes N+1."""
+    result = run(run_config({"seed": seed, "trades": trades, "mode": "single"}), LockTable())
+    halted = {e.symbol for e in kinds(result.events(), "worker.halted")}  # a breaker stops a symbol early
+    counts = {s: len(rows) for s, rows in _trades(result).items()}
+    assert {s: n for s, n in counts.items() if s not in halted} == {
+        s: trades for s in result.config.symbol_names if s not in halted}
+    assert all(counts.get(s, 0) < trades for s in halted)
+    net: dict[str, Decimal] = defaultdict(Decimal)
+    for fill in kinds(result.events(), "order.fill"):
+        net[fill.symbol] += Decimal(fill.payload["qty"]) * (1 if fill.payload["side"] == "BUY" else -1)
+    assert all(qty == 0 for qty in net.values()), net
 
 
 def test_another_seed_gives_other_trades(runs):

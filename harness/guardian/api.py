@@ -12,19 +12,20 @@ an alert of a lower level (a recovery notice) or if it never alerted. Health is 
 guardian's own (HALTED beats DEGRADED beats HEALTHY), made at least DEGRADED while any
 layer is down.
 
-Every route needs ``Authorization: Bearer <token>``; there is no unauthenticated route
-(the OpenAPI schema and docs pages are switched off for that reason).
+Every route needs ``Authorization: Bearer <token>``; there is no unauthenticated route.
+The OpenAPI schema (``/openapi.json``) and a self-contained reference page (``/docs``) are
+served behind the same token. ``/metrics`` is built with prometheus_client.
 """
 
 from __future__ import annotations
 
 import argparse
 import hmac
+import html
 import os
 import socket
 import sys
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -168,62 +169,81 @@ def alert_json(event: Event) -> dict[str, Any]:
     }
 
 
-# -- Prometheus text exposition -------------------------------------------------------------
+# -- Prometheus exposition (prometheus_client) ---------------------------------------------
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class _RunCollector:
+    """A prometheus_client collector over one guardian snapshot and the run's events."""
+
+    def __init__(self, snapshot: GuardianSnapshot, events: Sequence[Event]) -> None:
+        self.snapshot, self.events = snapshot, events
+
+    def collect(self) -> Iterator[Any]:
+        """Every family, built fresh from the snapshot (the API is a view, not a store)."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        snapshot, layers = self.snapshot, layer_status(self.events)
+        health = health_of(snapshot, layers)
+        yield _gauge(GaugeMetricFamily, "harness_guardian_health", "1 for the guardian's current health state.",
+                     ["state"], [([h.value], int(h is health)) for h in Health])
+        for name, text, value in (
+                ("harness_guardian_gross_exposure", "Sum of |position notional| over symbols.",
+                 snapshot.gross_exposure),
+                ("harness_guardian_gross_exposure_ratio", "Gross exposure divided by equity.", snapshot.exposure_ratio),
+                ("harness_guardian_global_realised_pnl", "Realised PnL over all symbols.", snapshot.realised)):
+            yield GaugeMetricFamily(name, text, value=float(value))
+        yield CounterMetricFamily("harness_guardian_breaker_trips", "Circuit breaker trips.", value=snapshot.trips)
+        syms = list(snapshot.symbols.items())
+        for name, text, field_of in (
+                ("harness_guardian_position", "Position per symbol.", lambda r: r.position),
+                ("harness_guardian_exposure", "|Position notional| per symbol.", lambda r: r.exposure),
+                ("harness_guardian_realised_pnl", "Realised PnL per symbol.", lambda r: r.realised),
+                ("harness_guardian_loss_streak", "Consecutive losing trades per symbol.", lambda r: r.streak),
+                ("harness_guardian_breaker_tripped", "1 if the symbol's breaker tripped.",
+                 lambda r: int(bool(r.tripped)))):
+            yield _gauge(GaugeMetricFamily, name, text, ["symbol"], [([n], field_of(r)) for n, r in syms])
+        yield _gauge(GaugeMetricFamily, "harness_persistence_layer_up", "1 while a persistence layer is up.",
+                     ["layer"], [([name], int(state == "up")) for name, state in layers.items()])
+        levels = dict.fromkeys(ALERT_LEVELS, 0)
+        for event in alerts(self.events):
+            level = str(event.payload.get("level", "unknown"))
+            levels[level] = levels.get(level, 0) + 1
+        alerts_family = CounterMetricFamily("harness_alerts", "Alerts raised, by level.", labels=["level"])
+        for level, count in levels.items():
+            alerts_family.add_metric([level], count)
+        yield alerts_family
+        yield CounterMetricFamily("harness_events", "Events recorded in the run's history.", value=len(self.events))
 
 
-def _number(value: Decimal | int) -> str:
-    # Plain notation: Decimal's str may use exponents such as 0E-8.
-    return format(value, "f") if isinstance(value, Decimal) else str(value)
-
-
-def _family(name: str, kind: str, help_text: str, samples: Sequence[tuple[dict[str, str], Decimal | int]]) -> list[str]:
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-    for labels, value in samples:
-        body = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
-        lines.append(f"{name}{{{body}}} {_number(value)}" if body else f"{name} {_number(value)}")
-    return lines
+def _gauge(family: Any, name: str, text: str, labels: list[str], samples: Sequence[tuple[list[str], Any]]) -> Any:
+    gauge = family(name, text, labels=labels)
+    for values, value in samples:
+        gauge.add_metric(values, float(value))
+    return gauge
 
 
 def metrics_text(snapshot: GuardianSnapshot, events: Sequence[Event]) -> str:
-    """The guardian and run as Prometheus text exposition (format 0.0.4)."""
-    layers = layer_status(events)
-    health = health_of(snapshot, layers)
-    syms = snapshot.symbols.items()
-    levels = dict.fromkeys(ALERT_LEVELS, 0)
-    for event in alerts(events):
-        level = str(event.payload.get("level", "unknown"))
-        levels[level] = levels.get(level, 0) + 1
-    families = [
-        _family("harness_guardian_health", "gauge", "1 for the guardian's current health state.",
-                [({"state": h.value}, int(h is health)) for h in Health]),
-        _family("harness_guardian_gross_exposure", "gauge", "Sum of |position notional| over symbols.",
-                [({}, snapshot.gross_exposure)]),
-        _family("harness_guardian_gross_exposure_ratio", "gauge", "Gross exposure divided by equity.",
-                [({}, snapshot.exposure_ratio)]),
-        _family("harness_guardian_global_realised_pnl", "gauge", "Realised PnL over all symbols.",
-                [({}, snapshot.realised)]),
-        _family("harness_guardian_breaker_trips_total", "counter", "Circuit breaker trips.", [({}, snapshot.trips)]),
-        _family("harness_guardian_position", "gauge", "Position per symbol.",
-                [({"symbol": n}, r.position) for n, r in syms]),
-        _family("harness_guardian_exposure", "gauge", "|Position notional| per symbol.",
-                [({"symbol": n}, r.exposure) for n, r in syms]),
-        _family("harness_guardian_realised_pnl", "gauge", "Realised PnL per symbol.",
-                [({"symbol": n}, r.realised) for n, r in syms]),
-        _family("harness_guardian_loss_streak", "gauge", "Consecutive losing trades per symbol.",
-                [({"symbol": n}, r.streak) for n, r in syms]),
-        _family("harness_guardian_breaker_tripped", "gauge", "1 if the symbol's breaker tripped.",
-                [({"symbol": n}, int(bool(r.tripped))) for n, r in syms]),
-        _family("harness_persistence_layer_up", "gauge", "1 while a persistence layer is up.",
-                [({"layer": name}, int(state == "up")) for name, state in layers.items()]),
-        _family("harness_alerts_total", "counter", "Alerts raised, by level.",
-                [({"level": level}, count) for level, count in levels.items()]),
-        _family("harness_events_total", "counter", "Events recorded in the run's history.", [({}, len(events))]),
-    ]
-    return "\n".join(line for family in families for line in family) + "\n"
+    """The guardian and run in the Prometheus text exposition format (through prometheus_client)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_RunCollector(snapshot, events))  # type: ignore[arg-type]
+    return generate_latest(registry).decode("utf-8")
+
+
+def docs_page(spec: Mapping[str, Any]) -> str:
+    """The API reference as one self-contained HTML page (no CDN script: it opens offline)."""
+    rows = []
+    for path, methods in spec.get("paths", {}).items():
+        for method, op in methods.items():
+            params = ", ".join(p.get("name", "") for p in op.get("parameters", []) if p.get("in") == "query")
+            rows.append(f"<tr><td>{html.escape(method.upper())}</td><td><code>{html.escape(path)}</code></td>"
+                        f"<td>{html.escape(op.get('summary', ''))}</td><td>{html.escape(params)}</td></tr>")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(spec['info']['title'])}</title>"
+            f"</head><body><h1>{html.escape(spec['info']['title'])}</h1><p>Every route needs "
+            "<code>Authorization: Bearer &lt;token&gt;</code>. Machine-readable: <code>/openapi.json</code>.</p>"
+            "<table border='1'><tr><th>method</th><th>path</th><th>what</th><th>query</th></tr>"
+            f"{''.join(rows)}</table></body></html>")
 
 
 # -- the app --------------------------------------------------------------------------------
@@ -232,7 +252,7 @@ def metrics_text(snapshot: GuardianSnapshot, events: Sequence[Event]) -> str:
 def create_app(source: GuardianSource, token: str) -> FastAPI:
     """A FastAPI app serving ``source``; every route requires the bearer ``token``."""
     from fastapi import Depends, FastAPI, Header, HTTPException, Query
-    from fastapi.responses import PlainTextResponse
+    from fastapi.responses import HTMLResponse, PlainTextResponse
 
     if not token:
         raise ValueError("the Guardian API needs a non-empty token")
@@ -246,33 +266,43 @@ def create_app(source: GuardianSource, token: str) -> FastAPI:
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), expected):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
+    # FastAPI's own docs routes ignore app dependencies: serve the schema and docs ourselves,
+    # behind the same token as everything else.
     app = FastAPI(
         title="harness Guardian API", dependencies=[Depends(authorise)],
         docs_url=None, redoc_url=None, openapi_url=None,
     )
 
-    @app.get("/health")
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs() -> Any:
+        return HTMLResponse(docs_page(app.openapi()))
+
+    @app.get("/health", summary="Overall health, the guardian's own state and each persistence layer")
     def health() -> dict[str, Any]:
         events = source.events()
         layers = layer_status(events)
         snapshot = source.snapshot()
         return {"status": health_of(snapshot, layers).value, "guardian": snapshot.health.value, "layers": layers}
 
-    @app.get("/guardian")
+    @app.get("/guardian", summary="Exposure, realised PnL, breakers, per-symbol positions")
     def guardian() -> dict[str, Any]:
         return guardian_json(source.snapshot())
 
-    @app.get("/metrics", response_class=PlainTextResponse, response_model=None)
+    @app.get("/metrics", response_class=PlainTextResponse, response_model=None, summary="Prometheus metrics")
     def metrics() -> Any:
         body = metrics_text(source.snapshot(), source.events())
         return PlainTextResponse(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @app.get("/alerts")
+    @app.get("/alerts", summary="Every alert raised so far")
     def alert_list() -> dict[str, Any]:
         found = [alert_json(e) for e in alerts(source.events())]
         return {"count": len(found), "alerts": found}
 
-    @app.get("/audit")
+    @app.get("/audit", summary="The run's events, a page at a time")
     def audit(offset: int = Query(0, ge=0), limit: int = Query(DEFAULT_PAGE, ge=1)) -> dict[str, Any]:
         events = source.events()
         limit = min(limit, MAX_PAGE)

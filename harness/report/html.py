@@ -60,6 +60,7 @@ table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:4p
 .facts{margin:0;padding:0;list-style:none;font-size:.9em}.bad{color:#b00}
 .panel svg{max-width:100%;height:auto}.caption,.skipped{font-size:.9em;color:#555}
 .hold.overlap path{stroke:#7a0000}
+.counterexamples{font-size:.85em}pre{background:#f4f4f4;padding:.6em;white-space:pre-wrap}
 """
 
 
@@ -73,6 +74,9 @@ class ReportData:
     gates: tuple[GateResult, ...]
     figures: Mapping[str, Mapping[str, Any]]
     events: Sequence[Event]
+    command: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    violations: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,12 @@ class _SvgMarks:
 
 def from_verdict(verdict: Verdict) -> ReportData:
     """Report data of a judged run (a ``harness.scenario.Verdict``)."""
+    from harness.report.settings import run_settings
+
     figures = {ev.area: ev.figures for ev in verdict.evidence}
-    return ReportData(verdict.scenario.name, verdict.run_id, verdict.status, verdict.gates, figures, verdict.events)
+    violations = {ev.area: ev.violations for ev in verdict.evidence}
+    return ReportData(verdict.scenario.name, verdict.run_id, verdict.status, verdict.gates, figures, verdict.events,
+                      verdict.command, run_settings(verdict.config), violations)
 
 
 def from_saved(path: Path) -> ReportData:
@@ -127,7 +135,9 @@ def _from_document(doc: Mapping[str, Any], events: Sequence[Event], origin: Path
         gates = tuple(GateResult(g["name"], g["area"], tuple(Line(f["ok"], f["text"]) for f in g["facts"]))
                       for g in doc["gates"])
         figures = {area: body["figures"] for area, body in doc["evidence"].items()}
-        return ReportData(doc["scenario"], doc["run_id"], doc["status"], gates, figures, events)
+        violations = {area: body.get("violations", {}) for area, body in doc["evidence"].items()}
+        return ReportData(doc["scenario"], doc["run_id"], doc["status"], gates, figures, events,
+                          doc.get("reproduce"), doc.get("config", {}), violations)
     except (KeyError, TypeError) as exc:
         raise HistoryError(f"{origin}: not an evidence document (missing {exc})") from None
 
@@ -142,7 +152,8 @@ def _rejudged(events: Sequence[Event]) -> ReportData:
     evidence = evaluate(events, areas_present(events))
     gates = tuple(judge(evidence, load_config(None).gates))
     status = "PASS" if unified(gates) else "FAIL"
-    return ReportData("history", events[0].run_id, status, gates, {ev.area: ev.figures for ev in evidence}, events)
+    return ReportData("history", events[0].run_id, status, gates, {ev.area: ev.figures for ev in evidence}, events,
+                      violations={ev.area: ev.violations for ev in evidence})
 
 
 # -- series helpers -----------------------------------------------------------------------
@@ -230,7 +241,9 @@ def draw_latency(data: ReportData) -> str | None:
     fig, axes = _figure(1, len(views), 3.4, share=False)
     for ax, (label, key, samples) in zip(axes, views):
         ms = [ns / MS for ns in samples]
-        ax.hist(ms, bins=60, color="#4c72b0")
+        # Log-spaced bins: latencies span decades, and linear bins put a long run's body in one bar.
+        ax.hist(ms, bins=log_bins(ms), color="#4c72b0")
+        ax.set_xscale("log")
         summary = _percentiles(data, key, samples)
         for name, style in (("p50", ":"), ("p99", "--"), ("p99.9", "-")):
             value = _number(summary[f"{name}_ms"])
@@ -242,50 +255,135 @@ def draw_latency(data: ReportData) -> str | None:
     return _svg(fig)
 
 
-def shown_holds(holds: Sequence[Hold], limit: int) -> list[Hold]:
-    """At most ``limit`` holds of one lock, evenly spread; overlapping holds are always kept."""
-    plain = [h for h in holds if not h.overlap]
-    room = max(0, limit - (len(holds) - len(plain)))
-    step = max(1, math.ceil(len(plain) / room)) if room else len(plain) + 1
-    kept = {id(h) for h in plain[::step]} | {id(h) for h in holds if h.overlap}
-    return [h for h in holds if id(h) in kept]
+def log_bins(values: Sequence[float], count: int = 60) -> list[float]:
+    """``count`` bin edges spaced evenly on a log scale from the smallest to the largest value."""
+    positive = [v for v in values if v > 0] or [1e-3]
+    low, high = min(positive), max(positive)
+    if high <= low:
+        high = low * 10
+    ratio = (high / low) ** (1 / count)
+    return [low * ratio ** k for k in range(count + 1)]
 
 
-def _hold_bars(ax: Any, rows: Sequence[tuple[int, Hold]], clients: Sequence[str],
-               at: Callable[[int], float], marks: _SvgMarks) -> None:
-    """One rectangle per hold, each with its own SVG id, class and hover title."""
+@dataclass(frozen=True)
+class HoldBar:
+    """One drawn bar of the lock timeline: a single hold, or consecutive plain holds merged."""
+
+    lock: str
+    holds: tuple[Hold, ...]
+
+    @property
+    def start_ns(self) -> int:
+        """Start of the first hold."""
+        return self.holds[0].start_ns
+
+    @property
+    def end_ns(self) -> int:
+        """End of the last hold."""
+        return max(h.end_ns for h in self.holds)
+
+    @property
+    def overlap(self) -> bool:
+        """True when this bar is a hold the checker found overlapping another."""
+        return any(h.overlap for h in self.holds)
+
+
+def hold_bars(holds: Sequence[Hold], limit: int, keep: frozenset[int] = frozenset()) -> list[HoldBar]:
+    """At most about ``limit`` bars for one lock, every hold in exactly one of them.
+
+    Overlapping holds and holds named by a counterexample (``keep``, by seq) stay single bars;
+    the plain ones between them merge into runs of equal size, so a long run still accounts
+    for every hold (each bar says how many it stands for) without drawing thousands.
+    """
+    single = [h.overlap or h.seq in keep for h in holds]
+    room = max(1, limit - sum(single))
+    size = max(1, math.ceil((len(holds) - sum(single)) / room))
+    bars: list[HoldBar] = []
+    run: list[Hold] = []
+    for hold, alone in zip(holds, single, strict=True):
+        if alone or len(run) == size:
+            if run:
+                bars.append(HoldBar(hold.lock, tuple(run)))
+            run = []
+        if alone:
+            bars.append(HoldBar(hold.lock, (hold,)))
+        else:
+            run.append(hold)
+    if run:
+        bars.append(HoldBar(run[0].lock, tuple(run)))
+    return bars
+
+
+def seqs_in(item: Any) -> set[int]:
+    """Event seqs a counterexample names: integer ``*seq`` fields at any depth (events nest)."""
+    found: set[int] = set()
+    if isinstance(item, Mapping):
+        for key, value in item.items():
+            if str(key).endswith("seq") and type(value) is int:
+                found.add(value)
+            else:
+                found |= seqs_in(value)
+    elif isinstance(item, (list, tuple)):
+        for value in item:
+            found |= seqs_in(value)
+    return found
+
+
+def offending_seqs(data: ReportData, area: str) -> frozenset[int]:
+    """Every event seq that an area's counterexamples name."""
+    return frozenset(seq for items in data.violations.get(area, {}).values() for seq in seqs_in(items))
+
+
+def _hold_bars(ax: Any, rows: Sequence[tuple[int, HoldBar]], clients: Sequence[str],
+               at: Callable[[int], float], marks: _SvgMarks, offending: frozenset[int]) -> None:
+    """One rectangle per bar, each with its own SVG id, class, hover title and hold count."""
     colours = matplotlib.colormaps["tab10"]
-    for index, (row, hold) in enumerate(rows):
-        colour = OVERLAP_COLOUR if hold.overlap else colours(clients.index(hold.client) % 10)
+    for index, (row, bar) in enumerate(rows):
+        first = bar.holds[0]
+        single = len(bar.holds) == 1
+        if bar.overlap:
+            colour = OVERLAP_COLOUR
+        else:
+            colour = colours(clients.index(first.client) % 10) if single else "#9a9a9a"
+        flagged = any(h.seq in offending for h in bar.holds)
         gid = f"hold-{index}"
         # add_artist, not barh: no per-bar data-limit update (several times faster); limits are set below.
-        ax.add_artist(Rectangle((at(hold.start_ns), row - 0.35), at(hold.end_ns) - at(hold.start_ns), 0.7,
-                                facecolor=colour, edgecolor=colour, linewidth=1.5 if hold.overlap else 0.3, gid=gid))
-        marks.add(gid, "hold overlap" if hold.overlap else "hold",
-                  f"{hold.lock} held by {hold.client}, token {hold.token}, "
-                  f"{at(hold.start_ns):.6f}-{at(hold.end_ns):.6f} s", seq=hold.seq)
+        ax.add_artist(Rectangle((at(bar.start_ns), row - 0.35), max(at(bar.end_ns) - at(bar.start_ns), 0.0), 0.7,
+                                facecolor=colour, edgecolor="#000" if flagged else colour,
+                                linewidth=2.5 if flagged else 1.5 if bar.overlap else 0.3, gid=gid))
+        css = "hold" + (" overlap" if bar.overlap else "") + (" offending" if flagged else "")
+        if single:
+            title = (f"{first.lock} held by {first.client}, token {first.token}, "
+                     f"{at(first.start_ns):.6f}-{at(first.end_ns):.6f} s")
+        else:
+            holders = ", ".join(sorted({h.client for h in bar.holds}))
+            title = (f"{len(bar.holds)} holds of {first.lock} by {holders}, "
+                     f"{at(bar.start_ns):.6f}-{at(bar.end_ns):.6f} s")
+        marks.add(gid, css, title, seq=first.seq, holds=len(bar.holds))
 
 
 def draw_locks(data: ReportData) -> str | None:
-    """Per lock, who held it when (Gantt); overlapping holds of different clients in red."""
+    """Per lock, who held it when (Gantt); overlapping holds in red, counterexample holds outlined."""
     timeline = hold_windows(data.events)
     holds, pairs = timeline.windows, timeline.overlapping_pairs
     if not holds:
         return None
+    offending = offending_seqs(data, LOCK_AREA)
     locks = sorted({h.lock for h in holds})
     clients = sorted({h.client for h in holds})
     at = _seconds(data.events)
-    rows: list[tuple[int, Hold]] = []
+    rows: list[tuple[int, HoldBar]] = []
     notes = []
     for row, lock in enumerate(locks):
         of_lock = [h for h in holds if h.lock == lock]
-        shown = shown_holds(of_lock, MAX_BARS)
-        rows.extend((row, hold) for hold in shown)
-        if len(shown) < len(of_lock):
-            notes.append(f"<li>{html.escape(lock)}: {len(shown)} of {len(of_lock)} holds drawn</li>")
+        bars = hold_bars(of_lock, MAX_BARS, offending)
+        rows.extend((row, bar) for bar in bars)
+        if len(bars) < len(of_lock):
+            notes.append(f"<li>{html.escape(lock)}: {len(of_lock)} holds in {len(bars)} bars "
+                         "(grey bars merge consecutive holds; hover for how many)</li>")
     fig, (ax,) = _figure(1, 1, 1.2 + 0.45 * len(locks))
     marks = _SvgMarks()
-    _hold_bars(ax, rows, clients, at, marks)
+    _hold_bars(ax, rows, clients, at, marks, offending)
     ax.set_xlim(0, max(at(data.events[-1].mono_ns), 1e-6))
     ax.set_ylim(len(locks) - 0.5, -0.5)
     ax.set_yticks(range(len(locks)), locks)
@@ -297,9 +395,9 @@ def draw_locks(data: ReportData) -> str | None:
     summary = (f"{len(holds)} holds of {len(locks)} locks by {len(clients)} clients; "
                f"{overlapping} overlapping holds ({pairs} overlapping pairs)"
                + ("" if checker is None else f"; the lock checker reports {checker} overlaps") + ". "
-               "Colour = holder; hover a bar for holder and fencing token.")
-    return (f'<p class="caption" data-overlap-holds="{overlapping}" data-overlap-pairs="{pairs}">'
-            f"{html.escape(summary)}</p>{_svg(fig, marks)}"
+               "Colour = holder; black outline = named by a counterexample; hover a bar for holder and token.")
+    return (f'<p class="caption" data-overlap-holds="{overlapping}" data-overlap-pairs="{pairs}" '
+            f'data-holds="{len(holds)}">{html.escape(summary)}</p>{_svg(fig, marks)}'
             + (f'<ul class="caption">{"".join(notes)}</ul>' if notes else ""))
 
 
@@ -447,6 +545,77 @@ def verdict_table(data: ReportData) -> str:
             f'</thead><tbody>{"".join(rows)}</tbody></table>')
 
 
+MAX_COUNTEREXAMPLES = 50
+# Which panel shows an area's defects (areas are named as their checkers name them).
+AREA_PANELS = {LOCK_AREA: "panel-locks", "Risk Management": "panel-exposure", PERF_AREA: "panel-latency",
+               "MetricsAggregator Accuracy": "panel-pnl"}
+
+
+def reproduce_section(data: ReportData) -> str:
+    """The exact command that reruns this run (seed, size, overrides, plug-ins)."""
+    if not data.command:
+        return ""
+    return (f'<section id="reproduce"><h2>Reproduce</h2><pre><code id="reproduce-command">'
+            f"{html.escape(data.command)}</code></pre></section>")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, Mapping) and {"seq", "kind"} <= value.keys():
+        # A recorded event: what a person needs to find it, the rest is in events.jsonl.
+        payload = value.get("payload") or {}
+        names = payload.get("names") or payload.get("name") or ""
+        return html.escape(f"#{value['seq']} {value['kind']} by {value.get('worker')} {_short(names)}".rstrip())
+    return html.escape(_short(value))
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, (Mapping, list, tuple)) else str(value)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _violation_table(area: str, check: str, items: Sequence[Any]) -> str:
+    shown = list(items[:MAX_COUNTEREXAMPLES])
+    columns: list[str] = []
+    for item in shown:
+        for key in item if isinstance(item, Mapping) else ("value",):
+            if key not in columns:
+                columns.append(str(key))
+    panel = AREA_PANELS.get(area)
+    rows = []
+    for item in shown:
+        row = item if isinstance(item, Mapping) else {"value": item}
+        seqs = " ".join(str(seq) for seq in sorted(seqs_in(row)))
+        link = f'<td><a href="#{panel}">view</a></td>' if panel else "<td></td>"
+        rows.append(f'<tr class="counterexample" data-seqs="{seqs}">{link}'
+                    + "".join(f"<td>{_cell(row.get(c, ''))}</td>" for c in columns) + "</tr>")
+    more = len(items) - len(shown)
+    note = f'<p class="caption">{more} more not shown (all in evidence.json)</p>' if more > 0 else ""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    return (f'<h3 data-area="{html.escape(area)}" data-check="{html.escape(check)}">{html.escape(area)}: '
+            f"{html.escape(check)} ({len(items)})</h3><table class='counterexamples'><thead><tr><th></th>{head}</tr>"
+            f"</thead><tbody>{''.join(rows)}</tbody></table>{note}")
+
+
+def counterexample_section(data: ReportData) -> str:
+    """Every defect a checker found, with the offending events, for each area that failed."""
+    failed = {g.area for g in data.gates if g.status != "PASS"}
+    tables = [_violation_table(area, check, items)
+              for area, checks in data.violations.items() if area in failed
+              for check, items in checks.items() if items]
+    if not tables:
+        return ""
+    return f'<section id="counterexamples"><h2>Counterexamples</h2>{"".join(tables)}</section>'
+
+
+def settings_section(data: ReportData) -> str:
+    """The configuration the run used, one row per setting (collapsed)."""
+    if not data.settings:
+        return ""
+    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{_cell(v)}</td></tr>" for k, v in data.settings.items())
+    return (f'<details id="configuration"><summary>Configuration ({len(data.settings)} settings)</summary>'
+            f"<table><tbody>{rows}</tbody></table></details>")
+
+
 def _scoped(body: str, prefix: str) -> str:
     """Prefix every id (and reference to one) of a panel, so ids stay unique across the page's SVGs."""
     body = re.sub(r'\bid="([^"]+)"', rf'id="{prefix}-\1"', body)
@@ -471,7 +640,8 @@ def render(data: ReportData) -> str:
             f'<h1 id="verdict" class="{data.status}">{html.escape(data.title)}: '
             f'<span class="status">{data.status}</span></h1>'
             f"<p class=\"caption\">run {html.escape(data.run_id)}, {len(data.events)} events</p>"
-            f"{verdict_table(data)}{notes}{''.join(sections)}</body></html>\n")
+            f"{verdict_table(data)}{reproduce_section(data)}{counterexample_section(data)}{settings_section(data)}"
+            f"{notes}{''.join(sections)}</body></html>\n")
 
 
 def write_html(data: ReportData, path: Path) -> Path:

@@ -15,6 +15,7 @@ from typing import Any
 from harness import __version__
 from harness.history import normalise, write_jsonl
 from harness.report.html import from_verdict, write_html
+from harness.report.settings import run_settings
 from harness.report.verify_log import physical_evidence, verify_log
 from harness.scenario import Verdict, make_dir
 from harness.stresslog import write_log
@@ -52,6 +53,7 @@ def evidence_document(verdict: Verdict) -> dict[str, Any]:
         "started": verdict.started,
         "status": verdict.status,
         "reproduce": verdict.command,
+        "config": run_settings(verdict.config),
         "gates": [
             {"name": g.name, "area": g.area, "status": g.status,
              "facts": [{"ok": line.ok, "text": line.text} for line in g.lines]}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -33,7 +32,6 @@ from harness.locks.local import LockTable
 
 TOKEN = "s3cret-token"
 ROUTES = ("/health", "/guardian", "/metrics", "/alerts", "/audit")
-SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? (\S+)$')
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,7 @@ def client(base_url: str) -> Iterator[httpx.Client]:
 
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize(
-    "header", [None, "Bearer wrong-token", f"Basic {TOKEN}", "Bearer", TOKEN, "Bearer tökén".encode("utf-8")]
+    "header", [None, "Bearer wrong-token", f"Basic {TOKEN}", "Bearer", TOKEN, "Bearer tökén".encode()]
 )
 def test_unauthorised_without_the_right_bearer_token(base_url: str, route: str, header: str | bytes | None) -> None:
     headers = {} if header is None else {"Authorization": header}
@@ -111,9 +109,14 @@ def test_every_route_answers_with_the_token(client: httpx.Client, route: str) ->
     assert client.get(route).status_code == 200
 
 
-def test_no_unauthenticated_docs(base_url: str) -> None:
+def test_docs_and_schema_are_served_only_behind_the_token(base_url: str, client: httpx.Client) -> None:
     for route in ("/docs", "/openapi.json"):
-        assert httpx.get(base_url + route, timeout=10).status_code in (401, 404)
+        assert httpx.get(base_url + route, timeout=10).status_code == 401
+    schema = client.get("/openapi.json").json()
+    assert set(ROUTES) <= set(schema["paths"])
+    page = client.get("/docs")
+    assert page.status_code == 200 and all(route in page.text for route in ROUTES)
+    assert "<script" not in page.text, "the reference page opens offline: no CDN script"
 
 
 def test_health_reports_layers_and_degrades_while_one_is_down(client: httpx.Client) -> None:
@@ -130,25 +133,29 @@ def test_guardian_state_has_decimals_as_strings(client: httpx.Client, result: Ru
         assert all(isinstance(risk[k], str) for k in ("position", "mark", "exposure", "realised_pnl"))
 
 
-def test_metrics_is_prometheus_text(client: httpx.Client, result: RunResult) -> None:
+def scrape(client: httpx.Client) -> dict[str, float]:
+    """/metrics parsed by prometheus_client's own parser: ``name{labels}`` -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     response = client.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     samples = {}
-    for line in response.text.splitlines():
-        if line.startswith("#"):
-            assert re.match(r"^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* \S", line), line
-            continue
-        match = SAMPLE.match(line)
-        assert match, f"not a sample line: {line!r}"
-        float(match.group(4))
-        name_labels, value = line.rsplit(" ", 1)
-        samples[name_labels] = value
-    assert int(samples["harness_events_total"]) == len(result.events())
-    assert samples['harness_alerts_total{level="P0"}'] == "1"
-    assert samples['harness_alerts_total{level="P1"}'] == "1"
-    assert samples['harness_guardian_health{state="DEGRADED"}'] == "1"
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
+
+
+def test_metrics_parse_as_prometheus_exposition(client: httpx.Client, result: RunResult) -> None:
+    samples = scrape(client)
+    assert samples["harness_events_total"] == len(result.events())
+    assert samples['harness_alerts_total{level="P0"}'] == 1
+    assert samples['harness_alerts_total{level="P1"}'] == 1
+    assert samples['harness_guardian_health{state="DEGRADED"}'] == 1
+    assert samples['harness_guardian_health{state="HEALTHY"}'] == 0
     for symbol, risk in result.guardian.symbols.items():
-        assert float(samples[f'harness_guardian_realised_pnl{{symbol="{symbol}"}}']) == float(risk.realised)
+        assert samples[f'harness_guardian_realised_pnl{{symbol="{symbol}"}}'] == float(risk.realised)
     assert "harness_guardian_gross_exposure_ratio" in samples
 
 

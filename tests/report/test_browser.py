@@ -77,3 +77,24 @@ def test_the_console_check_sees_a_script_error(chromium, tmp_path):
     broken.write_text("<!DOCTYPE html><html><body><script>undefinedFunction();</script></body></html>", encoding="utf-8")
     done = browse(chromium, tmp_path / "profile", broken, "--dump-dom")
     assert any("Uncaught ReferenceError" in line for line in console_messages(done.stderr))
+
+
+def test_a_fail_report_in_the_browser_shows_reproduce_counterexamples_and_the_offending_hold(chromium, tmp_path):
+    from harness.cli import main
+    from harness.config import RunConfig
+    from harness.controls import Rendezvous, UnlockedProvider
+    from harness.engine import run
+    from harness.history import write_jsonl
+
+    out = tmp_path / "fail"
+    assert main(["run", "multi_symbol_stress", "--trades", "5", "--out", str(out),
+                 "--aggregator", "examples.lossy_aggregator:factory"]) == 1
+    dom = Page(browse(chromium, tmp_path / "p1", out / "report.html", "--dump-dom").stdout)
+    assert {"reproduce-command", "counterexamples", "configuration"} <= dom.ids()
+    assert dom.with_class("counterexample")
+    history = tmp_path / "no-lock" / "events.jsonl"
+    history.parent.mkdir()
+    write_jsonl(run(RunConfig(trades=5), UnlockedProvider(Rendezvous())).events(), history)
+    assert main(["report", str(history)]) == 0
+    dom = Page(browse(chromium, tmp_path / "p2", history.parent / "report.html", "--dump-dom").stdout)
+    assert dom.with_class("hold", "offending") and dom.with_class("counterexample")

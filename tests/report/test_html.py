@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -18,7 +19,7 @@ from harness.engine import run
 from harness.history import read_jsonl, write_jsonl
 from harness.report import html as html_report
 from harness.checks.locks import HoldWindow as Hold
-from harness.report.html import downsample, shown_holds
+from harness.report.html import downsample, hold_bars, log_bins
 
 from .. import _history_builders as hb
 from . import PANEL_IDS, Page, real_run
@@ -86,9 +87,13 @@ def test_down_sampling_changes_pictures_never_figures(default_run, tmp_path, mon
     assert main(["report", str(default_run), "--out", str(tmp_path / "small.html")]) == 0
     text, small = page(tmp_path / "small.html")
     assert small.gate_rows() == original.gate_rows()
-    drawn = [(int(m.group(1)), int(m.group(2))) for m in re.finditer(r"<li>\S+: (\d+) of (\d+) holds drawn</li>", text)]
-    assert drawn and all(shown <= 20 < total for shown, total in drawn)
+    merged = [(int(m.group(1)), int(m.group(2))) for m in re.finditer(r"<li>\S+: (\d+) holds in (\d+) bars", text)]
+    assert merged and all(bars <= 2 * 20 + 1 < holds for holds, bars in merged)
     assert len(small.with_class("hold")) < len(original.with_class("hold"))
+    # Fewer bars, every hold still accounted for: each bar says how many holds it stands for.
+    (caption,) = [a for a in small.with_class("caption") if "data-holds" in a]
+    assert sum(int(a["data-holds"]) for a in small.with_class("hold")) == int(caption["data-holds"])
+    assert sum(int(a["data-holds"]) for a in original.with_class("hold")) == int(caption["data-holds"])
     assert (tmp_path / "small.html").stat().st_size < (default_run / "report.html").stat().st_size
 
 
@@ -182,11 +187,67 @@ def test_downsample_is_bounded_ordered_and_keeps_the_extremes(ys, limit):
     assert kept_y == [ys[x] for x in kept_x]
 
 
-def test_shown_holds_keep_every_overlap_within_the_limit():
-    plain = [Hold("L", f"c{i % 2}", i, i, i * 10, i * 10 + 5, False) for i in range(100)]
-    clash = [Hold("L", "x", 900, 900, 2000, 2010, True), Hold("L", "y", 901, 901, 2005, 2020, True)]
-    holds = plain + clash
-    shown = shown_holds(holds, limit=10)
-    assert len(shown) <= 10
-    assert all(h in shown for h in clash)
-    assert shown_holds(holds, limit=len(holds)) == holds
+@given(st.integers(1, 3000), st.integers(5, 300), st.sets(st.integers(0, 2999), max_size=8))
+def test_hold_bars_account_for_every_hold_once_and_keep_overlaps_single(count, limit, flagged):
+    holds = [Hold("L", f"c{i % 3}", i, i, i * 10, i * 10 + 5, i in flagged) for i in range(count)]
+    bars = hold_bars(holds, limit)
+    assert [h for bar in bars for h in bar.holds] == holds, "every hold in exactly one bar, in order"
+    assert all(len(bar.holds) == 1 for bar in bars if bar.overlap)
+    assert len(bars) <= 2 * limit + 2 * len(flagged) + 1
+    assert hold_bars(holds, count + 1) == [type(bars[0])("L", (h,)) for h in holds], "room for all: one bar each"
+
+
+def test_log_bins_span_the_samples_on_a_log_scale():
+    edges = log_bins([0.05, 0.2, 3.0, 400.0], count=10)
+    assert edges[0] == 0.05 and abs(edges[-1] - 400.0) < 1e-9 and len(edges) == 11
+    ratios = {round(b / a, 9) for a, b in zip(edges, edges[1:], strict=False)}
+    assert len(ratios) == 1
+
+
+@pytest.fixture(scope="module")
+def lossy_run(tmp_path_factory) -> Path:
+    """A FAIL run: the lossy aggregator example plugged in (MetricsAggregator Accuracy fails)."""
+    out = tmp_path_factory.mktemp("fail") / "run"
+    code = main(["run", "multi_symbol_stress", "--trades", "6", "--seed", "3", "--out", str(out),
+                 "--aggregator", "examples.lossy_aggregator:factory"])
+    assert code == 1
+    return out
+
+
+def test_a_fail_report_shows_the_reproduce_command_counterexamples_and_configuration(lossy_run):
+    text, parsed = page(lossy_run / "report.html")
+    evidence = hb.evidence_json(lossy_run)
+    command = re.search(r'<code id="reproduce-command">(.*?)</code>', text)
+    assert command and html.unescape(command.group(1)) == evidence["reproduce"]
+    assert "--aggregator examples.lossy_aggregator:factory" in evidence["reproduce"]
+    failing = [g["area"] for g in evidence["gates"] if g["status"] == "FAIL"]
+    checks = {(a["data-area"], a["data-check"]) for _, a in parsed.tags if "data-check" in a}
+    assert any(area in failing for area, _ in checks), (failing, checks)
+    assert parsed.with_class("counterexample"), "the offending events are on the page, not only in the .md"
+    assert "configuration" in parsed.ids() and "run.seed" in text and "gates.max_pnl_difference" in text
+    assert evidence["config"]["run.seed"] == 3
+
+
+def test_a_pass_report_has_no_counterexample_section(default_run):
+    _, parsed = page(default_run / "report.html")
+    assert "counterexamples" not in parsed.ids() and "reproduce" in parsed.ids()
+
+
+def test_holds_named_by_a_counterexample_are_outlined_on_the_lock_timeline(no_lock, tmp_path):
+    assert main(["report", str(no_lock), "--out", str(tmp_path / "r.html")]) == 0
+    _, parsed = page(tmp_path / "r.html")
+    named = {int(s) for a in parsed.with_class("counterexample") for s in a["data-seqs"].split()}
+    outlined = parsed.with_class("hold", "offending")
+    assert outlined and {int(a["data-seq"]) for a in outlined} <= named
+    assert all(int(a["data-holds"]) == 1 for a in outlined)
+
+
+@pytest.mark.slow
+def test_a_long_run_report_stays_small_and_accounts_for_every_hold(tmp_path):
+    out = tmp_path / "long"
+    assert main(["run", "multi_symbol_stress", "--trades", "2000", "--out", str(out)]) in (0, 1)
+    report = out / "report.html"
+    assert report.stat().st_size < 3_000_000
+    _, parsed = page(report)
+    (caption,) = [a for a in parsed.with_class("caption") if "data-holds" in a]
+    assert sum(int(a["data-holds"]) for a in parsed.with_class("hold")) == int(caption["data-holds"]) > 10_000

@@ -150,8 +150,6 @@ def _needed_segments(directory: Path, first: int, base: int, fallbacks: list[str
                               f"seq {base} cannot be rebuilt{why}")
     reads = []
     for number in range(first, newest + 1):
-        if number < newest and found[number].stat().st_size == 0:  # only the newest is ever left empty
-            raise CheckpointError(f"{found[number]}: empty, but later segments exist: its events are missing")
         read = read_log(found[number], repair=number == newest, kinds=STATE_KINDS)
         if read.truncated_bytes and number != newest:
             raise CheckpointError(f"{found[number]}: torn last line in a segment that is not the newest: "

@@ -113,7 +113,7 @@ def recover(
                                   f"logged: cannot recover")
     # A snapshot is only taken once the log is contiguous up to its seq: falling short of one
     # (even one whose file is unusable) means logged events are gone.
-    taken = max((int(SNAPSHOT_RE.match(p.name).group(1)) for p in snapshots(directory)), default=0)
+    taken = max((int(m.group(1)) for p in snapshots(directory) if (m := SNAPSHOT_RE.match(p.name))), default=0)
     if fold.seq < taken:
         raise CheckpointError(f"{directory}: a snapshot at seq {taken} was taken, but the usable snapshots and "
                               f"log reach only seq {fold.seq}: logged events are missing")

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SCENARIO ?= multi_symbol_stress
 ARGS ?=
 
-.PHONY: run test fuzz bench clean
+.PHONY: run test bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto $(ARGS)
 
-# The fuzz suite's deep profile: many more examples of every bad input (minutes, not seconds).
+# Deep fuzzing: the hypothesis "fuzz" profile (thousands of examples) over the fuzz tests --
+# the history schema and events, then the CLI, config files and checkpoint damage.
 fuzz: $(STAMP)
-	HARNESS_FUZZ=deep $(BIN)/python -m pytest tests/hardening -q -s -p no:xdist $(ARGS)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_validate.py tests/test_events.py -k "fuzz or agree" $(ARGS)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -s -p no:xdist tests/hardening $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)

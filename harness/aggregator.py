@@ -138,12 +138,13 @@ class MetricsAggregator:
         if self._history is not None:
             self._history.append(kind, worker=worker, symbol=symbol, **payload)
 
-    def _admit(self, fence_token: tuple[str, int] | None, worker: str, symbol: str) -> None:
+    def _admit(self, fence_token: tuple[str, int | None] | None, worker: str, symbol: str) -> None:
         if self._fence is not None and fence_token is not None:
             self._fence.admit(fence_token[0], fence_token[1], worker, symbol)
 
     def replace(
-        self, symbol: str, snapshot: SymbolMetrics, *, worker: str = "-", fence_token: tuple[str, int] | None = None
+        self, symbol: str, snapshot: SymbolMetrics, *, worker: str = "-",
+        fence_token: tuple[str, int | None] | None = None,
     ) -> bool:
         """Set a symbol's metrics to ``snapshot`` unless a newer one is in; True if taken."""
         with self._lock:
@@ -160,7 +161,7 @@ class MetricsAggregator:
             return True
 
     def apply(
-        self, symbol: str, delta: SymbolMetrics, *, worker: str = "-", fence_token: tuple[str, int] | None = None
+        self, symbol: str, delta: SymbolMetrics, *, worker: str = "-", fence_token: tuple[str, int | None] | None = None
     ) -> str:
         """Apply a delta; return "applied", "duplicate" or "held" (waiting for a gap)."""
         with self._lock:

@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", type=Path)
     check.add_argument("--scenario", help="judge with this scenario's areas and thresholds")
     check.add_argument("--config", type=Path)
+    check.add_argument("--lenient", action="store_true",
+                       help="judge the lines that meet the history contract; report the others as a failed gate")
     report = sub.add_parser("report", help="(re)build report.html from a saved run directory or events.jsonl")
     report.add_argument("path", type=Path)
     report.add_argument("--out", type=Path, help="file to write (default: report.html in the run directory)")
@@ -214,7 +216,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """harness check PATH: re-judge a saved history with the same gates."""
     from harness.rejudge import rejudge
 
-    return rejudge(args.path, args.scenario, args.config)
+    return rejudge(args.path, args.scenario, args.config, args.lenient)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ from harness.guardian.risk import Guardian, GuardianSnapshot, Refusal, Reservati
 from harness.history import Event, History, LocalSequence, SharedSequence
 from harness.ledger import Ledger
 from harness.locks.fence import Fence, StaleToken
-from harness.locks.protocol import GLOBAL_LOCK, LockClient, LockError, LockProvider, symbol_lock
+from harness.locks.protocol import GLOBAL_LOCK, Grant, LockClient, LockError, LockProvider, symbol_lock
 from harness.model import ClosedTrade, Fill, Order, SymbolSpec, Tick
 from harness.strategy import SimulatedVenue, Strategy
 
@@ -53,10 +53,10 @@ class Progress(Protocol):
 class AggregatorPort(Protocol):
     """What a worker needs of the aggregator."""
 
-    def replace(self, symbol: str, snapshot: SymbolMetrics, *, worker: str, fence_token: tuple[str, int]) -> Any:
+    def replace(self, symbol: str, snapshot: SymbolMetrics, *, worker: str, fence_token: tuple[str, int | None]) -> Any:
         """Set a symbol's metrics to a snapshot."""
 
-    def apply(self, symbol: str, delta: SymbolMetrics, *, worker: str, fence_token: tuple[str, int]) -> Any:
+    def apply(self, symbol: str, delta: SymbolMetrics, *, worker: str, fence_token: tuple[str, int | None]) -> Any:
         """Apply one delta."""
 
 
@@ -69,7 +69,8 @@ class GuardianPort(Protocol):
     def cancel(self, res: Reservation, worker: str) -> None:
         """Drop a reservation whose order did not fill."""
 
-    def settle(self, res: Reservation, fill: Fill, closed: Sequence[ClosedTrade], worker: str, token: int) -> None:
+    def settle(self, res: Reservation, fill: Fill, closed: Sequence[ClosedTrade], worker: str,
+               token: int | None) -> None:
         """Book a fill, fenced by the global lock's token."""
 
     def snapshot(self) -> GuardianSnapshot:
@@ -182,7 +183,7 @@ def _start_event(history: History, config: RunConfig) -> None:
         symbols=list(config.symbol_names), trades=config.trades, duration=config.duration,
         equity=config.limits.equity, max_gross_exposure=config.limits.max_gross_exposure,
         max_symbol_exposure=config.limits.max_symbol_exposure, risk_limits=dataclasses.asdict(config.limits),
-        specs={s.name: {"tick": s.tick, "lot": s.lot} for s in config.symbols},
+        specs={s.name: {"tick": s.tick, "lot": s.lot} for s in config.symbols}, dense_seq=True,
     )
 
 
@@ -198,9 +199,12 @@ class _Options:
     on_guardian: Callable[[GuardianPort], None] | None
     stop: Any | None
 
-    def aggregator_for(self, history: History) -> Any:
-        """The given aggregator, or the reference one (fenced, recording into ``history``)."""
-        return self.aggregator or MetricsAggregator(history, Fence("aggregator", history, record_accepts=False))
+    def aggregator_for(self, history: History, deferred: bool = False) -> Any:
+        """The given aggregator, or the reference one (fenced, recording into ``history``).
+
+        ``deferred``: workers' writes reach it through a pipe, after they were made.
+        """
+        return self.aggregator or MetricsAggregator(history, Fence("aggregator", history, deferred=deferred))
 
     def started(self, guardian: GuardianPort) -> None:
         """Hand the run's guardian to whoever asked for it."""
@@ -262,7 +266,7 @@ class SymbolWorker:
         self.strategy = Strategy(spec, config.seed, config.strategy)
         self.venue = SimulatedVenue(spec, config.seed, config.venue)
         self.ledger = Ledger(spec)
-        self.ledger_fence = Fence("ledger", shared.history, record_accepts=False)
+        self.ledger_fence = Fence("ledger", shared.history)
         self.names = [symbol_lock(spec.name), GLOBAL_LOCK]
 
     def run(self) -> int:
@@ -314,7 +318,7 @@ class SymbolWorker:
             return None
         settled = False
         try:
-            token = grant.token(self.names[0])
+            token = fencing_token(grant, self.names[0], self.client)
             fill = self.venue.execute(order)
             self.ledger_fence.admit(self.names[0], token, worker, name)
             history.append("order.fill", worker=worker, symbol=name, order=order.order_id, fill=fill.fill_id,
@@ -327,7 +331,8 @@ class SymbolWorker:
                 if self.shared.config.aggregation is Mode.INCREMENTAL:
                     delta = SymbolMetrics.of_trade(trade, len(self.ledger.trades))
                     self.shared.aggregator.apply(name, delta, worker=worker, fence_token=(self.names[0], token))
-            self.shared.guardian.settle(reservation, fill, closed, worker, grant.token(GLOBAL_LOCK))
+            global_token = fencing_token(grant, GLOBAL_LOCK, self.client)
+            self.shared.guardian.settle(reservation, fill, closed, worker, global_token)
             settled = True
             if self.shared.progress is not None:
                 for _ in closed:
@@ -344,10 +349,19 @@ class SymbolWorker:
         grant = self.client.acquire(self.names[:1], self.shared.config.lock_timeout)
         try:
             snapshot = SymbolMetrics.of_trades(self.ledger.trades)
-            token = (self.names[0], grant.token(self.names[0]))
+            token = (self.names[0], fencing_token(grant, self.names[0], self.client))
             self.shared.aggregator.replace(self.spec.name, snapshot, worker=self.worker, fence_token=token)
         finally:
             self.client.release(grant)
+
+
+def fencing_token(grant: Grant, name: str, client: LockClient) -> int | None:
+    """The grant's token for ``name``; None when the lock service issues none (fencing optional)."""
+    token = grant.tokens.get(name)
+    if token is None or (isinstance(token, int) and not isinstance(token, bool)):
+        return token
+    raise LockError(f"lock service {type(client).__module__}.{type(client).__qualname__} granted {name} with "
+                    f"fencing token {token!r}: a token must be an int, or None when the service has none")
 
 
 # -- process mode -------------------------------------------------------------------------
@@ -416,7 +430,7 @@ def _run_processes(config: RunConfig, locks: LockProvider, run_id: str, history:
     mutex = ctx.Lock()
     guardian = options.make_guardian(config.symbols, config.limits, state=state, mutex=mutex, history=history)
     options.started(guardian)
-    aggregator = options.aggregator_for(history)
+    aggregator = options.aggregator_for(history, deferred=True)
     children = []
     for spec in config.symbols:
         worker = f"{spec.name}#0"

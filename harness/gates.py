@@ -101,10 +101,14 @@ def gate_locks(ev: Evidence, t: Thresholds) -> GateResult:
                                     f"({unbalanced} unbalanced, allowed {t.max_unbalanced_pairs})"),
         Line(f["orphaned_locks"] <= t.max_orphaned_locks, f"Orphaned locks: {f['orphaned_locks']}"),
         Line(f["state_errors"] == 0, f"EFSM state errors: {f['state_errors']}"),
-        Line(f["overlaps"] <= t.max_overlaps, f"Mutual exclusion: {f['overlaps']} overlapping holds"),
+        Line(f["overlaps"] <= t.max_overlaps,
+             f"Mutual exclusion: {f['overlaps']} overlapping holds (client {f['overlaps_client']}, "
+             f"broker {f['overlaps_broker']}, resource {f['overlaps_resource']})"),
+        Line(f["refused_held"] == 0, f"Refused acquires treated as held: {f['refused_held']}"),
         Line(f["token_order_errors"] == 0 and f["stale_accepted"] == 0,
              f"Fencing: {f['token_order_errors']} token order errors, {f['stale_accepted']} stale writes accepted, "
-             f"{f['fence_rejects']} rejected"),
+             f"{f['fence_rejects']} rejected" if f["fencing"] == "provided" else
+             f"Fencing: not provided ({f['token_order_errors']} token errors)"),
         Line(f["wait_die_violations"] == 0, f"Wait-or-die discipline: {f['wait_die_violations']} violations"),
         Line(lin == "true" or not t.require_linearizable,
              f"Linearizable (owner-aware mutex): {lin}" + ("" if lin == "true" else f" -- {f['linearizable_detail']}")),

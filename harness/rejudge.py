@@ -14,13 +14,20 @@ from pathlib import Path
 
 from harness.config import ConfigError, load_config
 from harness.gates import judge, unified
-from harness.history import Event, HistoryError, read_jsonl
+from harness.history import Event, HistoryError
 from harness.scenario import STANDARD_AREAS, evaluate, load
-from harness.stresslog import read_log
+from harness.validate import Checked, contract_gate
+from harness.validate import load as load_checked
 
 
-def read_history(path: Path) -> tuple[list[Event], str | None]:
+def read_history(path: Path, lenient: bool = False) -> tuple[list[Event], str | None]:
     """Events of a run directory, JSONL history or human log, and the scenario if recorded."""
+    checked, scenario = read_checked(path, lenient)
+    return list(checked.events), scenario
+
+
+def read_checked(path: Path, lenient: bool = False) -> tuple[Checked, str | None]:
+    """The history checked against the contract (``FILE:LINE`` errors), and the scenario if recorded."""
     scenario = None
     if path.is_dir():
         evidence = path / "evidence.json"
@@ -32,10 +39,10 @@ def read_history(path: Path) -> tuple[list[Event], str | None]:
         path = path / "events.jsonl"
     if not path.exists():
         raise HistoryError(f"{path}: no such file")
-    events = read_log(path) if path.suffix == ".log" else read_jsonl(path)
-    if not events:
-        raise HistoryError(f"{path}: the history is empty")
-    return events, scenario
+    checked = load_checked(path, lenient)
+    if not checked.events:
+        raise HistoryError(f"{path}: the history is empty" + (f" ({checked.problems[0]})" if checked.problems else ""))
+    return checked, scenario
 
 
 def areas_present(events: Sequence[Event]) -> tuple[str, ...]:
@@ -48,9 +55,10 @@ def areas_present(events: Sequence[Event]) -> tuple[str, ...]:
     return tuple(a for a in STANDARD_AREAS if a in wanted)
 
 
-def rejudge(path: Path, scenario_name: str | None, config_file: Path | None) -> int:
+def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, lenient: bool = False) -> int:
     """Judge a saved history and print the verdict; return the exit code (0 PASS, 1 FAIL)."""
-    events, recorded = read_history(path)
+    checked, recorded = read_checked(path, lenient)
+    events = list(checked.events)
     name = scenario_name or recorded
     config = load_config(config_file)
     areas = areas_present(events)
@@ -60,7 +68,8 @@ def rejudge(path: Path, scenario_name: str | None, config_file: Path | None) -> 
         areas = tuple(a for a in scenario.areas if a in areas)
     if not areas:
         raise ConfigError(f"{path}: no events any checker can judge")
-    gates = judge(evaluate(events, areas), config.gates)
+    contract = contract_gate(checked)
+    gates = ([contract] if contract else []) + list(judge(evaluate(events, areas), config.gates))
     for gate in gates:
         print(f"[PHYSICAL_EVIDENCE] {gate.area}: {gate.status}")
         for line in gate.lines:

@@ -229,3 +229,21 @@ def test_replace_and_incremental_final_states_agree_when_symbols_close_no_trade(
     assert all(not kinds(r.events(), "trade.closed") for r in results.values())
     assert results["replace"].aggregator == results["incremental"].aggregator
     assert results["replace"].aggregator == _recomputed(results["replace"])
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_every_guarded_write_is_recorded_with_its_holder_and_token(runs, mode):
+    """Ledger, exposure book and aggregator each record fence.accept for every write they take."""
+    events = runs[mode].events()
+    accepts = defaultdict(list)
+    for event in kinds(events, "fence.accept"):
+        accepts[event.payload["resource"]].append(event)
+    fills, closed = kinds(events, "order.fill"), kinds(events, "trade.closed")
+    assert (len(accepts["ledger"]), len(accepts["exposure"]), len(accepts["aggregator"])) == (
+        len(fills), len(fills), len(closed))
+    grants = {(e.worker, n): e.payload["tokens"][n] for e in kinds(events, "lock.ok")
+              if e.payload["op"] == "acquire" for n in e.payload["names"]}
+    for event in accepts["ledger"] + accepts["exposure"]:
+        assert isinstance(event.payload["token"], int) and event.worker.startswith(event.symbol)
+        assert (event.worker, event.payload["lock"]) in grants
+    assert all(e.payload.get("deferred", False) is (mode == "process") for e in accepts["aggregator"])

@@ -36,7 +36,7 @@ def test_overlapping_holds_with_balanced_counts_fail():
     ev = check_locks(h.events)
     assert ev.figures["pairs_balanced"] == ev.figures["pairs_total"] == 2
     result = gate_locks(ev, Thresholds())
-    hb.assert_fails_on(result, r"^Mutual exclusion: [1-9]\d* overlapping holds$")
+    hb.assert_fails_on(result, r"^Mutual exclusion: [1-9]\d* overlapping holds \(client [1-9]")
     assert result.counterexamples["overlaps"]
     assert {e["worker"] for e in hb.nested_events(result.counterexamples["overlaps"])} >= {"A", "B"}
     hb.assert_fails_on(result, r"^Linearizable \(owner-aware mutex\): false")

@@ -55,7 +55,7 @@ def test_check_of_a_failed_run_fails_the_same_way(capsys, failed, tmp_path):
 FOREIGN = [
     '2026-01-01T00:00:00+00:00 INFO 1 1000 feed-1 ABC worker.start {}',
     '# comments are skipped',
-    '2026-01-01T00:00:01+00:00 INFO 2 2000 feed-1 ABC quote {"bid":"1.0"}',
+    '2026-01-01T00:00:01+00:00 INFO 2 2000 feed-1 ABC x.quote {"bid":"1.0"}',
     '2026-01-01T00:00:02+00:00 INFO 3 3000 feed-1 ABC worker.done {}',
 ]
 
@@ -71,7 +71,7 @@ def test_a_foreign_clean_log_passes(capsys, tmp_path):
 
 def test_a_foreign_log_line_marked_error_is_judged(capsys, tmp_path):
     log = tmp_path / "other.log"
-    lines = [*FOREIGN, '2026-01-01T00:00:03+00:00 ERROR 4 4000 feed-1 ABC quote {"bid":"x"}']
+    lines = [*FOREIGN, '2026-01-01T00:00:03+00:00 ERROR 4 4000 feed-1 ABC x.quote {"bid":"x"}']
     log.write_text("\n".join(lines) + "\n", encoding="utf-8")
     code, stdout, _ = hb.cli(capsys, "check", log)
     assert code == 1

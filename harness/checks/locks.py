@@ -12,9 +12,18 @@ Figures (counts unless said otherwise):
                          a matching invocation (same req)
     state_errors         release or renew by a non-owner, double release, acquire granted
                          while the lock is held (client view)
-    overlaps             pairs of definite hold windows on one lock by different clients
-    token_order_errors   tokens not strictly increasing per lock in grant order (broker
-                         grants when recorded, else client grants)
+    overlaps             two holders at once, seen from any side: pairs of definite client
+                         hold windows on one lock (overlaps_client), grants of a lock the
+                         broker made while another client held it (overlaps_broker), fenced
+                         writes outside the writer's hold or interleaved with another
+                         holder's (overlaps_resource); see ``harness.checks.lock_sides``
+    refused_held         client lock.ok of an acquire the recorded broker refused or never
+                         granted: a refused acquire treated as held
+    token_order_errors   tokens not strictly increasing per lock, in the broker's grant order
+                         (when recorded) and in the clients' completion order; a service that
+                         gives tokens to some grants and not to others
+    fencing              "provided" when grants carry integer tokens, "not provided" when none
+                         does (mutual exclusion is still judged from all sides)
     stale_accepted       fence.accept of a token older than one the resource accepted, or
                          from a holder whose lease ended or after a newer grant
     fence_accepts, fence_rejects, expiries, broker_errors
@@ -39,10 +48,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.checks.evidence import Evidence
+from harness.checks.lock_sides import BrokerView, ResourceView
 from harness.history import Event
 from harness.linearizability.engine import Budget, MalformedHistory, Operation, check, operations
 from harness.linearizability.formats import BROKER_EXPIRE, records_from_events
@@ -57,6 +67,7 @@ CHECKS = (
     "wellformed",
     "state_errors",
     "overlaps",
+    "refused_held",
     "token_order_errors",
     "stale_accepted",
     "wait_die_violations",
@@ -108,6 +119,7 @@ class _Hold:
     lease_ns: int
     end_ns: float = float("inf")
     overlap: bool = False
+    displaced: set[tuple[Any, Any]] = field(default_factory=set)
 
     def end(self, at_ns: float) -> None:
         """The hold is over at ``at_ns`` (or earlier, when its lease surely ran out first)."""
@@ -133,19 +145,33 @@ class _Open:
 class _TokenOrder:
     """Strictly increasing tokens per lock, in the order one party saw grants."""
 
-    def __init__(self) -> None:
+    def __init__(self, order: str) -> None:
+        self.order = order
         self.last: dict[str, int] = {}
         self.errors: list[tuple[str, Event]] = []
+        self.with_token = self.without_token = 0
+        self.first_without: Event | None = None
 
     def observe(self, name: str, token: Any, event: Event) -> None:
-        """Check one granted token against the previous grant of the lock."""
-        if not isinstance(token, int):
-            self.errors.append((f"{name}: grant without an integer token ({token!r})", event))
+        """Check one granted token against the previous grant of the lock (None: no token)."""
+        if token is None:
+            self.without_token += 1
+            self.first_without = self.first_without or event
             return
+        if not isinstance(token, int) or isinstance(token, bool):
+            self.errors.append((f"{name}: grant with a token that is not an integer ({token!r})", event))
+            return
+        self.with_token += 1
         last = self.last.get(name)
         if last is not None and token <= last:
-            self.errors.append((f"{name}: token {token} after {last}", event))
+            self.errors.append((f"{name}: token {token} after {last} ({self.order} order)", event))
         self.last[name] = token
+
+    def mixed(self) -> tuple[str, Event] | None:
+        """Some grants carry tokens and others none: fencing cannot be relied on."""
+        if self.with_token and self.without_token and self.first_without is not None:
+            return f"{self.without_token} grants without a token among {self.with_token} with one", self.first_without
+        return None
 
 
 class _LockScan:
@@ -158,7 +184,7 @@ class _LockScan:
         self.found = _Findings()
         self.counts = dict.fromkeys(
             ("events_total", "acquires", "releases", "renews", "pairs_total", "pairs_balanced",
-             "fence_accepts", "fence_rejects", "expiries", "broker_errors", "broker_events"),
+             "fence_accepts", "fence_rejects", "expiries", "broker_errors", "broker_events", "overlaps_client"),
             0,
         )
         self.open: dict[str, _Open] = {}
@@ -169,8 +195,10 @@ class _LockScan:
         self.newest_accepted: dict[tuple[str, str], int] = {}
         self.expired: set[tuple[str, Any]] = set()
         self.waits_for: dict[str, str] = {}
-        self.client_order = _TokenOrder()
-        self.broker_order = _TokenOrder()
+        self.client_order = _TokenOrder("client")
+        self.broker_order = _TokenOrder("broker")
+        self.broker = BrokerView(self.found.add)
+        self.resources = ResourceView(self.found.add, lease_grace_ns)
         self.end_ns = 0
         self.handlers: dict[str, Callable[[Event], None]] = {
             LOCK_INVOKE: self.invoke,
@@ -179,9 +207,12 @@ class _LockScan:
             LOCK_INFO: self.failed,
             FENCE_ACCEPT: self.fence_accept,
             FENCE_REJECT: self.fence_reject,
+            "broker.request": self.broker.request,
             "broker.grant": self.broker_grant,
             "broker.wait": self.broker_wait,
             "broker.refuse": self.broker_refuse,
+            "broker.release": self.broker.release,
+            "broker.renew": self.broker.renew,
             BROKER_EXPIRE: self.broker_expire,
             "broker.error": self.broker_error,
         }
@@ -241,8 +272,11 @@ class _LockScan:
         op = event.payload.get("op")
         if op == "acquire":
             self.counts["acquires"] += 1
+            self.broker.acquired(event)
             self._granted(event, pending)
-        elif op == "release":
+            return
+        self.broker.completed(event)
+        if op == "release":
             self.counts["releases"] += 1
             if pending is not None:
                 self._released(event, pending)
@@ -253,6 +287,7 @@ class _LockScan:
     def failed(self, event: Event) -> None:
         """Close an operation that did not (or may not) take effect; its wait is over."""
         self._complete(event)
+        self.broker.completed(event)
         self.waits_for.pop(event.worker, None)
 
     def _granted(self, event: Event, pending: _Open | None) -> None:
@@ -273,7 +308,9 @@ class _LockScan:
                     if self.windows is not None:
                         hold.end(event.mono_ns)
                 else:
-                    self.found.add("overlaps", f"{name}: held by {other} and {client} at once", event, hold.event)
+                    self.found.add("overlaps", f"{name}: held by {other} and {client} at once (client view)",
+                                   event, hold.event)
+                    self.counts["overlaps_client"] += 1
                     self.found.add("state_errors", f"{name}: acquire granted while held by {other}", event, hold.event)
                     hold.overlap = new.overlap = True
             held[client] = new
@@ -322,8 +359,15 @@ class _LockScan:
         """A resource accepted a fenced write: it must not be stale."""
         self.counts["fence_accepts"] += 1
         payload = event.payload
-        name, token = payload.get("lock"), payload.get("token")
+        name: Any = payload.get("lock")
+        token = payload.get("token")
         key = (payload.get("resource"), name)
+        held = self.holders.get(name)
+        if held is not None:  # a lock some client acquired: its writes are judged against the holds
+            broker = self.broker if self.counts["broker_events"] else None
+            self.resources.write(event, held.get(event.worker), broker, held)
+        if token is None:
+            return  # no fencing token: the write is judged by the windows above only
         newest = self.newest_accepted.get(key)
         reason = self._stale(name, token, newest, event)
         if reason is not None:
@@ -333,10 +377,12 @@ class _LockScan:
 
     def _stale(self, name: str, token: Any, newest: int | None, event: Event) -> str | None:
         """Why a fenced write should have been refused, or None."""
-        if not isinstance(token, int):
+        if not isinstance(token, int) or isinstance(token, bool):
             return "it is not an integer"
         if newest is not None and token < newest:
             return f"token {newest} was accepted before"
+        if event.payload.get("deferred"):
+            return None  # applied after it was made: later grants and expiries say nothing of it
         if (name, token) in self.expired:
             return "its lease expired"
         hold = self.holders.get(name, {}).get(event.worker)
@@ -357,6 +403,7 @@ class _LockScan:
         payload = event.payload
         tokens = payload.get("tokens") or {}
         self.waits_for.pop(payload.get("client"), None)
+        self.broker.grant(event)
         for name in payload.get("names", ()):
             self.broker_order.observe(name, tokens.get(name), event)
             self._newer_grant(name, tokens.get(name))
@@ -390,12 +437,14 @@ class _LockScan:
         if payload.get("reason") == "died" and _comparable(ts, holder_ts) and ts < holder_ts:
             self.found.add("wait_die_violations", f"older {payload.get('client')} (ts {ts}) refused for younger (ts {holder_ts})", event)
         self.waits_for.pop(payload.get("client"), None)
+        self.broker.refuse(event)
 
     def broker_expire(self, event: Event) -> None:
         """A lease ran out: the hold ends and its token may no longer write."""
         self.counts["expiries"] += 1
         payload = event.payload
         self.expired.add((payload.get("name"), payload.get("token")))
+        self.broker.expire(event)
         self._end_hold(payload.get("name"), payload.get("client"), event.mono_ns)
 
     def broker_error(self, event: Event) -> None:
@@ -406,16 +455,22 @@ class _LockScan:
 
     def finish(self, quiesce_ns: int | None) -> dict[str, Any]:
         """Figures after the last event (token order and orphans are judged here)."""
-        order = self.broker_order if self.counts["broker_events"] else self.client_order
-        for reason, event in order.errors:
-            self.found.add("token_order_errors", reason, event)
+        for order in (self.broker_order, self.client_order):
+            for reason, event in order.errors:
+                self.found.add("token_order_errors", reason, event)
+            mixed = order.mixed()
+            if mixed is not None:
+                self.found.add("token_order_errors", f"{order.order} grants: {mixed[0]}", mixed[1])
         held_at_end = 0
         for name, held in self.holders.items():
             for client, hold in held.items():
                 held_at_end += 1
                 if self._orphaned(hold, quiesce_ns or 0):
                     self.found.add("orphaned_locks", f"{name}: still held by {client} at the end", hold.event)
-        figures = {k: v for k, v in self.counts.items() if k != "broker_events"}
+        figures: dict[str, Any] = {k: v for k, v in self.counts.items() if k != "broker_events"}
+        figures["overlaps_broker"], figures["overlaps_resource"] = self.broker.overlaps, self.resources.overlaps
+        tokens = self.client_order.with_token + self.broker_order.with_token
+        figures["fencing"] = "provided" if tokens or not self.counts["acquires"] else "not provided"
         figures["held_at_end"] = held_at_end
         figures["wellformed_errors"] = self.found.counts["wellformed"]
         figures.update((name, self.found.counts[name]) for name in CHECKS[1:-1])
@@ -463,7 +518,7 @@ def hold_windows(events: Sequence[Event], *, lease_grace_ns: int = 0) -> HoldTim
                    int(max(hold.ok_ns, min(hold.end_ns, hold.definite_until(), end))), hold.overlap)
         for name, client, hold in scan.windows or ()
     )
-    return HoldTimeline(windows, scan.found.counts["overlaps"])
+    return HoldTimeline(windows, scan.counts["overlaps_client"])
 
 
 def check_locks(

@@ -1,7 +1,12 @@
 """``harness check-history FILE --model NAME``: check a recorded history for linearizability.
 
-Exit codes: 0 linearizable, 1 not linearizable (counterexample printed), 2 unreadable input
-or unknown model (one error line on stderr), 3 unknown (a budget ran out).
+Exit codes: 0 linearizable, 1 not linearizable (counterexample printed), 2 unreadable input,
+unknown model, or an op the model cannot judge (one error line on stderr), 3 unknown (a
+budget ran out).
+
+``--fail-semantics`` says what a ``:fail`` op means: ``knossos`` (default) -- it did not
+happen and is dropped; ``porcupine`` -- a failed cas still compared and saw a value other than
+the one it expected, so it is kept and checked (stricter; porcupine's etcd model).
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.linearizability.engine import Budget, MalformedHistory, Result, check, operations
+from harness.linearizability.engine import FAIL_SEMANTICS, Budget, MalformedHistory, Result, check, operations
 from harness.linearizability.formats import FORMATS, HistoryFormatError, read_history
 from harness.linearizability.models import MODELS
 
@@ -24,8 +29,12 @@ def add_check_history_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="history file (EDN, JSON, Jepsen log or events.jsonl)")
     parser.add_argument("--model", required=True, help=f"sequential model: {', '.join(MODELS)}")
     parser.add_argument("--format", default="auto", choices=FORMATS, help="history format (default: auto-detect)")
-    parser.add_argument("--budget-steps", type=int, default=defaults.steps, help="search steps before answering unknown")
-    parser.add_argument("--budget-seconds", type=float, default=defaults.seconds, help="seconds before answering unknown")
+    parser.add_argument("--fail-semantics", default="knossos", choices=FAIL_SEMANTICS,
+                        help="a :fail op did not happen (knossos) or a failed cas observed another value (porcupine)")
+    parser.add_argument("--budget-steps", type=int, default=defaults.steps,
+                        help="search steps before answering unknown")
+    parser.add_argument("--budget-seconds", type=float, default=defaults.seconds,
+                        help="seconds before answering unknown")
 
 
 def run_check_history(args: argparse.Namespace) -> int:
@@ -34,10 +43,12 @@ def run_check_history(args: argparse.Namespace) -> int:
     if model is None:
         return _error(f"unknown model {args.model!r} (choose from {', '.join(MODELS)})")
     try:
-        ops = operations(read_history(args.file, args.format))
+        ops = operations(read_history(args.file, args.format), args.fail_semantics)
     except (HistoryFormatError, MalformedHistory) as exc:
         return _error(f"{args.file}: {exc}" if isinstance(exc, MalformedHistory) else str(exc))
     result = check(ops, model, Budget(args.budget_steps, args.budget_seconds))
+    if result.error is not None:
+        return _error(f"{args.file}: {result.error}")
     print(f"{args.file}: {len(ops)} operations, model {model.name}: {result.summary()}")
     if result.verdict == "false":
         _print_counterexample(result)

@@ -9,21 +9,34 @@ may or may not have happened, and since its reply never came its interval is ope
 right (it may be linearised anywhere after its invocation, or not at all); operations of
 non-client processes (the nemesis) are not part of the history.
 
-The search is the Wing-Gong-Lowe algorithm with Lowe's memoisation of (linearised set,
-model state) pairs, run separately for each key (linearizability is local, so each lock
-name or register is checked on its own, which keeps each search small). It is bounded by a
-budget of steps and seconds; a search that runs out answers "unknown", never "true".
+Linearizability is local (P-compositionality), so each key -- lock name, register, kv key --
+is checked on its own. A model may bring a specialised checker for its histories (the mutex
+models do, see ``mutex``); otherwise, or where it declines, the key is searched with the
+Wing-Gong-Lowe algorithm and Lowe's memoisation (see ``search``). Crashed operations the
+model declares unobservable (reads) are dropped first, as Knossos does. Checks are bounded
+by a budget of steps and seconds; one that runs out answers "unknown", never "true".
+
+Failed operations: under Knossos semantics (the default) a ``:fail`` op did not happen and
+is dropped. Under porcupine semantics a failed ``cas`` is kept as a completed op that
+observed a value other than the one it expected (porcupine's etcd model), which is stricter.
 """
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 Verdict = Literal["true", "false", "unknown"]
 Kind = Literal["invoke", "ok", "fail", "info"]
+FailSemantics = Literal["knossos", "porcupine"]
+FAIL_SEMANTICS: tuple[FailSemantics, ...] = ("knossos", "porcupine")
+# Failed ops porcupine semantics keeps: a failed cas still compared (and found another value).
+KEPT_WHEN_FAILED = frozenset({"cas"})
 
 
 class MalformedHistory(ValueError):
@@ -58,6 +71,7 @@ class Operation:
     complete_time: int | float | None
     output: Any = None
     key: Hashable = None
+    failed: bool = False
 
     @property
     def is_info(self) -> bool:
@@ -68,16 +82,30 @@ class Operation:
         """Short human-readable form, e.g. ``p0 acquire nil -> 3 [12..15]``."""
         end = "?" if self.complete_index is None else str(self.complete_index)
         key = "" if self.key is None else f" key={self.key}"
-        return f"{self.process} {self.f} {self.value!r} -> {self.output!r} [{self.invoke_index}..{end}]{key}"
+        out = "failed" if self.failed else repr(self.output)
+        return f"{self.process} {self.f} {self.value!r} -> {out} [{self.invoke_index}..{end}]{key}"
 
 
 @dataclass(frozen=True)
 class Model:
-    """A sequential specification: initial state and a step function over hashable states."""
+    """A sequential specification: initial state and a step function over hashable states.
+
+    ``fs`` are the operations it knows; ``validate`` says what is wrong with an op's value
+    (None when fine); crashed ops in ``unobservable`` cannot change the state, so they are
+    dropped; ``unseen`` picks, from one key's ops, the crashed ops whose effect no other op
+    could observe (dropping them keeps every legal order legal); ``by_process`` says the step
+    looks at an op's process; ``fast`` is a specialised checker for one key that may decline.
+    """
 
     name: str
     init: Hashable
-    step: Callable[[Hashable, Operation], tuple[bool, Hashable]]
+    step: Callable[[Any, Operation], tuple[bool, Hashable]]
+    fs: frozenset[str] = frozenset()
+    validate: Callable[[Operation], str | None] | None = None
+    unobservable: frozenset[str] = frozenset()
+    unseen: Callable[[Sequence[Operation]], set[int]] | None = None
+    by_process: bool = False
+    fast: Callable[[Sequence[Operation], Model, Clock, Hashable], Result | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,9 +126,12 @@ class Result:
     linearized_prefix: tuple[Operation, ...] = ()
     key: Hashable = None
     steps: int = 0
+    error: str | None = None
 
     def summary(self) -> str:
         """One line saying what was found."""
+        if self.error is not None:
+            return f"unknown: malformed history: {self.error}"
         if self.verdict == "true":
             return f"linearizable ({self.steps} steps)"
         if self.verdict == "unknown":
@@ -112,11 +143,13 @@ class Result:
         )
 
 
-def operations(records: Iterable[Record]) -> list[Operation]:
-    """Pair invocations with completions per (process, key), dropping :fail and non-client ops.
+def operations(records: Iterable[Record], fail_semantics: FailSemantics = "knossos") -> list[Operation]:
+    """Pair invocations with completions per (process, key), dropping non-client ops and :fail ones.
 
-    An invocation that never completes becomes an :info operation, as in Jepsen.
+    An invocation that never completes becomes an :info operation, as in Jepsen. Under
+    porcupine semantics a failed cas is kept, marked ``failed``.
     """
+    keep_failed = fail_semantics == "porcupine"
     open_: dict[tuple[Hashable, Hashable], Record] = {}
     done: list[tuple[int, Operation]] = []
     for rec in records:
@@ -125,7 +158,10 @@ def operations(records: Iterable[Record]) -> list[Operation]:
         slot = (rec.process, rec.key)
         if rec.type == "invoke":
             if slot in open_:
-                raise MalformedHistory(f"process {rec.process} invoked {rec.f} with {open_[slot].f} outstanding{_at(rec)}")
+                outstanding = open_[slot].f
+                raise MalformedHistory(
+                    f"process {rec.process} invoked {rec.f} with {outstanding} outstanding{_at(rec)}"
+                )
             open_[slot] = rec
             continue
         invoke = open_.pop(slot, None)
@@ -133,6 +169,8 @@ def operations(records: Iterable[Record]) -> list[Operation]:
             raise MalformedHistory(f"process {rec.process} completed {rec.f} without an invocation{_at(rec)}")
         if rec.type != "fail":
             done.append((invoke.index, _pair(invoke, None if rec.type == "info" else rec)))
+        elif keep_failed and invoke.f in KEPT_WHEN_FAILED:
+            done.append((invoke.index, _pair(invoke, rec, failed=True)))
     done.extend((rec.index, _pair(rec, None)) for rec in open_.values())
     done.sort(key=lambda item: item[0])
     return [op for _, op in done]
@@ -142,7 +180,7 @@ def _at(rec: Record) -> str:
     return "" if rec.line is None else f" (line {rec.line})"
 
 
-def _pair(invoke: Record, complete: Record | None) -> Operation:
+def _pair(invoke: Record, complete: Record | None, failed: bool = False) -> Operation:
     return Operation(
         process=invoke.process,
         f=invoke.f,
@@ -151,12 +189,13 @@ def _pair(invoke: Record, complete: Record | None) -> Operation:
         invoke_time=invoke.time,
         complete_index=None if complete is None else complete.index,
         complete_time=None if complete is None else complete.time,
-        output=None if complete is None else complete.value,
+        output=None if complete is None or failed else complete.value,
         key=invoke.key,
+        failed=failed,
     )
 
 
-class _Clock:
+class Clock:
     """Counts search steps against a Budget; says which limit ran out."""
 
     def __init__(self, budget: Budget) -> None:
@@ -164,128 +203,67 @@ class _Clock:
         self.steps = 0
         self._deadline = None if budget.seconds is None else time.monotonic() + budget.seconds
 
-    def tick(self) -> str | None:
-        """Count one step; return the name of an exhausted budget, or None."""
-        self.steps += 1
-        if self.budget.steps is not None and self.steps > self.budget.steps:
-            return "steps"
-        # Reading the clock every step would dominate small searches.
-        if self._deadline is not None and self.steps % 1024 == 0 and time.monotonic() > self._deadline:
-            return "seconds"
-        return None
+    def count(self, steps: int) -> str | None:
+        """Count steps against the step budget only (for work bounded by the history's size)."""
+        self.steps += steps
+        return "steps" if self.budget.steps is not None and self.steps > self.budget.steps else None
+
+    def late(self) -> bool:
+        """True once the seconds budget has run out (callers ask every thousand steps or so)."""
+        return self._deadline is not None and time.monotonic() > self._deadline
 
 
 def check(ops: Sequence[Operation], model: Model, budget: Budget = Budget()) -> Result:
     """Check a history against a model, each key on its own; the budget is shared by all keys."""
-    by_key: dict[Hashable, list[Operation]] = {}
+    from harness.linearizability.search import search  # the search module builds on these types
+
+    error = invalid(ops, model)
+    if error is not None:
+        return Result("unknown", error=error)
+    by_key: dict[Hashable, list[Operation]] = defaultdict(list)
+    dropped = model.unobservable
     for op in ops:
-        by_key.setdefault(op.key, []).append(op)
-    clock = _Clock(budget)
-    for key, key_ops in by_key.items():
-        result = _check_one(key_ops, model, clock, key)
-        # An exhausted budget is shared, so the keys not yet checked could only be unknown too.
-        if result.verdict != "true":
-            return result
+        if not (dropped and op.complete_index is None and op.f in dropped):
+            by_key[op.key].append(op)
+    clock = Clock(budget)
+    with _collector_paused():
+        for key, key_ops in by_key.items():
+            if model.unseen is not None:
+                drop = model.unseen(key_ops)
+                key_ops = [op for i, op in enumerate(key_ops) if i not in drop]
+            result = model.fast(key_ops, model, clock, key) if model.fast is not None else None
+            if result is None:
+                result = search(key_ops, model, clock, key)
+            # An exhausted budget is shared, so the keys not yet checked could only be unknown too.
+            if result.verdict != "true":
+                return result
     return Result("true", steps=clock.steps)
 
 
-def _entries(ops: Sequence[Operation]) -> list[tuple[int, int, bool]]:
-    """Call and return entries (time, op id, is_call) in time order; :info ops never return.
-
-    Entries are ordered by history index; an :info op's return is placed after every other
-    entry (completion at +infinity), so reaching it means every completed op is linearised.
-    """
-    last = max((op.complete_index or op.invoke_index for op in ops), default=0) + 1
-    entries = []
-    for i, op in enumerate(ops):
-        entries.append((op.invoke_index, i, True))
-        entries.append((last if op.complete_index is None else op.complete_index, i, False))
-    # At equal times calls sort first: ops that touch the same instant count as concurrent.
-    entries.sort(key=lambda e: (e[0], not e[2]))
-    return entries
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a check builds millions of small acyclic tuples
+    (frames, memo keys, holds) that it would otherwise rescan over and over."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
-def _check_one(ops: Sequence[Operation], model: Model, clock: _Clock, key: Hashable) -> Result:
-    """Wing-Gong-Lowe search over one key's operations."""
-    entries = _entries(ops)
-    n = len(entries)
-    # A doubly linked list over entries; index n is the head sentinel.
-    nxt = [(i + 1) % (n + 1) for i in range(n + 1)]
-    prv = [(i - 1) % (n + 1) for i in range(n + 1)]
-    partner = [0] * n
-    call_of = {}
-    for pos, (_, op_id, is_call) in enumerate(entries):
-        if is_call:
-            call_of[op_id] = pos
-        else:
-            partner[call_of[op_id]] = pos
-            partner[pos] = call_of[op_id]
-
-    def lift(pos: int) -> None:
-        for p in (pos, partner[pos]):
-            nxt[prv[p]] = nxt[p]
-            prv[nxt[p]] = prv[p]
-
-    def unlift(pos: int) -> None:
-        for p in (partner[pos], pos):
-            prv[nxt[p]] = p
-            nxt[prv[p]] = p
-
-    state = model.init
-    linearized = 0
-    cache: set[tuple[int, int, Hashable]] = {_memo(0, state)}
-    stack: list[tuple[int, Hashable]] = []
-    best: tuple[tuple[int, ...], int] = ((), -1)
-    pos = nxt[n]
-    while pos != n:
-        _, op_id, is_call = entries[pos]
-        if ops[op_id].complete_index is None and not is_call:
-            # Only :info ops remain unlinearised; they may be left out.
-            break
-        exhausted = clock.tick()
-        if exhausted:
-            return Result("unknown", exhausted=exhausted, key=key, steps=clock.steps)
-        if is_call:
-            ok, new_state = model.step(state, ops[op_id])
-            marked = linearized | (1 << op_id)
-            memo = _memo(marked, new_state) if ok else None
-            if memo is not None and memo not in cache:
-                cache.add(memo)
-                stack.append((pos, state))
-                state, linearized = new_state, marked
-                lift(pos)
-                pos = nxt[n]
-            else:
-                pos = nxt[pos]
-            continue
-        # A return entry: its op could not be linearised before it returned.
-        if len(stack) > len(best[0]) or best[1] < 0:
-            best = (tuple(entries[p][1] for p, _ in stack), op_id)
-        if not stack:
-            return _refuted(ops, best, key, clock)
-        call_pos, state = stack.pop()
-        linearized &= ~(1 << entries[call_pos][1])
-        unlift(call_pos)
-        pos = nxt[call_pos]
-    return Result("true", key=key, steps=clock.steps)
-
-
-def _memo(linearized: int, state: Hashable) -> tuple[int, int, Hashable]:
-    """Cache key of a search configuration, without the run of linearised ops it starts with.
-
-    Ops are numbered in invocation order and mostly linearised in that order, so dropping the
-    low run of ones keeps each key about as wide as the concurrency, not the history.
-    """
-    low = (~linearized & (linearized + 1)).bit_length() - 1
-    return low, linearized >> low, state
-
-
-def _refuted(ops: Sequence[Operation], best: tuple[tuple[int, ...], int], key: Hashable, clock: _Clock) -> Result:
-    prefix, failed = best
-    return Result(
-        "false",
-        failed_op=ops[failed],
-        linearized_prefix=tuple(ops[i] for i in prefix),
-        key=key,
-        steps=clock.steps,
-    )
+def invalid(ops: Sequence[Operation], model: Model) -> str | None:
+    """What is wrong with the first op the model cannot judge (unknown f, malformed value), or None."""
+    unknown = {op.f for op in ops} - model.fs if model.fs else set()
+    validate = model.validate
+    if not unknown and validate is None:
+        return None
+    for op in ops:
+        if op.f in unknown:
+            known = ", ".join(sorted(model.fs))
+            return f"unknown operation {op.f!r} for model {model.name} (knows {known}): {op.describe()}"
+        problem = validate(op) if validate is not None else None
+        if problem is not None:
+            return f"{problem}: {op.describe()}"
+    return None

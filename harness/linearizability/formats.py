@@ -2,29 +2,28 @@
 
 Every reader returns ``Record``s in history order; ``engine.operations`` pairs them. Jepsen
 clients are integer processes, so any other process (``:nemesis``) is marked non-client.
-Values written as EDN (in .edn files and in log lines) are parsed with ``edn_format`` and
-turned into plain hashable Python values: keywords become their name, vectors and lists
-become tuples, maps become tuples of pairs.
+Values written as EDN (in .edn files and in log lines) are read by ``edn`` in one pass over
+the text and turned into plain hashable Python values: keywords become their name, vectors
+and lists become tuples, maps become tuples of pairs. An op map's ``:key`` names the object
+the op acts on (porcupine's kv logs), so each key is checked on its own.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import edn_format
-from edn_format import Keyword
-from edn_format.exceptions import EDNDecodeError
+from typing import Any, cast
 
 from harness.history import Event, HistoryError, iter_jsonl
-from harness.linearizability.engine import Record
+from harness.linearizability import edn
+from harness.linearizability.engine import Kind, Record
 from harness.locks.protocol import LOCK_FAIL, LOCK_INFO, LOCK_INVOKE, LOCK_OK
 
 FORMATS = ("auto", "edn", "json", "jepsen-log", "events")
 TYPES = frozenset({"invoke", "ok", "fail", "info"})
-LOCK_KINDS = {LOCK_INVOKE: "invoke", LOCK_OK: "ok", LOCK_FAIL: "fail", LOCK_INFO: "info"}
+LOCK_KINDS: dict[str, Kind] = {LOCK_INVOKE: "invoke", LOCK_OK: "ok", LOCK_FAIL: "fail", LOCK_INFO: "info"}
 BROKER_EXPIRE = "broker.expire"
 
 
@@ -58,12 +57,15 @@ def read_history(path: Path | str, fmt: str = "auto") -> list[Record]:
     return READERS[fmt](path, text)
 
 
+_LEADING_COMMENTS = re.compile(r"\A(?:\s*;[^\n]*)*\s*")
+
+
 def detect_format(path: Path, text: str) -> str:
     """Guess a history's format from its extension and first characters."""
     if path.suffix.lower() == ".edn":
         return "edn"
-    stripped = text.lstrip()
-    if stripped[0] not in "[{":
+    stripped = _LEADING_COMMENTS.sub("", text)
+    if not stripped or stripped[0] not in "[{":
         return "jepsen-log"
     # JSON objects start with a string key, EDN maps with a keyword; an empty list is JSON.
     inner = stripped[1:].lstrip() if stripped[0] == "[" else stripped
@@ -93,7 +95,7 @@ def records_from_events(events: Iterable[Event]) -> Iterator[Record]:
             tokens = payload.get("tokens") or {}
             for name in payload.get("names", ()):
                 value = tokens.get(name) if kind == "ok" else None
-                yield Record(event.worker, kind, payload.get("op"), value, 2 * event.seq, event.mono_ns, name)
+                yield Record(event.worker, kind, str(payload.get("op")), value, 2 * event.seq, event.mono_ns, name)
         elif event.kind == BROKER_EXPIRE:
             process = ("broker", event.seq)
             name, client = payload.get("name"), payload.get("client")
@@ -103,8 +105,8 @@ def records_from_events(events: Iterable[Event]) -> Iterator[Record]:
 
 def native(value: Any) -> Any:
     """An EDN or JSON value as a plain hashable Python value."""
-    if isinstance(value, Keyword):
-        return value.name
+    if value is None or isinstance(value, (str, int, float)):
+        return value
     if isinstance(value, Mapping):
         return tuple((native(k), native(v)) for k, v in value.items())
     if _is_vector(value):
@@ -127,7 +129,9 @@ def _name(value: Any, what: str) -> str:
     return value.lstrip(":")
 
 
-def _record(process: Any, type_: Any, f: Any, value: Any, index: int, line: int | None, time: Any = None) -> Record:
+def _record(
+    process: Any, type_: Any, f: Any, value: Any, index: int, line: int | None, time: Any = None, key: Any = None
+) -> Record:
     """A Record from Jepsen fields; integer processes are clients, anything else is not."""
     process = native(process)
     kind = _name(type_, "type")
@@ -136,7 +140,8 @@ def _record(process: Any, type_: Any, f: Any, value: Any, index: int, line: int 
     client = isinstance(process, int) and not isinstance(process, bool)
     if not client:
         process = _name(process, "process")
-    return Record(process, kind, _name(f, "f"), native(value), index, native(time), None, client, line)
+    kind_ = cast(Kind, kind)
+    return Record(process, kind_, _name(f, "f"), native(value), index, native(time), native(key), client, line)
 
 
 def _from_map(op: Any, index: int, line: int | None) -> Record:
@@ -146,25 +151,32 @@ def _from_map(op: Any, index: int, line: int | None) -> Record:
     missing = [k for k in ("process", "type", "f") if k not in fields]
     if missing:
         raise _BadOp(f"operation lacks {', '.join(missing)}")
-    return _record(fields["process"], fields["type"], fields["f"], fields.get("value"), index, line, fields.get("time"))
+    get = fields.get
+    return _record(fields["process"], fields["type"], fields["f"], get("value"), index, line, get("time"), get("key"))
 
 
 def _from_tuple(op: Any, index: int, line: int | None) -> Record:
     if not _is_vector(op) or len(op) != 4:
         raise _BadOp(f"expected [process type f value], got {native(op)!r}")
-    return _record(*op, index, line)
+    process, type_, f, value = op
+    return _record(process, type_, f, value, index, line)
 
 
 def _from_form(form: Any, index: int, line: int | None) -> Record:
     return (_from_map if isinstance(form, Mapping) else _from_tuple)(form, index, line)
 
 
-def _build(path: Path, items: Iterable[tuple[int | None, Any]], convert: Callable[[Any, int, int | None], Record]) -> list[Record]:
+def _build(
+    path: Path, items: Iterable[tuple[int | None, Any]], convert: Callable[[Any, int, int | None], Record]
+) -> list[Record]:
     """Convert (line, parsed op) pairs, naming the line (or op number) of the first bad one."""
     records = []
     for index, (line, item) in enumerate(items):
         try:
             records.append(convert(item, index, line))
+        except RecursionError:
+            where = f"{path}:{line}" if line is not None else f"{path}: operation {index + 1}"
+            raise HistoryFormatError(f"{where}: value nested too deeply") from None
         except _BadOp as exc:
             where = f"{path}:{line}" if line is not None else f"{path}: operation {index + 1}"
             raise HistoryFormatError(f"{where}: {exc}") from None
@@ -178,47 +190,21 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def _read_edn(path: Path, text: str) -> list[Record]:
-    """EDN: a vector of op maps, or one op map or ``[process type f value]`` tuple a line."""
-    _, first = next(_lines(text))
+    """EDN: one vector of operations, or one op map or ``[process type f value]`` tuple a form."""
     try:
-        edn_format.loads(first)
-    except EDNDecodeError:
-        # The first line is not a whole form: the file is one vector spread over lines.
-        return _build(path, ((None, op) for op in _edn_document(path, text)), _from_form)
-    forms = [(lineno, _edn(path, lineno, line)) for lineno, line in _lines(text)]
-    if len(forms) == 1 and _is_op_vector(forms[0][1]):
-        return _build(path, ((None, op) for op in forms[0][1]), _from_form)
-    return _build(path, forms, _from_form)
+        parsed = list(edn.forms(text))
+    except edn.EdnError as exc:
+        raise HistoryFormatError(f"{path}:{exc.line}: not valid EDN: {exc}") from None
+    if not parsed:
+        raise HistoryFormatError(f"{path}: no operations (only comments)")
+    if len(parsed) == 1 and _is_op_vector(parsed[0].value):
+        return _build(path, zip(parsed[0].item_lines, parsed[0].value, strict=True), _from_form)
+    return _build(path, ((form.line, form.value) for form in parsed), _from_form)
 
 
 def _is_op_vector(form: Any) -> bool:
     """True for a vector of operations (maps or tuples), as opposed to one tuple."""
     return _is_vector(form) and all(isinstance(op, Mapping) or _is_vector(op) for op in form)
-
-
-def _edn(path: Path, lineno: int, line: str) -> Any:
-    try:
-        return edn_format.loads(line)
-    except EDNDecodeError as exc:
-        raise HistoryFormatError(f"{path}:{lineno}: not valid EDN: {_edn_reason(exc)}") from None
-
-
-def _edn_document(path: Path, text: str) -> list[Any]:
-    try:
-        form = edn_format.loads(text)
-    except EDNDecodeError as exc:
-        raise HistoryFormatError(f"{path}: not valid EDN: {_edn_reason(exc)}") from None
-    if not _is_vector(form):
-        raise HistoryFormatError(f"{path}: expected a vector of operation maps")
-    return list(form)
-
-
-def _edn_reason(exc: EDNDecodeError) -> str:
-    """edn_format reports the offending lexer token; say which character it is."""
-    token = exc.args[0] if exc.args else None
-    if hasattr(token, "value") and hasattr(token, "lexpos"):
-        return f"unexpected {token.value!r} at character {token.lexpos + 1}"
-    return "unexpected end of input" if "EOF" in str(exc) else str(exc)
 
 
 def _read_json(path: Path, text: str) -> list[Record]:
@@ -228,6 +214,8 @@ def _read_json(path: Path, text: str) -> list[Record]:
             ops = json.loads(text)
         except json.JSONDecodeError as exc:
             raise HistoryFormatError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise HistoryFormatError(f"{path}: not valid JSON: nested too deeply") from None
         if not isinstance(ops, list):
             raise HistoryFormatError(f"{path}: expected a list of operation objects")
         return _build(path, ((None, op) for op in ops), _from_map)
@@ -239,6 +227,8 @@ def _json(path: Path, lineno: int, line: str) -> Any:
         return json.loads(line)
     except json.JSONDecodeError as exc:
         raise HistoryFormatError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise HistoryFormatError(f"{path}:{lineno}: not valid JSON: nested too deeply") from None
 
 
 JEPSEN_LOG_PREFIX = "jepsen.util - "
@@ -256,11 +246,18 @@ def _from_log_line(line: str, index: int, lineno: int | None) -> Record:
     if len(fields) < 3:
         raise _BadOp(f"expected 'process type f [value]', got {line.strip()!r}")
     try:
-        parsed = [edn_format.loads(field) for field in fields[:3]]
-        value = edn_format.loads(fields[3]) if len(fields) == 4 else None
-    except EDNDecodeError as exc:
-        raise _BadOp(f"not valid EDN: {_edn_reason(exc)}") from None
-    return _record(*parsed, value, index, lineno)
+        parsed = [edn.atom(field) for field in fields[:3]]
+        value = _log_value(fields[3]) if len(fields) == 4 else None
+    except ValueError as exc:
+        raise _BadOp(f"not valid EDN: {exc}") from None
+    return _record(parsed[0], parsed[1], parsed[2], value, index, lineno)
+
+
+def _log_value(field: str) -> Any:
+    """The value field's first form; what follows it (an error annotation) is not the value."""
+    if field[0] in '[({"#':
+        return edn.read_one(field)
+    return edn.atom(field.split(None, 1)[0])
 
 
 READERS: dict[str, Callable[[Path, str], list[Record]]] = {

@@ -2,14 +2,17 @@
 
 Each model's state is hashable so the search can memoise it. A step returns (legal, next
 state). An :info operation has no output (None): a model must accept any output then, since
-the reply that would carry it never came.
+the reply that would carry it never came. ``validate`` names a malformed value before any
+search starts, so a bad input is an error, not a verdict.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 from harness.linearizability.engine import Model, Operation
+from harness.linearizability.mutex import fast_mutex
 
 Step = tuple[bool, Hashable]
 _ILLEGAL: Step = (False, None)
@@ -63,13 +66,73 @@ def _cas_register(value: Hashable, op: Operation) -> Step:
         return True, op.value
     if op.f == "cas":
         old, new = op.value
+        if op.failed:
+            # Porcupine semantics: the comparison ran and saw another value; nothing changed.
+            return (True, value) if value != old else _ILLEGAL
         return (True, new) if value == old else _ILLEGAL
     return _ILLEGAL
 
 
-MUTEX = Model("mutex", False, _mutex)
-OWNER_MUTEX = Model("owner-mutex", None, _owner_mutex)
-FENCED_MUTEX = Model("fenced-mutex", (None, 0), _fenced_mutex)
-CAS_REGISTER = Model("cas-register", None, _cas_register)
+def _pair(value: Any) -> bool:
+    return isinstance(value, tuple) and len(value) == 2
 
-MODELS: dict[str, Model] = {m.name: m for m in (MUTEX, OWNER_MUTEX, FENCED_MUTEX, CAS_REGISTER)}
+
+def _cas_register_value(op: Operation) -> str | None:
+    if op.f == "cas" and not _pair(op.value):
+        return f"cas needs [old new], got {op.value!r}"
+    return None
+
+
+def _register_unseen(ops: Sequence[Operation]) -> set[int]:
+    """Crashed writes and cas whose new value no read returned and no cas expected.
+
+    Without such an op, the ops up to the next write still see legal states: none of them
+    needed its value. A failed cas (porcupine semantics) needs only some other value, so any
+    op may matter then and none is dropped.
+    """
+    if any(op.failed for op in ops):
+        return set()
+    seen = {op.output for op in ops if op.f == "read" and not op.is_info}
+    seen |= {op.value[0] for op in ops if op.f == "cas"}
+    return {i for i, op in enumerate(ops) if op.is_info and op.f != "read" and _written(op) not in seen}
+
+
+def _written(op: Operation) -> Any:
+    return op.value if op.f == "write" else op.value[1]
+
+
+def _kv_unseen(ops: Sequence[Operation]) -> set[int]:
+    """Crashed puts and appends whose value is in no value a get returned."""
+    outputs = [op.output for op in ops if op.f == "get" and not op.is_info]
+    return {i for i, op in enumerate(ops)
+            if op.is_info and op.f != "get" and not any(op.value in out for out in outputs)}
+
+
+def _kv(value: str, op: Operation) -> Step:
+    """One key of porcupine's kv store: get returns the value, put replaces it, append extends it."""
+    if op.f == "get":
+        return (True, value) if op.output is None or op.output == value else _ILLEGAL
+    if op.f == "put":
+        return True, op.value
+    if op.f == "append":
+        return True, value + op.value
+    return _ILLEGAL
+
+
+def _kv_value(op: Operation) -> str | None:
+    if op.f in ("put", "append") and not isinstance(op.value, str):
+        return f"{op.f} needs a string value, got {op.value!r}"
+    if op.f == "get" and not isinstance(op.output, (str, type(None))):
+        return f"get returns a string, got {op.output!r}"
+    return None
+
+
+_LOCK_FS = frozenset({"acquire", "release", "renew", "expire"})
+MUTEX = Model("mutex", False, _mutex, frozenset({"acquire", "release"}))
+OWNER_MUTEX = Model("owner-mutex", None, _owner_mutex, _LOCK_FS, by_process=True, fast=fast_mutex)
+FENCED_MUTEX = Model("fenced-mutex", (None, 0), _fenced_mutex, _LOCK_FS, by_process=True, fast=fast_mutex)
+CAS_REGISTER = Model("cas-register", None, _cas_register, frozenset({"read", "write", "cas"}), _cas_register_value,
+                     frozenset({"read"}), _register_unseen)
+KV = Model("kv", "", _kv, frozenset({"get", "put", "append"}), _kv_value, frozenset({"get"}), _kv_unseen)
+
+MODELS: dict[str, Model] = {m.name: m for m in (MUTEX, OWNER_MUTEX, FENCED_MUTEX, CAS_REGISTER, KV)}

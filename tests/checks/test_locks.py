@@ -11,8 +11,8 @@ import pytest
 from harness.checks.locks import AREA, check_locks, hold_windows
 from harness.history import Event, History
 from harness.linearizability.engine import Budget
-from harness.locks.fence import Fence, StaleToken
 from harness.locks.client import ZmqLockClient, ZmqLockProvider
+from harness.locks.fence import Fence, StaleToken
 from harness.locks.local import LockTable
 from harness.locks.protocol import LockError
 from harness.locks.server import LockBroker
@@ -249,7 +249,7 @@ def test_tokens_not_increasing_in_grant_order():
     h.release("b", "x")
     evidence = h.check()
     assert evidence.figure("token_order_errors") == 1
-    assert reasons(evidence, "token_order_errors") == ["x: token 2 after 2"]
+    assert reasons(evidence, "token_order_errors") == ["x: token 2 after 2 (client order)"]
 
 
 def test_broker_grant_order_is_judged_when_broker_events_exist():

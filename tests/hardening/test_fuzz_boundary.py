@@ -3,7 +3,7 @@
 The CLI runs in this process through ``main`` with its output captured (fast: no interpreter
 start per example). What would run for long -- a scenario, the broker, the API server -- is
 replaced by a sentinel that ends the example as "accepted"; the config a scenario would have
-run with is checked there. ``HARNESS_FUZZ=deep`` (``make fuzz``) runs many more examples.
+run with is checked there. ``HYPOTHESIS_PROFILE=fuzz`` (``make fuzz``) runs many more examples.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from harness.cli import main
 from harness.history import History
 
-DEEP = os.environ.get("HARNESS_FUZZ") == "deep"
+DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"  # make fuzz
 EXAMPLES = 1500 if DEEP else 60
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not DEEP,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

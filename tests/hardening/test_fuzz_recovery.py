@@ -16,7 +16,7 @@ from harness.guardian.recovery import recover
 from harness.history import History
 from harness.locks.local import LockTable
 
-DEEP = os.environ.get("HARNESS_FUZZ") == "deep"
+DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"  # make fuzz
 pytestmark = [pytest.mark.slow] if DEEP else []
 CONFIG = RunConfig(trades=25, seed=21)
 

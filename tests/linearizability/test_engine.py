@@ -56,9 +56,25 @@ class Register:
         return False, value
 
 
+class KVStore:
+    """The system under test for the kv model: one key's string value (keys are split upstream)."""
+
+    def __init__(self) -> None:
+        self.value = ""
+
+    def apply(self, process: Hashable, f: str, value: Any) -> tuple[bool, Any]:
+        if f == "get":
+            return True, self.value
+        self.value = value if f == "put" else self.value + value
+        return True, value
+
+
 def invocation(data: st.DataObject, system: Any) -> tuple[str, Any]:
     if isinstance(system, Mutex):
         return data.draw(st.sampled_from(["acquire", "release"])), None
+    if isinstance(system, KVStore):
+        f = data.draw(st.sampled_from(["get", "put", "append"]))
+        return f, None if f == "get" else data.draw(st.sampled_from(["x", "y", "xy"]))
     f = data.draw(st.sampled_from(["read", "write", "cas"]))
     small = st.integers(0, 2)
     value = {"read": st.none(), "write": small, "cas": st.tuples(small, small)}[f]
@@ -101,7 +117,7 @@ def run_concurrently(data: st.DataObject, system: Any, processes: int, steps: in
 @settings(max_examples=150, deadline=None)
 @given(data=st.data(), name=st.sampled_from(sorted(MODELS)), processes=st.integers(1, 4), steps=st.integers(0, 60))
 def test_histories_of_a_real_sequential_object_are_linearizable(data, name, processes, steps):
-    system = Register() if name == "cas-register" else Mutex()
+    system = {"cas-register": Register, "kv": KVStore}.get(name, Mutex)()
     ops = operations(run_concurrently(data, system, processes, steps))
     result = check(ops, MODELS[name], Budget(steps=None, seconds=None))
     assert result.verdict == "true", result.summary()

@@ -1,0 +1,67 @@
+"""A ``LockClient`` over any lock library: records the harness's lock events around two primitives.
+
+The harness judges a lock service from the events its clients record (see
+``harness.locks.protocol``): ``lock.invoke`` then ``lock.ok`` / ``lock.fail`` per operation.
+Subclasses implement ``_take`` (all names, in a fixed order, or raise) and ``_give``; this
+class does the recording. Grants carry no fencing token (``tokens: {}``): the harness then
+judges mutual exclusion from the clients' windows and the resources' writes, and reports
+fencing as "not provided".
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from harness.history import History
+from harness.locks.protocol import LOCK_FAIL, LOCK_INVOKE, LOCK_OK, Grant, LockError, LockTimeout
+
+
+class RecordingLockClient:
+    """Records every operation; ``_take`` and ``_give`` do the locking."""
+
+    lease_ms = 0  # 0: the lock is held until released (no lease)
+
+    def __init__(self, client_id: str, history: History) -> None:
+        self.client_id = client_id
+        self._history = history
+        self._reqs = itertools.count(1)
+
+    def _take(self, names: Sequence[str], timeout: float) -> None:
+        """Take every name or none; LockTimeout when not granted in time."""
+        raise NotImplementedError
+
+    def _give(self, names: Sequence[str]) -> None:
+        """Give every name back; LockError when one was no longer held."""
+        raise NotImplementedError
+
+    def _op(self, op: str, names: Sequence[str], action: Callable[[], None], **extra: Any) -> None:
+        req, names = next(self._reqs), list(names)
+        self._history.append(LOCK_INVOKE, worker=self.client_id, op=op, names=names, req=req, **extra)
+        try:
+            action()
+        except LockError as exc:
+            reason = "timeout" if isinstance(exc, LockTimeout) else "not_owner"
+            self._history.append(LOCK_FAIL, worker=self.client_id, op=op, names=names, req=req, reason=reason)
+            raise
+        self._history.append(LOCK_OK, worker=self.client_id, op=op, names=names, req=req, tokens={},
+                             lease_ms=self.lease_ms)
+
+    def acquire(self, names: Sequence[str], timeout: float) -> Grant:
+        """Take every name (sorted, so clients never deadlock)."""
+        ordered = sorted(names)
+        self._op("acquire", names, lambda: self._take(ordered, timeout), ts=time.time_ns(), attempt=1)
+        return Grant(self.client_id, tuple(names), {}, self.lease_ms)
+
+    def release(self, grant: Grant) -> None:
+        """Give every name of the grant back."""
+        self._op("release", grant.names, lambda: self._give(sorted(grant.names)))
+
+    def renew(self, grant: Grant) -> Grant:
+        """Leases are not renewed by these examples."""
+        return grant
+
+    def close(self) -> None:
+        """Nothing held outside a grant."""

@@ -1,0 +1,71 @@
+"""Lock state-machine rules: a faulty client sends every operation the broker must refuse.
+
+Before the symbols trade through the lock service, a faulty client (``harness.lock_rules``)
+releases a lock it does not hold, releases a grant twice, renews and releases a grant whose
+lease ran out. The broker must refuse each; the run is judged on lock atomicity (which also
+flags a broker that honours any of them from its own events) and on the rules gate, which
+fails when a rule was honoured -- or was never exercised at all.
+"""
+
+from harness.checks.evidence import Evidence
+from harness.checks.lock_rules import AREA, check_lock_rules
+from harness.config import ConcurrencyMode, ConfigError
+from harness.gates import GateResult, Line
+from harness.history import History, new_sequence
+from harness.lock_rules import RULES, Probes, send_faulty_operations
+from harness.locks.client import ZmqLockClient, ZmqLockProvider
+from harness.locks.protocol import Grant
+from harness.scenario import Scenario, ScenarioContext, Trial
+
+SHORT_LEASE_MS = 20
+
+
+def run(ctx: ScenarioContext) -> Trial:
+    """Let the faulty client probe the lock service, then trade through it; one history for both."""
+    history = History(ctx.run_id, new_sequence(ctx.config.run.mode is ConcurrencyMode.PROCESS))
+    with ctx.lock_service(history) as locks:
+        if not isinstance(locks, ZmqLockProvider):
+            raise ConfigError("lock_rules probes a ZeroMQ lock broker; --locks must give a ZmqLockProvider")
+        send_faulty_operations(_probes(locks, history), history)
+    events = ctx.run_engine(history=history).events()
+    return Trial(events, (check_lock_rules(events),))
+
+
+def _probes(locks: ZmqLockProvider, history: History) -> Probes:
+    owner = locks.client("faulty-a", history)
+    short = ZmqLockClient(locks.endpoint, "faulty-lease", history, lease_ms=SHORT_LEASE_MS)
+
+    def expired(grant: Grant) -> bool:
+        holders = short.status(grant.names)["holders"]
+        return all(holders.get(name, {}).get("token") != grant.token(name) for name in grant.names)
+
+    return Probes(owner, locks.client("faulty-b", history), short, expired)
+
+
+def gate_rules(ev: Evidence, thresholds) -> GateResult:
+    """Every rule exercised at least once, and never honoured."""
+    f = ev.figures
+    lines = [Line(f["probes_total"] > 0, f"Forbidden operations sent: {f['probes_total']}")]
+    for rule in RULES:
+        sent, honoured = f[f"sent_{rule}"], f[f"honoured_{rule}"]
+        lines.append(Line(sent > 0 and honoured == 0,
+                          f"{rule.replace('_', ' ')}: {sent} sent, {f[f'refused_{rule}']} refused, {honoured} honoured"
+                          + ("" if sent else " -- rule never exercised")))
+    return GateResult("lock_rules", ev.area, tuple(lines), {k: v for k, v in ev.violations.items() if v})
+
+
+SCENARIO = Scenario(
+    name="lock_rules",
+    title="Lock State-Machine Rules under a Faulty Client",
+    description=__doc__.splitlines()[0],
+    run=run,
+    # The probe grant left to expire is the one hold no release ends.
+    settings={"run": {"trades": 5}, "gates": {"max_unbalanced_pairs": 1}},
+    extra_gates={AREA: gate_rules},
+)
+
+
+def test_lock_rules(harness_scenario) -> None:
+    """The reference broker refuses every forbidden operation; the run passes."""
+    verdict = harness_scenario(SCENARIO)
+    assert verdict.passed, verdict.command

@@ -156,7 +156,7 @@ def run_config(raw: Mapping[str, Any], base: RunConfig | None = None) -> RunConf
         names = raw.pop("symbols")
         if isinstance(names, str):
             names = [s.strip() for s in names.split(",")]
-        if not isinstance(names, list):
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
             raise ConfigError("symbols: expected a list of names or a comma-separated string")
         try:
             changed["symbols"] = symbol_specs(names)

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SCENARIO ?= multi_symbol_stress
 ARGS ?=
 
-.PHONY: run test bench fuzz clean
+.PHONY: run test bench fuzz sweep clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
+
+# The false-alarm sweep: 50 clean multi_symbol_stress seeds (thread/process) + 10 each of three more.
+sweep: $(STAMP)
+	$(BIN)/python -m bench.sweep $(ARGS)
 
 clean:
 	rm -rf reports/*/ .pytest_cache

@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="re-judge a saved events.jsonl, STRESS_TEST.log or run directory")
     check.add_argument("path", type=Path)
     check.add_argument("--scenario", help="judge with this scenario's areas and thresholds")
+    check.add_argument("--areas", help="judge exactly these areas (comma-separated keys), each required to apply")
     check.add_argument("--config", type=Path)
     check.add_argument("--lenient", action="store_true",
                        help="judge the lines that meet the history contract; report the others as a failed gate")
@@ -216,7 +217,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """harness check PATH: re-judge a saved history with the same gates."""
     from harness.rejudge import rejudge
 
-    return rejudge(args.path, args.scenario, args.config, args.lenient)
+    return rejudge(args.path, args.scenario, args.config, args.areas, args.lenient)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -106,6 +106,8 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
             return float(value)
         if kind is int and isinstance(value, int) and not isinstance(value, bool):
             return value
+        if kind is bool and isinstance(value, bool):
+            return value
     except (InvalidOperation, ValueError):
         pass
     raise ConfigError(f"{name}: invalid value {value!r} (expected {getattr(kind, '__name__', kind)})")

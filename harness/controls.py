@@ -7,12 +7,17 @@ pairing instead of once in a blue moon -- a forced ordering, not a sleep.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
 
+from harness.guardian.risk import Discipline, Guardian, Refusal, Reservation, RiskLimits
 from harness.history import History
 from harness.locks.protocol import LOCK_INVOKE, LOCK_OK, Grant
+from harness.model import Order, SymbolSpec
 
 
 class Rendezvous:
@@ -26,6 +31,63 @@ class Rendezvous:
             self._barrier.wait()
         except threading.BrokenBarrierError:
             self._barrier.reset()
+
+
+class FirstRound:
+    """Forces the check-then-act race on every worker's first admitted order.
+
+    Three meeting points, each passed once per worker: all workers *check* one and the same
+    empty book (so all are admitted), then all *book*; no worker places its second order
+    before all have settled their first -- so every first position is open at once, far over
+    a limit that admits only some of them. (Settling happens under the locks, so the last
+    meeting is at the next order, not inside settle.) No timing
+    decides the interleaving; ``timeout`` only keeps a worker that never gets there (its
+    orders refused outright) from hanging the others, and ``met`` says whether all got there.
+    """
+
+    def __init__(self, parties: int, timeout: float = 10.0) -> None:
+        self._points = [threading.Barrier(parties, timeout=timeout) for _ in range(3)]
+        self._phase = threading.local()
+        self._broken = threading.Event()
+
+    @property
+    def met(self) -> bool:
+        """True when every worker passed every meeting point."""
+        return not self._broken.is_set() and all(p.n_waiting == 0 for p in self._points)
+
+    def meet(self, point: int) -> None:
+        """Wait at meeting ``point`` (0 checked, 1 booked, 2 all settled) if this worker is due there."""
+        if getattr(self._phase, "next", 0) != point:
+            return
+        self._phase.next = point + 1
+        try:
+            self._points[point].wait()
+        except threading.BrokenBarrierError:
+            self._broken.set()
+            self._phase.next = len(self._points)
+
+
+class CheckThenActGuardian(Guardian):
+    """A guardian with a check-then-act reserve, its first round forced by ``FirstRound``."""
+
+    def __init__(self, specs: Sequence[SymbolSpec], limits: RiskLimits, *, first_round: FirstRound,
+                 **kwargs: Any) -> None:
+        kwargs.update(discipline=Discipline.CHECK_THEN_ACT, between_check_and_act=lambda: first_round.meet(0))
+        super().__init__(specs, limits, **kwargs)
+        self._first_round = first_round
+
+    def reserve(self, order: Order, worst_price: Decimal, worker: str = "-") -> Reservation | Refusal:
+        """Meet before a second order until all have settled; check, meet, book; meet once all booked."""
+        self._first_round.meet(2)
+        verdict = super().reserve(order, worst_price, worker)
+        if isinstance(verdict, Reservation):
+            self._first_round.meet(1)
+        return verdict
+
+
+def check_then_act_guardian(first_round: FirstRound) -> Callable[..., Guardian]:
+    """A guardian factory for the engine (``guardian_factory``) sharing one ``FirstRound``."""
+    return functools.partial(CheckThenActGuardian, first_round=first_round)
 
 
 class UnlockedProvider:

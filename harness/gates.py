@@ -33,7 +33,7 @@ class Thresholds:
     max_order_p99_ms: float | None = None
     max_lock_p99_ms: float | None = None
     max_exposure_ratio: Decimal | None = None
-    max_breaker_trips: int | None = 0
+    fail_on_breaker_trip: bool = False  # a justified trip is the guardian working; True fails on any trip
     allowed_health: tuple[str, ...] = ("HEALTHY",)
     max_failed_symbols: int = 0
     max_lost_events: int = 0
@@ -41,6 +41,7 @@ class Thresholds:
     max_alerts_p0: int = 0
     max_alerts_p1: int = 0
     max_write_p99_ms: float | None = None
+    require_areas: tuple[str, ...] = ()  # area keys that fail when the history holds none of their inputs
 
 
 @dataclass(frozen=True)
@@ -59,15 +60,18 @@ class GateResult:
     area: str
     lines: tuple[Line, ...]
     counterexamples: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    applicable: bool = True  # False: the history holds none of the area's inputs (neither pass nor fail)
 
     @property
     def passed(self) -> bool:
-        """True when every line holds."""
+        """True when every line holds (a not-applicable area holds nothing against the run)."""
         return all(line.ok for line in self.lines)
 
     @property
     def status(self) -> str:
-        """"PASS" or "FAIL"."""
+        """"PASS", "FAIL" or "N/A"."""
+        if not self.applicable:
+            return "N/A"
         return "PASS" if self.passed else "FAIL"
 
 
@@ -156,7 +160,7 @@ def gate_aggregator(ev: Evidence, t: Thresholds) -> GateResult:
     f = ev.figures
     diff = Decimal(str(f["pnl_difference"]))
     exact = diff == 0
-    lines = (
+    lines: tuple[Line, ...] = (
         Line(f["aggregator_state_recorded"], f"Simulated Total PnL: {money(f['simulated_total_pnl'])}"),
         Line(f["aggregator_state_recorded"], f"Aggregator Total PnL: {money(f['aggregator_total_pnl'])}"),
         Line(abs(diff) <= t.max_pnl_difference,
@@ -165,28 +169,58 @@ def gate_aggregator(ev: Evidence, t: Thresholds) -> GateResult:
              f"Per-symbol trades/wins/PnL match: {f['mismatched_symbols']} symbols differ "
              f"({f['aggregator_trades']} aggregated vs {f['simulated_trades']} recomputed trades)"),
     )
-    return GateResult("aggregator", ev.area, lines, _failing(ev, ["mismatches"]))
+    if f.get("states_judged") is not None:
+        lines += (Line(f["bad_states"] == 0, f"Aggregator states over time: {f['states_judged']} judged against the "
+                                             f"replay, {f['bad_states']} stale or wrong"),)
+    return GateResult("aggregator", ev.area, lines, _failing(ev, ["mismatches", "bad_states"]))
 
 
 def gate_risk(ev: Evidence, t: Thresholds) -> GateResult:
-    """Risk: exposure at every fill within limit, isolation, breaker, guardian status."""
+    """Risk: exposure at every fill within limit, isolation, breakers recomputed, guardian status."""
     f = ev.figures
+    failed = f["failed_symbols"]
+    lines = (
+        _exposure_line(f, t),
+        Line(f["isolation_violations"] == 0 and len(failed) <= t.max_failed_symbols, _isolation_text(f, t)),
+        Line(not (t.fail_on_breaker_trip and f["breaker_trips"]),
+             "Circuit breaker: Not triggered" if not f["breaker_trips"]
+             else f"Circuit breaker: {f['breaker_trips']} trips ({', '.join(f['breaker_trip_reasons'])})"
+             + (" -- failing on any trip (fail_on_breaker_trip)" if t.fail_on_breaker_trip else "")),
+        _breaker_replay_line(f),
+        Line(f["guardian_status"] in t.allowed_health or _justified_halt(f, t),
+             f"Guardian status: {f['guardian_status']}"
+             + (" (a justified global breaker trip)" if _justified_halt(f, t) else "")),
+    )
+    return GateResult("risk", ev.area, lines, _failing(ev, ["limit_breaches", "isolation_violations", "missing_trips",
+                                                             "unjustified_trips", "halted_orders_accepted"]))
+
+
+def _exposure_line(f: Mapping[str, Any], t: Thresholds) -> Line:
+    """Exposure at every fill vs the limit; "n/a" when the history declares no equity."""
+    if f["max_exposure_ratio"] is None:
+        return Line(True, "Global exposure: n/a (no equity declared in run.start)")
     limit = t.max_exposure_ratio if t.max_exposure_ratio is not None else f["max_gross_exposure_limit"]
     peak = Decimal(str(f["max_exposure_ratio"]))
     within = f["limit_breaches"] == 0 and (limit is None or peak <= Decimal(str(limit)))
-    failed = f["failed_symbols"]
-    trips_ok = t.max_breaker_trips is None or f["breaker_trips"] <= t.max_breaker_trips
-    lines = (
-        Line(within, f"Global exposure: max {percent(peak)} at any fill, final {percent(f['final_exposure_ratio'])} "
-                     f"(limit {percent(limit) if limit is not None else 'n/a'}, {f['limit_breaches']} breaches, "
-                     f"{f['refusals']} orders refused)"),
-        Line(f["isolation_violations"] == 0 and len(failed) <= t.max_failed_symbols, _isolation_text(f, t)),
-        Line(trips_ok, "Circuit breaker: Not triggered" if not f["breaker_trips"]
-             else f"Circuit breaker: {f['breaker_trips']} trips ({', '.join(f['breaker_trip_reasons'])})"),
-        Line(f["guardian_status"] in t.allowed_health,
-             f"Guardian status: {f['guardian_status']}"),
-    )
-    return GateResult("risk", ev.area, lines, _failing(ev, ["limit_breaches", "isolation_violations"]))
+    return Line(within, f"Global exposure: max {percent(peak)} at any fill, final {percent(f['final_exposure_ratio'])} "
+                        f"(limit {percent(limit) if limit is not None else 'n/a'}, {f['limit_breaches']} breaches, "
+                        f"{f['refusals']} orders refused)")
+
+
+def _breaker_replay_line(f: Mapping[str, Any]) -> Line:
+    """Trips the limits require vs those the guardian recorded, and orders let through while halted."""
+    if f["breaker_replay"] != "judged":
+        return Line(True, f"Circuit breaker replay: n/a ({f['breaker_replay']})")
+    bad = f["missing_trips"] + f["unjustified_trips"] + f["halted_orders_accepted"]
+    return Line(bad == 0, f"Circuit breaker replay: {f['required_trips']} symbol trips required by the limits, "
+                          f"{f['missing_trips']} missing, {f['unjustified_trips']} without cause, "
+                          f"{f['halted_orders_accepted']} non-reducing orders accepted while halted")
+
+
+def _justified_halt(f: Mapping[str, Any], t: Thresholds) -> bool:
+    """HALTED by a global trip the replay justified is the guardian working, unless trips are to fail."""
+    return (f["guardian_status"] == "HALTED" and not t.fail_on_breaker_trip and f["breaker_replay"] == "judged"
+            and f["unjustified_trips"] == 0)
 
 
 def gate_persistence(ev: Evidence, t: Thresholds) -> GateResult:
@@ -204,7 +238,8 @@ def gate_persistence(ev: Evidence, t: Thresholds) -> GateResult:
                       f"Writer: queue high-water {f['queue_high_water']}, spilled {f['spilled']}, drained "
                       f"{f['drained']}, retries {f['retries']}, dropped {f['dropped']}"))
     p99s = {k[len("write_p99_ms_"):]: f[k] for k in sorted(f) if k.startswith("write_p99_ms_")}
-    latency = ", ".join(f"{layer} p50 {f['write_p50_ms_' + layer]:.2f} / p99 {p99:.2f} ms" for layer, p99 in p99s.items())
+    latency = ", ".join(f"{layer} p50 {f['write_p50_ms_' + layer]:.2f} / p99 {p99:.2f} ms"
+                        for layer, p99 in p99s.items())
     lines.append(Line(t.max_write_p99_ms is None or all(p <= t.max_write_p99_ms for p in p99s.values()),
                       f"Write latency: {latency or 'no writes measured'}"))
     lines.append(Line(f["alerts_P0"] <= t.max_alerts_p0 and f["alerts_P1"] <= t.max_alerts_p1,
@@ -226,23 +261,14 @@ def _isolation_text(f: Mapping[str, Any], t: Thresholds) -> str:
     return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
-GATES: Mapping[str, Callable[[Evidence, Thresholds], GateResult]] = {
-    "ZMQ Lock Atomicity": gate_locks,
-    "Race Condition Detection": gate_races,
-    "Performance Metrics": gate_performance,
-    "MetricsAggregator Accuracy": gate_aggregator,
-    "Risk Management": gate_risk,
-    "Guardian Persistence": gate_persistence,
-}
-
-
 def judge(evidence: Sequence[Evidence], thresholds: Thresholds,
           extra: Mapping[str, Callable[[Evidence, Thresholds], GateResult]] | None = None) -> tuple[GateResult, ...]:
-    """Judge each evidence area with its gate."""
-    table = {**GATES, **(extra or {})}
-    return tuple(table[ev.area](ev, thresholds) for ev in evidence)
+    """Judge each evidence area with its gate (from the area registry, ``harness.judge``)."""
+    from harness.judge import gate_for  # the registry imports these gates: resolved at call time
+
+    return tuple(gate_for(ev, extra)(ev, thresholds) for ev in evidence)
 
 
 def unified(results: Sequence[GateResult]) -> bool:
-    """UnifiedGate: True only if there is at least one gate and every gate passed."""
-    return bool(results) and all(r.passed for r in results)
+    """UnifiedGate: True only if at least one gate judged something and every gate passed (n/a is neither)."""
+    return any(r.applicable for r in results) and all(r.passed for r in results)

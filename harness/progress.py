@@ -130,8 +130,8 @@ def _aggregator_pnl(verdict) -> dict[str, Any]:
 def _symbol_table(verdict) -> Table | None:
     """Per-symbol trades, PnL and win rate from the history; the aggregator's PnL beside it when it differs."""
     perf = next((ev for ev in verdict.evidence if ev.area == "Performance Metrics"), None)
-    if perf is None:
-        return None
+    if perf is None or "per_symbol" not in perf.figures:
+        return None  # no area, or not applicable: a run with no closed trade has no table to show
     figures = perf.figures
     table = Table(title=f"{figures['total_trades']} trades, {figures['throughput_trades_per_s']:.1f} trades/s")
     differing = _aggregator_pnl(verdict)

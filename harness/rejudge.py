@@ -2,38 +2,42 @@
 
 Accepts a run directory (its ``events.jsonl``), an ``events.jsonl``, or a
 ``STRESS_TEST.log`` -- also one recorded by another system in the documented format. The
-areas judged are the scenario's when it is known (``--scenario``, or the run directory's
-``evidence.json``), else every area the history has events for.
+areas and thresholds are those the run recorded in its ``evidence.json``, or a scenario's
+(``--scenario``), else every registered area; an area whose input events are absent is
+"not applicable" unless required (``--areas``, ``require_areas``). Nothing of the engine
+is imported unless a scenario must be loaded to know its areas.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from harness.config import ConfigError, load_config
+from harness.config import ConfigError, HarnessConfig, harness_config, load_config
 from harness.gates import judge, unified
 from harness.history import Event, HistoryError
-from harness.scenario import STANDARD_AREAS, evaluate, load
+from harness.judge import STANDARD_AREAS, UnknownArea, evaluate, known
 from harness.validate import Checked, contract_gate
 from harness.validate import load as load_checked
 
 
 def read_history(path: Path, lenient: bool = False) -> tuple[list[Event], str | None]:
     """Events of a run directory, JSONL history or human log, and the scenario if recorded."""
-    checked, scenario = read_checked(path, lenient)
-    return list(checked.events), scenario
+    checked, document = read_run(path, lenient)
+    return list(checked.events), document.get("scenario")
 
 
-def read_checked(path: Path, lenient: bool = False) -> tuple[Checked, str | None]:
-    """The history checked against the contract (``FILE:LINE`` errors), and the scenario if recorded."""
-    scenario = None
+def read_run(path: Path, lenient: bool = False) -> tuple[Checked, Mapping[str, Any]]:
+    """A run directory's, JSONL history's or human log's events checked against the contract
+    (``FILE:LINE`` errors; with ``lenient`` the bad lines are set aside), and its evidence.json."""
+    document: Mapping[str, Any] = {}
     if path.is_dir():
         evidence = path / "evidence.json"
         if evidence.is_file():
             try:
-                scenario = json.loads(evidence.read_text(encoding="utf-8")).get("scenario")
+                document = json.loads(evidence.read_text(encoding="utf-8"))
             except (ValueError, UnicodeDecodeError) as exc:
                 raise HistoryError(f"{evidence}: not valid JSON: {exc}") from None
         path = path / "events.jsonl"
@@ -42,34 +46,57 @@ def read_checked(path: Path, lenient: bool = False) -> tuple[Checked, str | None
     checked = load_checked(path, lenient)
     if not checked.events:
         raise HistoryError(f"{path}: the history is empty" + (f" ({checked.problems[0]})" if checked.problems else ""))
-    return checked, scenario
+    return checked, document
 
 
-def areas_present(events: Sequence[Event]) -> tuple[str, ...]:
-    """The standard areas a history has events for."""
-    kinds = {e.kind for e in events}
-    has_locks = any(k.startswith("lock.") for k in kinds)
-    has_trading = bool(kinds & {"order.fill", "trade.closed"})
-    wanted = {"races"} | ({"locks"} if has_locks else set()) | (
-        {"performance", "aggregator", "risk"} if has_trading else set())
-    return tuple(a for a in STANDARD_AREAS if a in wanted)
+def parse_areas(text: str | None) -> tuple[str, ...]:
+    """``--areas locks,races`` as registry keys (ConfigError for an unknown one)."""
+    if not text:
+        return ()
+    try:
+        return known(tuple(a.strip() for a in text.split(",") if a.strip()))
+    except UnknownArea as exc:
+        raise ConfigError(f"--areas: {exc}") from None
 
 
-def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, lenient: bool = False) -> int:
-    """Judge a saved history and print the verdict; return the exit code (0 PASS, 1 FAIL)."""
-    checked, recorded = read_checked(path, lenient)
+def _plan(document: Mapping[str, Any], scenario_name: str | None, config: HarnessConfig
+          ) -> tuple[str | None, tuple[str, ...], HarnessConfig]:
+    """(name, areas, config) to judge with: the scenario's if named, else what the run recorded."""
+    name = scenario_name or document.get("scenario")
+    if scenario_name is None and "areas" in document:
+        gates = {k[len("gates."):]: v for k, v in (document.get("config") or {}).items() if k.startswith("gates.")}
+        areas = tuple(a for a in document["areas"] if a in STANDARD_AREAS)
+        return name, areas, harness_config({"gates": gates}, config)
+    if name is None:
+        return None, STANDARD_AREAS, config
+    from harness.scenario import load  # only here: a scenario module brings the engine with it
+
+    scenario = load(name)
+    return name, scenario.areas, scenario.configure(config)
+
+
+def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, areas: str | None = None,
+            lenient: bool = False) -> int:
+    """Judge a saved history and print the verdict; return the exit code (0 PASS, 1 FAIL).
+
+    ``areas`` (``--areas locks,races``) judges exactly those areas, each required to apply;
+    ``lenient`` judges the lines that meet the history contract and fails a contract gate
+    listing the others.
+    """
+    chosen = parse_areas(areas)
+    checked, document = read_run(path, lenient)
     events = list(checked.events)
-    name = scenario_name or recorded
-    config = load_config(config_file)
-    areas = areas_present(events)
-    if name is not None:
-        scenario = load(name)
-        config = scenario.configure(config)
-        areas = tuple(a for a in scenario.areas if a in areas)
-    if not areas:
+    name, judged, config = _plan(document, scenario_name, load_config(config_file))
+    try:
+        required = chosen + tuple(a for a in known(config.gates.require_areas) if a not in chosen)
+    except UnknownArea as exc:
+        raise ConfigError(f"gates.require_areas: {exc}") from None
+    judged = (chosen or judged) + tuple(a for a in required if a not in (chosen or judged))
+    gates = judge(evaluate(events, judged, (), required), config.gates)
+    if not any(g.applicable for g in gates):
         raise ConfigError(f"{path}: no events any checker can judge")
     contract = contract_gate(checked)
-    gates = ([contract] if contract else []) + list(judge(evaluate(events, areas), config.gates))
+    gates = ([contract] if contract else []) + list(gates)
     for gate in gates:
         print(f"[PHYSICAL_EVIDENCE] {gate.area}: {gate.status}")
         for line in gate.lines:

@@ -22,16 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.checks.evidence import Evidence
-from harness.checks.locks import check_locks
-from harness.checks.perf import check_perf
-from harness.checks.pnl import check_pnl
-from harness.checks.races import check_races
-from harness.checks.risk import check_risk
 from harness.config import ConcurrencyMode, ConfigError, HarnessConfig, harness_config
 from harness.engine import RunResult
 from harness.engine import run as reference_run
 from harness.gates import GateResult, judge, unified
 from harness.history import Event, History, new_sequence
+from harness.judge import STANDARD_AREAS, evaluate
 from harness.locks.protocol import LockProvider
 from harness.run_error import AREA as RUN_AREA
 from harness.run_error import gate_run, guarded
@@ -39,14 +35,6 @@ from harness.run_error import gate_run, guarded
 if TYPE_CHECKING:
     from harness.guardian.persistence import Persistence
 
-CHECKERS: Mapping[str, Callable[[Sequence[Event]], Evidence]] = {
-    "locks": check_locks,
-    "races": check_races,
-    "performance": check_perf,
-    "aggregator": check_pnl,
-    "risk": check_risk,
-}
-STANDARD_AREAS = ("locks", "races", "performance", "aggregator", "risk")
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
 
@@ -166,11 +154,6 @@ class Verdict:
         return 0 if self.passed else 1
 
 
-def evaluate(events: Sequence[Event], areas: Sequence[str], extra: Sequence[Evidence] = ()) -> tuple[Evidence, ...]:
-    """Run the checkers of ``areas`` over a history, plus evidence computed elsewhere."""
-    return tuple(CHECKERS[area](events) for area in areas) + tuple(extra)
-
-
 def reproduce_command(scenario: str, config: HarnessConfig, extra: Sequence[str] = ()) -> str:
     """The command line that reruns a scenario with the same seed and size (plus ``extra`` flags)."""
     run = config.run
@@ -201,7 +184,7 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     outcome = guarded(scenario.run, context)
     trial = Trial((), (outcome,)) if isinstance(outcome, Evidence) else outcome
     areas = () if isinstance(outcome, Evidence) else scenario.areas
-    evidence = evaluate(trial.events, areas, trial.extra)
+    evidence = evaluate(trial.events, areas, trial.extra, config.gates.require_areas)
     gates = judge(evidence, config.gates, {**scenario.extra_gates, RUN_AREA: gate_run})
     return Verdict(scenario, config, run_id, gates, evidence, trial.events,
                    started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags))

@@ -20,7 +20,7 @@ from typing import Any
 from harness.checks.evidence import Evidence
 from harness.gates import GateResult, Thresholds, judge
 from harness.history import Event
-from harness.scenario import CHECKERS
+from harness.judge import AREAS
 
 Events = Sequence[Event]
 MS = 1_000_000
@@ -135,8 +135,8 @@ def worker_error(events: Events, symbol: str, *, fatal: bool = False, traceback:
 
 
 def evidence(events: Events, area: str) -> Evidence:
-    """One checker's evidence on a history (area as in ``harness.scenario.CHECKERS``)."""
-    return CHECKERS[area](list(events))
+    """One checker's evidence on a history (area key as in ``harness.judge.AREAS``)."""
+    return AREAS[area].checker(list(events))
 
 
 def gate(events: Events, area: str, thresholds: Thresholds = Thresholds()) -> GateResult:

@@ -5,10 +5,16 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from harness.checks.locks import check_locks
-from harness.controls import Rendezvous, UnlockedProvider
-from harness.gates import Thresholds, gate_locks
+from harness.checks.risk import check_risk
+from harness.config import harness_config
+from harness.controls import FirstRound, Rendezvous, UnlockedProvider, check_then_act_guardian
+from harness.engine import run
+from harness.gates import Thresholds, gate_locks, gate_risk
 from harness.history import History
+from harness.locks.local import LockTable
 
 from . import _history_builders as hb
 
@@ -79,3 +85,36 @@ def test_lone_party_leaves_after_its_timeout_and_the_rendezvous_recovers():
     meet()  # nobody comes: returns (no exception) once the timeout ran out
     assert time.monotonic() - started >= 0.45
     _meet_in_pairs(meet)
+
+
+def test_first_round_meets_once_per_worker_at_each_point():
+    first_round = FirstRound(3, timeout=JOIN)
+    arrived, passed = [], []
+    guard = threading.Lock()
+
+    def party(name: str) -> None:
+        for point in range(3):
+            with guard:
+                arrived.append((point, name))
+            first_round.meet(point)
+            with guard:
+                passed.append((point, sum(1 for p, _ in arrived if p == point)))
+        first_round.meet(0)  # a later round is not held
+
+    _threads(*(lambda n=n: party(n) for n in "ABC"))
+    assert first_round.met
+    assert sorted(passed) == [(p, 3) for p in range(3) for _ in range(3)]  # nobody left before all arrived
+
+
+@pytest.mark.parametrize("seed", [4, 22, 35])
+def test_check_then_act_control_breaches_every_time(seed):
+    """The forced interleaving makes the race land on every seed (seed 4 once escaped it)."""
+    from harness.scenarios.race_detection import SETTINGS
+
+    config = harness_config({"run": {**SETTINGS, "seed": seed, "trades": 1}})
+    first_round = FirstRound(len(config.run.symbols), timeout=JOIN)
+    events = run(config.run, LockTable(), guardian_factory=check_then_act_guardian(first_round)).events()
+    ev = check_risk(events)
+    assert first_round.met
+    assert ev.figures["limit_breaches"] > 0
+    hb.assert_fails_on(gate_risk(ev, Thresholds()), r"^Global exposure: .*[1-9]\d* breaches")

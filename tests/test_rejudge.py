@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.history import HistoryError
-from harness.rejudge import areas_present, read_history
+from harness.rejudge import read_history
 
 from . import _history_builders as hb
 
@@ -77,13 +77,6 @@ def test_a_foreign_log_line_marked_error_is_judged(capsys, tmp_path):
     assert code == 1
     assert "  ❌ ERROR count: 1" in stdout.splitlines()
     assert stdout.splitlines()[-1] == "[UnifiedGate] HISTORY FAIL"
-
-
-def test_areas_present_follow_the_events(passed):
-    verdict, _ = passed
-    assert areas_present(verdict.events) == ("locks", "races", "performance", "aggregator", "risk")
-    only_workers = hb.where(verdict.events, "worker.start")
-    assert areas_present(only_workers) == ("races",)
 
 
 def test_empty_history_is_refused(tmp_path):

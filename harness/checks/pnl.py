@@ -1,73 +1,130 @@
-"""MetricsAggregator accuracy: the aggregator's final state against a recomputation from fills.
+"""MetricsAggregator accuracy: every aggregator state the history shows against the fills replayed.
 
 Exact: every figure is a Decimal and the difference must be zero, not "< 0.001". The
-recomputation replays the ``order.fill`` events through fresh ledgers; the aggregator's
-state is the run's final ``agg.state`` event. The engine's own ``trade.closed`` events are
-compared too, so a ledger that drifts from its fills is caught separately from an
-aggregator that loses or doubles an update.
+recomputation replays the ``order.fill`` events through the checkers' own model
+(``harness.checks.oracle``). Judged over time, not only at the end: every state the
+aggregator shows -- a REPLACE it took (``agg.replace``), a delta it applied (``agg.apply``,
+judged on the state it leads to), an ``agg.state`` -- must equal the symbol's first N
+replayed trades, N being the trades it covers; it may lag the ledger, but it may never go
+back (a stale snapshot taken) nor cover trades not yet closed. A stale state repaired by a
+later snapshot is still a failure, with the offending events. The final state must equal
+the whole replay; the engine's own ``trade.closed`` events are compared too, so a ledger
+that drifts from its fills is caught separately from an aggregator that loses or doubles
+an update.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
-from harness.aggregator import SymbolMetrics
 from harness.checks.evidence import Evidence
-from harness.checks.replay import replay_ledgers
+from harness.checks.oracle import Tally, tally, tally_of
+from harness.checks.replay import Replay, fill_of, replay_books, run_info
 from harness.history import Event
 
 AREA = "MetricsAggregator Accuracy"
+KEEP = 10
+STATE_KINDS = ("agg.replace", "agg.apply", "agg.state")
 
 
-def _aggregator_state(events: Sequence[Event]) -> dict[str, SymbolMetrics] | None:
-    final = next((e for e in reversed(events) if e.kind == "agg.state"), None)
-    if final is None:
-        return None
-    return {name: SymbolMetrics.from_payload(raw) for name, raw in final.payload["symbols"].items()}
+def as_tally(metrics: Any) -> Tally:
+    """A Tally of an aggregator's per-symbol metrics (a recorded mapping or an object with the fields)."""
+    if isinstance(metrics, Mapping):
+        return tally_of(metrics)
+    return Tally(metrics.trades, metrics.wins, metrics.losses, metrics.breakeven, metrics.pnl)
 
 
-def _recorded_trades(events: Sequence[Event]) -> dict[str, SymbolMetrics]:
-    per: dict[str, SymbolMetrics] = {}
+def _recorded_trades(events: Sequence[Event]) -> dict[str, Tally]:
+    per: dict[str, Tally] = {}
     for event in events:
         if event.kind == "trade.closed":
-            pnl = Decimal(str(event.payload["pnl"]))
-            one = SymbolMetrics(0, 1, int(pnl > 0), int(pnl < 0), int(pnl == 0), pnl,
-                                max(pnl, Decimal(0)), max(-pnl, Decimal(0)))
-            per[str(event.symbol)] = per.get(str(event.symbol), SymbolMetrics()).plus(one)
+            one = tally([Decimal(str(event.payload["pnl"]))])
+            per[str(event.symbol)] = per.get(str(event.symbol), Tally()).plus(one)
     return per
 
 
-def _total(metrics: Mapping[str, SymbolMetrics]) -> SymbolMetrics:
-    total = SymbolMetrics()
-    for m in metrics.values():
-        total = total.plus(m)
-    return total
+class _Timeline:
+    """The aggregator's state per symbol as its events show it, judged against the replay's prefixes."""
+
+    def __init__(self) -> None:
+        self.prefixes: dict[str, list[Tally]] = {}
+        self.shown: dict[str, Tally] = {}
+        self.states = 0
+        self.bad: list[dict[str, Any]] = []
+
+    def closed(self, symbol: str, pnl: Decimal) -> None:
+        """One more trade closed on ``symbol`` (in the replay)."""
+        prefix = self.prefixes.setdefault(symbol, [Tally()])
+        prefix.append(prefix[-1].plus(tally([pnl])))
+
+    def show(self, event: Event, symbol: str, state: Tally) -> None:
+        """Judge one state the aggregator shows for ``symbol`` at ``event``."""
+        self.states += 1
+        before = self.shown.get(symbol, Tally())
+        self.shown[symbol] = state
+        prefix = self.prefixes.get(symbol, [Tally()])
+        if state.trades < before.trades:
+            why = f"went back from {before.trades} to {state.trades} trades (a stale state taken)"
+        elif state.trades >= len(prefix):
+            why = f"covers {state.trades} trades, only {len(prefix) - 1} closed so far"
+        elif state != prefix[state.trades]:
+            why = f"differs from the first {state.trades} replayed trades"
+        else:
+            return
+        self.bad.append({"seq": event.seq, "kind": event.kind, "symbol": symbol, "why": why, "shown": state.brief(),
+                         "replayed": prefix[min(state.trades, len(prefix) - 1)].brief()})
+
+
+def states_over_time(events: Sequence[Event]) -> _Timeline:
+    """Every aggregator state of the history judged at the point it appears."""
+    timeline = _Timeline()
+    replay = Replay(run_info(events))
+    for event in events:
+        if event.kind == "order.fill":
+            pnl = replay.apply(fill_of(event))
+            if pnl is not None:
+                timeline.closed(str(event.symbol), pnl)
+        elif event.kind == "agg.replace":
+            timeline.show(event, str(event.symbol), tally_of(event.payload))
+        elif event.kind == "agg.apply":
+            state = timeline.shown.get(str(event.symbol), Tally()).plus(tally_of(event.payload))
+            timeline.show(event, str(event.symbol), state)
+        elif event.kind == "agg.state":
+            for name, raw in event.payload["symbols"].items():
+                timeline.show(event, name, tally_of(raw))
+    return timeline
 
 
 def check_pnl(events: Sequence[Event]) -> Evidence:
-    """Aggregator figures (the final ``agg.state``) vs fills replayed through fresh ledgers."""
-    return reconcile(events, _aggregator_state(events))
+    """Every aggregator state over time, and the final one, vs the fills replayed."""
+    timeline = states_over_time(events)
+    final = next((e for e in reversed(events) if e.kind == "agg.state"), None)
+    if final is not None:
+        aggregated: Mapping[str, Tally] | None = {n: tally_of(r) for n, r in final.payload["symbols"].items()}
+    else:
+        aggregated = dict(timeline.shown) if timeline.states else None
+    return reconcile(events, aggregated, AREA, timeline)
 
 
-def reconcile(events: Sequence[Event], aggregated: Mapping[str, SymbolMetrics] | None, area: str = AREA) -> Evidence:
-    """An aggregator's final state vs the fills of ``events`` replayed, per symbol and total."""
-    simulated = {name: SymbolMetrics.of_trades(ledger.trades) for name, ledger in replay_ledgers(events).items()}
+def reconcile(events: Sequence[Event], aggregated: Mapping[str, Any] | None, area: str = AREA,
+              timeline: _Timeline | None = None) -> Evidence:
+    """An aggregator's final state (and states over time, when given) vs the fills of ``events`` replayed."""
+    simulated = {name: tally(book.pnls) for name, book in replay_books(events).items()}
+    final = {name: as_tally(m) for name, m in (aggregated or {}).items()}
     recorded = _recorded_trades(events)
-    symbols = sorted(set(simulated) | set(recorded) | set(aggregated or {}))
     mismatches = []
     per_symbol = {}
-    for name in symbols:
-        sim = simulated.get(name, SymbolMetrics())
-        agg = (aggregated or {}).get(name, SymbolMetrics())
-        rec = recorded.get(name, SymbolMetrics())
-        diff = agg.pnl - sim.pnl
-        per_symbol[name] = {"simulated_pnl": sim.pnl, "aggregator_pnl": agg.pnl, "difference": diff,
+    for name in sorted(set(simulated) | set(recorded) | set(final)):
+        sim, agg, rec = simulated.get(name, Tally()), final.get(name, Tally()), recorded.get(name, Tally())
+        per_symbol[name] = {"simulated_pnl": sim.pnl, "aggregator_pnl": agg.pnl, "difference": agg.pnl - sim.pnl,
                             "simulated_trades": sim.trades, "aggregator_trades": agg.trades}
-        for what, a, b in (("aggregator", agg, sim), ("ledger", rec, sim)):
-            if (a.trades, a.wins, a.losses, a.breakeven, a.pnl) != (b.trades, b.wins, b.losses, b.breakeven, b.pnl):
-                mismatches.append({"symbol": name, "source": what, "got": _brief(a), "recomputed": _brief(b)})
-    sim_total, agg_total = _total(simulated), _total(aggregated or {})
+        for what, got in (("aggregator", agg), ("ledger", rec)):
+            if got != sim:
+                mismatches.append({"symbol": name, "source": what, "got": got.brief(), "recomputed": sim.brief()})
+    sim_total, agg_total = _sum(simulated.values()), _sum(final.values())
+    bad = timeline.bad if timeline is not None else []
     figures = {
         "aggregator_state_recorded": aggregated is not None,
         "simulated_total_pnl": sim_total.pnl,
@@ -78,10 +135,15 @@ def reconcile(events: Sequence[Event], aggregated: Mapping[str, SymbolMetrics] |
         "simulated_win_rate": sim_total.win_rate,
         "aggregator_win_rate": agg_total.win_rate,
         "mismatched_symbols": len({m["symbol"] for m in mismatches}),
+        "states_judged": timeline.states if timeline is not None else None,
+        "bad_states": len(bad),
         "per_symbol": per_symbol,
     }
-    return Evidence(area, figures, {"mismatches": tuple(mismatches)})
+    return Evidence(area, figures, {"mismatches": tuple(mismatches), "bad_states": tuple(bad[:KEEP])})
 
 
-def _brief(m: SymbolMetrics) -> dict[str, object]:
-    return {"trades": m.trades, "wins": m.wins, "losses": m.losses, "breakeven": m.breakeven, "pnl": str(m.pnl)}
+def _sum(tallies: Iterable[Tally]) -> Tally:
+    total = Tally()
+    for t in tallies:
+        total = total.plus(t)
+    return total

@@ -2,10 +2,11 @@
 
 The engine records what its ledger, aggregator and guardian decided; a checker must not
 trust those figures. It rebuilds positions and closed trades from the ``order.fill`` events
-alone (with the symbol specs of ``run.start``) and compares. A history recorded by another
-system without ``run.start`` falls back to the tick and lot implied by its own numbers. A
-run resumed after a crash starts its guardian from recovered positions; its ``run.resume``
-event says which, and the exposure replay starts there.
+alone, through the checkers' own model (``harness.checks.oracle``), with the symbol specs
+and limits of ``run.start``. A history recorded by another system without ``run.start``
+falls back to the tick and lot implied by its own numbers. A run resumed after a crash
+starts its guardian from recovered positions; its ``run.resume`` event says which, and the
+exposure replay starts there.
 """
 
 from __future__ import annotations
@@ -15,12 +16,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from harness.guardian.risk import BreakerLimits, RiskLimits
+from harness.checks.oracle import Book, Breaker, OracleFill, breaker_from, dec, fill_from
 from harness.history import Event
-from harness.ledger import Ledger
-from harness.model import Fill, Side, SymbolSpec
 
-ONE = Decimal(1)
+FINE = Decimal("1e-8")
+
+
+@dataclass(frozen=True)
+class Breakers:
+    """The breaker limits ``run.start`` recorded: equity, per symbol and global."""
+
+    equity: Decimal
+    symbol: Breaker
+    global_: Breaker
 
 
 @dataclass(frozen=True)
@@ -36,16 +44,20 @@ class RunInfo:
     max_symbol_exposure: Decimal | None
     trades: int | None
     duration: float | None
-    limits: RiskLimits | None
+    risk_limits: Mapping[str, Any] | None
 
-    def spec(self, symbol: str) -> SymbolSpec:
-        """A spec for replaying ``symbol`` (tick and lot; price level irrelevant here)."""
-        tick, lot = self.specs.get(symbol, (Decimal("1e-8"), Decimal("1e-8")))
-        return SymbolSpec(symbol, ONE, tick, lot, Decimal(0))
+    def tick_lot(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """(tick, lot) of ``symbol``; the finest step when the history does not say."""
+        return self.specs.get(symbol, (FINE, FINE))
 
-
-def _dec(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
+    @property
+    def breakers(self) -> Breakers | None:
+        """The breaker limits, or None for a history that does not record them."""
+        raw = self.risk_limits
+        if not raw:
+            return None
+        return Breakers(Decimal(str(raw["equity"])), breaker_from(raw["symbol_breaker"]),
+                        breaker_from(raw["global_breaker"]))
 
 
 def run_info(events: Sequence[Event]) -> RunInfo:
@@ -57,23 +69,10 @@ def run_info(events: Sequence[Event]) -> RunInfo:
     }
     symbols = tuple(start.get("symbols") or sorted({e.symbol for e in events if e.symbol}))
     return RunInfo(
-        start.get("seed"), start.get("mode"), symbols, specs, _dec(start.get("equity")),
-        _dec(start.get("max_gross_exposure")), _dec(start.get("max_symbol_exposure")),
-        start.get("trades"), start.get("duration"), _limits(start.get("risk_limits")),
+        start.get("seed"), start.get("mode"), symbols, specs, dec(start.get("equity")),
+        dec(start.get("max_gross_exposure")), dec(start.get("max_symbol_exposure")),
+        start.get("trades"), start.get("duration"), start.get("risk_limits"),
     )
-
-
-def _limits(raw: Mapping[str, Any] | None) -> RiskLimits | None:
-    """The RiskLimits a run.start recorded (None for histories that do not say)."""
-    if not raw:
-        return None
-
-    def breaker(b: Mapping[str, Any]) -> BreakerLimits:
-        return BreakerLimits(_dec(b["max_drawdown"]), _dec(b["loss_limit"]), b["max_consecutive_losses"])
-
-    return RiskLimits(Decimal(str(raw["equity"])), Decimal(str(raw["max_gross_exposure"])),
-                      Decimal(str(raw["max_symbol_exposure"])), breaker(raw["symbol_breaker"]),
-                      breaker(raw["global_breaker"]))
 
 
 def initial_positions(events: Sequence[Event]) -> dict[str, tuple[Decimal, Decimal]]:
@@ -83,29 +82,37 @@ def initial_positions(events: Sequence[Event]) -> dict[str, tuple[Decimal, Decim
             for name, p in (resume.get("positions") or {}).items()}
 
 
-def fill_of(event: Event) -> Fill:
-    """The Fill an ``order.fill`` event records."""
-    p = event.payload
-    return Fill(
-        str(p["fill"]), str(p["order"]), str(event.symbol), Side(p["side"]),
-        Decimal(str(p["qty"])), Decimal(str(p["price"])), Decimal(str(p["fee"])),
-    )
+def fill_of(event: Event) -> OracleFill:
+    """The fill an ``order.fill`` event records."""
+    return fill_from(str(event.symbol), event.payload)
 
 
-def fills(events: Sequence[Event]) -> Iterator[tuple[Event, Fill]]:
+def fills(events: Sequence[Event]) -> Iterator[tuple[Event, OracleFill]]:
     """Every fill of the history with the event that recorded it."""
     for event in events:
         if event.kind == "order.fill":
             yield event, fill_of(event)
 
 
-def replay_ledgers(events: Sequence[Event]) -> dict[str, Ledger]:
-    """Fresh ledgers fed with every fill of the history, per symbol."""
-    info = run_info(events)
-    ledgers: dict[str, Ledger] = {}
+class Replay:
+    """Books per symbol, fed fill by fill in history order."""
+
+    def __init__(self, info: RunInfo) -> None:
+        self._info = info
+        self.books: dict[str, Book] = {}
+
+    def apply(self, fill: OracleFill) -> Decimal | None:
+        """Book one fill; the PnL of the trade it closed, if any."""
+        book = self.books.get(fill.symbol)
+        if book is None:
+            tick, lot = self._info.tick_lot(fill.symbol)
+            book = self.books[fill.symbol] = Book(tick * lot)
+        return book.apply(fill)
+
+
+def replay_books(events: Sequence[Event]) -> dict[str, Book]:
+    """Fresh books fed with every fill of the history, per symbol."""
+    replay = Replay(run_info(events))
     for _, fill in fills(events):
-        ledger = ledgers.get(fill.symbol)
-        if ledger is None:
-            ledger = ledgers[fill.symbol] = Ledger(info.spec(fill.symbol))
-        ledger.apply(fill)
-    return ledgers
+        replay.apply(fill)
+    return replay.books

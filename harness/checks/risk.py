@@ -1,9 +1,14 @@
-"""Risk management evidence: exposure replayed at every fill, breakers, isolation, health.
+"""Risk management evidence: exposure replayed at every fill, breakers recomputed, isolation, health.
 
 Exposure is recomputed from the fills alone -- position per symbol from signed fill
 quantities, mark = that symbol's last fill price -- after *every* fill, so a limit exceeded
 for one instant is seen even if the run ends flat. Limits and equity come from
-``run.start``.
+``run.start``; a history that declares no equity has no exposure ratio ("n/a"), never a
+ratio against a made-up equity of 1.
+
+Breakers: the trips the limits require are derived from the fills (``harness.checks.breakers``)
+and compared with the guardian's ``risk.trip`` events. A justified trip is a fact reported;
+a missing one, one without cause, or an order accepted while halted is a violation.
 
 Isolation: a symbol whose worker failed (``worker.error``) is reported; every other symbol
 must have ended on its own terms -- done, halted by its breaker, or stalled because the
@@ -13,9 +18,11 @@ broke another symbol's worker is an isolation violation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
+from harness.checks.breakers import check_breakers
 from harness.checks.evidence import Evidence
 from harness.checks.replay import fills, initial_positions, run_info
 from harness.history import Event
@@ -44,8 +51,9 @@ def check_risk(events: Sequence[Event]) -> Evidence:
                                  info.max_symbol_exposure):
             breaches.append({"seq": event.seq, "symbol": fill.symbol, "fill": fill.fill_id,
                              "gross_exposure": str(gross), "symbol_exposure": str(notional[fill.symbol])})
-    equity = info.equity or Decimal(1)
+    equity = info.equity
     trips = [e for e in events if e.kind == "risk.trip"]
+    breakers = check_breakers(events, info)
     failed = sorted({str(e.symbol) for e in events if e.kind == "worker.error"})
     done = {str(e.symbol) for e in events if e.kind in ("worker.done", "worker.halted", "worker.stalled")}
     stalled = sorted({str(e.symbol) for e in events if e.kind == "worker.stalled"})
@@ -53,25 +61,33 @@ def check_risk(events: Sequence[Event]) -> Evidence:
     broken = sorted(started - done - set(failed))
     figures = {
         "fills": sum(1 for e in events if e.kind == "order.fill"),
-        "equity": info.equity,
+        "equity": equity,
         "max_gross_exposure_limit": info.max_gross_exposure,
         "max_symbol_exposure_limit": info.max_symbol_exposure,
-        "max_exposure_ratio": max_gross / equity,
-        "final_exposure_ratio": gross / equity,
-        "max_symbol_exposure_ratio": {s: v / equity for s, v in sorted(max_symbol.items())},
+        "max_exposure_ratio": max_gross / equity if equity else None,
+        "final_exposure_ratio": gross / equity if equity else None,
+        "max_symbol_exposure_ratio": {s: v / equity for s, v in sorted(max_symbol.items())} if equity else {},
         "limit_breaches": len(breaches),
         "refusals": sum(1 for e in events if e.kind == "risk.refuse"),
         "breaker_trips": len(trips),
         "breaker_trip_reasons": sorted({f"{e.payload['scope']}:{e.payload['reason']}" for e in trips}),
+        "breaker_replay": breakers.not_judged or "judged",
+        "required_trips": len(breakers.required),
+        "missing_trips": len(breakers.missing),
+        "unjustified_trips": len(breakers.unjustified),
+        "halted_orders_accepted": len(breakers.halted_accepts),
         "failed_symbols": failed,
         "completed_symbols": sorted(done),
         "stalled_symbols": stalled,
         "isolation_violations": len(broken),
         "guardian_status": _status(events, trips),
     }
-    violations = {
+    violations: dict[str, tuple[Mapping[str, Any], ...]] = {
         "limit_breaches": tuple(breaches[:KEEP]),
         "isolation_violations": tuple({"symbol": s, "reason": "neither finished nor failed"} for s in broken),
+        "missing_trips": breakers.missing[:KEEP],
+        "unjustified_trips": breakers.unjustified[:KEEP],
+        "halted_orders_accepted": breakers.halted_accepts[:KEEP],
     }
     return Evidence(AREA, figures, violations)
 

@@ -26,13 +26,15 @@ import os
 import socket
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.checks.replay import run_info
 from harness.guardian.checkpoint import replay_state
-from harness.guardian.risk import Guardian, GuardianSnapshot, Health, RiskLimits
+from harness.guardian.risk import BreakerLimits, Guardian, GuardianSnapshot, Health, RiskLimits
 from harness.history import Event, History, HistoryError, read_jsonl
+from harness.model import SymbolSpec
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -122,12 +124,26 @@ def health_of(snapshot: GuardianSnapshot, layers: Mapping[str, str]) -> Health:
 def snapshot_from_events(events: Sequence[Event]) -> GuardianSnapshot:
     """The guardian snapshot a history implies: the checkpoint's replay, loaded into a guardian."""
     info = run_info(events)
-    specs = [info.spec(name) for name in info.symbols]
-    limits = info.limits or RiskLimits(**({"equity": info.equity} if info.equity else {}))
+    specs = [SymbolSpec(name, Decimal(1), *info.tick_lot(name), Decimal(0)) for name in info.symbols]
+    limits = _limits(info.risk_limits) if info.risk_limits else RiskLimits(
+        **({"equity": info.equity} if info.equity else {}))
     state, _ = replay_state(specs, limits, events)
     guardian = Guardian(specs, limits)
     guardian.load_state(state)
     return guardian.snapshot()
+
+
+def _limits(raw: Mapping[str, Any]) -> RiskLimits:
+    """The RiskLimits a ``run.start`` recorded."""
+
+    def breaker(b: Mapping[str, Any]) -> BreakerLimits:
+        dd, loss = b["max_drawdown"], b["loss_limit"]
+        return BreakerLimits(None if dd is None else Decimal(str(dd)), None if loss is None else Decimal(str(loss)),
+                             b["max_consecutive_losses"])
+
+    return RiskLimits(Decimal(str(raw["equity"])), Decimal(str(raw["max_gross_exposure"])),
+                      Decimal(str(raw["max_symbol_exposure"])), breaker(raw["symbol_breaker"]),
+                      breaker(raw["global_breaker"]))
 
 
 # -- JSON views -----------------------------------------------------------------------------

@@ -146,10 +146,9 @@ def _rejudged(events: Sequence[Event]) -> ReportData:
     """A history without its evidence: judge it with the default gates on the areas it has events for."""
     from harness.config import load_config
     from harness.gates import judge, unified
-    from harness.rejudge import areas_present
-    from harness.scenario import evaluate
+    from harness.judge import STANDARD_AREAS, evaluate
 
-    evidence = evaluate(events, areas_present(events))
+    evidence = evaluate(events, STANDARD_AREAS)
     gates = tuple(judge(evidence, load_config(None).gates))
     status = "PASS" if unified(gates) else "FAIL"
     return ReportData("history", events[0].run_id, status, gates, {ev.area: ev.figures for ev in evidence}, events,

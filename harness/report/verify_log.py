@@ -37,14 +37,17 @@ def verify_log(verdict: Verdict, artefacts: Sequence[str]) -> str:
     ]
     lines += _banner("VERIFICATION RESULTS") + [""]
     for gate in verdict.gates:
-        lines.append(f"[PHYSICAL_EVIDENCE] {gate.area}")
+        lines.append(f"[PHYSICAL_EVIDENCE] {gate.area}" + ("" if gate.applicable else " -- N/A"))
         lines += [f"  {_mark(line.ok)} {line.text}" for line in gate.lines]
         lines.append("")
     lines.append(f"[UnifiedGate] {scenario.name.upper()} {verdict.status}")
     failed = [g.area for g in verdict.gates if not g.passed]
+    judged = [g for g in verdict.gates if g.applicable]
+    not_applicable = [g.area for g in verdict.gates if not g.applicable]
     lines.append(
-        f"[PHYSICAL_EVIDENCE] {len(verdict.gates) - len(failed)}/{len(verdict.gates)} gates passed"
+        f"[PHYSICAL_EVIDENCE] {len(judged) - len(failed)}/{len(judged)} gates passed"
         + (f"; failed: {', '.join(failed)}" if failed else "")
+        + (f"; not applicable: {', '.join(not_applicable)}" if not_applicable else "")
     )
     lines.append("")
     lines += _banner("ARTIFACTS GENERATED") + [""]

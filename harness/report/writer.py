@@ -14,6 +14,7 @@ from typing import Any
 
 from harness import __version__
 from harness.history import normalise, write_jsonl
+from harness.judge import NOT_APPLICABLE
 from harness.report.html import from_verdict, write_html
 from harness.report.settings import run_settings
 from harness.report.verify_log import physical_evidence, verify_log
@@ -27,7 +28,7 @@ ARTEFACTS = ("events.jsonl", "STRESS_TEST.log", "evidence.json", "PHYSICAL_EVIDE
 
 def evidence_document(verdict: Verdict) -> dict[str, Any]:
     """The evidence.json document: every figure and verdict, schema-versioned."""
-    by_area = {ev.area: ev for ev in verdict.evidence}
+    by_area = {ev.area: ev for ev in verdict.evidence if NOT_APPLICABLE not in ev.figures}
     perf = by_area.get("Performance Metrics")
     pnl = by_area.get("MetricsAggregator Accuracy")
     metrics: dict[str, Any] = {}
@@ -53,6 +54,7 @@ def evidence_document(verdict: Verdict) -> dict[str, Any]:
         "started": verdict.started,
         "status": verdict.status,
         "reproduce": verdict.command,
+        "areas": list(verdict.scenario.areas),  # what `harness check` re-judges, without loading the scenario
         "config": run_settings(verdict.config),
         "gates": [
             {"name": g.name, "area": g.area, "status": g.status,

@@ -9,7 +9,7 @@ nothing).
 
 from harness.aggregator import MetricsAggregator
 from harness.checks.evidence import Evidence
-from harness.checks.pnl import reconcile
+from harness.checks.pnl import reconcile, states_over_time
 from harness.disorder import DisorderlyChannel
 from harness.gates import GateResult, Line, gate_aggregator
 from harness.history import History
@@ -20,9 +20,15 @@ DISORDER_AREA = "Delivery Disorder Injected"
 
 
 def run(ctx: ScenarioContext) -> Trial:
-    """One run feeding both aggregators through the disorderly channel."""
+    """One run feeding both aggregators through the disorderly channel.
+
+    The REPLACE aggregator (a ``--aggregator`` plug-in's when given) records into its own
+    history, so each aggregator's states are judged over time against the same fills.
+    """
     history = History(ctx.run_id)
-    channel = DisorderlyChannel(MetricsAggregator(history), MetricsAggregator(), ctx.config.run.seed)
+    replace_history = History(f"{ctx.run_id}-replace")
+    replacing = (ctx.plugins.aggregator or MetricsAggregator)(replace_history)
+    channel = DisorderlyChannel(MetricsAggregator(history), replacing, ctx.config.run.seed)
     result = ctx.run_engine(history, aggregator=channel)
     events = result.events()
     stats = channel.statistics()
@@ -34,7 +40,11 @@ def run(ctx: ScenarioContext) -> Trial:
         "held_for_gaps": incremental.held, "open_gaps": incremental.open_gaps,
         "stale_snapshots_ignored": channel.replacing.statistics().stale_snapshots,
     })
-    return Trial(events, (reconcile(events, replace_state, REPLACE_AREA), disorder))
+    # The REPLACE side's states interleaved with the run's fills by their (shared) monotonic clock.
+    merged = sorted([e for e in events if not e.kind.startswith("agg.")] + replace_history.events(),
+                    key=lambda e: e.mono_ns)
+    replaced = reconcile(merged, replace_state, REPLACE_AREA, states_over_time(merged))
+    return Trial(events, (replaced, disorder))
 
 
 def gate_disorder(ev: Evidence, thresholds) -> GateResult:

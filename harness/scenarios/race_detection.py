@@ -15,10 +15,9 @@ from harness.checks.evidence import Evidence
 from harness.checks.locks import check_locks
 from harness.checks.risk import check_risk
 from harness.config import ConcurrencyMode
-from harness.controls import Rendezvous, UnlockedProvider
+from harness.controls import FirstRound, Rendezvous, UnlockedProvider, check_then_act_guardian
 from harness.engine import run as run_engine
 from harness.gates import GateResult, Line, gate_locks, gate_risk
-from harness.guardian.risk import Discipline
 from harness.history import write_jsonl
 from harness.locks.local import LockTable
 from harness.scenario import Scenario, ScenarioContext, Trial
@@ -31,18 +30,21 @@ def run(ctx: ScenarioContext) -> Trial:
     real = ctx.run_engine()
     thread = replace(ctx.config.run, mode=ConcurrencyMode.THREAD)
     no_lock = run_engine(thread, UnlockedProvider(Rendezvous()), run_id=f"{ctx.run_id}-control-no-lock")
-    check_then_act = run_engine(replace(thread, discipline=Discipline.CHECK_THEN_ACT), LockTable(),
-                                run_id=f"{ctx.run_id}-control-check-then-act", guardian_hook=Rendezvous())
+    first_round = FirstRound(len(thread.symbols))
+    check_then_act = run_engine(thread, LockTable(), run_id=f"{ctx.run_id}-control-check-then-act",
+                                guardian_factory=check_then_act_guardian(first_round))
     for name, result in (("control-no-lock", no_lock), ("control-check-then-act", check_then_act)):
         (ctx.out_dir / name).mkdir(parents=True, exist_ok=True)
         write_jsonl(result.events(), ctx.out_dir / name / "events.jsonl")
-    return Trial(real.events(), (control_evidence(no_lock.events(), check_then_act.events(), ctx.config.gates),))
+    evidence = control_evidence(no_lock.events(), check_then_act.events(), ctx.config.gates, first_round.met)
+    return Trial(real.events(), (evidence,))
 
 
-def control_evidence(no_lock, check_then_act, thresholds) -> Evidence:
+def control_evidence(no_lock, check_then_act, thresholds, forced: bool = True) -> Evidence:
     """What the lock gate said of the no-lock control and the risk gate of the check-then-act one."""
     locks, risk = check_locks(no_lock), check_risk(check_then_act)
     return Evidence(CONTROL_AREA, {
+        "interleaving_forced": forced,
         "locks_gate": gate_locks(locks, thresholds).status,
         "risk_gate": gate_risk(risk, thresholds).status,
         "overlaps": locks.figures["overlaps"],
@@ -60,29 +62,29 @@ def gate_control(ev: Evidence, thresholds) -> GateResult:
         Line(f["locks_gate"] == "FAIL",
              f"No-lock control: lock gate {f['locks_gate']} ({f['overlaps']} overlapping holds, "
              f"{f['stale_rejected']} stale tokens rejected) -- must FAIL"),
-        Line(f["risk_gate"] == "FAIL",
+        Line(f["risk_gate"] == "FAIL" and f["limit_breaches"] > 0,
              f"Check-then-act control: risk gate {f['risk_gate']} ({f['limit_breaches']} limit breaches, "
              f"max exposure {float(f['max_exposure_ratio']) * 100:.2f}% vs limit "
-             f"{float(f['limit']) * 100:.2f}%) -- must FAIL"),
+             f"{float(f['limit']) * 100:.2f}%; every worker checked before any acted: "
+             f"{'yes' if f['interleaving_forced'] else 'NO'}) -- must FAIL"),
     ))
 
 
 SYMBOLS = [f"R{n:02d}.s" for n in range(1, 13)]
+SETTINGS = {
+    "symbols": SYMBOLS,
+    "trades": 15,
+    "limits": {"equity": "200000", "max_gross_exposure": "0.05", "max_symbol_exposure": "0.03",
+               "symbol_breaker": {"max_consecutive_losses": None, "max_drawdown": None},
+               "global_breaker": {"max_drawdown": None}},
+}
 
 SCENARIO = Scenario(
     name="race_detection",
     title="Race Condition Detection under Contention (with broken-synchronisation control)",
     description=__doc__.splitlines()[0],
     run=run,
-    settings={
-        "run": {
-            "symbols": SYMBOLS,
-            "trades": 15,
-            "limits": {"equity": "200000", "max_gross_exposure": "0.05", "max_symbol_exposure": "0.03",
-                       "symbol_breaker": {"max_consecutive_losses": None, "max_drawdown": None},
-                       "global_breaker": {"max_drawdown": None}},
-        },
-    },
+    settings={"run": SETTINGS},
     extra_gates={CONTROL_AREA: gate_control},
 )
 

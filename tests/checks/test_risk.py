@@ -56,20 +56,13 @@ def test_failed_symbol_is_reported_and_judged(clean, sym):
     assert hb.gate(events, "risk", Thresholds(max_failed_symbols=1)).status == "PASS"
 
 
-def test_symbol_breaker_trip_fails_with_default_thresholds(clean, sym):
-    events = hb.append(clean, "risk.trip", worker=f"{sym}#0", symbol=sym, scope="symbol",
-                       reason="consecutive_losses", value="5", threshold="5")
+def test_exposure_without_declared_equity_is_not_applicable(clean):
+    """A history that declares no equity has no exposure ratio: n/a, not a ratio against equity 1."""
+    start = hb.first(clean, "run.start")
+    events = hb.alter(clean, start, equity=None)
+    assert hb.evidence(events, "risk").figures["max_exposure_ratio"] is None
     result = hb.gate(events, "risk")
-    hb.assert_fails_on(result, r"^Circuit breaker: 1 trips \(symbol:consecutive_losses\)$")
-    assert hb.evidence(events, "risk").figures["guardian_status"] == "HEALTHY"
-    assert hb.gate(events, "risk", Thresholds(max_breaker_trips=1)).status == "PASS"
-
-
-def test_global_trip_halts_the_guardian(clean, sym):
-    events = hb.append(clean, "risk.trip", worker=f"{sym}#0", symbol=sym, scope="global",
-                       reason="max_drawdown", value="0.2", threshold="0.1")
-    result = hb.gate(events, "risk", Thresholds(max_breaker_trips=None))
-    assert hb.failing(result) == ["Guardian status: HALTED"]
+    assert result.lines[0].ok and result.lines[0].text == "Global exposure: n/a (no equity declared in run.start)"
 
 
 def test_last_health_state_is_judged(clean):

@@ -34,8 +34,9 @@ def run(ctx: ScenarioContext) -> Trial:
     redis_at, postgres_at = urlsplit(redis.url), urlsplit(postgres.url)
     with FaultProxy(redis_at.hostname, redis_at.port or 6379) as cache_proxy, \
             FaultProxy(postgres_at.hostname, postgres_at.port or 5432) as db_proxy:
-        # 1 s per call: a blackhole is seen quickly, a busy CI machine still answers (HARNESS_SERVICE_TIMEOUT_S).
-        layers = PersistenceConfig.for_run(ctx.out_dir / "persistence", ctx.run_id, timeout_s=1.0,
+        # The default deadline per call (2 s, HARNESS_SERVICE_TIMEOUT_S): 0.5 s and 1 s flaked on a
+        # loaded 2-core machine, a slow answer read as an outage in the wrong row.
+        layers = PersistenceConfig.for_run(ctx.out_dir / "persistence", ctx.run_id,
                                            redis_url=through(redis.url, cache_proxy),
                                            database_url=through(postgres.url, db_proxy))
         with session(layers, ctx.run_id, config.symbols, config.limits) as persistence:
@@ -71,11 +72,9 @@ SCENARIO = Scenario(
     description=__doc__.splitlines()[0],
     run=run,
     # The run ends when the nemesis is done (trades is only a ceiling). The rows expect one P0
-    # (logged CRITICAL) and three P1 alerts; the slack allows one layer to flap once. How long
-    # the run lasts is the nemesis's doing, so a losing streak tripping a symbol's breaker is
-    # ordinary trading here, not a finding (race_detection and the stress runs judge breakers).
+    # (logged CRITICAL) and three P1 alerts; the slack allows one layer to flap once.
     settings={"run": {"trades": 1_000_000, "mode": "thread"},
-              "gates": {"max_alerts_p0": 2, "max_criticals": 2, "max_alerts_p1": 6, "max_breaker_trips": None}},
+              "gates": {"max_alerts_p0": 2, "max_criticals": 2, "max_alerts_p1": 6}},
     extra_gates={AREA: gate_rows},
 )
 

@@ -60,6 +60,8 @@ def _port(text: str) -> int:
 
 
 def _add_run(sub: Any) -> None:
+    from harness.controlled_cli import add_schedule_arguments
+
     p = sub.add_parser("run", help="run a scenario and write its report directory")
     p.add_argument("name", help="scenario name (see `harness list`)")
     p.add_argument("--seed", type=_positive_int)
@@ -79,6 +81,7 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--serve", nargs="?", const=8787, type=_port, metavar="PORT",
                    help="watch the run live: the Guardian API on 127.0.0.1:PORT (default 8787; 0 = any free port)")
     p.add_argument("--token", help="bearer token of the live API (default: $HARNESS_API_TOKEN)")
+    add_schedule_arguments(p, _positive_int)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +160,7 @@ def _repeated_flags(args: argparse.Namespace) -> list[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """harness run NAME: execute, write reports, print the verdict."""
+    from harness import controlled_cli
     from harness.progress import print_verdict, symbol_progress
     from harness.report import write_reports
     from harness.scenario import execute, load, run_dir_name
@@ -166,6 +170,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     plugins = _plugins(args)
     out = args.out or Path("reports") / run_dir_name(scenario.name, config.run.seed)
     check_new_run_dir(out)
+    if controlled_cli.wanted(args):
+        return controlled_cli.run_controlled(args, scenario, config, plugins, out, _repeated_flags(args))
     with _live(args) as on_history, symbol_progress(config.run) as progress:
         verdict = execute(scenario, config, out, plugins=plugins, progress=progress,
                           command_flags=_repeated_flags(args), on_history=on_history)

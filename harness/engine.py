@@ -3,7 +3,11 @@
 Each order walks the same path, every step an event in the run's history:
 
     strategy -> guardian reserve (atomic, counts pending) -> locks (symbol + global)
-    -> venue fill -> ledger -> aggregator -> guardian settle -> release
+    -> venue fill -> ledger -> guardian settle -> release -> aggregator (symbol lock only)
+
+The aggregator is fed under the symbol lock alone, as real engines do, so updates of
+different symbols meet inside it. Every step passes a ``harness.schedule.point``: a
+scheduling decision in controlled runs (``harness.schedule``), a no-op otherwise.
 
 A worker owns its symbol's feed, strategy, venue and ledger; what workers share is the
 guardian's exposure book, the aggregator and the lock service. In process mode the book is
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from harness import schedule
 from harness.aggregator import MetricsAggregator, Mode, SymbolMetrics
 from harness.config import ConcurrencyMode, ConfigError, RunConfig
 from harness.feed import seeded_feed
@@ -151,6 +156,7 @@ def run(
     guardian_factory: GuardianFactory = Guardian,
     on_guardian: Callable[[GuardianPort], None] | None = None,
     stop: Any | None = None,
+    threads: Callable[[Sequence[Callable[[], Any]]], Any] | None = None,
 ) -> RunResult:
     """Run every symbol's worker to completion and return the recorded history.
 
@@ -162,11 +168,13 @@ def run(
     A ``history`` given in process mode must number events with a ``SharedSequence``.
     ``stop`` (a threading or multiprocessing Event) ends the run early: each worker stops
     opening positions once it is set, flattens, and finishes.
+    ``threads`` runs the thread-mode worker targets to completion (default: a thread each,
+    joined); a controlled scheduler (``harness.schedule.Scheduler``) passes itself.
     """
     if config.mode is ConcurrencyMode.PROCESS and not locks.shared_across_processes:
         raise ConfigError("process mode needs a lock service shared across processes (the ZeroMQ broker)")
     run_id = run_id or new_run_id(config)
-    options = _Options(feed, progress, aggregator, guardian_hook, guardian_factory, on_guardian, stop)
+    options = _Options(feed, progress, aggregator, guardian_hook, guardian_factory, on_guardian, stop, threads)
     started = time.perf_counter()
     runner = _run_processes if config.mode is ConcurrencyMode.PROCESS else _run_threads
     history, agg, guardian = runner(config, locks, run_id, history, options)
@@ -198,6 +206,7 @@ class _Options:
     make_guardian: GuardianFactory
     on_guardian: Callable[[GuardianPort], None] | None
     stop: Any | None
+    threads: Callable[[Sequence[Callable[[], Any]]], Any] | None = None
 
     def aggregator_for(self, history: History, deferred: bool = False) -> Any:
         """The given aggregator, or the reference one (fenced, recording into ``history``).
@@ -225,12 +234,16 @@ def _run_threads(config: RunConfig, locks: LockProvider, run_id: str, history: H
         targets = [lambda: [_work(shared, spec, f"{spec.name}#0") for spec in config.symbols]]
     else:
         targets = [(lambda spec=spec: _work(shared, spec, f"{spec.name}#0")) for spec in config.symbols]
+    (options.threads or _start_and_join)(targets)
+    return history, aggregator, guardian
+
+
+def _start_and_join(targets: Sequence[Callable[[], Any]]) -> None:
     threads = [threading.Thread(target=t, name=f"worker-{i}", daemon=True) for i, t in enumerate(targets)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return history, aggregator, guardian
 
 
 def _told(shared: _Shared, event: Event) -> None:
@@ -307,31 +320,35 @@ class SymbolWorker:
         history, name, worker = self.shared.history, self.spec.name, self.worker
         history.append("order.submit", worker=worker, symbol=name, order=order.order_id, side=order.side,
                        qty=order.qty, price=order.price)
+        schedule.point("guardian.reserve")
         reservation = self.shared.guardian.reserve(order, self.venue.worst_price(order), worker)
         if isinstance(reservation, Refusal):
             return reservation.reason
         try:
             grant = self.client.acquire(self.names, self.shared.config.lock_timeout)
         except LockError as exc:
+            schedule.point("guardian.cancel")
             self.shared.guardian.cancel(reservation, worker)
             history.append("order.abort", worker=worker, symbol=name, order=order.order_id, reason=str(exc))
             return None
         settled = False
+        closed: Sequence[ClosedTrade] = ()
         try:
             token = fencing_token(grant, self.names[0], self.client)
+            schedule.point("venue.fill")
             fill = self.venue.execute(order)
+            schedule.point("fence.check")
             self.ledger_fence.admit(self.names[0], token, worker, name)
             history.append("order.fill", worker=worker, symbol=name, order=order.order_id, fill=fill.fill_id,
                            side=fill.side, qty=fill.qty, price=fill.price, fee=fill.fee)
+            schedule.point("ledger.write")
             closed = self.ledger.apply(fill)
             for trade in closed:
                 history.append("trade.closed", worker=worker, symbol=name, trade=trade.trade_id, side=trade.side,
                                qty=trade.qty, entry=trade.entry, exit=trade.exit, fees=trade.fees, pnl=trade.pnl,
                                outcome=trade.outcome)
-                if self.shared.config.aggregation is Mode.INCREMENTAL:
-                    delta = SymbolMetrics.of_trade(trade, len(self.ledger.trades))
-                    self.shared.aggregator.apply(name, delta, worker=worker, fence_token=(self.names[0], token))
             global_token = fencing_token(grant, GLOBAL_LOCK, self.client)
+            schedule.point("guardian.settle")
             self.shared.guardian.settle(reservation, fill, closed, worker, global_token)
             settled = True
             if self.shared.progress is not None:
@@ -340,9 +357,25 @@ class SymbolWorker:
         finally:
             if not settled:
                 # A failure inside the critical section must not leave exposure booked forever.
+                schedule.point("guardian.cancel")
                 self.shared.guardian.cancel(reservation, worker)
             self.client.release(grant)
+        if closed and self.shared.config.aggregation is Mode.INCREMENTAL:
+            self._publish_deltas(closed)
         return None
+
+    def _publish_deltas(self, closed: Sequence[ClosedTrade]) -> None:
+        # Under the symbol lock only, as real engines do: updates of different symbols meet
+        # inside the shared aggregator, so its own synchronisation is what is tested.
+        grant = self.client.acquire(self.names[:1], self.shared.config.lock_timeout)
+        try:
+            token = (self.names[0], fencing_token(grant, self.names[0], self.client))
+            for trade in closed:
+                delta = SymbolMetrics.of_trade(trade, len(self.ledger.trades))
+                schedule.point("aggregator.apply")
+                self.shared.aggregator.apply(self.spec.name, delta, worker=self.worker, fence_token=token)
+        finally:
+            self.client.release(grant)
 
     def _publish_snapshot(self) -> None:
         # The seed's lesson: always push the final state when the symbol loop ends.
@@ -350,6 +383,7 @@ class SymbolWorker:
         try:
             snapshot = SymbolMetrics.of_trades(self.ledger.trades)
             token = (self.names[0], fencing_token(grant, self.names[0], self.client))
+            schedule.point("aggregator.replace")
             self.shared.aggregator.replace(self.spec.name, snapshot, worker=self.worker, fence_token=token)
         finally:
             self.client.release(grant)

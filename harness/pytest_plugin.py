@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 VERDICT_PROPERTY = "harness_verdict"
+pytest_plugins = ("harness.pytest_schedules",)  # the harness_schedules fixture
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

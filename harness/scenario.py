@@ -119,6 +119,7 @@ class Scenario:
     areas: tuple[str, ...] = STANDARD_AREAS
     settings: Mapping[str, Any] = field(default_factory=dict)
     extra_gates: Mapping[str, Callable[..., GateResult]] = field(default_factory=dict)
+    workload: Callable[[HarnessConfig, Plugins], Any] | None = None  # controlled runs (default: the engine's)
 
     def configure(self, config: HarnessConfig, explicit: Mapping[str, Any] | None = None) -> HarnessConfig:
         """The scenario's own settings over ``config``, then the caller's explicit ones."""

@@ -20,12 +20,12 @@ implementation serves threads (a list and a ``threading.Lock``) and processes (a
 from __future__ import annotations
 
 import enum
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from harness import schedule
 from harness.history import History
 from harness.locks.fence import StaleToken
 from harness.locks.protocol import FENCE_ACCEPT, FENCE_REJECT, GLOBAL_LOCK
@@ -162,7 +162,7 @@ class Guardian:
         self.limits = limits
         self._index = {spec.name: i for i, spec in enumerate(self.specs)}
         self._state = state if state is not None else [0] * state_size(len(self.specs))
-        self._mutex = mutex if mutex is not None else threading.Lock()
+        self._mutex = mutex if mutex is not None else schedule.Lock("guardian")
         self._history = history
         self._discipline = discipline
         self._between = between_check_and_act

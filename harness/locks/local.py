@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from harness import schedule
 from harness.history import History
 from harness.locks.protocol import (
     LOCK_FAIL,
@@ -69,7 +70,7 @@ class LockTable:
                 self._max_queue = max(self._max_queue, len(queue))
             while not self._grantable(ticket, names):
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._cond.wait(remaining):
+                if not schedule.wait(self._cond, remaining):  # controlled runs: no timeout, the scheduler wakes it
                     if self._grantable(ticket, names):
                         break
                     for name in names:
@@ -95,6 +96,7 @@ class LockTable:
                 del self._owner[name]
             self._releases += 1
             self._cond.notify_all()
+            schedule.wake(self._cond)
 
     def statistics(self) -> LockTableStatistics:
         """A frozen copy of the table's counters."""
@@ -114,6 +116,7 @@ class LocalLockClient:
         self._reqs = itertools.count(1)
 
     def _op(self, op: str, names: Sequence[str], action, **extra):
+        schedule.point(f"lock.{op}")
         req = next(self._reqs)
         names = list(names)
         self._history.append(LOCK_INVOKE, worker=self.client_id, op=op, names=names, req=req, **extra)

@@ -1,0 +1,159 @@
+"""Component contention: N threads call a plugged-in guardian and aggregator directly.
+
+Each thread owns one symbol and, ``trades`` times, asks the guardian to admit a one-lot buy
+at a common price, settles it when admitted, and applies a delta for its symbol to the
+shared aggregator. The correct end state is known whatever the interleaving: the guardian
+admits exactly min(capacity, attempts) orders (capacity from the gross and per-symbol
+limits, every order being the same notional) and never holds more than its limits; the
+aggregator holds, per symbol, exactly the sum of that symbol's deltas. Run plainly it is
+one contended run; with ``--schedules N`` it runs under the controlled scheduler.
+"""
+
+import dataclasses
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+from harness import schedule
+from harness.aggregator import MetricsAggregator, SymbolMetrics
+from harness.checks.evidence import Evidence
+from harness.config import HarnessConfig
+from harness.controlled import Outcome, Runner, Workload, plain_threads
+from harness.gates import GateResult, Line
+from harness.guardian.risk import Guardian, Refusal
+from harness.history import History, LocalSequence
+from harness.locks.protocol import symbol_lock
+from harness.model import Fill, Order, Side, SymbolSpec
+from harness.scenario import Plugins, Scenario, ScenarioContext, Trial
+
+AREA = "Component Contention"
+PRICE = Decimal(100)
+
+
+@dataclasses.dataclass(frozen=True)
+class Parts:
+    """The components under test and the history they record into."""
+
+    history: History
+    guardian: Any
+    aggregator: Any
+    specs: tuple[SymbolSpec, ...]
+
+
+def build(config: HarnessConfig, plugins: Plugins, run_id: str) -> Parts:
+    """Fresh components (the plug-ins', or the reference ones) for one execution."""
+    run = config.run
+    history = History(run_id, LocalSequence())
+    with schedule.controlled_locks():  # a component's own threading.Locks become scheduling points
+        make_guardian = plugins.guardian or Guardian
+        guardian = make_guardian(run.symbols, run.limits, history=history, discipline=run.discipline)
+        aggregator = plugins.aggregator(history) if plugins.aggregator else MetricsAggregator(history)
+    return Parts(history, guardian, aggregator, tuple(run.symbols))
+
+
+def _delta(n: int, rank: int) -> SymbolMetrics:
+    pnl = Decimal(n * (rank + 1))
+    return SymbolMetrics(n, 1, 1, 0, 0, pnl, pnl, Decimal(0))
+
+
+def worker(parts: Parts, rank: int, trades: int) -> None:
+    """One symbol's thread: admit, settle and aggregate ``trades`` one-lot buys."""
+    spec = parts.specs[rank]
+    name = f"{spec.name}#0"
+    for n in range(1, trades + 1):
+        order = Order(f"{spec.name}-{n}", spec.name, Side.BUY, spec.lot, PRICE)
+        schedule.point("guardian.reserve")
+        res = parts.guardian.reserve(order, PRICE, name)
+        if not isinstance(res, Refusal):
+            fill = Fill(f"{order.order_id}-f", order.order_id, spec.name, Side.BUY, spec.lot, PRICE, Decimal(0))
+            schedule.point("guardian.settle")
+            parts.guardian.settle(res, fill, (), name, None)
+        schedule.point("aggregator.apply")
+        parts.aggregator.apply(spec.name, _delta(n, rank), worker=name, fence_token=(symbol_lock(spec.name), n))
+
+
+def expected_admitted(config: HarnessConfig, trades: int) -> int:
+    """How many one-lot orders a correct guardian admits, in any interleaving."""
+    limits, specs = config.run.limits, config.run.symbols
+    unit = PRICE * specs[0].lot  # every order is one lot at PRICE: the same notional (lots are equal)
+    per_symbol = int(limits.max_symbol_exposure * limits.equity / unit)
+    return min(int(limits.max_gross_exposure * limits.equity / unit), len(specs) * min(trades, per_symbol))
+
+
+def end_state(parts: Parts, config: HarnessConfig, trades: int) -> Evidence:
+    """The components' end state against the one a correct implementation must reach."""
+    snap = parts.guardian.snapshot()
+    admitted = sum(int(risk.position / spec.lot) for spec, risk in zip(parts.specs, snap.symbols.values(), strict=True))
+    limit = config.run.limits.max_gross_exposure * config.run.limits.equity
+    held = parts.aggregator.symbols()
+    lost = {}
+    for rank, spec in enumerate(parts.specs):
+        want = SymbolMetrics()
+        for n in range(1, trades + 1):
+            want = want.plus(_delta(n, rank))
+        got = held.get(spec.name, SymbolMetrics())
+        if (got.trades, got.pnl) != (want.trades, want.pnl):
+            lost[spec.name] = {"expected_trades": want.trades, "trades": got.trades,
+                               "expected_pnl": str(want.pnl), "pnl": str(got.pnl)}
+    return Evidence(AREA, {"admitted": admitted, "expected_admitted": expected_admitted(config, trades),
+                           "gross_exposure": snap.gross_exposure, "limit": limit, "lost_updates": len(lost)},
+                    {"lost_updates": tuple({"symbol": k, **v} for k, v in lost.items())})
+
+
+def gate_component(ev: Evidence, thresholds: Any) -> GateResult:
+    """Guardian admitted exactly what fits and stayed within its limit; aggregator lost nothing."""
+    f = ev.figures
+    return GateResult("component", AREA, (
+        Line(f["admitted"] == f["expected_admitted"],
+             f"Guardian admitted {f['admitted']} orders (a correct one admits {f['expected_admitted']})"),
+        Line(f["gross_exposure"] <= f["limit"], f"Gross exposure {f['gross_exposure']} (limit {f['limit']})"),
+        Line(f["lost_updates"] == 0, f"Aggregator symbols with lost updates: {f['lost_updates']}"),
+    ), {k: v for k, v in ev.violations.items() if v})
+
+
+def execute_once(config: HarnessConfig, plugins: Plugins, runner: Runner, trades: int,
+                 run_id: str) -> tuple[Evidence, History]:
+    """Build the components, run one thread per symbol through ``runner``, judge the end state."""
+    parts = build(config, plugins, run_id)
+    runner([partial(worker, parts, rank, trades) for rank in range(len(parts.specs))])
+    return end_state(parts, config, trades), parts.history
+
+
+def workload(config: HarnessConfig, plugins: Plugins) -> Workload:
+    """This scenario as a controlled ``Workload``."""
+    def run(runner: Runner, trades: int) -> Outcome:
+        evidence, history = execute_once(config, plugins, runner, trades, "component-controlled")
+        f = evidence.figures
+        broken = [name for name, bad in (
+            ("guardian", f["admitted"] != f["expected_admitted"] or f["gross_exposure"] > f["limit"]),
+            ("aggregator", f["lost_updates"] > 0)) if bad]
+        failing = tuple(line.text for line in gate_component(evidence, None).lines if not line.ok)
+        return Outcome(", ".join(broken), failing, history.events())
+
+    names = tuple(f"{spec.name}#0" for spec in config.run.symbols)
+    return Workload(SCENARIO.name, run, config.run.trades or 3, names)
+
+
+def run(ctx: ScenarioContext) -> Trial:
+    """One uncontrolled contended run of the plugged-in components."""
+    evidence, history = execute_once(ctx.config, ctx.plugins, plain_threads, ctx.config.run.trades or 3, ctx.run_id)
+    return Trial(history.events(), (evidence,))
+
+
+SCENARIO = Scenario(
+    name="component_contention",
+    title="Guardian and Aggregator under Direct Contention",
+    description=__doc__.splitlines()[0],
+    run=run,
+    areas=(),
+    settings={"run": {"symbols": ["C1", "C2", "C3"], "trades": 3,
+                      "limits": {"equity": "10000", "max_gross_exposure": "0.05", "max_symbol_exposure": "0.05"}}},
+    extra_gates={AREA: gate_component},
+    workload=workload,
+)
+
+
+def test_component_contention(harness_scenario) -> None:
+    """The reference guardian and aggregator reach the known end state under contention."""
+    verdict = harness_scenario(SCENARIO)
+    assert verdict.passed, verdict.command

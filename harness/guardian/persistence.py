@@ -240,9 +240,9 @@ class Persistence:
         timeout = self.config.drain_timeout_s if timeout is None else timeout
         if not self._closed:
             self._closed = True
-            flushed = self.writer.flush(timeout)
+            self.writer.flush(timeout)
             self._record(STATS_KIND, **self.writer.statistics().as_payload())
-            self.writer.close(timeout if flushed else min(timeout, OUTAGE_GRACE_S))
+            self.writer.close(timeout)  # a local layer behind a long backlog still gets its full time
         return self.writer.statistics()
 
     def release(self) -> None:
@@ -282,7 +282,6 @@ class Persistence:
         raise AssertionError("unreachable")
 
 
-OUTAGE_GRACE_S = 5.0
 # What a service that is down or too slow raises (a bug's TypeError is not an outage).
 SERVICE_ERRORS = (OSError, StoreError, CheckpointError, redis.RedisError, psycopg.Error)
 

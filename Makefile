@@ -21,10 +21,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto $(ARGS)
 
-# Deep fuzzing: the hypothesis "fuzz" profile (thousands of examples) over the fuzz tests.
+# Deep fuzzing: the hypothesis "fuzz" profile (thousands of examples) over the fuzz tests --
+# the history schema and events, then the CLI, config files and checkpoint damage.
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_validate.py tests/test_events.py -k "fuzz or agree" $(ARGS)
 	HARNESS_FUZZ=deep $(BIN)/python -m pytest -q -s -m fuzz tests/locks $(ARGS)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -s -p no:xdist tests/hardening $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)

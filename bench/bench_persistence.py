@@ -150,7 +150,7 @@ def base_specs() -> tuple[Any, ...]:
 
 def recovery(directory: Path, events: int) -> dict[str, float]:
     """Seconds to recover the state, and (baseline) to read and parse the same log raw."""
-    raw_s, _ = timed(lambda: [json.loads(line) for path in sorted(directory.glob("wal-*.jsonl"))
+    raw_s, _ = timed(lambda: [json.loads(line.rpartition("\t")[0]) for path in sorted(directory.glob("wal-*.jsonl"))
                                for line in path.read_text().splitlines()])
     result = recover(directory, base_specs(), run_config({}).limits)
     if result.replayed != events or result.fallbacks:
@@ -172,9 +172,11 @@ def order_p99(urls: tuple[str, str], trades: int, proxy: FaultProxy, blackhole: 
     closed: list[str] = []
     total = trades * len(SYMBOLS)
 
-    def lose_database(symbol: str) -> None:
+    def lose_database(symbol: str, stopped: str | None = None) -> None:
         # Called per closed trade: the database goes dark after the first one (persistence is set
         # up by then) and comes back with the last, so close() drains instead of timing out.
+        if stopped is not None:
+            return  # a worker's stop notice, not a trade
         closed.append(symbol)
         if blackhole and len(closed) == 1:
             proxy.set_fault("blackhole")

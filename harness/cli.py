@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.boundary import check_endpoint, check_new_run_dir, check_port, check_utf8, one_line
 from harness.config import ConfigError, RunError, load_config
 from harness.history import HistoryError
 
@@ -88,6 +90,7 @@ def _add_run(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
+    from harness.drain import add_drain_arguments
     from harness.guardian.api import add_serve_arguments
     from harness.linearizability.cli import add_check_history_arguments
     from harness.locks.server import add_broker_arguments
@@ -111,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_check_history_arguments(sub.add_parser("check-history", help="linearizability of a recorded history"))
     add_broker_arguments(sub.add_parser("broker", help="serve the ZeroMQ lock broker in this process"))
     add_serve_arguments(sub.add_parser("serve", help="serve the Guardian API over a saved run"))
+    add_drain_arguments(sub.add_parser("drain", help="write the spill a run kept because a service was down"))
     return parser
 
 
@@ -182,6 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = scenario.configure(load_config(args.config), _overrides(args))
     plugins = _plugins(args)
     out = args.out or Path("reports") / run_dir_name(scenario.name, config.run.seed)
+    check_new_run_dir(out)
     if controlled_cli.wanted(args):
         return controlled_cli.run_controlled(args, scenario, config, plugins, out, _repeated_flags(args))
     with _live(args) as on_history, symbol_progress(config.run) as progress:
@@ -247,12 +252,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "check": cmd_check, "verify-log": cmd_check, "report": cmd_report}
+def cmd_drain(args: argparse.Namespace) -> int:
+    """harness drain DIR: write a run's kept spill once its services are back."""
+    from harness.drain import run_drain
+
+    return run_drain(args)
+
+
+COMMANDS = {"drain": cmd_drain, "run": cmd_run, "list": cmd_list, "check": cmd_check, "verify-log": cmd_check,
+            "report": cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``harness`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        check_utf8(argv)
         args = build_parser().parse_args(argv)
         if args.version:
             from harness import __version__
@@ -261,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_PASS
         if args.command is None:
             raise UsageError("a command is required (see harness --help)")
+        check_arguments(args)
         if args.command == "check-history":
             from harness.linearizability.cli import run_check_history
 
@@ -275,14 +291,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_serve(args)
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, HistoryError, RunError) as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _refuse(f"harness: error: {exc}")
     except KeyboardInterrupt:
-        print("harness: interrupted", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _refuse("harness: interrupted")
     except _service_errors() as exc:
-        print(f"harness: error: service unavailable: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _refuse(f"harness: error: service unavailable: {exc}")
+    except OSError as exc:  # the OS refused a path the user gave (too long, not a directory, no permission)
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _refuse(f"harness: error: {where}{exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 -- the last line of defence: one line, the traceback kept in a file
+        return _refuse(f"harness: internal error: {type(exc).__name__}: {exc} (traceback in {_save_traceback()}; "
+                       f"please report it)")
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse flag values the commands would only trip over later (or silently replace)."""
+    if args.command == "broker":
+        check_endpoint("--endpoint", args.endpoint)
+    if args.command == "serve":
+        check_port("--port", args.port)
+
+
+def _refuse(line: str) -> int:
+    print(one_line(line), file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _save_traceback() -> str:
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="harness-traceback-", suffix=".txt")
+    with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as out:
+        out.write(traceback.format_exc())
+    return path
 
 
 def _service_errors() -> tuple[type[BaseException], ...]:

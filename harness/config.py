@@ -210,6 +210,8 @@ def _symbols(value: Any) -> tuple[tuple[SymbolSpec, ...], Mapping[str, Any]]:
     if isinstance(value, str):
         value = [s.strip() for s in value.split(",")]
     if isinstance(value, list):
+        if not all(isinstance(name, str) for name in value):
+            raise ConfigError("symbols: expected a list of names or a comma-separated string")
         return _specs(value), {}
     if not isinstance(value, Mapping):
         raise ConfigError("symbols: expected a list of names, a comma-separated string or a table per symbol")
@@ -292,6 +294,9 @@ def harness_config(raw: Mapping[str, Any], base: HarnessConfig | None = None) ->
             if key not in known:
                 raise ConfigError(f"gates.{key}: unknown setting (known: {', '.join(sorted(known))})")
             changed[key] = _coerce(f"gates.{key}", value, hints[key])
+            if not isinstance(changed[key], bool) and isinstance(changed[key], (int, float, Decimal)) \
+                    and changed[key] < 0:
+                raise ConfigError(f"gates.{key}: a threshold cannot be negative, got {value!r}")
         gates = dataclasses.replace(base.gates, **changed)
     run = run_config(raw["run"], base.run) if "run" in raw else base.run
     return HarnessConfig(run, gates)

@@ -66,6 +66,7 @@ ALERT = "alert"
 HEALTH = "health"
 PERSISTENCE_START = "persistence.start"
 PERSISTENCE_STATS = "persistence.stats"
+PERSISTENCE_UNREACHABLE = "persistence.unreachable"
 FAULT_INJECT = "fault.inject"
 FAULT_HEAL = "fault.heal"
 FAULT_OVER = "fault.over"
@@ -641,6 +642,18 @@ class PersistenceStats:
     spilled: int = f("events spilled while a layer was down", "count", 0)
     drained: int = f("spilled events written later", "count", 0)
     retries: int = f("failed write attempts", "count", 0)
+
+
+@kind(PERSISTENCE_UNREACHABLE, ("persistence",))
+@record
+class PersistenceUnreachable:
+    """A layer could not be read back at the end of the run: its missed events are kept in a spill."""
+
+    layer: str = f("writer layer name (postgres, sqlite, checkpoint)")
+    reason: str = f("the error of the last attempt")
+    kept: int = f("events kept in the spill, not written to the layer", "events")
+    spill: str = f("path of the spill file")
+    drain: str = f("the command that writes the spill later")
 
 
 @kind(FAULT_INJECT, ())

@@ -234,6 +234,8 @@ def gate_persistence(ev: Evidence, t: Thresholds) -> GateResult:
         lost, dup = f[f"lost_{layer}"], f[f"duplicated_{layer}"]
         lines.append(Line(lost <= t.max_lost_events and dup <= t.max_duplicated_events,
                           f"{layer}: {f[f'persisted_{layer}']} persisted, lost = {lost}, duplicated = {dup}"))
+    lines += [Line(False, f"{k[len('unreachable_'):]}: not readable at the end of the run: {f[k]}")
+              for k in sorted(f) if k.startswith("unreachable_")]
     lines.append(Line(f["dropped"] == 0 and f["drained"] == f["spilled"],
                       f"Writer: queue high-water {f['queue_high_water']}, spilled {f['spilled']}, drained "
                       f"{f['drained']}, retries {f['retries']}, dropped {f['dropped']}"))

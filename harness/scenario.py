@@ -33,6 +33,8 @@ from harness.plugins import Plugin, PluginError, import_target
 from harness.plugins import load as load_plugin
 from harness.plugins import of as plugin_of
 from harness.ports import PORTS
+from harness.run_error import AREA as RUN_AREA
+from harness.run_error import gate_run, guarded
 
 if TYPE_CHECKING:
     from harness.guardian.persistence import Persistence
@@ -263,12 +265,14 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     run_id = out_dir.name
     make_dir(out_dir)
     context = ScenarioContext(config, out_dir, run_id, plugins, progress, on_history)
-    trial = scenario.run(context)
-    extra, extra_gates = tuple(trial.extra), dict(scenario.extra_gates)
+    outcome = guarded(scenario.run, context)
+    trial = Trial((), (outcome,)) if isinstance(outcome, Evidence) else outcome
+    areas = () if isinstance(outcome, Evidence) else scenario.areas
+    extra, extra_gates = tuple(trial.extra), {**scenario.extra_gates, RUN_AREA: gate_run}
     if feed_ended(trial.events):  # a finite feed ran out: did it still give what was asked?
         extra += (check_feed_coverage(trial.events, config.run.until_feed_ends),)
         extra_gates[COVERAGE_AREA] = gate_feed_coverage
-    evidence = evaluate(trial.events, scenario.areas, extra, config.gates.require_areas)
+    evidence = evaluate(trial.events, areas, extra, config.gates.require_areas)
     gates = judge(evidence, config.gates, extra_gates)
     return Verdict(scenario, config, run_id, gates, evidence, trial.events,
                    started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags))

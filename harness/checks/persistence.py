@@ -16,6 +16,7 @@ from harness.history import Event
 
 AREA = "Guardian Persistence"
 STATS_KIND = "persistence.stats"
+UNREACHABLE_KIND = "persistence.unreachable"
 SHOWN = 10
 
 
@@ -35,6 +36,12 @@ def check_persistence(events: Sequence[Event], persisted: Mapping[str, Sequence[
             violations[f"lost_{layer}"] = tuple({"seq": s} for s in lost[:SHOWN])
         if doubled:
             violations[f"duplicated_{layer}"] = tuple({"seq": s, "copies": counts[s]} for s in doubled[:SHOWN])
+    for e in events:
+        if e.kind == UNREACHABLE_KIND:  # a layer that could not be read back: its outage is the evidence
+            p = e.payload
+            figures[f"unreachable_{p.get('layer')}"] = (f"{p.get('reason')}; {p.get('kept')} events kept in {p.get('spill')}; "
+                                               f"drain them later with: {p.get('drain')}")
+            violations[f"unreachable_{p.get('layer')}"] = ({k: p.get(k) for k in ("reason", "kept", "spill", "drain")},)
     figures.update(_writer_figures(events))
     return Evidence(AREA, figures, violations)
 

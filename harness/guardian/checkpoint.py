@@ -17,14 +17,21 @@ Design rationale:
   all the events it must replay.
 - A torn last line (crash mid-append) is cut off at the last good line; a bad line followed
   by good ones is corruption and a clear ``CheckpointError``.
+- Each log line carries a CRC-32 after a tab (JSON escapes raw tabs, so the split is
+  unambiguous), chained over the file: the CRC of a line's JSON seeded with the previous
+  line's CRC. A line altered into other valid JSON, or deleted, or moved, breaks the chain
+  and is refused, not replayed; only cutting the tail is undetectable -- it is what a crash
+  does, and recovery then restores the state the log implies at that point.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -67,19 +74,25 @@ class StateReplay:
         self.limits = limits
         self._index = {spec.name: i for i, spec in enumerate(self.specs)}
         self._g = len(self.specs) * SYMBOL_SLOTS
-        ctx = context or {}
+        ctx = _checked_context(context or {}, state_size(len(self.specs)))
         self.state: list[int] = list(ctx.get("state") or [0] * state_size(len(self.specs)))
-        self.seq: int = int(ctx.get("seq", 0))
+        self.seq: int = ctx.get("seq", 0)
         # In-flight orders at the snapshot: a reservation or fill may settle after it.
         self._reservations: dict[str, list[Any]] = {k: list(v) for k, v in ctx.get("reservations", {}).items()}
         self._fills: dict[str, dict[str, Any]] = {k: dict(v) for k, v in ctx.get("fills", {}).items()}
         self._ahead: dict[int, Event] = {}
-        if len(self.state) != state_size(len(self.specs)):
-            raise CheckpointError(f"state has {len(self.state)} values, {len(self.specs)} symbols need more")
 
     def context(self) -> dict[str, Any]:
         """Everything needed to resume the fold after ``seq`` (what a snapshot stores)."""
         return {"seq": self.seq, "state": list(self.state), "reservations": self._reservations, "fills": self._fills}
+
+    def seen(self, seq: int) -> bool:
+        """Whether an event of this seq was taken before (applied or buffered)."""
+        return seq <= self.seq or seq in self._ahead
+
+    def pending(self) -> bool:
+        """Whether events wait behind a missing seq."""
+        return bool(self._ahead)
 
     def add(self, event: Event) -> bool:
         """Take one event; False if its seq was seen before (a duplicate)."""
@@ -142,6 +155,26 @@ class StateReplay:
             book_trade(self.state, base, self._g, units, self.limits)
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _checked_context(ctx: Mapping[str, Any], size: int) -> Mapping[str, Any]:
+    """A snapshot body whose fields have the types the fold needs; CheckpointError names the first that has not."""
+    state, seq = ctx.get("state"), ctx.get("seq", 0)
+    if state is not None and not (isinstance(state, list) and all(_is_int(v) for v in state)):
+        raise CheckpointError("snapshot field state: expected a list of integers")
+    if state is not None and len(state) != size:
+        raise CheckpointError(f"snapshot field state: {len(state)} values, the symbols need {size}")
+    if not _is_int(seq) or seq < 0:
+        raise CheckpointError(f"snapshot field seq: expected a non-negative integer, got {seq!r}")
+    for name, kind in (("reservations", list), ("fills", dict)):
+        value = ctx.get(name, {})
+        if not (isinstance(value, dict) and all(isinstance(v, kind) for v in value.values())):
+            raise CheckpointError(f"snapshot field {name}: expected an object of {kind.__name__}s")
+    return ctx
+
+
 def replay_state(specs: Sequence[SymbolSpec], limits: RiskLimits, events: Iterable[Event]) -> tuple[list[int], int]:
     """The state vector and last contiguous seq that ``events`` imply, from a fresh guardian."""
     fold = StateReplay(specs, limits)
@@ -159,17 +192,53 @@ class LogRead:
 
     events: tuple[Event, ...]
     truncated_bytes: int
+    chain: int = 0  # the CRC of the last good line: the seed of the next append
 
 
-def append_log(path: Path, events: Iterable[Event], *, sync: bool = True) -> int:
-    """Append events one JSON line each, flushed (and fsync'd); return bytes written."""
-    data = "".join(event.to_json() + "\n" for event in events).encode()
-    with open(path, "ab") as out:
-        out.write(data)
-        out.flush()
-        if sync:
-            os.fsync(out.fileno())
-    return len(data)
+def append_log(path: Path, events: Iterable[Event], *, sync: bool = True, chain: int = 0) -> int:
+    """Append events one line each (``chain``: the file's last CRC), fsync'd; return the new last CRC.
+
+    A failed append is cut back to where it started, so a retry never leaves a half line
+    in the middle of the log (which recovery would have to refuse as corruption).
+    """
+    data, chain = encode_lines(events, chain)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:  # unbuffered: nothing can reach the file after a failure is handled
+                view = view[os.write(fd, view):]
+            if sync:
+                os.fsync(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
+    return chain
+
+
+def encode_lines(events: Iterable[Event], chain: int = 0) -> tuple[bytes, int]:
+    """Log lines (JSON, tab, chained CRC-32 in hex, newline) and the last CRC."""
+    lines = []
+    for event in events:
+        body = event.to_json().encode()
+        chain = zlib.crc32(body, chain)
+        lines.append(b"%s\t%08x\n" % (body, chain))
+    return b"".join(lines), chain
+
+
+def _body(line: bytes, chain: int) -> tuple[bytes, int]:
+    """The JSON of a log line and its CRC, if it follows a line of CRC ``chain``; ValueError otherwise."""
+    body, tab, crc = line.rpartition(b"\t")
+    if not tab:
+        raise ValueError("no checksum")
+    chain = zlib.crc32(body, chain)
+    if b"%08x" % chain != crc:
+        raise ValueError("checksum mismatch (the line was altered, or a line before it removed)")
+    return body, chain
 
 
 # The kinds the state replay reads; recovery skims every other line for its seq alone.
@@ -211,26 +280,21 @@ def read_log(path: Path, *, repair: bool = True, kinds: frozenset[str] | None = 
     good_end = 0
     wanted = None if kinds is None else frozenset(k.encode() for k in kinds)
     lines = raw.split(b"\n")
-    for lineno, line in enumerate(lines, start=1):
-        last = lineno == len(lines)
-        if not line.strip():
-            if not last:
-                good_end += len(line) + 1
-            continue
-        stub = _skim(line, wanted) if wanted is not None and not last else None
+    # Every append ends with a newline: bytes after the last one are a torn tail, however they look.
+    chain = 0
+    for lineno, line in enumerate(lines[:-1], start=1):
         try:
-            events.append(stub or Event.from_json(line))
+            body, chain = _body(line, chain)
+            events.append((_skim(body, wanted) if wanted is not None else None) or Event.from_json(body))
         except (ValueError, KeyError, TypeError) as exc:
-            if last:  # no newline after it: the append was cut short by a crash
-                break
             raise CheckpointError(f"{path}:{lineno}: corrupt log line: {exc}") from None
-        good_end += len(line) + (0 if last else 1)
+        good_end += len(line) + 1
     torn = len(raw) - good_end
     if torn and repair:
         with open(path, "r+b") as handle:
             handle.truncate(good_end)
             os.fsync(handle.fileno())
-    return LogRead(tuple(events), torn)
+    return LogRead(tuple(events), torn, chain)
 
 
 # -- snapshots ----------------------------------------------------------------------------------
@@ -281,6 +345,14 @@ def segments(directory: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name)
 
 
+def segment_number(path: Path) -> int:
+    """The number in a segment's file name (``wal-00000007.jsonl`` -> 7)."""
+    match = SEGMENT_RE.match(path.name)
+    if match is None:
+        raise CheckpointError(f"{path}: not a log segment name")
+    return int(match.group(1))
+
+
 def read_wal(directory: Path, kinds: frozenset[str] | None = None) -> LogRead:
     """Every logged event across segments (torn tails repaired), in seq order (see read_log for kinds)."""
     events: list[Event] = []
@@ -318,14 +390,30 @@ class Checkpoint:
         self._every, self._keep, self._fsync = every, keep, fsync
         self._snapshot_seq = self._fold.seq
         existing = segments(self.directory)
-        number = int(SEGMENT_RE.match(existing[-1].name).group(1)) + 1 if existing else 1
-        self._segment = self.directory / f"wal-{number:08d}.jsonl"
+        number = segment_number(existing[-1]) + 1 if existing else 1
+        self._segment, self._chain = self._open_segment(number), 0
+
+    def _open_segment(self, number: int) -> Path:
+        """Create segment ``number`` now, empty: recovery can then tell a deleted segment from one never written."""
+        path = self.directory / f"wal-{number:08d}.jsonl"
+        path.touch()
+        return path
 
     def write(self, events: Sequence[Event]) -> None:
-        """Log the events not seen before, fold them in, snapshot when due."""
-        fresh = [e for e in sorted(events, key=lambda e: e.seq) if self._fold.add(e)]
-        if fresh:
-            append_log(self._segment, fresh, sync=self._fsync)
+        """Log the events not seen before, fold them in, snapshot when due.
+
+        An event counts as seen only once its line is on disk: a failed append leaves the
+        fold untouched, so the writer's retry logs exactly what was not written.
+        """
+        fresh: dict[int, Event] = {}
+        for event in events:
+            if not self._fold.seen(event.seq):
+                fresh.setdefault(event.seq, event)
+        ordered = [fresh[seq] for seq in sorted(fresh)]
+        if ordered:
+            self._chain = append_log(self._segment, ordered, sync=self._fsync, chain=self._chain)
+        for event in ordered:
+            self._fold.add(event)
         if self._fold.seq - self._snapshot_seq >= self._every:
             self.snapshot()
 
@@ -333,12 +421,13 @@ class Checkpoint:
         """Write a snapshot of the folded state, start a new log segment, prune old files."""
         body = {"format": FORMAT, **self._fold.context()}
         path = self.directory / f"snapshot-{self._fold.seq:012d}.json"
-        number = int(SEGMENT_RE.match(self._segment.name).group(1))
+        number = segment_number(self._segment)
         body["segment"] = number + 1
         data = json.dumps({**body, "checksum": _checksum(body)}, separators=(",", ":")).encode()
+        following = self._open_segment(number + 1)  # before the snapshot names it: a crash between leaves it empty
         write_atomic(path, data)
         self._snapshot_seq = self._fold.seq
-        self._segment = self.directory / f"wal-{number + 1:08d}.jsonl"
+        self._segment, self._chain = following, 0
         self._prune()
         return path
 
@@ -354,7 +443,7 @@ class Checkpoint:
         except CheckpointError:
             return  # keep every segment: recovery may have to replay from further back
         for segment in segments(self.directory):
-            if int(SEGMENT_RE.match(segment.name).group(1)) < oldest:
+            if segment_number(segment) < oldest:
                 segment.unlink()
 
     def read_seqs(self) -> list[int]:

@@ -24,19 +24,27 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
+import shlex
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.checks.persistence import STATS_KIND
+import psycopg
+import redis
+
+from harness.checks.persistence import STATS_KIND, UNREACHABLE_KIND
 from harness.guardian.cache import RedisCache, connect, redis_url_from_env
-from harness.guardian.checkpoint import Checkpoint
+from harness.guardian.checkpoint import Checkpoint, CheckpointError
+from harness.guardian.manifest import CLEANUP_FILE, Manifest, redact, write_manifest
 from harness.guardian.risk import Guardian, Health, RiskLimits
-from harness.guardian.store import database_url_from_env, open_store
+from harness.guardian.store import StoreError, database_url_from_env, open_store
 from harness.guardian.writer import Backoff, Layer, Writer, WriterStatistics
 from harness.history import Event, History, new_sequence
 from harness.model import SymbolSpec
@@ -68,12 +76,36 @@ class PersistenceConfig:
     batch_size: int = 512
     max_delay_s: float = 0.05
     backoff: Backoff = Backoff()
+    # Per call on a service. Sized for a loaded 2-core CI machine (0.5 s flaked there);
+    # HARNESS_SERVICE_TIMEOUT_S overrides it for every run.
     timeout_s: float = 2.0
+    drain_timeout_s: float = 30.0  # how long closing waits for spills to drain before keeping them
+    read_attempts: int = 3  # reading back or cleaning up a layer after the run, before reporting it
 
     @classmethod
     def for_run(cls, directory: Path, run_id: str, **settings: Any) -> PersistenceConfig:
         """Settings for one run on shared servers: a schema and key prefix nobody else uses."""
+        settings["timeout_s"] = service_timeout(settings.get("timeout_s", cls.timeout_s))
         return cls(Path(directory), schema=schema_for(run_id), key_prefix=f"harness:{run_id}", **settings)
+
+
+TIMEOUT_ENV = "HARNESS_SERVICE_TIMEOUT_S"
+
+
+def service_timeout(default: float) -> float:
+    """The per-call service deadline: ``$HARNESS_SERVICE_TIMEOUT_S`` when set (a positive number), else ``default``."""
+    raw = os.environ.get(TIMEOUT_ENV)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 3600:
+        from harness.config import ConfigError
+
+        raise ConfigError(f"{TIMEOUT_ENV}: expected seconds between 0 and 3600, got {raw!r}")
+    return value
 
 
 def schema_for(run_id: str) -> str:
@@ -140,11 +172,14 @@ class Persistence:
             resolve("redis", redis_url, timeout_s=config.timeout_s)
         if store is None and database_url and not database_url.startswith("sqlite:"):
             resolve("postgres", database_url, timeout_s=config.timeout_s)
+        self.schema = config.schema or f"harness_{suffix}"
+        self.key_prefix = config.key_prefix or f"harness:{run_id}:{suffix}"
         self.store = store or open_store(
-            database_url, sqlite_path=directory / "events.db", schema=config.schema or f"harness_{suffix}",
+            database_url, sqlite_path=directory / "events.db", schema=self.schema,
             retention=config.retention, timeout_s=config.timeout_s)
-        self.cache = cache or RedisCache(connect(redis_url, config.timeout_s),
-                                         config.key_prefix or f"harness:{run_id}:{suffix}", specs, limits)
+        self.cache = cache or RedisCache(connect(redis_url, config.timeout_s), self.key_prefix, specs, limits)
+        write_manifest(directory, Manifest(run_id, redact(database_url), str(directory / "events.db"), self.schema,
+                                           redact(redis_url), self.key_prefix))
         layers = (self.cache, self.store, self.checkpoint)
         self._history: History | None = None
         self._closed = False
@@ -176,27 +211,84 @@ class Persistence:
             self._history.append(kind, worker="persistence", **payload)
 
     def persisted(self) -> dict[str, list[int]]:
-        """Event seqs read back from each event-keeping layer (the database and the log)."""
-        return {"checkpoint": self.checkpoint.read_seqs(), self.store.name: self.store.read_seqs(self.run_id)}
+        """Event seqs read back from each event-keeping layer (the database and the log).
 
-    def close(self, timeout: float = 30.0) -> WriterStatistics:
-        """Record the final ``persistence.stats`` event, flush every layer, stop the writer (once)."""
+        A layer that does not answer after ``read_attempts`` is left out and recorded as a
+        ``persistence.unreachable`` event (its spill kept on disk, with the command that
+        drains it), so the run still gets its report with the outage as evidence.
+        """
+        found: dict[str, list[int]] = {}
+        readers: dict[str, Callable[[], Any]] = {
+            self.checkpoint.name: self.checkpoint.read_seqs,
+            self.store.name: partial(self.store.read_seqs, self.run_id),  # type: ignore[attr-defined]
+        }
+        for name, read in readers.items():
+            try:
+                found[name] = self._retried(read)
+            except SERVICE_ERRORS as exc:
+                pending = self.writer.pending().get(name, 0)
+                self._record(UNREACHABLE_KIND, layer=name, reason=f"{type(exc).__name__}: {exc}",
+                             kept=pending, spill=str(self.writer.spill_path(name)),
+                             drain=drain_command(self.config.directory))
+        return found
+
+    def close(self, timeout: float | None = None) -> WriterStatistics:
+        """Record the final ``persistence.stats`` event, flush every layer, stop the writer (once).
+
+        A layer still down after ``timeout`` keeps its spill on disk (``harness drain`` writes it later).
+        """
+        timeout = self.config.drain_timeout_s if timeout is None else timeout
         if not self._closed:
             self._closed = True
             self.writer.flush(timeout)
             self._record(STATS_KIND, **self.writer.statistics().as_payload())
-            self.writer.close(timeout)
+            self.writer.close(timeout)  # a local layer behind a long backlog still gets its full time
         return self.writer.statistics()
 
     def release(self) -> None:
         """Close the layers' connections (after ``close``)."""
         for layer in (self.cache, self.store, self.checkpoint):
-            layer.close()
+            with contextlib.suppress(Exception):
+                layer.close()
 
-    def discard(self) -> None:
-        """Remove this run's data from the shared servers (its schema, its keys); before ``release``."""
-        self.store.drop()
-        self.cache.clear()
+    def discard(self) -> list[str]:
+        """Remove this run's data from the shared servers (its schema, its keys); before ``release``.
+
+        Each removal is retried; what still fails is returned (and written to the run's
+        ``cleanup-pending.txt``) rather than raised: a run never ends in a traceback over it.
+        """
+        left = []
+        for what, remove in ((f"{self.store.name} schema {self.schema}", self.store.drop),
+                             (f"redis keys {self.key_prefix}:*", self.cache.clear)):
+            try:
+                self._retried(remove)
+            except SERVICE_ERRORS as exc:
+                left.append(f"{what}: {type(exc).__name__}: {exc}")
+        if left:
+            pending = Path(self.config.directory) / CLEANUP_FILE
+            pending.parent.mkdir(parents=True, exist_ok=True)
+            pending.write_text("".join(line + "\n" for line in left), encoding="utf-8")
+        return left
+
+    def _retried(self, call: Callable[[], Any]) -> Any:
+        """``call()``, tried ``read_attempts`` times with the writer's backoff between; the last error raised."""
+        for attempt in range(1, self.config.read_attempts + 1):
+            try:
+                return call()
+            except SERVICE_ERRORS:
+                if attempt == self.config.read_attempts:
+                    raise
+                time.sleep(self.config.backoff.delay(attempt))  # a retry's backoff, not a synchronisation
+        raise AssertionError("unreachable")
+
+
+# What a service that is down or too slow raises (a bug's TypeError is not an outage).
+SERVICE_ERRORS = (OSError, StoreError, CheckpointError, redis.RedisError, psycopg.Error)
+
+
+def drain_command(directory: Path) -> str:
+    """The command that writes a run's kept spill once its services are back."""
+    return shlex.join(["harness", "drain", str(directory)])
 
 
 @contextlib.contextmanager
@@ -211,8 +303,10 @@ def session(config: PersistenceConfig, run_id: str, specs: Sequence[SymbolSpec],
     finally:
         try:
             persistence.close()
-            if not keep:
-                persistence.discard()
+            left = [] if keep else persistence.discard()
+            for line in left:  # the run goes on to its report; the leftover is said, and kept in a file
+                print(f"harness: warning: cleanup pending on a shared server: {line} "
+                      f"(listed in {Path(config.directory) / CLEANUP_FILE})", file=sys.stderr)
         finally:
             persistence.release()
 

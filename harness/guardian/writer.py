@@ -5,8 +5,9 @@ Design rationale:
 - ``offer`` is the History sink, so it runs on the trading thread: it takes a lock for a
   few list operations and returns -- no I/O, no waiting. A full queue does not block and
   does not drop: the event goes to an overflow list that the writer thread spills to disk.
-- One background thread takes batches (up to ``batch_size`` events or ``max_delay_s``) and
-  hands each batch to every layer through a ``_Lane``. A lane owns its layer's spill file:
+- Each layer has its own queue and background thread (a ``_Feed``), so a blackholed
+  database never holds back the checkpoint: the thread takes batches (up to ``batch_size``
+  events or ``max_delay_s``) and hands them to its layer through a ``_Lane``. A lane owns its layer's spill file:
   when a write fails, the batch is appended to the spill (JSONL, fsync'd) and the layer is
   marked down with an exponential backoff. While a spill is non-empty, new batches go to
   the end of it, so draining it front to back keeps arrival order. Layers are idempotent by
@@ -27,7 +28,7 @@ from typing import Protocol
 
 from hdrh.histogram import HdrHistogram
 
-from harness.guardian.checkpoint import append_log, read_log, write_atomic
+from harness.guardian.checkpoint import append_log, encode_lines, read_log, write_atomic
 from harness.history import Event
 
 LayerListener = Callable[[str, bool, str], None]
@@ -110,14 +111,15 @@ class _Lane:
         self.layer, self.spill, self.backoff, self.listener = layer, spill, backoff, listener
         self.failures = 0
         self.next_try = 0.0
-        self.pending = len(read_log(spill).events)  # a spill left by an earlier process drains first
+        left = read_log(spill)  # a spill left by an earlier process drains first
+        self.pending, self.chain = len(left.events), left.chain
         self.written = self.batches = self.retries = self.spilled = self.drained = 0
         self.latency = HdrHistogram(1, 60_000_000, 3)  # microseconds
 
     def push(self, events: Sequence[Event], now: float, force_spill: bool = False) -> None:
         """Write a batch, or append it to the spill if the layer is down or has a backlog."""
         if force_spill or self.pending or now < self.next_try or not self._attempt(events, now):
-            append_log(self.spill, events)
+            self.chain = append_log(self.spill, events, chain=self.chain)
             self.pending += len(events)
             self.spilled += len(events)
 
@@ -134,8 +136,17 @@ class _Lane:
             done += len(part)
         self.drained += done
         rest = backlog[done:]
-        write_atomic(self.spill, "".join(e.to_json() + "\n" for e in rest).encode())
+        data, self.chain = encode_lines(rest)
+        write_atomic(self.spill, data)
         self.pending = len(rest)
+
+    def spill_failed(self, exc: OSError, now: float) -> None:
+        """The spill could not be written: the layer counts as down, its events stay queued."""
+        self.retries += 1
+        self.failures += 1
+        self.next_try = now + self.backoff.delay(self.failures)
+        if self.failures == 1:
+            self.listener(self.layer.name, False, f"spill {self.spill} not writable: {exc.strerror or exc}")
 
     def _attempt(self, events: Sequence[Event], now: float) -> bool:
         started = time.perf_counter()
@@ -165,8 +176,110 @@ class _Lane:
                                self.failures == 0, ms(50), ms(99))
 
 
+@dataclass(frozen=True)
+class _Settings:
+    capacity: int
+    batch_size: int
+    max_delay_s: float
+    clock: Callable[[], float]
+
+
+class _Feed:
+    """One lane's bounded queue and thread: a slow or hung layer holds back only itself."""
+
+    def __init__(self, lane: _Lane, settings: _Settings) -> None:
+        self.lane, self._settings = lane, settings
+        self._queue: deque[Event] = deque()
+        self._overflow: list[Event] = []
+        self._cond = threading.Condition()
+        self.overflowed = self.high = self.batches = 0
+        self._busy = self._kick = self._closing = False
+        self._thread = threading.Thread(target=self._loop, name=f"persistence-{lane.layer.name}", daemon=True)
+        self._thread.start()
+
+    def offer(self, event: Event) -> None:
+        with self._cond:
+            if len(self._queue) < self._settings.capacity:
+                self._queue.append(event)
+                self.high = max(self.high, len(self._queue))
+            else:
+                self._overflow.append(event)
+                self.overflowed += 1
+            if len(self._queue) >= self._settings.batch_size or self._overflow:
+                self._cond.notify_all()
+
+    def _take(self) -> tuple[list[Event], list[Event]] | None:
+        with self._cond:
+            if not (self._queue or self._overflow or self._closing or self._kick):
+                self._cond.wait(self._settings.max_delay_s)
+            if self._closing and not (self._queue or self._overflow):
+                return None
+            self._kick = False
+            count = min(len(self._queue), self._settings.batch_size)
+            batch = [self._queue.popleft() for _ in range(count)]
+            overflow, self._overflow = self._overflow, []
+            self._busy = True
+            return batch, overflow
+
+    def _loop(self) -> None:
+        while (taken := self._take()) is not None:
+            batch, overflow = taken
+            took_batch, now = bool(batch), self._settings.clock()
+            try:
+                self.lane.drain(now, self._settings.batch_size)
+                if batch:
+                    self.lane.push(batch, now)
+                    batch = []
+                if overflow:
+                    self.lane.push(overflow, now, force_spill=True)
+                    overflow = []
+            except OSError as exc:  # the spill itself could not be written (disk full): keep what it missed
+                self.lane.spill_failed(exc, now)
+            finally:
+                with self._cond:
+                    self._queue.extendleft(reversed(batch))  # back in front, in order: retried, never dropped
+                    self._overflow[:0] = overflow
+                    self.batches += took_batch and not batch
+                    self._busy = False
+                    self._cond.notify_all()
+                    if batch or overflow:
+                        self._cond.wait(self.lane.backoff.delay(self.lane.failures))
+
+    def idle(self) -> bool:
+        """Every event offered is written or spilled."""
+        with self._cond:
+            return not (self._queue or self._overflow or self._busy)
+
+    def wait(self, done: Callable[[], bool], deadline: float, kick: bool) -> bool:
+        """Wait until ``done()`` (checked under this feed's lock) or the deadline; kick a due drain meanwhile."""
+        with self._cond:
+            while not done():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                if kick:
+                    self._kick = True  # let the thread try a due drain now, not after max_delay
+                    self._cond.notify_all()
+                self._cond.wait(min(remaining, self._settings.max_delay_s))
+            return True
+
+    def settled(self) -> bool:
+        """Idle and nothing left in the spill (called with the lock held)."""
+        return not (self._queue or self._overflow or self._busy or self.lane.pending)
+
+    def quiet(self) -> bool:
+        """Idle (called with the lock held)."""
+        return not (self._queue or self._overflow or self._busy)
+
+    def stop(self, timeout: float) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+
 class Writer:
-    """Feeds every layer from a bounded queue on one background thread."""
+    """Feeds every layer from its own bounded queue on its own background thread."""
 
     def __init__(
         self,
@@ -183,99 +296,53 @@ class Writer:
         spill_dir = Path(spill_dir)
         spill_dir.mkdir(parents=True, exist_ok=True)
         notify = listener or (lambda name, up, reason: None)
-        self._lanes = [_Lane(layer, spill_dir / f"spill-{layer.name}.jsonl", backoff, notify) for layer in layers]
-        self._capacity, self._batch_size, self._max_delay = capacity, batch_size, max_delay_s
-        self._clock = clock
-        self._queue: deque[Event] = deque()
-        self._overflow: list[Event] = []
-        self._cond = threading.Condition()
-        self._offered = self._overflowed = self._high = self._batches = 0
-        self._busy = False
-        self._kick = False
-        self._closing = False
-        self._thread = threading.Thread(target=self._loop, name="persistence-writer", daemon=True)
-        self._thread.start()
+        settings = _Settings(capacity, batch_size, max_delay_s, clock)
+        self._feeds = [_Feed(_Lane(layer, spill_dir / f"spill-{layer.name}.jsonl", backoff, notify), settings)
+                       for layer in layers]
+        self._offered = 0
+        self._count = threading.Lock()
 
     def offer(self, event: Event) -> None:
-        """Hand one event over; never blocks, never does I/O, never drops."""
-        with self._cond:
+        """Hand one event over; never blocks on I/O, never drops."""
+        with self._count:
             self._offered += 1
-            if len(self._queue) < self._capacity:
-                self._queue.append(event)
-                self._high = max(self._high, len(self._queue))
-            else:
-                self._overflow.append(event)
-                self._overflowed += 1
-            if len(self._queue) >= self._batch_size or self._overflow:
-                self._cond.notify_all()
+        for feed in self._feeds:
+            feed.offer(event)
 
-    def _take(self) -> tuple[list[Event], list[Event]] | None:
-        with self._cond:
-            if not (self._queue or self._overflow or self._closing or self._kick):
-                self._cond.wait(self._max_delay)
-            if self._closing and not (self._queue or self._overflow):
-                return None
-            self._kick = False
-            count = min(len(self._queue), self._batch_size)
-            batch = [self._queue.popleft() for _ in range(count)]
-            overflow, self._overflow = self._overflow, []
-            self._busy = True
-            return batch, overflow
-
-    def _loop(self) -> None:
-        while (taken := self._take()) is not None:
-            batch, overflow = taken
-            now = self._clock()
-            for lane in self._lanes:
-                lane.drain(now, self._batch_size)
-                if batch:
-                    lane.push(batch, now)
-                if overflow:
-                    lane.push(overflow, now, force_spill=True)
-            with self._cond:
-                self._batches += bool(batch)
-                self._busy = False
-                self._cond.notify_all()
-
-    def _idle(self) -> bool:
-        return not (self._queue or self._overflow or self._busy)
+    def _wait_all(self, settled: bool, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        return all([feed.wait(feed.settled if settled else feed.quiet, deadline, kick=settled)
+                    for feed in self._feeds])
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every offered event is written or spilled; False on timeout."""
-        with self._cond:
-            return self._cond.wait_for(self._idle, timeout)
+        return self._wait_all(False, timeout)
 
     def flush(self, timeout: float) -> bool:
         """Wait until every offered event is written to every layer (spills drained too)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                if self._idle() and not any(lane.pending for lane in self._lanes):
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._kick = True  # let the thread try a due drain now, not after max_delay
-                self._cond.notify_all()
-                self._cond.wait(min(remaining, self._max_delay))
+        return self._wait_all(True, timeout)
 
     def close(self, timeout: float = 10.0) -> bool:
-        """Flush what can be flushed, stop the thread; False if a spill is left to drain later."""
+        """Flush what can be flushed, stop the threads; False if a spill is left to drain later."""
         flushed = self.flush(timeout)
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
-        self._thread.join(timeout)
+        for feed in self._feeds:
+            feed.stop(timeout)
         return flushed
+
+    def spill_path(self, layer: str) -> Path:
+        """Where a layer's spill is kept."""
+        return next(feed.lane.spill for feed in self._feeds if feed.lane.layer.name == layer)
 
     def pending(self) -> Mapping[str, int]:
         """Spilled events not yet drained, per layer."""
-        return {lane.layer.name: lane.pending for lane in self._lanes}
+        return {feed.lane.layer.name: feed.lane.pending for feed in self._feeds}
 
     def statistics(self) -> WriterStatistics:
-        """A frozen copy of the counters."""
-        with self._cond:
-            return WriterStatistics(
-                self._offered, self._overflowed, 0, self._high, self._batches,
-                {lane.layer.name: lane.statistics() for lane in self._lanes},
-            )
+        """A copy of the counters (queue figures: the largest over the layers' queues)."""
+        with self._count:
+            offered = self._offered
+        return WriterStatistics(
+            offered, max((f.overflowed for f in self._feeds), default=0), 0,
+            max((f.high for f in self._feeds), default=0), max((f.batches for f in self._feeds), default=0),
+            {feed.lane.layer.name: feed.lane.statistics() for feed in self._feeds},
+        )

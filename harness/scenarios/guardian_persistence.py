@@ -25,8 +25,9 @@ def run(ctx: ScenarioContext) -> Trial:
     with session(layers, ctx.run_id, config.symbols, config.limits, cache=cache, store=store) as persistence:
         result = ctx.run_engine(persistence=persistence)
         persistence.close()
+        persisted = persistence.persisted()  # before the events: an unreachable layer is recorded in them
         events = result.events()
-        evidence = check_persistence(events, persistence.persisted())
+        evidence = check_persistence(events, persisted)
     return Trial(events, (evidence,))
 
 

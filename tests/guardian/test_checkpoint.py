@@ -109,7 +109,7 @@ def test_all_snapshots_bad_after_the_log_was_pruned_is_a_clear_error(tmp_path: P
     write_in_batches(Checkpoint(tmp_path, CONFIG.symbols, CONFIG.limits, every=100, keep=2), events)
     for path in snapshots(tmp_path):
         path.write_text("{}")
-    with pytest.raises(CheckpointError, match=r"the log starts at seq \d+ but the state is only known up to seq 0"):
+    with pytest.raises(CheckpointError, match=r"wal-00000001\.jsonl is missing: the state after seq 0 cannot be"):
         recover(tmp_path, CONFIG.symbols, CONFIG.limits)
 
 

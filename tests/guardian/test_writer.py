@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.guardian.checkpoint import CheckpointError, append_log
+from harness.guardian.checkpoint import CheckpointError, append_log, encode_lines
 from harness.guardian.writer import Backoff, Writer
 from tests.guardian.conftest import FakeClock, FlakyStore, make_events
 
@@ -100,6 +100,6 @@ def test_spill_left_by_a_crashed_process_drains_first_and_its_torn_tail_is_cut(t
 def test_corrupt_line_inside_a_spill_is_a_clear_error_naming_the_file(tmp_path: Path) -> None:
     events = make_events(3)
     spill = tmp_path / "spill-postgres.jsonl"
-    spill.write_text(events[0].to_json() + "\n{garbage\n" + events[2].to_json() + "\n")
+    spill.write_bytes(encode_lines(events[:1])[0] + b"{garbage\n" + encode_lines(events[2:])[0])
     with pytest.raises(CheckpointError, match=r"spill-postgres\.jsonl:2: corrupt"):
         Writer([FlakyStore()], tmp_path)

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SCENARIO ?= multi_symbol_stress
 ARGS ?=
 
-.PHONY: run test bench fuzz sweep clean
+.PHONY: run test lint bench fuzz sweep clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto $(ARGS)
+
+# Types and lint, as CI runs them (configuration in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Deep fuzzing: the hypothesis "fuzz" profile (thousands of examples) over the fuzz tests --
 # the history schema and events, then the CLI, config files and checkpoint damage.

@@ -165,13 +165,20 @@ def run(
     return RunResult(run_id, config, history, final, guardian.snapshot(), elapsed)
 
 
-def _start_event(history: History, config: RunConfig) -> None:
+def lock_service_name(locks: Any) -> str:
+    """What the history calls the lock service: its class, as ``module.Class``."""
+    kind = type(locks)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _start_event(history: History, config: RunConfig, locks: Any = None) -> None:
     history.append(
         "run.start", worker="engine", seed=config.seed, mode=config.mode, aggregation=config.aggregation,
         symbols=list(config.symbol_names), trades=config.trades, duration=config.duration,
         equity=config.limits.equity, max_gross_exposure=config.limits.max_gross_exposure,
         max_symbol_exposure=config.limits.max_symbol_exposure, risk_limits=dataclasses.asdict(config.limits),
         specs={s.name: {"tick": s.tick, "lot": s.lot} for s in config.symbols}, dense_seq=True,
+        **({} if locks is None else {"lock_service": lock_service_name(locks)}),
     )
 
 
@@ -205,7 +212,7 @@ class _Options:
 def _run_threads(config: RunConfig, locks: LockProvider, run_id: str, history: History | None, options: _Options):
     if history is None:
         history = History(run_id, LocalSequence())
-    _start_event(history, config)
+    _start_event(history, config, locks)
     guardian = options.make_guardian(config.symbols, config.limits, history=history, discipline=config.discipline,
                                      between_check_and_act=options.guardian_hook)
     options.started(guardian)
@@ -483,7 +490,7 @@ def _run_processes(config: RunConfig, locks: LockProvider, run_id: str, history:
     if not isinstance(history.sequence, SharedSequence):
         raise ConfigError("process mode needs a history numbered by a SharedSequence")
     sequence = history.sequence
-    _start_event(history, config)
+    _start_event(history, config, locks)
     state = ctx.Array("q", state_size(len(config.symbols)), lock=False)
     mutex = ctx.Lock()
     guardian = options.make_guardian(config.symbols, config.limits, state=state, mutex=mutex, history=history)

@@ -195,6 +195,7 @@ class RunStart:
     risk_limits: Limits | None = f("every risk limit, breakers included", default=None)
     specs: dict[str, TickLot] | None = f("tick and lot per symbol", default=None)
     dense_seq: bool = f("true: seq has no gaps, so a gap is a lost event", default=False)
+    lock_service: str | None = f("the lock service judged (module.Class), named in the lock gate", default=None)
 
 
 @kind(RUN_END, ("performance",))

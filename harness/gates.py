@@ -95,7 +95,9 @@ def gate_locks(ev: Evidence, t: Thresholds) -> GateResult:
     f = ev.figures
     unbalanced = f["pairs_total"] - f["pairs_balanced"]
     lin = f["linearizable"]
+    service = f.get("lock_service")
     lines = (
+        *((Line(True, f"Lock service: {service}"),) if service else ()),
         Line(f["wellformed_errors"] == 0, f"Well-formed history: {f['wellformed_errors']} malformed operations"),
         Line(f["acquires"] > 0, f"Total Lock Events: {f['acquires'] + f['releases']} "
                                 f"({f['acquires']} ACQUIRE + {f['releases']} RELEASE), {f['events_total']} recorded"),
@@ -147,13 +149,15 @@ def gate_performance(ev: Evidence, t: Thresholds) -> GateResult:
     tput = f["throughput_trades_per_s"]
     lines.append(Line(f["total_trades"] > 0 and tput >= t.min_throughput_trades_per_s,
                       f"Total Throughput: {f['total_trades']} trades in {f['elapsed_s']:.2f} seconds = "
-                      f"{tput:.1f} trades/sec"))
+                      f"{tput:.1f} trades/sec" + (f" (limit >= {t.min_throughput_trades_per_s:g})"
+                                                  if t.min_throughput_trades_per_s else "")))
     for label, key, limit in (("Order", "order_latency", t.max_order_p99_ms), ("Lock acquire", "lock_latency",
                                                                               t.max_lock_p99_ms)):
         lat = f[key]
         lines.append(Line(limit is None or lat["p99_ms"] <= limit,
                           f"{label} latency: p50 {lat['p50_ms']:.3f} ms, p99 {lat['p99_ms']:.3f} ms, "
-                          f"p99.9 {lat['p99.9_ms']:.3f} ms over {lat['count']} samples"))
+                          f"p99.9 {lat['p99.9_ms']:.3f} ms over {lat['count']} samples"
+                          + ("" if limit is None else f" (limit p99 <= {limit:g} ms)")))
     return GateResult("performance", ev.area, tuple(lines))
 
 
@@ -256,8 +260,12 @@ def _isolation_text(f: Mapping[str, Any], t: Thresholds) -> str:
         return f"Per-symbol isolation: {f['isolation_violations']} symbols neither finished nor failed"
     text = "Per-symbol isolation: Verified"
     notes = []
+    if f.get("halted_symbols"):
+        notes.append("halted: " + ", ".join(f"{s} by {why}" for s, why in f["halted_symbols"].items()))
     if f["failed_symbols"]:
-        notes.append(f"failed: {', '.join(f['failed_symbols'])} (allowed {t.max_failed_symbols}); others completed")
+        reasons = f.get("failure_reasons", {})
+        failed = ", ".join(f"{s} ({reasons[s]})" if reasons.get(s) else s for s in f["failed_symbols"])
+        notes.append(f"failed: {failed} (allowed {t.max_failed_symbols}); others completed")
     if f.get("stalled_symbols"):
         notes.append(f"stopped after repeated refusals: {', '.join(f['stalled_symbols'])}")
     return text + (f" ({'; '.join(notes)})" if notes else "")

@@ -60,7 +60,7 @@ class Area:
 
 
 AREAS: Mapping[str, Area] = {a.key: a for a in (
-    Area("locks", "ZMQ Lock Atomicity", check_locks, gate_locks, ("lock.", "fence.")),
+    Area("locks", "Lock Atomicity", check_locks, gate_locks, ("lock.", "fence.")),
     Area("races", "Race Condition Detection", check_races, gate_races, ()),
     Area("performance", "Performance Metrics", check_perf, gate_performance, ("trade.closed",)),
     Area("aggregator", "MetricsAggregator Accuracy", check_pnl, gate_aggregator, ("agg.",)),

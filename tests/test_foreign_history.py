@@ -31,7 +31,7 @@ CORRECT = [
     ("w2", None, "lock.invoke", {"op": "release", "names": [LOCK], "req": 2}),
     ("w2", None, "lock.ok", {"op": "release", "names": [LOCK], "req": 2}),
 ]
-OWNED = {"locks": "ZMQ Lock Atomicity", "races": "Race Condition Detection"}
+OWNED = {"locks": "Lock Atomicity", "races": "Race Condition Detection"}
 
 
 def _lines(rows) -> str:

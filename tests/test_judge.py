@@ -69,7 +69,7 @@ def test_required_area_without_inputs_fails(capsys, tmp_path, clean):
     assert code == 1
     assert "  ❌ Required, but not applicable (no agg.* events)" in stdout.splitlines()
     assert [line for line in stdout.splitlines() if line.startswith("[PHYSICAL_EVIDENCE]")] == [
-        "[PHYSICAL_EVIDENCE] ZMQ Lock Atomicity: PASS", "[PHYSICAL_EVIDENCE] MetricsAggregator Accuracy: FAIL"]
+        "[PHYSICAL_EVIDENCE] Lock Atomicity: PASS", "[PHYSICAL_EVIDENCE] MetricsAggregator Accuracy: FAIL"]
 
 
 def test_require_areas_in_config_fails_too(capsys, tmp_path, clean):
@@ -130,7 +130,7 @@ def test_verify_log_and_evidence_show_not_applicable_areas_honestly(tmp_path, cl
     assert ("[PHYSICAL_EVIDENCE] 2/2 gates passed; not applicable: Performance Metrics, MetricsAggregator Accuracy, "
             "Risk Management") in log.splitlines()
     gates = {g["area"]: g["status"] for g in evidence_document(shown)["gates"]}
-    assert gates["Risk Management"] == "N/A" and gates["ZMQ Lock Atomicity"] == "PASS"
+    assert gates["Risk Management"] == "N/A" and gates["Lock Atomicity"] == "PASS"
 
 
 def test_evidence_computed_outside_the_history_keeps_its_gate():

@@ -19,7 +19,7 @@ def test_a_lossy_aggregator_plugin_fails_the_accuracy_gate_and_the_run(tmp_path,
     assert code == 1
     gates = _gates(out)
     assert gates["MetricsAggregator Accuracy"] == "FAIL"
-    assert gates["ZMQ Lock Atomicity"] == "PASS"
+    assert gates["Lock Atomicity"] == "PASS"
     assert "--aggregator examples.lossy_aggregator:factory" in (out / "VERIFY_LOG.txt").read_text()
 
 

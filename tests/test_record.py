@@ -122,11 +122,11 @@ def test_its_planted_lost_update_fails_races_and_the_aggregator(judged):
     assert _status(out)["Race Condition Detection"] == "FAIL"
     assert "  ❌ RACE_CONDITION count: 1 (lost updates 1, duplicate fills 0, sequence gaps 0)" in out.splitlines()
     assert _status(out)["MetricsAggregator Accuracy"] == "FAIL"
-    assert _status(out)["ZMQ Lock Atomicity"] == "PASS"
+    assert _status(out)["Lock Atomicity"] == "PASS"
 
 
 def test_its_planted_double_grant_fails_lock_atomicity(judged):
     code, out = judged("double-grant")
     assert code == 1
-    assert _status(out)["ZMQ Lock Atomicity"] == "FAIL"
+    assert _status(out)["Lock Atomicity"] == "FAIL"
     assert any(line.startswith("  ❌ Mutual exclusion: 1 overlapping holds (") for line in out.splitlines())

@@ -132,7 +132,7 @@ def test_lenient_judges_the_rest_and_fails_the_contract_gate(small, tmp_path):
     # Every other area is still judged; the line set aside is a gap in the engine's dense numbering.
     assert [line for line in lines if line.startswith("[PHYSICAL_EVIDENCE]")][1:] == [
         f"[PHYSICAL_EVIDENCE] {area}: {status}" for area, status in
-        (("ZMQ Lock Atomicity", "PASS"), ("Race Condition Detection", "FAIL"), ("Performance Metrics", "PASS"),
+        (("Lock Atomicity", "PASS"), ("Race Condition Detection", "FAIL"), ("Performance Metrics", "PASS"),
          ("MetricsAggregator Accuracy", "PASS"), ("Risk Management", "PASS"))]
     assert any("sequence gaps 1)" in line for line in lines)
     assert lines[-1] == "[UnifiedGate] HISTORY FAIL"

@@ -60,7 +60,7 @@ from harness.linearizability.formats import BROKER_EXPIRE, records_from_events
 from harness.linearizability.models import OWNER_MUTEX
 from harness.locks.protocol import FENCE_ACCEPT, FENCE_REJECT, LOCK_FAIL, LOCK_INFO, LOCK_INVOKE, LOCK_OK
 
-AREA = "ZMQ Lock Atomicity"
+AREA = "Lock Atomicity"
 KEEP = 10
 MS = 1_000_000
 DEFAULT_LIN_BUDGET = Budget(steps=1_000_000, seconds=10.0)
@@ -535,7 +535,9 @@ def check_locks(
     figures = scan.finish(quiesce_ns)
     figures["linearizable"], figures["linearizable_detail"] = _linearizable(events, lin_budget, scan.found)
     order_figures, order_violations = check_lock_order(events)  # FIFO and atomic grants
-    return Evidence(AREA, {**figures, **order_figures}, {**scan.found.violations(), **order_violations})
+    service = next((e.payload.get("lock_service") for e in events if e.kind == "run.start"), None)
+    return Evidence(AREA, {**figures, **order_figures, "lock_service": service},
+                    {**scan.found.violations(), **order_violations})
 
 
 def _linearizable(events: Sequence[Event], budget: Budget | None, found: _Findings) -> tuple[str, str]:

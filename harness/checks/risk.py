@@ -79,6 +79,9 @@ def check_risk(events: Sequence[Event]) -> Evidence:
         "failed_symbols": failed,
         "completed_symbols": sorted(done),
         "stalled_symbols": stalled,
+        "halted_symbols": halted_reasons(events, trips),
+        "failure_reasons": {str(e.symbol): str(e.payload.get("error", ""))[:80]
+                            for e in events if e.kind == "worker.error"},
         "isolation_violations": len(broken),
         "guardian_status": _status(events, trips),
     }
@@ -90,6 +93,17 @@ def check_risk(events: Sequence[Event]) -> Evidence:
         "halted_orders_accepted": breakers.halted_accepts[:KEEP],
     }
     return Evidence(AREA, figures, violations)
+
+
+def halted_reasons(events: Sequence[Event], trips: Sequence[Event]) -> dict[str, str]:
+    """Each halted symbol and the breaker that halted it (its own, else a global one)."""
+    reasons = {}
+    for event in (e for e in events if e.kind == "worker.halted"):
+        trip = next((t for t in trips if t.symbol == event.symbol), None) or next(
+            (t for t in trips if t.payload.get("scope") == "global"), None)
+        reasons[str(event.symbol)] = "no recorded trip" if trip is None else (
+            f"{trip.payload.get('scope')} breaker {trip.payload.get('reason')}")
+    return reasons
 
 
 def _over(gross, gross_limit, equity, symbol_notional, symbol_limit) -> bool:

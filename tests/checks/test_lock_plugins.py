@@ -16,7 +16,7 @@ from harness.cli import main
 from . import lock_doubles
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCK_AREA = "ZMQ Lock Atomicity"
+LOCK_AREA = "Lock Atomicity"
 
 
 @pytest.fixture(autouse=True)

@@ -60,12 +60,12 @@ def test_a_run_that_sent_no_probe_fails():
 def test_a_broker_that_honours_forbidden_operations_fails_both_gates(tmp_path, seed):
     """The probes run in the scenario's own process whatever the mode: thread mode suffices."""
     gates, failing_lines = run_with_scenario(tmp_path, "lock_rules", "lenient", seed, "thread")
-    assert gates["Lock State-Machine Rules"] == "FAIL" and gates["ZMQ Lock Atomicity"] == "FAIL"
+    assert gates["Lock State-Machine Rules"] == "FAIL" and gates["Lock Atomicity"] == "FAIL"
     for rule in RULES:
         assert any(rule.replace("_", " ") in line and "1 honoured" in line for line in failing_lines), failing_lines
     assert any(line.strip().startswith("❌ EFSM state errors:") for line in failing_lines), failing_lines
     evidence = json.loads(next(tmp_path.glob("lock_rules-*/evidence.json")).read_text())
-    state_errors = evidence["evidence"]["ZMQ Lock Atomicity"]["violations"]["state_errors"]
+    state_errors = evidence["evidence"]["Lock Atomicity"]["violations"]["state_errors"]
     broker_side = [v["reason"] for v in state_errors if "broker honoured" in v["reason"]]
     assert len(broker_side) == len(RULES), broker_side
 

@@ -29,7 +29,8 @@ def test_slow_run_fails_throughput(clean):
     events = hb.alter(clean, end, elapsed_ns=1_000 * S)
     trades = len(hb.where(clean, "trade.closed"))
     result = hb.gate(events, "performance", LIMITS)
-    assert hb.failing(result) == [f"Total Throughput: {trades} trades in 1000.00 seconds = {trades / 1000:.1f} trades/sec"]
+    assert hb.failing(result) == [f"Total Throughput: {trades} trades in 1000.00 seconds = {trades / 1000:.1f} "
+                                  f"trades/sec (limit >= {LIMITS.min_throughput_trades_per_s:g})"]
 
 
 def test_throughput_threshold_is_read(clean):

@@ -52,7 +52,7 @@ def test_worker_ending_on_its_own_terms_is_not_a_violation(clean, sym, kind):
 def test_failed_symbol_is_reported_and_judged(clean, sym):
     events = hb.worker_error(clean, sym)
     assert hb.evidence(events, "risk").figures["failed_symbols"] == [sym]
-    hb.assert_fails_on(hb.gate(events, "risk"), rf"failed: {sym} \(allowed 0\)")
+    hb.assert_fails_on(hb.gate(events, "risk"), rf"failed: {sym} \(RuntimeError: boom\) \(allowed 0\)")
     assert hb.gate(events, "risk", Thresholds(max_failed_symbols=1)).status == "PASS"
 
 

@@ -56,7 +56,7 @@ def test_a_fee_blind_ledger_fails_the_pnl_gate(tmp_path):
                  "--ledger", "examples.ports.ledger:fee_blind"]) == 1
     gates = _gates(out)
     assert gates["MetricsAggregator Accuracy"] == "FAIL"
-    assert gates["ZMQ Lock Atomicity"] == "PASS"
+    assert gates["Lock Atomicity"] == "PASS"
 
 
 @pytest.mark.parametrize(("path", "expected"), [("examples.ports.aggregator:factory", 0),

@@ -76,7 +76,7 @@ def test_latency_marks_and_lock_figures_come_from_the_evidence(default_run):
     for key in ("order_latency", "lock_latency"):
         for mark in ("p50", "p99", "p99.9"):
             assert f"{mark} {metrics[key][f'{mark}_ms']:g} ms" in text
-    overlaps = hb.evidence_json(default_run)["evidence"]["ZMQ Lock Atomicity"]["figures"]["overlaps"]
+    overlaps = hb.evidence_json(default_run)["evidence"]["Lock Atomicity"]["figures"]["overlaps"]
     assert f"the lock checker reports {overlaps} overlaps" in text
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import redis
 
 from harness.guardian.checkpoint import StateReplay
-from harness.guardian.risk import G_DEGRADED, G_TRIPPED, GLOBAL_SLOTS, SYMBOL_SLOTS, RiskLimits, Health
+from harness.guardian.risk import G_DEGRADED, G_TRIPPED, GLOBAL_SLOTS, SYMBOL_SLOTS, Health, RiskLimits
 from harness.history import Event
 from harness.model import SymbolSpec
 
@@ -77,9 +77,9 @@ class RedisCache:
         pipe = self.client.pipeline(transaction=True)
         for i, spec in enumerate(self.specs):
             base = i * SYMBOL_SLOTS
-            pipe.hset(self._key("symbol", spec.name), mapping=dict(zip(SYMBOL_FIELDS, state[base:base + SYMBOL_SLOTS])))
+            pipe.hset(self._key("symbol", spec.name), mapping=dict(zip(SYMBOL_FIELDS, state[base:base + SYMBOL_SLOTS], strict=False)))
         health = Health.HALTED if state[g + G_TRIPPED] else Health.DEGRADED if state[g + G_DEGRADED] else Health.HEALTHY
-        row = dict(zip(GLOBAL_FIELDS, state[g:g + GLOBAL_SLOTS]))
+        row = dict(zip(GLOBAL_FIELDS, state[g:g + GLOBAL_SLOTS], strict=False))
         pipe.hset(self._key("global"), mapping={**row, "health": health.value, "last_seq": self._fold.seq})
         pipe.execute()
 

@@ -42,6 +42,8 @@ from harness.gates import GateResult, Line
 from harness.history import Event, HistoryError
 
 if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
     from harness.scenario import Verdict
 
 REPORT_NAME = "report.html"
@@ -52,7 +54,7 @@ OVERLAP_COLOUR = "#d62728"
 HATCHES = ("//", "\\\\", "xx", "..")
 PERSISTENCE_KINDS = ("alert", "health", "persistence.start", "persistence.stats", "fault.inject")
 # A fixed hash salt keeps matplotlib's generated ids stable, so rebuilding a report gives the same bytes.
-SVG_STYLE = {"svg.fonttype": "none", "svg.hashsalt": "harness-report", "font.size": 9}
+SVG_STYLE: dict[RcKeyType, Any] = {"svg.fonttype": "none", "svg.hashsalt": "harness-report", "font.size": 9}
 PAGE_STYLE = """
 body{font-family:"DejaVu Sans",system-ui,sans-serif;margin:1.5em auto;max-width:1300px;color:#222}
 h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}
@@ -341,6 +343,7 @@ def _hold_bars(ax: Any, rows: Sequence[tuple[int, HoldBar]], clients: Sequence[s
     for index, (row, bar) in enumerate(rows):
         first = bar.holds[0]
         single = len(bar.holds) == 1
+        colour: str | tuple[float, float, float, float]  # a name, or an RGBA from the colormap
         if bar.overlap:
             colour = OVERLAP_COLOUR
         else:

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 failures.append(f"{name}: {type(exc).__name__}: {exc}")
                 console.log(f"[red]bench {name} failed: {exc}")
     report = {
-        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "host": platform.node(), "python": platform.python_version(), "machine": platform.machine(),
         "quick": args.quick, "elapsed_s": round(time.perf_counter() - started, 1),
         "cpus": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),

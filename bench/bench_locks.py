@@ -221,8 +221,8 @@ def run(quick: bool) -> list[dict[str, Any]]:
             samples["broker"].append(measure(broker_server, broker_client, clients, ops))
             samples["silent"].append(measure(broker_server, broker_client, clients, ops, False))
 
-        def pick(kind: str, key: str) -> list[float]:
-            return [s[key] for s in samples[kind]]
+        def pick(kind: str, key: str, samples: dict[str, list[dict[str, float]]] = samples) -> list[float]:
+            return [s[key] for s in samples[kind]]  # bound now: pick is used within this iteration only
 
         echo_rate = statistics.median(pick("echo", "rate"))
         echo_p99 = statistics.median(pick("echo", "p99_us"))

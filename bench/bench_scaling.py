@@ -38,7 +38,7 @@ def fit_row(name: str, xs: Sequence[float], ys: Sequence[float]) -> Row:
     fixed, per_unit = line_fit(xs, ys)
     return row(f"growth: {name}", [exponent], "exp", group=GROUP, exponent=round(exponent, 3),
                growth=growth(exponent), fixed=round_figure(fixed), per_unit=round_figure(per_unit),
-               points=[[x, y] for x, y in zip(xs, ys)])
+               points=[[x, y] for x, y in zip(xs, ys, strict=False)])
 
 
 def sweep(points: Sequence[int], measure: Callable[[int], Samples], series: dict[str, tuple[str, str]],

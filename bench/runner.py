@@ -127,14 +127,14 @@ def loglog_exponent(xs: Sequence[float], ys: Sequence[float]) -> float:
     ly = [math.log(max(y, 1e-12)) for y in ys]
     mx, my = statistics.fmean(lx), statistics.fmean(ly)
     den = sum((a - mx) ** 2 for a in lx)
-    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / den if den else 0.0
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=False)) / den if den else 0.0
 
 
 def line_fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
     """Least-squares y = fixed + per_unit * x: tells an affine series (fixed cost) from a curved one."""
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     den = sum((x - mx) ** 2 for x in xs)
-    per_unit = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
+    per_unit = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=False)) / den if den else 0.0
     return my - per_unit * mx, per_unit
 
 

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import SupportsInt, cast
 
 from harness.history import History
 from harness.locks.fence import Fence
@@ -99,9 +100,12 @@ class SymbolMetrics:
     @classmethod
     def from_payload(cls, raw: Mapping[str, object]) -> SymbolMetrics:
         """Inverse of ``as_payload``."""
-        ints = {k: int(raw[k]) for k in ("seq", "trades", "wins", "losses", "breakeven")}  # type: ignore[arg-type]
+        # Payload values are whatever ``as_payload`` wrote (ints, Decimals) or their JSON form.
+        ints = {k: int(cast("str | SupportsInt", raw[k])) for k in ("seq", "trades", "wins", "losses", "breakeven")}
         money = {k: Decimal(str(raw[k])) for k in ("pnl", "gross_profit", "gross_loss")}
-        return cls(**ints, **money)
+        return cls(seq=ints["seq"], trades=ints["trades"], wins=ints["wins"], losses=ints["losses"],
+                   breakeven=ints["breakeven"], pnl=money["pnl"], gross_profit=money["gross_profit"],
+                   gross_loss=money["gross_loss"])
 
 
 @dataclass(frozen=True)

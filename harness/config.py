@@ -96,7 +96,7 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{name}: expected a list of strings, got {value!r}")
         return tuple(value)
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):  # a field's type, never an instance
         if not isinstance(value, Mapping):
             raise ConfigError(f"{name}: expected a table of settings")
         return _build(kind, value, f"{name}.")

@@ -151,7 +151,7 @@ def check_recovery(plan: CrashPlan, recovered: Recovery, logged: Sequence[Event]
     reachable = contiguous_prefix(list(by_seq))
     history = [by_seq[s] for s in range(1, min(reachable, recovered.last_seq) + 1)]
     replayed_state, _ = replay_state(config.symbols, config.limits, history)
-    figures = {
+    figures: dict[str, Any] = {
         "killed_by_sigkill": exit_code == -signal.SIGKILL,
         "logged_events": len(logged),
         "stored_events": len(stored),

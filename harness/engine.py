@@ -21,6 +21,7 @@ worker only; a crashed process is noticed by the parent and recorded the same wa
 from __future__ import annotations
 
 import dataclasses
+import functools
 import multiprocessing
 import multiprocessing.connection as mp_connection
 import pickle
@@ -219,10 +220,14 @@ def _run_threads(config: RunConfig, locks: LockProvider, run_id: str, history: H
     aggregator = options.aggregator_for(history)
     shared = _Shared(config, history, guardian, aggregator, locks, options.feed, options.progress, options.stop,
                      options.make_ledger)
+    targets: list[Callable[[], None]]
     if config.mode is ConcurrencyMode.SINGLE:
-        targets = [lambda: [_work(shared, spec, f"{spec.name}#0") for spec in config.symbols]]
+        def every_symbol() -> None:  # one thread works the symbols in turn
+            for spec in config.symbols:
+                _work(shared, spec, f"{spec.name}#0")
+        targets = [every_symbol]
     else:
-        targets = [(lambda spec=spec: _work(shared, spec, f"{spec.name}#0")) for spec in config.symbols]
+        targets = [functools.partial(_work, shared, spec, f"{spec.name}#0") for spec in config.symbols]
     (options.threads or _start_and_join)(targets)
     return history, aggregator, guardian
 
@@ -524,7 +529,8 @@ def _pump(children: list[_Child], history: History, aggregator: MetricsAggregato
     while open_:
         for reader in mp_connection.wait(list(open_)):
             try:
-                batch = reader.recv()
+                # wait() hands back the objects it was given: our children's pipe Connections.
+                batch = cast("mp_connection.Connection[Any, Any]", reader).recv()
             except EOFError:
                 child = open_.pop(reader)
                 child.proc.join()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -99,7 +99,8 @@ class GateSummary:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":
-            self.verdicts += [json.loads(v) for k, v in report.user_properties if k == VERDICT_PROPERTY]
+            # Our property's value is the JSON text ``record_property`` was given above.
+            self.verdicts += [json.loads(cast(str, v)) for k, v in report.user_properties if k == VERDICT_PROPERTY]
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not self.verdicts or self.is_worker:

@@ -98,7 +98,7 @@ def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, are
     if not any(g.applicable for g in gates):
         raise ConfigError(f"{path}: no events any checker can judge")
     contract = contract_gate(checked)
-    gates = ([contract] if contract else []) + list(gates)
+    gates = ((contract,) if contract else ()) + gates
     for gate in gates:
         print(f"[PHYSICAL_EVIDENCE] {gate.area}: {gate.status}")
         for line in gate.lines:

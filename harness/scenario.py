@@ -23,7 +23,7 @@ from harness.checks.evidence import Evidence
 from harness.checks.feed_coverage import AREA as COVERAGE_AREA
 from harness.checks.feed_coverage import check_feed_coverage, feed_ended, gate_feed_coverage
 from harness.config import ConcurrencyMode, ConfigError, HarnessConfig, harness_config
-from harness.engine import RunResult
+from harness.engine import Progress, RunResult
 from harness.engine import run as reference_run
 from harness.gates import GateResult, judge, unified
 from harness.history import Event, History, new_sequence
@@ -85,7 +85,7 @@ class ScenarioContext:
     out_dir: Path
     run_id: str
     plugins: Plugins = Plugins()
-    progress: Callable[[str], None] | None = None
+    progress: Progress | None = None
     on_history: Callable[[History], None] | None = None  # e.g. the live Guardian API follows it
 
     def lock_service(self, history: History) -> contextlib.AbstractContextManager[LockProvider]:
@@ -251,7 +251,7 @@ def run_dir_name(scenario: str, seed: int, now: _dt.datetime | None = None) -> s
 
 
 def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins: Plugins = Plugins(),
-            progress: Callable[[str], None] | None = None, command_flags: Sequence[str] = (),
+            progress: Progress | None = None, command_flags: Sequence[str] = (),
             on_history: Callable[[History], None] | None = None) -> Verdict:
     """Run a scenario, check its history and judge it; nothing is written here.
 

@@ -14,8 +14,8 @@ from . import _history_builders as hb
 LOCK = "symbol:TST"
 
 
-def _lock_gate(events, thresholds=Thresholds(), **kwargs) -> GateResult:
-    return gate_locks(check_locks(events, **kwargs), thresholds)
+def _lock_gate(events, thresholds: Thresholds | None = None, **kwargs) -> GateResult:
+    return gate_locks(check_locks(events, **kwargs), thresholds or Thresholds())
 
 
 def test_sequential_holds_pass():

@@ -193,9 +193,10 @@ class _LockScan:
         self.last_released: dict[str, str] = {}
         self.first_ts: dict[str, Any] = {}
         self.newest_grant: dict[str, int] = {}
-        self.newest_accepted: dict[tuple[str, str], int] = {}
-        self.expired: set[tuple[str, Any]] = set()
-        self.waits_for: dict[str, str] = {}
+        # Keyed by raw payload values: a malformed history may leave any of them out (None).
+        self.newest_accepted: dict[tuple[Any, Any], int] = {}
+        self.expired: set[tuple[Any, Any]] = set()
+        self.waits_for: dict[Any, Any] = {}
         self.client_order = _TokenOrder("client")
         self.broker_order = _TokenOrder("broker")
         self.broker = BrokerView(self.found.add)
@@ -343,7 +344,7 @@ class _LockScan:
             hold.invoke_ns = event.mono_ns if pending is None else pending.event.mono_ns
             hold.ok_ns, hold.lease_ns = event.mono_ns, lease_ns
 
-    def _end_hold(self, name: str, client: str, at_ns: int) -> _Hold | None:
+    def _end_hold(self, name: Any, client: Any, at_ns: int) -> _Hold | None:
         held = self.holders.get(name)
         hold = None if held is None else held.pop(client, None)
         if hold is not None and self.windows is not None:
@@ -435,7 +436,9 @@ class _LockScan:
         """Only the younger request may be refused for wait-or-die."""
         payload = event.payload
         ts, holder_ts = payload.get("ts"), payload.get("holder_ts")
-        if payload.get("reason") == "died" and _comparable(ts, holder_ts) and ts < holder_ts:
+        # _comparable(ts, holder_ts), spelled out so the type checker sees two ints compared.
+        if (payload.get("reason") == "died" and isinstance(ts, int) and isinstance(holder_ts, int)
+                and ts < holder_ts):
             self.found.add("wait_die_violations", f"older {payload.get('client')} (ts {ts}) refused for younger (ts {holder_ts})", event)
         self.waits_for.pop(payload.get("client"), None)
         self.broker.refuse(event)

@@ -125,8 +125,10 @@ def snapshot_from_events(events: Sequence[Event]) -> GuardianSnapshot:
     """The guardian snapshot a history implies: the checkpoint's replay, loaded into a guardian."""
     info = run_info(events)
     specs = [SymbolSpec(name, Decimal(1), *info.tick_lot(name), Decimal(0)) for name in info.symbols]
-    limits = _limits(info.risk_limits) if info.risk_limits else RiskLimits(
-        **({"equity": info.equity} if info.equity else {}))
+    if info.risk_limits:
+        limits = _limits(info.risk_limits)
+    else:
+        limits = RiskLimits(equity=info.equity) if info.equity else RiskLimits()
     state, _ = replay_state(specs, limits, events)
     guardian = Guardian(specs, limits)
     guardian.load_state(state)
@@ -243,7 +245,7 @@ def metrics_text(snapshot: GuardianSnapshot, events: Sequence[Event]) -> str:
     from prometheus_client import CollectorRegistry, generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_RunCollector(snapshot, events))  # type: ignore[arg-type]
+    registry.register(_RunCollector(snapshot, events))
     return generate_latest(registry).decode("utf-8")
 
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from harness.guardian.checkpoint import StateReplay
-from harness.guardian.risk import G_DEGRADED, G_TRIPPED, GLOBAL_SLOTS, SYMBOL_SLOTS, RiskLimits, Health
+from harness.guardian.risk import G_DEGRADED, G_TRIPPED, GLOBAL_SLOTS, SYMBOL_SLOTS, Health, RiskLimits
 from harness.history import Event
 from harness.model import SymbolSpec
 
@@ -77,9 +79,9 @@ class RedisCache:
         pipe = self.client.pipeline(transaction=True)
         for i, spec in enumerate(self.specs):
             base = i * SYMBOL_SLOTS
-            pipe.hset(self._key("symbol", spec.name), mapping=dict(zip(SYMBOL_FIELDS, state[base:base + SYMBOL_SLOTS])))
+            pipe.hset(self._key("symbol", spec.name), mapping=dict(zip(SYMBOL_FIELDS, state[base:base + SYMBOL_SLOTS], strict=False)))
         health = Health.HALTED if state[g + G_TRIPPED] else Health.DEGRADED if state[g + G_DEGRADED] else Health.HEALTHY
-        row = dict(zip(GLOBAL_FIELDS, state[g:g + GLOBAL_SLOTS]))
+        row: dict[FieldT, EncodableT] = dict(zip(GLOBAL_FIELDS, state[g:g + GLOBAL_SLOTS], strict=False))
         pipe.hset(self._key("global"), mapping={**row, "health": health.value, "last_seq": self._fold.seq})
         pipe.execute()
 
@@ -93,7 +95,8 @@ class RedisCache:
             row = self.client.hgetall(self._key("symbol", spec.name))
             state.extend(int(row[f.encode()]) for f in SYMBOL_FIELDS)
         state.extend(int(top[f.encode()]) for f in GLOBAL_FIELDS)
-        return CachedState(tuple(state), top[b"health"].decode(), int(top[b"last_seq"]))
+        # The client does not decode responses (see ``connect``): field values are bytes.
+        return CachedState(tuple(state), cast(bytes, top[b"health"]).decode(), int(top[b"last_seq"]))
 
     def clear(self) -> None:
         """Delete this prefix's keys."""

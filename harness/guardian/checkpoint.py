@@ -110,7 +110,10 @@ class StateReplay:
 
     def _apply(self, event: Event) -> None:
         p, symbol = event.payload, event.symbol
-        if symbol not in self._index and event.kind != "health":
+        if event.kind == "health":
+            self.state[self._g + G_DEGRADED] = int(p.get("state") == "DEGRADED")
+            return
+        if symbol is None or symbol not in self._index:
             return
         if event.kind == "risk.reserve":
             spec = self.specs[self._index[symbol]]
@@ -135,8 +138,6 @@ class StateReplay:
             self._settle(symbol)
         elif event.kind == "risk.settle":
             self._settle(symbol)  # settles without a fencing token have no fence event
-        elif event.kind == "health":
-            self.state[self._g + G_DEGRADED] = int(p.get("state") == "DEGRADED")
 
     def _book(self, entry: Sequence[Any], direction: int) -> None:
         book_pending(self.state, self._index[entry[0]] * SYMBOL_SLOTS, entry[1], entry[2], entry[3], direction)

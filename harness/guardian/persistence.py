@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 import redis
@@ -43,9 +43,9 @@ from harness.checks.persistence import STATS_KIND, UNREACHABLE_KIND
 from harness.guardian.cache import RedisCache, connect, redis_url_from_env
 from harness.guardian.checkpoint import Checkpoint, CheckpointError
 from harness.guardian.manifest import CLEANUP_FILE, Manifest, redact, write_manifest
-from harness.guardian.risk import Guardian, Health, RiskLimits
+from harness.guardian.risk import Health, RiskLimits
 from harness.guardian.store import StoreError, database_url_from_env, open_store
-from harness.guardian.writer import Backoff, Layer, Writer, WriterStatistics
+from harness.guardian.writer import Backoff, Writer, WriterStatistics
 from harness.history import Event, History, new_sequence
 from harness.model import SymbolSpec
 from harness.services import resolve
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from harness.config import RunConfig
     from harness.engine import RunResult
     from harness.locks.protocol import LockProvider
+    from harness.ports import CachePort, GuardianPort, PersistedGuardianPort, StorePort
 
 # Writer layer name -> the layer name alerts and the Guardian API use.
 ALERT_LAYER = {"redis": "cache", "postgres": "history", "sqlite": "history", "checkpoint": "checkpoint"}
@@ -116,7 +117,7 @@ def schema_for(run_id: str) -> str:
 class FailurePolicy:
     """Turns layer transitions into alert/health events and the guardian's degraded flag."""
 
-    def __init__(self, record: Callable[..., Any], guardian: Guardian | None = None) -> None:
+    def __init__(self, record: Callable[..., Any], guardian: PersistedGuardianPort | None = None) -> None:
         self._record = record
         self.guardian = guardian
         self._down: set[str] = set()
@@ -157,7 +158,7 @@ class Persistence:
     """The three layers, the writer that feeds them and the failure policy, for one run."""
 
     def __init__(self, config: PersistenceConfig, run_id: str, specs: Sequence[SymbolSpec], limits: RiskLimits,
-                 *, cache: Layer | None = None, store: Layer | None = None,
+                 *, cache: CachePort | None = None, store: StorePort | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         """Open the layers (``cache``/``store`` given here replace the configured ones, for tests)."""
         self.config, self.run_id = config, run_id
@@ -192,19 +193,21 @@ class Persistence:
         """The History sink: hand one event to the writer (never blocks)."""
         self.writer.offer(event)
 
-    def attach(self, history: History, guardian: Guardian | None = None) -> None:
+    def attach(self, history: History, guardian: PersistedGuardianPort | None = None) -> None:
         """Record alerts into ``history``; flag ``guardian`` DEGRADED while a layer is down."""
         self._history = history
         self.policy.guardian = guardian
         if guardian is not None and self.policy.down:
             guardian.set_degraded(True)
 
-    def start(self, process_safe: bool = False) -> tuple[History, Callable[[Guardian], None]]:
+    def start(self, process_safe: bool = False) -> tuple[History, Callable[[GuardianPort], None]]:
         """A new History whose sink is this writer, and the hook that attaches the run's guardian."""
         history = History(self.run_id, new_sequence(process_safe), sink=self.offer)
         self.attach(history)
         history.append("persistence.start", worker="persistence", layers=list(self.writer.pending()))
-        return history, lambda guardian: self.attach(history, guardian)
+        # A run that persists needs a guardian with set_degraded (scenarios declare
+        # needs={"guardian": PersistedGuardianPort}, checked when the plug-in is loaded).
+        return history, lambda guardian: self.attach(history, cast("PersistedGuardianPort", guardian))
 
     def _record(self, kind: str, **payload: Any) -> None:
         if self._history is not None:
@@ -220,7 +223,7 @@ class Persistence:
         found: dict[str, list[int]] = {}
         readers: dict[str, Callable[[], Any]] = {
             self.checkpoint.name: self.checkpoint.read_seqs,
-            self.store.name: partial(self.store.read_seqs, self.run_id),  # type: ignore[attr-defined]
+            self.store.name: partial(self.store.read_seqs, self.run_id),
         }
         for name, read in readers.items():
             try:
@@ -293,7 +296,8 @@ def drain_command(directory: Path) -> str:
 
 @contextlib.contextmanager
 def session(config: PersistenceConfig, run_id: str, specs: Sequence[SymbolSpec], limits: RiskLimits,
-            *, keep: bool = False, cache: Layer | None = None, store: Layer | None = None) -> Iterator[Persistence]:
+            *, keep: bool = False, cache: CachePort | None = None, store: StorePort | None = None,
+            ) -> Iterator[Persistence]:
     """Open the layers for a run (``cache``/``store``: a user's layers instead of the configured ones);
     on exit flush and close them, and (unless ``keep``) remove the run's data from the shared
     servers -- read back what you need inside the block."""

@@ -23,7 +23,6 @@ Design rationale:
 from __future__ import annotations
 
 import abc
-
 import datetime as dt
 import json
 import os
@@ -278,7 +277,7 @@ class PostgresDialect(_Dialect):
             return
         conn.execute(self.create_sql("BIGINT", "TIMESTAMPTZ", "JSONB") + " PARTITION BY RANGE (ts)")
         conn.execute(f"CREATE TABLE IF NOT EXISTS {self.schema}.events_default PARTITION OF {self.table} DEFAULT")
-        today = dt.datetime.now(dt.timezone.utc).date()
+        today = dt.datetime.now(dt.UTC).date()
         self._ensure(conn, [today + DAY * i for i in range(self.ahead_days + 1)])
 
     def _ensure(self, conn: Any, days: Sequence[dt.date]) -> None:
@@ -290,7 +289,7 @@ class PostgresDialect(_Dialect):
 
     def insert(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
         if not self.uses_timescale(conn):
-            self._ensure(conn, [r[2].astimezone(dt.timezone.utc).date() for r in rows])
+            self._ensure(conn, [r[2].astimezone(dt.UTC).date() for r in rows])
         conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS stage (LIKE {self.table} INCLUDING DEFAULTS)"
                      " ON COMMIT DELETE ROWS")
         with conn.cursor().copy(f"COPY stage ({', '.join(COLUMNS)}) FROM STDIN") as copy:
@@ -314,7 +313,7 @@ class PostgresDialect(_Dialect):
             match = PARTITION.match(name)
             if match is None:
                 continue
-            day = dt.datetime.strptime(match.group(1), "%Y%m%d").replace(tzinfo=dt.timezone.utc)
+            day = dt.datetime.strptime(match.group(1), "%Y%m%d").replace(tzinfo=dt.UTC)
             if day + DAY <= cutoff:
                 conn.execute(f"DROP TABLE {self.schema}.{name}")
                 self._days.discard(day.date())

@@ -95,7 +95,9 @@ class LockClient(Protocol):
 class LockProvider(Protocol):
     """Makes lock clients; picklable when it serves process-mode workers."""
 
-    shared_across_processes: bool
+    @property
+    def shared_across_processes(self) -> bool:
+        """Whether process-mode workers may share it (read-only: a class attribute or frozen field does)."""
 
     def client(self, client_id: str, history: History) -> LockClient:
         """A new client that records its operations in ``history``."""

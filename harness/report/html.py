@@ -34,13 +34,16 @@ from harness.checks.locks import AREA as LOCK_AREA
 from harness.checks.locks import HoldWindow as Hold
 from harness.checks.locks import hold_windows
 from harness.checks.perf import AREA as PERF_AREA
+
 # The checker's own sample definitions, so the histograms show exactly what was measured.
-from harness.checks.perf import lock_latencies, order_latencies, latency_summary
+from harness.checks.perf import latency_summary, lock_latencies, order_latencies
 from harness.checks.replay import run_info
 from harness.gates import GateResult, Line
 from harness.history import Event, HistoryError
 
 if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
     from harness.scenario import Verdict
 
 REPORT_NAME = "report.html"
@@ -51,7 +54,7 @@ OVERLAP_COLOUR = "#d62728"
 HATCHES = ("//", "\\\\", "xx", "..")
 PERSISTENCE_KINDS = ("alert", "health", "persistence.start", "persistence.stats", "fault.inject")
 # A fixed hash salt keeps matplotlib's generated ids stable, so rebuilding a report gives the same bytes.
-SVG_STYLE = {"svg.fonttype": "none", "svg.hashsalt": "harness-report", "font.size": 9}
+SVG_STYLE: dict[RcKeyType, Any] = {"svg.fonttype": "none", "svg.hashsalt": "harness-report", "font.size": 9}
 PAGE_STYLE = """
 body{font-family:"DejaVu Sans",system-ui,sans-serif;margin:1.5em auto;max-width:1300px;color:#222}
 h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}
@@ -238,7 +241,7 @@ def draw_latency(data: ReportData) -> str | None:
     if not views:
         return None
     fig, axes = _figure(1, len(views), 3.4, share=False)
-    for ax, (label, key, samples) in zip(axes, views):
+    for ax, (label, key, samples) in zip(axes, views, strict=False):
         ms = [ns / MS for ns in samples]
         # Log-spaced bins: latencies span decades, and linear bins put a long run's body in one bar.
         ax.hist(ms, bins=log_bins(ms), color="#4c72b0")
@@ -340,6 +343,7 @@ def _hold_bars(ax: Any, rows: Sequence[tuple[int, HoldBar]], clients: Sequence[s
     for index, (row, bar) in enumerate(rows):
         first = bar.holds[0]
         single = len(bar.holds) == 1
+        colour: str | tuple[float, float, float, float]  # a name, or an RGBA from the colormap
         if bar.overlap:
             colour = OVERLAP_COLOUR
         else:
@@ -500,7 +504,7 @@ def draw_persistence(data: ReportData) -> str | None:
     fig, (queue_ax, layer_ax) = _figure(2, 1, 4.6)
     for name, points in _stats_series(data.events, at).items():
         ax = queue_ax if name == "queue" else layer_ax
-        ax.step(*zip(*points), where="post", marker="o", label="queue depth (high water)" if name == "queue" else name)
+        ax.step(*zip(*points, strict=False), where="post", marker="o", label="queue depth (high water)" if name == "queue" else name)
     marks = _SvgMarks()
     _shade_faults((queue_ax, layer_ax), data.events, at, end, marks)
     for event in (e for e in data.events if e.kind == "health"):

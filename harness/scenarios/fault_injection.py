@@ -8,24 +8,33 @@ recovery. Trading must go on throughout (fail-open), each row must raise its ale
 hold every event exactly once -- spilled while it was unreachable, drained when it returned.
 """
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from harness.checks.persistence import check_persistence
 from harness.faults import FaultProxy
 from harness.gates import GateResult, Line
 from harness.guardian.persistence import PersistenceConfig, session
 from harness.nemesis import AREA, POLICY_ROWS, Nemesis, check_fault_rows
-from harness.ports import PersistedGuardianPort
+from harness.ports import GuardianPort, PersistedGuardianPort
 from harness.scenario import Scenario, ScenarioContext, Trial
-from harness.services import resolve, skip_or_fail
+from harness.services import ServiceUnavailable, resolve, skip_or_fail
 
 
 def through(url: str, proxy: FaultProxy) -> str:
     """The same service URL with host:port replaced by the proxy's address."""
     parts = urlsplit(url)
     userinfo = parts.netloc.rpartition("@")[0]
+    if proxy.address is None:
+        raise RuntimeError("the fault proxy is not listening yet (start it, or enter its with block, first)")
     host, port = proxy.address
     return urlunsplit(parts._replace(netloc=f"{userinfo + '@' if userinfo else ''}{host}:{port}"))
+
+
+def _host(url: SplitResult, kind: str) -> str:
+    """The host a resolved service URL names (the proxy forwards to it)."""
+    if url.hostname is None:
+        raise ServiceUnavailable(f"{kind}: its URL names no host")
+    return url.hostname
 
 
 def run(ctx: ScenarioContext) -> Trial:
@@ -33,8 +42,8 @@ def run(ctx: ScenarioContext) -> Trial:
     config = ctx.config.run
     redis, postgres = resolve("redis"), resolve("postgres")
     redis_at, postgres_at = urlsplit(redis.url), urlsplit(postgres.url)
-    with FaultProxy(redis_at.hostname, redis_at.port or 6379) as cache_proxy, \
-            FaultProxy(postgres_at.hostname, postgres_at.port or 5432) as db_proxy:
+    with FaultProxy(_host(redis_at, "redis"), redis_at.port or 6379) as cache_proxy, \
+            FaultProxy(_host(postgres_at, "postgres"), postgres_at.port or 5432) as db_proxy:
         # The default deadline per call (2 s, HARNESS_SERVICE_TIMEOUT_S): 0.5 s and 1 s flaked on a
         # loaded 2-core machine, a slow answer read as an outage in the wrong row.
         layers = PersistenceConfig.for_run(ctx.out_dir / "persistence", ctx.run_id,
@@ -44,7 +53,11 @@ def run(ctx: ScenarioContext) -> Trial:
             history, attach = persistence.start()
             nemesis = Nemesis(POLICY_ROWS, {"cache": cache_proxy, "history": db_proxy},
                               persistence.policy.wait, history)
-            result = ctx.run_engine(history, on_guardian=lambda g: (attach(g), nemesis.start()), stop=nemesis.done)
+            def on_guardian(guardian: GuardianPort) -> None:
+                attach(guardian)
+                nemesis.start()
+
+            result = ctx.run_engine(history, on_guardian=on_guardian, stop=nemesis.done)
             nemesis.join()
             persistence.close()
             persisted = persistence.persisted()  # before the events: an unreachable layer is recorded in them

@@ -6,6 +6,8 @@ trades with exact PnL and clean locks, and the failure must be reported -- a sys
 swallows a crashed worker fails this scenario as surely as one that lets it spread.
 """
 
+from typing import Any
+
 import pytest
 
 from harness.checks.evidence import Evidence
@@ -26,7 +28,7 @@ def run(ctx: ScenarioContext) -> Trial:
     result = ctx.run_engine(feed=FaultyFeed(victim, FAILING_AFTER_TICKS, how))
     events = result.events()
     failed = {e.symbol for e in events if e.kind == "worker.error"}
-    done = {e.symbol: e.payload.get("trades") for e in events if e.kind == "worker.done"}
+    done: dict[str | None, Any] = {e.symbol: e.payload.get("trades") for e in events if e.kind == "worker.done"}
     others = [s for s in run_config.symbol_names if s != victim]
     return Trial(events, (Evidence(AREA, {
         "victim": victim,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-
 from harness.gates import Thresholds
 
 from .. import _history_builders as hb

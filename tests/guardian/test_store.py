@@ -19,7 +19,7 @@ RUN = "run-test"
 
 def old_event(seq: int, days_ago: int) -> Event:
     """An event stamped ``days_ago`` days back, so it lands in an old partition."""
-    wall = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days_ago)).isoformat(timespec="microseconds")
+    wall = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)).isoformat(timespec="microseconds")
     return dataclasses.replace(History(RUN).append("old", worker="t"), seq=seq, wall=wall)
 
 
@@ -38,7 +38,7 @@ def test_sqlite_store_is_idempotent_and_round_trips_events(tmp_path: Path) -> No
     store.setup()  # a second setup is harmless
     exercise_idempotency(store)
     store.write([old_event(1000, days_ago=3)])
-    assert store.drop_expired(dt.datetime.now(dt.timezone.utc)) == ["1 rows"]
+    assert store.drop_expired(dt.datetime.now(dt.UTC)) == ["1 rows"]
     assert 1000 not in store.read_seqs(RUN)
     store.close()
 
@@ -63,14 +63,14 @@ def test_postgres_native_partitions_idempotent_setup_and_retention(postgres: Ser
         pytest.skip("timescaledb is available: the hypertable path is used instead")
     store.setup()
     store.setup()  # idempotent
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     expected = {"events_default", *(f"events_p{today + dt.timedelta(days=i):%Y%m%d}" for i in range(3))}
     assert expected <= set(store.partitions())
     exercise_idempotency(store)
     store.write([old_event(1001, days_ago=3), old_event(1002, days_ago=0)])
     old_day = f"events_p{today - dt.timedelta(days=3):%Y%m%d}"
     assert old_day in store.partitions()
-    dropped = store.drop_expired(dt.datetime.now(dt.timezone.utc))
+    dropped = store.drop_expired(dt.datetime.now(dt.UTC))
     assert dropped == [old_day] and old_day not in store.partitions()
     assert 1001 not in store.read_seqs(RUN) and 1002 in store.read_seqs(RUN)
     with psycopg.connect(postgres.url) as conn:
@@ -99,7 +99,7 @@ class _RecordingConnection:
         self.available = timescale_available
         self.sql: list[str] = []
 
-    def execute(self, sql: str, params: object = None) -> "_RecordingConnection":
+    def execute(self, sql: str, params: object = None) -> _RecordingConnection:
         self.sql.append(sql)
         self._last = sql
         return self

@@ -222,7 +222,7 @@ class BrokerMachine(RuleBasedStateMachine):
     @invariant()
     def tokens_strictly_increase(self) -> None:
         for seen in self.tokens.values():
-            assert all(a < b for a, b in zip(seen, seen[1:]))
+            assert all(a < b for a, b in zip(seen, seen[1:], strict=False))
 
     def teardown(self) -> None:
         for client in (*self.clients, self.observer, *self.raws):

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.checks.locks import HoldWindow as Hold
 from harness.checks.locks import check_locks
 from harness.cli import main
 from harness.config import RunConfig
@@ -18,7 +19,6 @@ from harness.controls import Rendezvous, UnlockedProvider
 from harness.engine import run
 from harness.history import read_jsonl, write_jsonl
 from harness.report import html as html_report
-from harness.checks.locks import HoldWindow as Hold
 from harness.report.html import downsample, hold_bars, log_bins
 
 from .. import _history_builders as hb

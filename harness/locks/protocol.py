@@ -29,15 +29,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+# The kinds this protocol records come from the one typed definition of every event (re-exported).
+from harness.events import FENCE_ACCEPT, FENCE_REJECT, LOCK_FAIL, LOCK_INFO, LOCK_INVOKE, LOCK_OK  # noqa: F401
+
 if TYPE_CHECKING:
     from harness.history import History
 
-LOCK_INVOKE = "lock.invoke"
-LOCK_OK = "lock.ok"
-LOCK_FAIL = "lock.fail"
-LOCK_INFO = "lock.info"
-FENCE_ACCEPT = "fence.accept"
-FENCE_REJECT = "fence.reject"
 
 GLOBAL_LOCK = "global:exposure"
 

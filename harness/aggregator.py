@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import SupportsInt, cast
 
+from harness.events import AGG_APPLY, AGG_DUPLICATE, AGG_GAP, AGG_REPLACE
 from harness.history import History
 from harness.locks.fence import Fence
 from harness.model import ClosedTrade
@@ -161,7 +162,7 @@ class MetricsAggregator:
             slot = self._slots.setdefault(symbol, _Slot())
             slot.metrics = snapshot
             self._replaced += 1
-            self._record("agg.replace", worker, symbol, **snapshot.as_payload())
+            self._record(AGG_REPLACE, worker, symbol, **snapshot.as_payload())
             return True
 
     def apply(
@@ -174,13 +175,13 @@ class MetricsAggregator:
             expected = slot.metrics.seq + 1
             if delta.seq < expected or delta.seq in slot.early:
                 self._duplicates += 1
-                self._record("agg.duplicate", worker, symbol, seq=delta.seq, expected=expected)
+                self._record(AGG_DUPLICATE, worker, symbol, seq=delta.seq, expected=expected)
                 return "duplicate"
             if delta.seq > expected:
                 slot.early[delta.seq] = delta
                 self._held += 1
                 self._gaps += 1
-                self._record("agg.gap", worker, symbol, seq=delta.seq, expected=expected)
+                self._record(AGG_GAP, worker, symbol, seq=delta.seq, expected=expected)
                 return "held"
             self._advance(slot, delta, worker, symbol)
             while slot.metrics.seq + 1 in slot.early:
@@ -190,7 +191,7 @@ class MetricsAggregator:
     def _advance(self, slot: _Slot, delta: SymbolMetrics, worker: str, symbol: str) -> None:
         slot.metrics = replace(slot.metrics.plus(delta), seq=delta.seq)
         self._applied += 1
-        self._record("agg.apply", worker, symbol, **delta.as_payload())
+        self._record(AGG_APPLY, worker, symbol, **delta.as_payload())
 
     def symbols(self) -> dict[str, SymbolMetrics]:
         """Current metrics of every symbol seen."""

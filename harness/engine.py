@@ -36,6 +36,24 @@ from typing import Any, Protocol, cast
 from harness import schedule
 from harness.aggregator import MetricsAggregator, Mode, SymbolMetrics
 from harness.config import ConcurrencyMode, ConfigError, RunConfig
+from harness.events import (
+    AGG_STATE,
+    FEED_END,
+    LOCK_FAIL,
+    LOCK_INFO,
+    LOCK_OK,
+    ORDER_ABORT,
+    ORDER_FILL,
+    ORDER_SUBMIT,
+    RUN_END,
+    RUN_START,
+    TRADE_CLOSED,
+    WORKER_DONE,
+    WORKER_ERROR,
+    WORKER_HALTED,
+    WORKER_STALLED,
+    WORKER_START,
+)
 from harness.feed import seeded_feed
 from harness.guardian.risk import Guardian, GuardianSnapshot, Refusal, state_size
 from harness.history import Event, History, LocalSequence, SharedSequence
@@ -93,22 +111,22 @@ class _Shared:
 
 def stop_reason(event: Event) -> str | None:
     """Why a worker stopped, from the event that says so (None for any other event)."""
-    if event.kind == "worker.halted":
+    if event.kind == WORKER_HALTED:
         return "halted: circuit breaker"
-    if event.kind == "worker.stalled":
+    if event.kind == WORKER_STALLED:
         return f"stalled: {event.payload.get('refused')} refusals ({event.payload.get('reason')})"
-    if event.kind == "worker.error":
+    if event.kind == WORKER_ERROR:
         return f"failed: {str(event.payload.get('error', ''))[:60]}"
-    if event.kind == "worker.done":
+    if event.kind == WORKER_DONE:
         return "done"
-    if event.kind == "feed.end":
+    if event.kind == FEED_END:
         return f"feed ended after {event.payload.get('ticks')} ticks"
     return None
 
 
 def tell_progress(progress: Progress, event: Event) -> None:
     """Advance a symbol's bar on a closed trade; give it the reason when its worker stops."""
-    if event.kind == "trade.closed" and event.symbol is not None:
+    if event.kind == TRADE_CLOSED and event.symbol is not None:
         progress(event.symbol)
         return
     reason = stop_reason(event)
@@ -161,8 +179,8 @@ def run(
     history, agg, guardian = runner(config, locks, run_id, history, options)
     elapsed = time.perf_counter() - started
     final = agg.symbols()
-    history.append("agg.state", worker="engine", symbols={k: v.as_payload() for k, v in final.items()})
-    history.append("run.end", worker="engine", elapsed_ns=int(elapsed * 1e9))
+    history.append(AGG_STATE, worker="engine", symbols={k: v.as_payload() for k, v in final.items()})
+    history.append(RUN_END, worker="engine", elapsed_ns=int(elapsed * 1e9))
     return RunResult(run_id, config, history, final, guardian.snapshot(), elapsed)
 
 
@@ -174,7 +192,7 @@ def lock_service_name(locks: Any) -> str:
 
 def _start_event(history: History, config: RunConfig, locks: Any = None) -> None:
     history.append(
-        "run.start", worker="engine", seed=config.seed, mode=config.mode, aggregation=config.aggregation,
+        RUN_START, worker="engine", seed=config.seed, mode=config.mode, aggregation=config.aggregation,
         symbols=list(config.symbol_names), trades=config.trades, duration=config.duration,
         equity=config.limits.equity, max_gross_exposure=config.limits.max_gross_exposure,
         max_symbol_exposure=config.limits.max_symbol_exposure, risk_limits=dataclasses.asdict(config.limits),
@@ -248,15 +266,15 @@ def _told(shared: _Shared, event: Event) -> None:
 def _work(shared: _Shared, spec: SymbolSpec, worker: str) -> None:
     """Run one symbol's worker; any failure is recorded and ends this worker only."""
     history = shared.history
-    history.append("worker.start", worker=worker, symbol=spec.name)
+    history.append(WORKER_START, worker=worker, symbol=spec.name)
     client: LockClient | None = None
     try:
         client = shared.locks.client(worker, history)
         trades = SymbolWorker(shared, spec, worker, client).run()
-        _told(shared, history.append("worker.done", worker=worker, symbol=spec.name, trades=trades))
+        _told(shared, history.append(WORKER_DONE, worker=worker, symbol=spec.name, trades=trades))
     except Exception as exc:  # noqa: BLE001 -- isolation: the failure becomes evidence
         _told(shared, history.append(
-            "worker.error", worker=worker, symbol=spec.name, error=f"{type(exc).__name__}: {exc}",
+            WORKER_ERROR, worker=worker, symbol=spec.name, error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
         ))
     finally:
@@ -299,11 +317,11 @@ class SymbolWorker:
             refused = refused + 1 if reason is not None else 0
             if reason == "halted" and self.ledger.position.qty == 0:
                 # Flat and halted: the breaker admits only risk-reducing orders, none remain.
-                _told(self.shared, self.shared.history.append("worker.halted", worker=self.worker,
+                _told(self.shared, self.shared.history.append(WORKER_HALTED, worker=self.worker,
                                                               symbol=self.spec.name))
                 break
             if refused >= config.max_refusals:
-                _told(self.shared, self.shared.history.append("worker.stalled", worker=self.worker,
+                _told(self.shared, self.shared.history.append(WORKER_STALLED, worker=self.worker,
                                                               symbol=self.spec.name, refused=refused, reason=reason))
                 break
         else:
@@ -316,7 +334,7 @@ class SymbolWorker:
         """The prices ran out: say so, and close what is open at the last price (bounded retries)."""
         history, config = self.shared.history, self.shared.config
         ticks = 0 if last is None else last.index + 1
-        _told(self.shared, history.append("feed.end", worker=self.worker, symbol=self.spec.name, ticks=ticks,
+        _told(self.shared, history.append(FEED_END, worker=self.worker, symbol=self.spec.name, ticks=ticks,
                                           trades=len(self.ledger.trades), position=self.ledger.position.qty))
         for _ in range(config.max_refusals):
             if last is None or self.ledger.position.qty == 0:
@@ -328,7 +346,7 @@ class SymbolWorker:
     def _trade(self, order: Order) -> str | None:
         """Carry one order through the whole path; return the refusal reason, if refused."""
         history, name, worker = self.shared.history, self.spec.name, self.worker
-        history.append("order.submit", worker=worker, symbol=name, order=order.order_id, side=order.side,
+        history.append(ORDER_SUBMIT, worker=worker, symbol=name, order=order.order_id, side=order.side,
                        qty=order.qty, price=order.price)
         schedule.point("guardian.reserve")
         reservation = self.shared.guardian.reserve(order, self.venue.worst_price(order), worker)
@@ -339,7 +357,7 @@ class SymbolWorker:
         except LockError as exc:
             schedule.point("guardian.cancel")
             self.shared.guardian.cancel(reservation, worker)
-            history.append("order.abort", worker=worker, symbol=name, order=order.order_id, reason=str(exc))
+            history.append(ORDER_ABORT, worker=worker, symbol=name, order=order.order_id, reason=str(exc))
             return None
         settled = False
         closed: Sequence[ClosedTrade] = ()
@@ -349,12 +367,12 @@ class SymbolWorker:
             fill = self.venue.execute(order)
             schedule.point("fence.check")
             self.ledger_fence.admit(self.names[0], token, worker, name)
-            history.append("order.fill", worker=worker, symbol=name, order=order.order_id, fill=fill.fill_id,
+            history.append(ORDER_FILL, worker=worker, symbol=name, order=order.order_id, fill=fill.fill_id,
                            side=fill.side, qty=fill.qty, price=fill.price, fee=fill.fee)
             schedule.point("ledger.write")
             closed = self.ledger.apply(fill)
             for trade in closed:
-                history.append("trade.closed", worker=worker, symbol=name, trade=trade.trade_id, side=trade.side,
+                history.append(TRADE_CLOSED, worker=worker, symbol=name, trade=trade.trade_id, side=trade.side,
                                qty=trade.qty, entry=trade.entry, exit=trade.exit, fees=trade.fees, pnl=trade.pnl,
                                outcome=trade.outcome)
             global_token = fencing_token(grant, GLOBAL_LOCK, self.client)
@@ -413,7 +431,7 @@ def fencing_token(grant: Grant, name: str, client: LockClient) -> int | None:
 
 UPLINK_BATCH = 64  # items per message at most
 UPLINK_FLUSH_NS = 2_000_000  # a batch older than this goes out with the next item
-_LOCK_COMPLETIONS = frozenset({"lock.ok", "lock.fail", "lock.info"})
+_LOCK_COMPLETIONS = frozenset({LOCK_OK, LOCK_FAIL, LOCK_INFO})
 
 
 class _Uplink:
@@ -535,7 +553,7 @@ def _pump(children: list[_Child], history: History, aggregator: MetricsAggregato
                 child = open_.pop(reader)
                 child.proc.join()
                 if child.proc.exitcode != 0:
-                    history.append("worker.error", worker=child.worker, symbol=child.symbol, fatal=True,
+                    history.append(WORKER_ERROR, worker=child.worker, symbol=child.symbol, fatal=True,
                                    error=f"process exited with code {child.proc.exitcode}")
                 continue
             for item in cast("list[Sequence[Any]]", batch):

@@ -22,6 +22,7 @@ from harness.checks.persistence import AREA as PERSISTENCE_AREA
 from harness.checks.pnl import check_pnl
 from harness.checks.races import check_races
 from harness.checks.risk import check_risk
+from harness.events import RUN_START, TRADE_CLOSED
 from harness.gates import (
     GateResult,
     Line,
@@ -62,9 +63,9 @@ class Area:
 AREAS: Mapping[str, Area] = {a.key: a for a in (
     Area("locks", "Lock Atomicity", check_locks, gate_locks, ("lock.", "fence.")),
     Area("races", "Race Condition Detection", check_races, gate_races, ()),
-    Area("performance", "Performance Metrics", check_perf, gate_performance, ("trade.closed",)),
+    Area("performance", "Performance Metrics", check_perf, gate_performance, (TRADE_CLOSED,)),
     Area("aggregator", "MetricsAggregator Accuracy", check_pnl, gate_aggregator, ("agg.",)),
-    Area("risk", "Risk Management", check_risk, gate_risk, ("risk.", "run.start")),  # run.start: limits, equity
+    Area("risk", "Risk Management", check_risk, gate_risk, ("risk.", RUN_START)),  # run.start: limits, equity
 )}
 STANDARD_AREAS = tuple(AREAS)
 # Areas whose evidence a scenario computes outside the history (what the layers hold): gated here too.

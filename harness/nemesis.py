@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.checks.evidence import Evidence
+from harness.events import FAULT_HEAL, FAULT_INJECT, FAULT_OVER, ORDER_FILL
 from harness.faults import FaultProxy
 from harness.history import Event, History
 
@@ -68,13 +69,13 @@ class Nemesis:
         record = self._history.append
         for layer in row.layers:
             self._proxies[layer].set_fault("blackhole")
-        record("fault.inject", worker=WORKER, row=row.name, layers=list(row.layers), fault="blackhole")
+        record(FAULT_INJECT, worker=WORKER, row=row.name, layers=list(row.layers), fault="blackhole")
         seen_down = all(self._wait(layer, True, self._timeout) for layer in row.layers)
         for proxy in (self._proxies[layer] for layer in row.layers):
             proxy.heal()
-        record("fault.heal", worker=WORKER, row=row.name, seen_down=seen_down)
+        record(FAULT_HEAL, worker=WORKER, row=row.name, seen_down=seen_down)
         seen_up = all(self._wait(layer, False, self._timeout) for layer in row.layers)
-        record("fault.over", worker=WORKER, row=row.name, seen_up=seen_up)
+        record(FAULT_OVER, worker=WORKER, row=row.name, seen_up=seen_up)
 
 
 def check_fault_rows(events: Sequence[Event], rows: Sequence[FaultRow]) -> Evidence:
@@ -97,12 +98,12 @@ def _row_figures(events: Sequence[Event], row: FaultRow) -> dict[str, Any]:
         "alerts": [f"{level}:{layer}" for level, layer in alerts],
         "expected_seen": any(level == row.expected_level for level, _ in alerts),
         "degraded_then_healthy": health[:1] == ["DEGRADED"] and health[-1:] == ["HEALTHY"],
-        "fills_while_down": sum(1 for e in inside if e.kind == "order.fill"),
+        "fills_while_down": sum(1 for e in inside if e.kind == ORDER_FILL),
     }
 
 
 def _window(events: Sequence[Event], row: str) -> tuple[int, int] | None:
     marks = {e.kind: e.seq for e in events if e.worker == WORKER and e.payload.get("row") == row}
-    if "fault.inject" not in marks or "fault.over" not in marks:
+    if FAULT_INJECT not in marks or FAULT_OVER not in marks:
         return None
-    return marks["fault.inject"], marks["fault.over"]
+    return marks[FAULT_INJECT], marks[FAULT_OVER]

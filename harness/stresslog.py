@@ -17,9 +17,20 @@ import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from harness.events import (
+    AGG_GAP,
+    BROKER_ERROR,
+    FENCE_REJECT,
+    LOCK_FAIL,
+    LOCK_INFO,
+    ORDER_ABORT,
+    RISK_REFUSE,
+    RISK_TRIP,
+    WORKER_ERROR,
+)
 from harness.history import Event, HistoryError
 
-WARNING_KINDS = {"fence.reject", "lock.info", "risk.trip", "risk.refuse", "agg.gap", "broker.error", "order.abort"}
+WARNING_KINDS = {FENCE_REJECT, LOCK_INFO, RISK_TRIP, RISK_REFUSE, AGG_GAP, BROKER_ERROR, ORDER_ABORT}
 
 
 def level_of(event: Event) -> str:
@@ -28,11 +39,11 @@ def level_of(event: Event) -> str:
     if isinstance(recorded, str):
         return recorded
     kind = event.kind
-    if kind == "worker.error":
+    if kind == WORKER_ERROR:
         return "CRITICAL" if event.payload.get("fatal") else "ERROR"
     if kind == "alert":
         return "CRITICAL" if event.payload.get("level") == "P0" else "WARNING"
-    if kind in WARNING_KINDS or (kind == "lock.fail" and event.payload.get("reason") == "timeout"):
+    if kind in WARNING_KINDS or (kind == LOCK_FAIL and event.payload.get("reason") == "timeout"):
         return "WARNING"
     return "INFO"
 

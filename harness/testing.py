@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.checks.evidence import Evidence
+from harness.events import AGG_STATE, LOCK_INVOKE, LOCK_OK, RUN_START, WORKER_ERROR
 from harness.gates import GateResult, Thresholds, judge
 from harness.history import Event
 from harness.judge import AREAS
@@ -69,7 +70,7 @@ def last(events: Events, kind: str, symbol: str | None = None) -> Event:
 
 def symbols(events: Events) -> list[str]:
     """The symbols of the run, from run.start."""
-    return list(first(events, "run.start").payload["symbols"])
+    return list(first(events, RUN_START).payload["symbols"])
 
 
 # -- editing ----------------------------------------------------------------------------
@@ -119,7 +120,7 @@ def repeat_at_end(events: Events, event: Event) -> list[Event]:
 
 def alter_agg_state(events: Events, symbol: str, **changes: Any) -> list[Event]:
     """The history with the final agg.state's figures of one symbol changed."""
-    state = last(events, "agg.state")
+    state = last(events, AGG_STATE)
     table = {name: dict(raw) for name, raw in state.payload["symbols"].items()}
     table[symbol].update({k: str(v) if isinstance(v, Decimal) else v for k, v in changes.items()})
     return alter(events, state, symbols=table)
@@ -132,7 +133,7 @@ def worker_error(events: Events, symbol: str, *, fatal: bool = False, traceback:
         payload["fatal"] = True
     if traceback is not None:
         payload["traceback"] = traceback
-    return append(events, "worker.error", worker=f"{symbol}#0", symbol=symbol, **payload)
+    return append(events, WORKER_ERROR, worker=f"{symbol}#0", symbol=symbol, **payload)
 
 
 # -- judging ----------------------------------------------------------------------------
@@ -192,13 +193,13 @@ class LockHistory:
     def invoke(self, client: str, op: str, name: str, **extra: Any) -> LockHistory:
         """The invocation of an operation by ``client``."""
         self._reqs[client] = self._reqs.get(client, 0) + 1
-        self._add(client, "lock.invoke", op=op, names=[name], req=self._reqs[client], **extra)
+        self._add(client, LOCK_INVOKE, op=op, names=[name], req=self._reqs[client], **extra)
         return self
 
     def ok(self, client: str, op: str, name: str, token: int | None = None) -> LockHistory:
         """The successful completion of ``client``'s outstanding operation."""
         tokens = {name: token} if token is not None else {}
-        self._add(client, "lock.ok", op=op, names=[name], req=self._reqs[client], tokens=tokens, lease_ms=0)
+        self._add(client, LOCK_OK, op=op, names=[name], req=self._reqs[client], tokens=tokens, lease_ms=0)
         return self
 
     def acquire(self, client: str, name: str, token: int) -> LockHistory:

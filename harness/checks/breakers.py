@@ -31,6 +31,7 @@ from typing import Any
 
 from harness.checks.oracle import SIDES, ZERO, BreakerState, worst_path
 from harness.checks.replay import Breakers, Replay, RunInfo, fill_of
+from harness.events import ORDER_FILL, ORDER_SUBMIT, RISK_CANCEL, RISK_RESERVE, RISK_SETTLE, RISK_TRIP, RUN_RESUME
 from harness.history import Event
 
 
@@ -77,7 +78,7 @@ def check_breakers(events: Sequence[Event], info: RunInfo) -> BreakerFacts:
     limits = info.breakers
     if limits is None:
         return BreakerFacts("no risk limits in run.start")
-    if any(e.kind == "run.resume" for e in events):
+    if any(e.kind == RUN_RESUME for e in events):
         return BreakerFacts("resumed run: the breaker state before the crash is not in this history")
     state = _Pass(Replay(info), limits)
     for index, event in enumerate(events):
@@ -91,7 +92,7 @@ def check_breakers(events: Sequence[Event], info: RunInfo) -> BreakerFacts:
 
 def _step(state: _Pass, index: int, event: Event) -> None:
     kind, symbol = event.kind, str(event.symbol)
-    if kind == "order.fill":
+    if kind == ORDER_FILL:
         pnl = state.replay.apply(fill_of(event))
         if pnl is not None:
             state.trades.append((index, event.mono_ns, symbol, pnl))
@@ -100,13 +101,13 @@ def _step(state: _Pass, index: int, event: Event) -> None:
             if reason is not None:
                 state.required[symbol] = {"scope": "symbol", "symbol": symbol, "reason": reason, "seq": event.seq,
                                           "index": index}
-    elif kind == "risk.trip":
+    elif kind == RISK_TRIP:
         state.trips.append((index, event))
-    elif kind == "order.submit":
+    elif kind == ORDER_SUBMIT:
         state.submitted[str(event.payload["order"])] = (index, event.mono_ns)
-    elif kind == "risk.reserve":
+    elif kind == RISK_RESERVE:
         _reserve(state, index, event)
-    elif kind in ("risk.settle", "risk.cancel"):
+    elif kind in (RISK_SETTLE, RISK_CANCEL):
         state.pending.pop(str(event.payload.get("order")), None)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from harness.checks.evidence import Evidence
+from harness.events import FEED_END, ORDER_FILL, RUN_START, TRADE_CLOSED
 from harness.gates import GateResult, Line
 from harness.history import Event
 
@@ -21,19 +22,19 @@ AREA = "Feed Coverage"
 
 def feed_ended(events: Sequence[Event]) -> bool:
     """Whether any symbol's feed ran out in this history."""
-    return any(e.kind == "feed.end" for e in events)
+    return any(e.kind == FEED_END for e in events)
 
 
 def check_feed_coverage(events: Sequence[Event], until_feed_ends: bool = False) -> Evidence:
     """Per symbol: trades asked and made, whether its feed ended, the position left open."""
-    start = next((e for e in events if e.kind == "run.start"), None)
+    start = next((e for e in events if e.kind == RUN_START), None)
     asked = None if start is None else start.payload.get("trades")
     symbols = [] if start is None else list(start.payload.get("symbols", []))
-    made = Counter(e.symbol for e in events if e.kind == "trade.closed")
-    ended = {e.symbol: e.payload.get("ticks") for e in events if e.kind == "feed.end"}
+    made = Counter(e.symbol for e in events if e.kind == TRADE_CLOSED)
+    ended = {e.symbol: e.payload.get("ticks") for e in events if e.kind == FEED_END}
     position: dict[str, Decimal] = {name: Decimal(0) for name in symbols}
     for e in events:
-        if e.kind == "order.fill" and e.symbol is not None:
+        if e.kind == ORDER_FILL and e.symbol is not None:
             sign = 1 if e.payload["side"] == "BUY" else -1
             position[e.symbol] = position.get(e.symbol, Decimal(0)) + sign * Decimal(str(e.payload["qty"]))
     short = [{"symbol": name, "asked": asked, "made": made[name], "ticks": ended[name]}

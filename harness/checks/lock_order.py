@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.events import BROKER_GRANT, BROKER_QUEUE, BROKER_REFUSE, BROKER_REQUEST, BROKER_STOP
 from harness.history import Event
 
 KEEP = 10
@@ -80,16 +81,16 @@ def check_lock_order(events: Sequence[Event]) -> tuple[dict[str, int], dict[str,
             continue
         payload = event.payload
         key = (payload.get("client"), payload.get("req"))
-        if event.kind == "broker.request":
+        if event.kind == BROKER_REQUEST:
             order.request(key, payload)
-        elif event.kind == "broker.queue":
+        elif event.kind == BROKER_QUEUE:
             order.queue(key, payload.get("names") or ())
-        elif event.kind == "broker.grant":
+        elif event.kind == BROKER_GRANT:
             order.grant(key, payload.get("names") or (), event)
-        elif event.kind == "broker.refuse":
+        elif event.kind == BROKER_REFUSE:
             order.requested.pop(key, None)
             order.leave(key)
-        elif event.kind == "broker.stop":
+        elif event.kind == BROKER_STOP:
             order.queues.clear()
             order.queued.clear()
     return dict(order.counts), {k: tuple(v) for k, v in order.kept.items() if v}

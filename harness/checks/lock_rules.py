@@ -17,12 +17,13 @@ from typing import Any
 
 from harness.checks.evidence import Evidence
 from harness.checks.locks import event_dict
+from harness.events import BROKER_REFUSE, BROKER_RELEASE, BROKER_RENEW, LOCK_FAIL, LOCK_INFO, LOCK_INVOKE, LOCK_OK
 from harness.history import Event
 from harness.lock_rules import PROBE, RULES
 
 AREA = "Lock State-Machine Rules"
-HONOURED = {"broker.release", "broker.renew", "lock.ok"}
-REFUSED = {"broker.refuse", "lock.fail"}
+HONOURED = {BROKER_RELEASE, BROKER_RENEW, LOCK_OK}
+REFUSED = {BROKER_REFUSE, LOCK_FAIL}
 
 
 def check_lock_rules(events: Sequence[Event]) -> Evidence:
@@ -35,9 +36,9 @@ def check_lock_rules(events: Sequence[Event]) -> Evidence:
         payload = event.payload
         if event.kind == PROBE:
             announced[payload.get("client")] = (str(payload.get("rule")), event)
-        elif event.kind == "lock.invoke" and event.worker in announced:
+        elif event.kind == LOCK_INVOKE and event.worker in announced:
             probed[(event.worker, payload.get("req"))] = announced.pop(event.worker)
-        elif event.kind.startswith("broker.") or event.kind in ("lock.ok", "lock.fail", "lock.info"):
+        elif event.kind.startswith("broker.") or event.kind in (LOCK_OK, LOCK_FAIL, LOCK_INFO):
             client = payload.get("client") if event.kind.startswith("broker.") else event.worker
             key = (client, payload.get("req"))
             if key in probed:

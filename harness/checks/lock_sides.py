@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from harness.events import BROKER_GRANT
 from harness.history import Event
 
 MS = 1_000_000
@@ -153,7 +154,7 @@ class BrokerView:
         if client not in self.requests or self.answers_without_req:
             return  # this client's lock service is not the recorded broker, or its answers name no request
         answer = self.answers.pop((client, _field(event, "req")), None)
-        if answer is not None and answer.kind == "broker.grant":
+        if answer is not None and answer.kind == BROKER_GRANT:
             return
         why = f"refused it ({answer.payload.get('reason')})" if answer is not None else "never granted it"
         self.report("refused_held", f"{','.join(_field(event, 'names') or ())}: {client} treats an acquire as held "

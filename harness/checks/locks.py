@@ -54,6 +54,16 @@ from typing import Any
 from harness.checks.evidence import Evidence
 from harness.checks.lock_order import check_lock_order
 from harness.checks.lock_sides import BrokerView, ResourceView
+from harness.events import (
+    BROKER_ERROR,
+    BROKER_GRANT,
+    BROKER_REFUSE,
+    BROKER_RELEASE,
+    BROKER_RENEW,
+    BROKER_REQUEST,
+    BROKER_WAIT,
+    RUN_START,
+)
 from harness.history import Event
 from harness.linearizability.engine import Budget, MalformedHistory, Operation, check, operations
 from harness.linearizability.formats import BROKER_EXPIRE, records_from_events
@@ -209,14 +219,14 @@ class _LockScan:
             LOCK_INFO: self.failed,
             FENCE_ACCEPT: self.fence_accept,
             FENCE_REJECT: self.fence_reject,
-            "broker.request": self.broker.request,
-            "broker.grant": self.broker_grant,
-            "broker.wait": self.broker_wait,
-            "broker.refuse": self.broker_refuse,
-            "broker.release": self.broker.release,
-            "broker.renew": self.broker.renew,
+            BROKER_REQUEST: self.broker.request,
+            BROKER_GRANT: self.broker_grant,
+            BROKER_WAIT: self.broker_wait,
+            BROKER_REFUSE: self.broker_refuse,
+            BROKER_RELEASE: self.broker.release,
+            BROKER_RENEW: self.broker.renew,
             BROKER_EXPIRE: self.broker_expire,
-            "broker.error": self.broker_error,
+            BROKER_ERROR: self.broker_error,
         }
 
     def scan(self, events: Sequence[Event]) -> None:
@@ -538,7 +548,7 @@ def check_locks(
     figures = scan.finish(quiesce_ns)
     figures["linearizable"], figures["linearizable_detail"] = _linearizable(events, lin_budget, scan.found)
     order_figures, order_violations = check_lock_order(events)  # FIFO and atomic grants
-    service = next((e.payload.get("lock_service") for e in events if e.kind == "run.start"), None)
+    service = next((e.payload.get("lock_service") for e in events if e.kind == RUN_START), None)
     return Evidence(AREA, {**figures, **order_figures, "lock_service": service},
                     {**scan.found.violations(), **order_violations})
 

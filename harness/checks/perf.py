@@ -14,6 +14,7 @@ from decimal import Decimal
 from hdrh.histogram import HdrHistogram
 
 from harness.checks.evidence import Evidence
+from harness.events import LOCK_INVOKE, LOCK_OK, ORDER_SUBMIT, RISK_SETTLE, RUN_END, TRADE_CLOSED
 from harness.history import Event
 
 AREA = "Performance Metrics"
@@ -37,9 +38,9 @@ def order_latencies(events: Sequence[Event]) -> list[int]:
     submitted: dict[str, int] = {}
     samples = []
     for event in events:
-        if event.kind == "order.submit":
+        if event.kind == ORDER_SUBMIT:
             submitted[str(event.payload["order"])] = event.mono_ns
-        elif event.kind == "risk.settle" and str(event.payload.get("order")) in submitted:
+        elif event.kind == RISK_SETTLE and str(event.payload.get("order")) in submitted:
             samples.append(event.mono_ns - submitted.pop(str(event.payload["order"])))
     return samples
 
@@ -52,9 +53,9 @@ def lock_latencies(events: Sequence[Event]) -> list[int]:
         if event.payload.get("op") != "acquire":
             continue
         key = (event.worker, event.payload.get("req"))
-        if event.kind == "lock.invoke":
+        if event.kind == LOCK_INVOKE:
             invoked[key] = event.mono_ns
-        elif event.kind == "lock.ok" and key in invoked:
+        elif event.kind == LOCK_OK and key in invoked:
             samples.append(event.mono_ns - invoked.pop(key))
     return samples
 
@@ -79,7 +80,7 @@ def _symbol_figures(pnls: list[Decimal]) -> dict[str, object]:
 
 
 def _elapsed_ns(events: Sequence[Event]) -> int:
-    end = next((e for e in reversed(events) if e.kind == "run.end"), None)
+    end = next((e for e in reversed(events) if e.kind == RUN_END), None)
     if end is not None and "elapsed_ns" in end.payload:
         return int(end.payload["elapsed_ns"])
     return events[-1].mono_ns - events[0].mono_ns if events else 0
@@ -89,7 +90,7 @@ def check_perf(events: Sequence[Event]) -> Evidence:
     """Per-symbol trades/PnL/win rate/profit factor/drawdown, throughput, latencies."""
     pnls: dict[str, list[Decimal]] = {}
     for event in events:
-        if event.kind == "trade.closed":
+        if event.kind == TRADE_CLOSED:
             pnls.setdefault(str(event.symbol), []).append(Decimal(str(event.payload["pnl"])))
     trades = sum(len(v) for v in pnls.values())
     elapsed = _elapsed_ns(events)

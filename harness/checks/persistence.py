@@ -12,11 +12,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from harness.checks.evidence import Evidence
+from harness.events import PERSISTENCE_STATS, PERSISTENCE_UNREACHABLE
 from harness.history import Event
 
 AREA = "Guardian Persistence"
-STATS_KIND = "persistence.stats"
-UNREACHABLE_KIND = "persistence.unreachable"
+STATS_KIND = PERSISTENCE_STATS
+UNREACHABLE_KIND = PERSISTENCE_UNREACHABLE
 SHOWN = 10
 
 

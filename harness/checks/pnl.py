@@ -22,11 +22,12 @@ from typing import Any
 from harness.checks.evidence import Evidence
 from harness.checks.oracle import Tally, tally, tally_of
 from harness.checks.replay import Replay, fill_of, replay_books, run_info
+from harness.events import AGG_APPLY, AGG_REPLACE, AGG_STATE, ORDER_FILL, TRADE_CLOSED
 from harness.history import Event
 
 AREA = "MetricsAggregator Accuracy"
 KEEP = 10
-STATE_KINDS = ("agg.replace", "agg.apply", "agg.state")
+STATE_KINDS = (AGG_REPLACE, AGG_APPLY, AGG_STATE)
 
 
 def as_tally(metrics: Any) -> Tally:
@@ -39,7 +40,7 @@ def as_tally(metrics: Any) -> Tally:
 def _recorded_trades(events: Sequence[Event]) -> dict[str, Tally]:
     per: dict[str, Tally] = {}
     for event in events:
-        if event.kind == "trade.closed":
+        if event.kind == TRADE_CLOSED:
             one = tally([Decimal(str(event.payload["pnl"]))])
             per[str(event.symbol)] = per.get(str(event.symbol), Tally()).plus(one)
     return per
@@ -82,16 +83,16 @@ def states_over_time(events: Sequence[Event]) -> _Timeline:
     timeline = _Timeline()
     replay = Replay(run_info(events))
     for event in events:
-        if event.kind == "order.fill":
+        if event.kind == ORDER_FILL:
             pnl = replay.apply(fill_of(event))
             if pnl is not None:
                 timeline.closed(str(event.symbol), pnl)
-        elif event.kind == "agg.replace":
+        elif event.kind == AGG_REPLACE:
             timeline.show(event, str(event.symbol), tally_of(event.payload))
-        elif event.kind == "agg.apply":
+        elif event.kind == AGG_APPLY:
             state = timeline.shown.get(str(event.symbol), Tally()).plus(tally_of(event.payload))
             timeline.show(event, str(event.symbol), state)
-        elif event.kind == "agg.state":
+        elif event.kind == AGG_STATE:
             for name, raw in event.payload["symbols"].items():
                 timeline.show(event, name, tally_of(raw))
     return timeline
@@ -100,7 +101,7 @@ def states_over_time(events: Sequence[Event]) -> _Timeline:
 def check_pnl(events: Sequence[Event]) -> Evidence:
     """Every aggregator state over time, and the final one, vs the fills replayed."""
     timeline = states_over_time(events)
-    final = next((e for e in reversed(events) if e.kind == "agg.state"), None)
+    final = next((e for e in reversed(events) if e.kind == AGG_STATE), None)
     if final is not None:
         aggregated: Mapping[str, Tally] | None = {n: tally_of(r) for n, r in final.payload["symbols"].items()}
     else:

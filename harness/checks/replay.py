@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from harness.checks.oracle import Book, Breaker, OracleFill, breaker_from, dec, fill_from
+from harness.events import ORDER_FILL, RUN_RESUME, RUN_START
 from harness.history import Event
 
 FINE = Decimal("1e-8")
@@ -62,7 +63,7 @@ class RunInfo:
 
 def run_info(events: Sequence[Event]) -> RunInfo:
     """The run's parameters from its first ``run.start`` event."""
-    start = next((e.payload for e in events if e.kind == "run.start"), {})
+    start = next((e.payload for e in events if e.kind == RUN_START), {})
     specs = {
         name: (Decimal(str(spec["tick"])), Decimal(str(spec["lot"])))
         for name, spec in (start.get("specs") or {}).items()
@@ -77,7 +78,7 @@ def run_info(events: Sequence[Event]) -> RunInfo:
 
 def initial_positions(events: Sequence[Event]) -> dict[str, tuple[Decimal, Decimal]]:
     """(position, mark) per symbol a resumed run started from (its ``run.resume`` event), else none."""
-    resume = next((e.payload for e in events if e.kind == "run.resume"), {})
+    resume = next((e.payload for e in events if e.kind == RUN_RESUME), {})
     return {name: (Decimal(str(p["position"])), Decimal(str(p["mark"])))
             for name, p in (resume.get("positions") or {}).items()}
 
@@ -90,7 +91,7 @@ def fill_of(event: Event) -> OracleFill:
 def fills(events: Sequence[Event]) -> Iterator[tuple[Event, OracleFill]]:
     """Every fill of the history with the event that recorded it."""
     for event in events:
-        if event.kind == "order.fill":
+        if event.kind == ORDER_FILL:
             yield event, fill_of(event)
 
 

@@ -25,6 +25,16 @@ from typing import Any
 from harness.checks.breakers import check_breakers
 from harness.checks.evidence import Evidence
 from harness.checks.replay import fills, initial_positions, run_info
+from harness.events import (
+    ORDER_FILL,
+    RISK_REFUSE,
+    RISK_TRIP,
+    WORKER_DONE,
+    WORKER_ERROR,
+    WORKER_HALTED,
+    WORKER_STALLED,
+    WORKER_START,
+)
 from harness.history import Event
 
 AREA = "Risk Management"
@@ -52,15 +62,15 @@ def check_risk(events: Sequence[Event]) -> Evidence:
             breaches.append({"seq": event.seq, "symbol": fill.symbol, "fill": fill.fill_id,
                              "gross_exposure": str(gross), "symbol_exposure": str(notional[fill.symbol])})
     equity = info.equity
-    trips = [e for e in events if e.kind == "risk.trip"]
+    trips = [e for e in events if e.kind == RISK_TRIP]
     breakers = check_breakers(events, info)
-    failed = sorted({str(e.symbol) for e in events if e.kind == "worker.error"})
-    done = {str(e.symbol) for e in events if e.kind in ("worker.done", "worker.halted", "worker.stalled")}
-    stalled = sorted({str(e.symbol) for e in events if e.kind == "worker.stalled"})
-    started = {str(e.symbol) for e in events if e.kind == "worker.start"}
+    failed = sorted({str(e.symbol) for e in events if e.kind == WORKER_ERROR})
+    done = {str(e.symbol) for e in events if e.kind in (WORKER_DONE, WORKER_HALTED, WORKER_STALLED)}
+    stalled = sorted({str(e.symbol) for e in events if e.kind == WORKER_STALLED})
+    started = {str(e.symbol) for e in events if e.kind == WORKER_START}
     broken = sorted(started - done - set(failed))
     figures = {
-        "fills": sum(1 for e in events if e.kind == "order.fill"),
+        "fills": sum(1 for e in events if e.kind == ORDER_FILL),
         "equity": equity,
         "max_gross_exposure_limit": info.max_gross_exposure,
         "max_symbol_exposure_limit": info.max_symbol_exposure,
@@ -68,7 +78,7 @@ def check_risk(events: Sequence[Event]) -> Evidence:
         "final_exposure_ratio": gross / equity if equity else None,
         "max_symbol_exposure_ratio": {s: v / equity for s, v in sorted(max_symbol.items())} if equity else {},
         "limit_breaches": len(breaches),
-        "refusals": sum(1 for e in events if e.kind == "risk.refuse"),
+        "refusals": sum(1 for e in events if e.kind == RISK_REFUSE),
         "breaker_trips": len(trips),
         "breaker_trip_reasons": sorted({f"{e.payload['scope']}:{e.payload['reason']}" for e in trips}),
         "breaker_replay": breakers.not_judged or "judged",
@@ -81,7 +91,7 @@ def check_risk(events: Sequence[Event]) -> Evidence:
         "stalled_symbols": stalled,
         "halted_symbols": halted_reasons(events, trips),
         "failure_reasons": {str(e.symbol): str(e.payload.get("error", ""))[:80]
-                            for e in events if e.kind == "worker.error"},
+                            for e in events if e.kind == WORKER_ERROR},
         "isolation_violations": len(broken),
         "guardian_status": _status(events, trips),
     }
@@ -98,7 +108,7 @@ def check_risk(events: Sequence[Event]) -> Evidence:
 def halted_reasons(events: Sequence[Event], trips: Sequence[Event]) -> dict[str, str]:
     """Each halted symbol and the breaker that halted it (its own, else a global one)."""
     reasons = {}
-    for event in (e for e in events if e.kind == "worker.halted"):
+    for event in (e for e in events if e.kind == WORKER_HALTED):
         trip = next((t for t in trips if t.symbol == event.symbol), None) or next(
             (t for t in trips if t.payload.get("scope") == "global"), None)
         reasons[str(event.symbol)] = "no recorded trip" if trip is None else (

@@ -38,6 +38,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from harness.events import ORDER_FILL, RISK_CANCEL, RISK_RESERVE, RISK_SETTLE, TRADE_CLOSED
 from harness.guardian.risk import (
     G_DEGRADED,
     G_FENCE,
@@ -115,28 +116,28 @@ class StateReplay:
             return
         if symbol is None or symbol not in self._index:
             return
-        if event.kind == "risk.reserve":
+        if event.kind == RISK_RESERVE:
             spec = self.specs[self._index[symbol]]
             lots = int(Decimal(str(p["qty"])) / spec.lot)
             buy, sell = (lots, 0) if p["side"] == "BUY" else (0, lots)
             entry = [symbol, buy, sell, int(Decimal(str(p["worst_price"])) / spec.tick)]
             self._reservations[str(p["order"])] = entry
             self._book(entry, +1)
-        elif event.kind == "risk.cancel":
+        elif event.kind == RISK_CANCEL:
             self._book(self._reservations.pop(str(p["order"])), -1)
-        elif event.kind == "order.fill":
+        elif event.kind == ORDER_FILL:
             spec = self.specs[self._index[symbol]]
             lots = int(Decimal(str(p["qty"])) / spec.lot) * (1 if p["side"] == "BUY" else -1)
             self._fills[symbol] = {"order": str(p["order"]), "lots": lots,
                                    "mark": int(Decimal(str(p["price"])) / spec.tick), "pnl": []}
-        elif event.kind == "trade.closed" and symbol in self._fills:
+        elif event.kind == TRADE_CLOSED and symbol in self._fills:
             self._fills[symbol]["pnl"].append(int(Decimal(str(p["pnl"])) / MONEY))
         elif event.kind == FENCE_ACCEPT and p.get("resource") == "exposure":
             # The guardian records this inside settle's critical section: its seq order is
             # the order settles happened in, which global PnL, peak and streak depend on.
             self.state[self._g + G_FENCE] = int(p["token"])
             self._settle(symbol)
-        elif event.kind == "risk.settle":
+        elif event.kind == RISK_SETTLE:
             self._settle(symbol)  # settles without a fencing token have no fence event
 
     def _book(self, entry: Sequence[Any], direction: int) -> None:
@@ -243,7 +244,7 @@ def _body(line: bytes, chain: int) -> tuple[bytes, int]:
 
 
 # The kinds the state replay reads; recovery skims every other line for its seq alone.
-STATE_KINDS = frozenset({"risk.reserve", "risk.cancel", "order.fill", "trade.closed", FENCE_ACCEPT, "risk.settle",
+STATE_KINDS = frozenset({RISK_RESERVE, RISK_CANCEL, ORDER_FILL, TRADE_CLOSED, FENCE_ACCEPT, RISK_SETTLE,
                          "health"})
 _SEQ, _KIND = b'{"seq":', b',"kind":"'
 

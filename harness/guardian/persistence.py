@@ -40,6 +40,7 @@ import psycopg
 import redis
 
 from harness.checks.persistence import STATS_KIND, UNREACHABLE_KIND
+from harness.events import PERSISTENCE_START
 from harness.guardian.cache import RedisCache, connect, redis_url_from_env
 from harness.guardian.checkpoint import Checkpoint, CheckpointError
 from harness.guardian.manifest import CLEANUP_FILE, Manifest, redact, write_manifest
@@ -204,7 +205,7 @@ class Persistence:
         """A new History whose sink is this writer, and the hook that attaches the run's guardian."""
         history = History(self.run_id, new_sequence(process_safe), sink=self.offer)
         self.attach(history)
-        history.append("persistence.start", worker="persistence", layers=list(self.writer.pending()))
+        history.append(PERSISTENCE_START, worker="persistence", layers=list(self.writer.pending()))
         # A run that persists needs a guardian with set_degraded (scenarios declare
         # needs={"guardian": PersistedGuardianPort}, checked when the plug-in is loaded).
         return history, lambda guardian: self.attach(history, cast("PersistedGuardianPort", guardian))

@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from harness import schedule
+from harness.events import RISK_CANCEL, RISK_REFUSE, RISK_RESERVE, RISK_SETTLE, RISK_TRIP
 from harness.history import History
 from harness.locks.fence import StaleToken
 from harness.locks.protocol import FENCE_ACCEPT, FENCE_REJECT, GLOBAL_LOCK
@@ -213,10 +214,10 @@ class Guardian:
             with self._mutex:
                 self._book(res, +1)
         if verdict is not None:
-            self._record("risk.refuse", worker, order.symbol, order=order.order_id, reason=verdict)
+            self._record(RISK_REFUSE, worker, order.symbol, order=order.order_id, reason=verdict)
             return Refusal(order.order_id, verdict)
         self._record(
-            "risk.reserve", worker, order.symbol, order=order.order_id, side=order.side, qty=order.qty,
+            RISK_RESERVE, worker, order.symbol, order=order.order_id, side=order.side, qty=order.qty,
             worst_price=worst_price,
         )
         return res
@@ -251,7 +252,7 @@ class Guardian:
         """Drop a reservation whose order did not fill."""
         with self._mutex:
             self._book(res, -1)
-        self._record("risk.cancel", worker, res.symbol, order=res.order_id)
+        self._record(RISK_CANCEL, worker, res.symbol, order=res.order_id)
 
     # -- post-trade -------------------------------------------------------------------
     def settle(
@@ -275,11 +276,11 @@ class Guardian:
             gross = self._gross()
             position = self._get(fill.symbol, POS) * spec.lot
         self._record(
-            "risk.settle", worker, fill.symbol, order=res.order_id, fill=fill.fill_id, position=position,
+            RISK_SETTLE, worker, fill.symbol, order=res.order_id, fill=fill.fill_id, position=position,
             mark=fill.price, gross_exposure=gross, exposure_ratio=gross / self.limits.equity,
         )
         for scope, reason, value, threshold in trips:
-            self._record("risk.trip", worker, fill.symbol, scope=scope, reason=reason, value=value, threshold=threshold)
+            self._record(RISK_TRIP, worker, fill.symbol, scope=scope, reason=reason, value=value, threshold=threshold)
 
     def _fence(self, token: int, worker: str, symbol: str) -> None:
         newest = self._state[self._g + G_FENCE]

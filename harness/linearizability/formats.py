@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from harness.events import BROKER_EXPIRE
 from harness.history import Event, HistoryError, iter_jsonl
 from harness.linearizability import edn
 from harness.linearizability.engine import Kind, Record
@@ -24,7 +25,6 @@ from harness.locks.protocol import LOCK_FAIL, LOCK_INFO, LOCK_INVOKE, LOCK_OK
 FORMATS = ("auto", "edn", "json", "jepsen-log", "events")
 TYPES = frozenset({"invoke", "ok", "fail", "info"})
 LOCK_KINDS: dict[str, Kind] = {LOCK_INVOKE: "invoke", LOCK_OK: "ok", LOCK_FAIL: "fail", LOCK_INFO: "info"}
-BROKER_EXPIRE = "broker.expire"
 
 
 class HistoryFormatError(ValueError):

@@ -50,6 +50,18 @@ from typing import Any
 
 import zmq
 
+from harness.events import (
+    BROKER_ERROR,
+    BROKER_EXPIRE,
+    BROKER_GRANT,
+    BROKER_QUEUE,
+    BROKER_REFUSE,
+    BROKER_RELEASE,
+    BROKER_RENEW,
+    BROKER_REQUEST,
+    BROKER_STOP,
+    BROKER_WAIT,
+)
 from harness.guardian.checkpoint import write_atomic
 from harness.history import Event, History
 from harness.locks.security import (
@@ -277,9 +289,9 @@ class LockBroker:
     def _reset_state(self) -> None:
         # Leases do not outlive the broker; say so in the history, as an expiry would.
         for name, holder in self._holders.items():
-            self._record("broker.expire", name=name, client=holder.client, token=holder.token)
+            self._record(BROKER_EXPIRE, name=name, client=holder.client, token=holder.token)
         # Queued requests die with the broker; checkers replaying its queues start afresh.
-        self._record("broker.stop", epoch=self._epoch)
+        self._record(BROKER_STOP, epoch=self._epoch)
         self._holders.clear()
         self._queues.clear()
         self._held_by.clear()
@@ -341,14 +353,14 @@ class LockBroker:
             return
         self._stats["requests"] += 1
         self._record(
-            "broker.request", op=request.op, client=request.client, req=request.req,
+            BROKER_REQUEST, op=request.op, client=request.client, req=request.req,
             names=request.names, ts=request.ts,
         )
         getattr(self, "_op_" + request.op)(ident, request)
 
     def _malformed(self, ident: bytes | None, req: int | None, reason: str) -> None:
         self._stats["malformed"] += 1
-        self._record("broker.error", reason=reason, req=req)
+        self._record(BROKER_ERROR, reason=reason, req=req)
         if ident is not None:
             self._reply(ident, {"req": req, "ok": False, "reason": f"malformed: {reason}"})
 
@@ -383,7 +395,7 @@ class LockBroker:
             self._refuse(ident, request, "timeout")
         else:
             self._enqueue(_Waiter(ident, request, self._deadline(request), fifo=True))
-            self._record("broker.queue", client=request.client, req=request.req, names=request.names,
+            self._record(BROKER_QUEUE, client=request.client, req=request.req, names=request.names,
                          blocked_by=blocker)
 
     def _fifo_blocker(self, names: tuple[str, ...]) -> str | None:
@@ -412,7 +424,7 @@ class LockBroker:
             self._enqueue(_Waiter(ident, request, self._deadline(request), fifo=False))
             self._stats["waits"] += 1
             self._record(
-                "broker.wait", client=request.client, req=request.req, names=request.names,
+                BROKER_WAIT, client=request.client, req=request.req, names=request.names,
                 blocked_by=holder_client, ts=request.ts, holder_ts=holder_ts,
             )
 
@@ -469,7 +481,7 @@ class LockBroker:
         self._held_by[ident] = self._held_by.get(ident, 0) + len(request.names)
         self._stats["grants"] += 1
         self._record(
-            "broker.grant", client=request.client, req=request.req, names=request.names,
+            BROKER_GRANT, client=request.client, req=request.req, names=request.names,
             tokens=tokens, lease_ms=request.lease_ms, ts=request.ts, mode="fifo" if fifo else "wait_die",
         )
         self._reply(ident, {"req": request.req, "ok": True, "tokens": tokens, "lease_ms": request.lease_ms})
@@ -491,7 +503,7 @@ class LockBroker:
     def _refuse(self, ident: bytes, request: Request, reason: str, holder_ts: int | None = None) -> None:
         self._stats["refusals"] += 1
         self._record(
-            "broker.refuse", client=request.client, req=request.req, names=request.names,
+            BROKER_REFUSE, client=request.client, req=request.req, names=request.names,
             reason=reason, ts=request.ts, holder_ts=holder_ts,
         )
         self._reply(ident, {"req": request.req, "ok": False, "reason": reason, "holder_ts": holder_ts})
@@ -524,7 +536,7 @@ class LockBroker:
             self._unhold(name)
         self._stats["releases"] += 1
         self._record(
-            "broker.release", client=request.client, req=request.req, names=request.names,
+            BROKER_RELEASE, client=request.client, req=request.req, names=request.names,
             tokens=request.tokens,
         )
         self._reply(ident, {"req": request.req, "ok": True, "tokens": request.tokens, "lease_ms": 0})
@@ -542,7 +554,7 @@ class LockBroker:
             heapq.heappush(self._expiries, (expires, name, request.tokens[name]))
         self._stats["renewals"] += 1
         self._record(
-            "broker.renew", client=request.client, req=request.req, names=request.names,
+            BROKER_RENEW, client=request.client, req=request.req, names=request.names,
             tokens=request.tokens, lease_ms=request.lease_ms,
         )
         self._reply(
@@ -604,7 +616,7 @@ class LockBroker:
             if holder is not None and holder.token == token and holder.expires_ns == expires:
                 self._unhold(name)
                 self._stats["expiries"] += 1
-                self._record("broker.expire", name=name, client=holder.client, token=token)
+                self._record(BROKER_EXPIRE, name=name, client=holder.client, token=token)
                 self._pump((name,))
                 expiries = self._expiries
         while deadlines and deadlines[0][0] <= now:

@@ -38,6 +38,15 @@ from harness.checks.perf import AREA as PERF_AREA
 # The checker's own sample definitions, so the histograms show exactly what was measured.
 from harness.checks.perf import latency_summary, lock_latencies, order_latencies
 from harness.checks.replay import run_info
+from harness.events import (
+    FAULT_HEAL,
+    FAULT_INJECT,
+    PERSISTENCE_START,
+    PERSISTENCE_STATS,
+    RISK_SETTLE,
+    RISK_TRIP,
+    TRADE_CLOSED,
+)
 from harness.gates import GateResult, Line
 from harness.history import Event, HistoryError
 
@@ -52,7 +61,7 @@ MAX_BARS = 300
 MS = 1_000_000
 OVERLAP_COLOUR = "#d62728"
 HATCHES = ("//", "\\\\", "xx", "..")
-PERSISTENCE_KINDS = ("alert", "health", "persistence.start", "persistence.stats", "fault.inject")
+PERSISTENCE_KINDS = ("alert", "health", PERSISTENCE_START, PERSISTENCE_STATS, FAULT_INJECT)
 # A fixed hash salt keeps matplotlib's generated ids stable, so rebuilding a report gives the same bytes.
 SVG_STYLE: dict[RcKeyType, Any] = {"svg.fonttype": "none", "svg.hashsalt": "harness-report", "font.size": 9}
 PAGE_STYLE = """
@@ -208,7 +217,7 @@ def _figure(rows: int, columns: int, height: float, share: bool = True) -> tuple
 
 def draw_pnl(data: ReportData) -> str | None:
     """Cumulative realised PnL per symbol over time, from ``trade.closed``."""
-    closed = [e for e in data.events if e.kind == "trade.closed"]
+    closed = [e for e in data.events if e.kind == TRADE_CLOSED]
     if not closed:
         return None
     at = _seconds(data.events)
@@ -406,7 +415,7 @@ def draw_locks(data: ReportData) -> str | None:
 
 def draw_exposure(data: ReportData) -> str | None:
     """Global exposure ratio at every settle against the limit, breaker trips marked."""
-    settles = [e for e in data.events if e.kind == "risk.settle" and "exposure_ratio" in e.payload]
+    settles = [e for e in data.events if e.kind == RISK_SETTLE and "exposure_ratio" in e.payload]
     if not settles:
         return None
     at = _seconds(data.events)
@@ -418,7 +427,7 @@ def draw_exposure(data: ReportData) -> str | None:
     if limit is not None:
         ax.axhline(float(limit), color=OVERLAP_COLOUR, linestyle="--", label=f"limit {limit}")
     marks = _SvgMarks()
-    for n, trip in enumerate(e for e in data.events if e.kind == "risk.trip"):
+    for n, trip in enumerate(e for e in data.events if e.kind == RISK_TRIP):
         ax.axvline(at(trip.mono_ns), color="#8c564b", linewidth=1, label="breaker trip" if n == 0 else None,
                    gid=f"trip-{n}")
         marks.add(f"trip-{n}", "trip", f"breaker trip: {trip.symbol} {trip.payload.get('scope')} "
@@ -454,17 +463,17 @@ def fault_windows(events: Sequence[Event]) -> list[tuple[str, int, int | None]]:
 def injected_faults(events: Sequence[Event]) -> list[tuple[str, int, int | None]]:
     """(what, injected at, healed at or None) from a nemesis's fault.inject / fault.heal events."""
     return _windows(events, lambda e: str(e.payload.get("row")),
-                    lambda e: e.kind == "fault.inject", lambda e: e.kind == "fault.heal")
+                    lambda e: e.kind == FAULT_INJECT, lambda e: e.kind == FAULT_HEAL)
 
 
 def _stats_series(events: Sequence[Event], at: Callable[[int], float]) -> dict[str, list[tuple[float, float]]]:
     """Queue depth and per-layer written counts at each stats event (zero at persistence.start)."""
     series: dict[str, list[tuple[float, float]]] = {}
     for event in events:
-        if event.kind == "persistence.start":
+        if event.kind == PERSISTENCE_START:
             for layer in event.payload.get("layers", ()):
                 series.setdefault(f"{layer} written", []).append((at(event.mono_ns), 0))
-        elif event.kind == "persistence.stats":
+        elif event.kind == PERSISTENCE_STATS:
             depth = event.payload.get("queue_depth", event.payload.get("queue_high_water"))
             if depth is not None:
                 series.setdefault("queue", []).append((at(event.mono_ns), depth))
@@ -522,11 +531,11 @@ def draw_persistence(data: ReportData) -> str | None:
 
 
 PANELS = (
-    Panel("panel-pnl", "Equity: cumulative realised PnL per symbol", "trade.closed", draw_pnl),
+    Panel("panel-pnl", "Equity: cumulative realised PnL per symbol", TRADE_CLOSED, draw_pnl),
     Panel("panel-latency", "Latency: order and lock acquire", "order.submit/risk.settle or lock.invoke/lock.ok",
           draw_latency),
     Panel("panel-locks", "Lock timeline", "lock.invoke/lock.ok", draw_locks),
-    Panel("panel-exposure", "Global exposure against the limit", "risk.settle", draw_exposure),
+    Panel("panel-exposure", "Global exposure against the limit", RISK_SETTLE, draw_exposure),
     Panel("panel-persistence", "Persistence: queue depth, persisted counts, faults", "alert, health, fault.inject or persistence.*",
           draw_persistence),
 )

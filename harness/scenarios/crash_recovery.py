@@ -13,6 +13,7 @@ judged by every standard gate.
 from harness.checks.evidence import Evidence
 from harness.config import ConfigError
 from harness.crash import AREA, CHILD_PORTS, CrashPlan, check_recovery, crash
+from harness.events import RUN_RESUME
 from harness.gates import GateResult, Line
 from harness.guardian.checkpoint import read_wal, snapshots
 from harness.guardian.persistence import schema_for
@@ -85,7 +86,7 @@ def _resume(ctx: ScenarioContext, recovered):
     def restore(guardian) -> None:
         recovered.restore(guardian)
         snapshot = guardian.snapshot()
-        history.append("run.resume", worker="engine", from_seq=recovered.last_seq,
+        history.append(RUN_RESUME, worker="engine", from_seq=recovered.last_seq,
                        positions={name: {"position": s.position, "mark": s.mark}
                                   for name, s in snapshot.symbols.items()})
 

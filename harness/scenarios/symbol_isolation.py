@@ -12,6 +12,7 @@ import pytest
 
 from harness.checks.evidence import Evidence
 from harness.config import ConcurrencyMode
+from harness.events import WORKER_DONE, WORKER_ERROR
 from harness.feed import FaultyFeed
 from harness.gates import GateResult, Line
 from harness.scenario import ENGINE_PARTS, Scenario, ScenarioContext, Trial
@@ -27,8 +28,8 @@ def run(ctx: ScenarioContext) -> Trial:
     how = "crash" if run_config.mode is ConcurrencyMode.PROCESS else "raise"
     result = ctx.run_engine(feed=FaultyFeed(victim, FAILING_AFTER_TICKS, how))
     events = result.events()
-    failed = {e.symbol for e in events if e.kind == "worker.error"}
-    done: dict[str | None, Any] = {e.symbol: e.payload.get("trades") for e in events if e.kind == "worker.done"}
+    failed = {e.symbol for e in events if e.kind == WORKER_ERROR}
+    done: dict[str | None, Any] = {e.symbol: e.payload.get("trades") for e in events if e.kind == WORKER_DONE}
     others = [s for s in run_config.symbol_names if s != victim]
     return Trial(events, (Evidence(AREA, {
         "victim": victim,

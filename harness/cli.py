@@ -294,6 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _refuse(f"harness: error: {exc}")
     except KeyboardInterrupt:
         return _refuse("harness: interrupted")
+    except BrokenPipeError:
+        # The reader of our output went away (`harness check ... | head`): no service is missing.
+        # Point stdout at /dev/null so the interpreter's exit flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return _refuse("harness: error: output closed before the verdict was written (broken pipe)")
     except _service_errors() as exc:
         return _refuse(f"harness: error: service unavailable: {exc}")
     except OSError as exc:  # the OS refused a path the user gave (too long, not a directory, no permission)

@@ -136,3 +136,15 @@ def test_verify_log_is_check_under_the_design_documents_name(run_dir, capsys):
     log = str(Path(run_dir) / "STRESS_TEST.log")
     checked = hb.cli(capsys, "check", log)
     assert checked[0] == 0 and hb.cli(capsys, "verify-log", log) == checked
+
+
+def test_a_closed_pipe_is_not_called_a_missing_service(run_dir, tmp_path):
+    """`harness check ... | true`: the reader is gone before the verdict is written; say so, no traceback."""
+    import subprocess
+    import sys
+
+    harness = str(Path(sys.executable).with_name("harness"))
+    done = subprocess.run(f"'{harness}' check '{run_dir}' | true", shell=True, capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120, check=False)
+    assert "Traceback" not in done.stderr and "service unavailable" not in done.stderr, done.stderr
+    assert done.stderr in ("", "harness: error: output closed before the verdict was written (broken pipe)\n")

@@ -106,6 +106,9 @@ class ZmqLockClient:
         # Blocking recv in fixed slices (set once) is cheaper per reply than poll-then-recv
         # or a per-call timeout; _exchange checks its own deadline between slices.
         sock.setsockopt(zmq.RCVTIMEO, max(1, min(RECV_SLICE_MS, int(self._request_timeout * 1000))))
+        # A DEALER with no connected peer (a refused CURVE handshake, a broker gone) blocks on
+        # send: bound that wait too, so no request can hang a worker.
+        sock.setsockopt(zmq.SNDTIMEO, max(1, int(self._request_timeout * 1000)))
         sock.connect(self.endpoint)
         return sock
 
@@ -114,7 +117,11 @@ class ZmqLockClient:
 
     def _exchange(self, message: dict[str, Any], wait: float) -> dict[str, Any] | None:
         """Send one request; return its reply, or None if none came within ``wait`` seconds."""
-        self._socket.send(encode(message))
+        try:
+            self._socket.send(encode(message))
+        except zmq.Again:  # no peer took it within the send timeout
+            self._fresh_socket()
+            return None
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             try:
@@ -123,10 +130,13 @@ class ZmqLockClient:
                 continue
             if reply.get("req") == message["req"]:
                 return reply
-        # The request is in limbo; a fresh socket (new identity) never sees its late reply.
+        self._fresh_socket()
+        return None
+
+    def _fresh_socket(self) -> None:
+        """Drop the socket of a request in limbo: a fresh one (new identity) never sees its late reply."""
         self._socket.close()
         self._socket = self._connect()
-        return None
 
     def _call(self, op: str, names: list[str], wait: float, **fields: Any) -> tuple[int, dict[str, Any]]:
         """One attempt: invoke, exchange, and record lock.info if the reply never came."""

@@ -131,8 +131,9 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str = "") -> Any:
         raise ConfigError(f"{prefix}{exc}") from None
 
 
-def _layer(base: Any, raw: Mapping[str, Any], prefix: str) -> Any:
-    """Replace the fields ``raw`` names in dataclass instance ``base``, coerced and checked."""
+def _fields(base: Any, raw: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The fields ``raw`` names in dataclass instance ``base``, coerced; a nested table layers
+    over what ``base`` already holds there, as the top level does. Unknown keys are refused."""
     hints = typing.get_type_hints(type(base))
     known = {f.name for f in dataclasses.fields(base)}
     changed = {}
@@ -144,6 +145,12 @@ def _layer(base: Any, raw: Mapping[str, Any], prefix: str) -> Any:
             changed[key] = _layer(current, value, f"{prefix}{key}.")
         else:
             changed[key] = _coerce(prefix + key, value, hints[key])
+    return changed
+
+
+def _layer(base: Any, raw: Mapping[str, Any], prefix: str) -> Any:
+    """Replace the fields ``raw`` names in dataclass instance ``base``, coerced and checked."""
+    changed = _fields(base, raw, prefix)
     try:
         return dataclasses.replace(base, **changed)
     except ConfigError:
@@ -170,17 +177,7 @@ def run_config(raw: Mapping[str, Any], base: RunConfig | None = None) -> RunConf
         raw["duration"] = None
     if "duration" in raw and "trades" not in raw:
         raw["trades"] = None
-    hints = typing.get_type_hints(RunConfig)
-    known = {f.name for f in dataclasses.fields(RunConfig)}
-    for key, value in raw.items():
-        if key not in known:
-            raise ConfigError(f"{key}: unknown setting (known: {', '.join(sorted(known))})")
-        current = getattr(base, key)
-        if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
-            # A nested table layers over what the base already says, like the top level does.
-            changed[key] = _layer(current, value, f"{key}.")
-        else:
-            changed[key] = _coerce(key, value, hints[key])
+    changed.update(_fields(base, raw, ""))
     feed = changed.get("feed", base.feed)
     if feed is not None and ("feed" in changed or "symbols" in changed):
         try:
@@ -287,16 +284,10 @@ def harness_config(raw: Mapping[str, Any], base: HarnessConfig | None = None) ->
             raise ConfigError(f"{section}: expected a table of settings")
     gates = base.gates
     if "gates" in raw:
-        hints = typing.get_type_hints(Thresholds)
-        known = {f.name for f in dataclasses.fields(Thresholds)}
-        changed = {}
-        for key, value in raw["gates"].items():
-            if key not in known:
-                raise ConfigError(f"gates.{key}: unknown setting (known: {', '.join(sorted(known))})")
-            changed[key] = _coerce(f"gates.{key}", value, hints[key])
-            if not isinstance(changed[key], bool) and isinstance(changed[key], (int, float, Decimal)) \
-                    and changed[key] < 0:
-                raise ConfigError(f"gates.{key}: a threshold cannot be negative, got {value!r}")
+        changed = _fields(base.gates, raw["gates"], "gates.")
+        for key, value in changed.items():
+            if not isinstance(value, bool) and isinstance(value, (int, float, Decimal)) and value < 0:
+                raise ConfigError(f"gates.{key}: a threshold cannot be negative, got {raw['gates'][key]!r}")
         gates = dataclasses.replace(base.gates, **changed)
     run = run_config(raw["run"], base.run) if "run" in raw else base.run
     return HarnessConfig(run, gates)

@@ -259,6 +259,7 @@ def _start_and_join(targets: Sequence[Callable[[], Any]]) -> None:
 
 
 def _told(shared: _Shared, event: Event) -> None:
+    """Thread mode's progress: the same events process mode's parent reads off the uplink."""
     if shared.progress is not None:
         tell_progress(shared.progress, event)
 
@@ -372,16 +373,13 @@ class SymbolWorker:
             schedule.point("ledger.write")
             closed = self.ledger.apply(fill)
             for trade in closed:
-                history.append(TRADE_CLOSED, worker=worker, symbol=name, trade=trade.trade_id, side=trade.side,
-                               qty=trade.qty, entry=trade.entry, exit=trade.exit, fees=trade.fees, pnl=trade.pnl,
-                               outcome=trade.outcome)
+                _told(self.shared, history.append(
+                    TRADE_CLOSED, worker=worker, symbol=name, trade=trade.trade_id, side=trade.side, qty=trade.qty,
+                    entry=trade.entry, exit=trade.exit, fees=trade.fees, pnl=trade.pnl, outcome=trade.outcome))
             global_token = fencing_token(grant, GLOBAL_LOCK, self.client)
             schedule.point("guardian.settle")
             self.shared.guardian.settle(reservation, fill, closed, worker, global_token)
             settled = True
-            if self.shared.progress is not None:
-                for _ in closed:
-                    self.shared.progress(name)
         finally:
             if not settled:
                 # A failure inside the critical section must not leave exposure booked forever.

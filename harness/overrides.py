@@ -8,6 +8,7 @@ a printed command reruns with every override the run had.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import enum
 from collections.abc import Mapping
@@ -36,21 +37,30 @@ def toml_value(value: Any) -> str:
     return f'"{text}"'
 
 
-def _flatten(prefix: str, settings: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    items: list[tuple[str, Any]] = []
-    for key, value in settings.items():
-        name = f"{prefix}{key}"
-        items += _flatten(f"{name}.", value) if isinstance(value, Mapping) else [(name, value)]
-    return items
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested settings (mappings, dataclasses, lists of named dataclasses) as dotted keys -> values."""
+    rows: dict[str, Any] = {}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            rows.update(flatten(getattr(value, f.name), f"{prefix}{f.name}."))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            rows.update(flatten(item, f"{prefix}{key}."))
+    elif isinstance(value, (list, tuple)) and value and all(dataclasses.is_dataclass(v) for v in value):
+        for item in value:
+            rows.update(flatten(item, f"{prefix}{getattr(item, 'name', '?')}."))
+    else:
+        rows[prefix.rstrip(".")] = value.value if isinstance(value, enum.Enum) else value
+    return rows
 
 
 def override_flags(explicit: Mapping[str, Any]) -> list[str]:
     """``--set``/``--gate`` flags for explicit ``{"run": ..., "gates": ...}`` settings."""
     flags: list[str] = []
-    for key, value in _flatten("", explicit.get("run", {})):
+    for key, value in flatten(explicit.get("run", {})).items():
         if key not in OWN_FLAGS:
             flags += ["--set", f"{key}={toml_value(value)}"]
-    for key, value in _flatten("", explicit.get("gates", {})):
+    for key, value in flatten(explicit.get("gates", {})).items():
         flags += ["--gate", f"{key}={toml_value(value)}"]
     return flags
 

@@ -21,15 +21,16 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto $(ARGS)
 
-# Types and lint, as CI runs them (configuration in pyproject.toml).
+# Types, lint and the layering contracts, as CI runs them (pyproject.toml, .importlinter).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Deep fuzzing: the hypothesis "fuzz" profile (thousands of examples) over the fuzz tests --
 # the history schema and events, then the CLI, config files and checkpoint damage.
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_validate.py tests/test_events.py -k "fuzz or agree" $(ARGS)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/history/test_validate.py tests/history/test_events.py -k "fuzz or agree" $(ARGS)
 	HARNESS_FUZZ=deep $(BIN)/python -m pytest -q -s -m fuzz tests/locks $(ARGS)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -s -p no:xdist tests/hardening $(ARGS)
 

@@ -13,11 +13,11 @@ import functools
 from collections.abc import Sequence
 
 from bench.runner import Plan, Row, Target, level, peak_growth_mb, repeat, row, timed
-from harness.checks.locks import check_locks
-from harness.config import run_config
-from harness.engine import run as run_engine
-from harness.history import Event
-from harness.locks.local import LockTable
+from harness.history.log import Event
+from harness.judge.checks.locks import check_locks
+from harness.run.config import run_config
+from harness.system.engine import run as run_engine
+from harness.system.locks.local import LockTable
 
 GROUP = "checkers"
 SIZES = {"tiny": 2_000, "quick": 200_000, "full": 1_000_000}

@@ -15,12 +15,12 @@ from typing import Any
 
 from bench import bench_locks
 from bench.runner import PeakRss, Plan, Row, Target, level, percentile, repeat, row
-from harness.checks.perf import lock_latencies, order_latencies
-from harness.config import run_config
-from harness.engine import run as run_engine
-from harness.history import Event, History, SharedSequence
-from harness.model import DEFAULT_SYMBOLS
-from harness.scenario import broker_service
+from harness.history.log import Event, History, SharedSequence
+from harness.judge.checks.perf import lock_latencies, order_latencies
+from harness.run.config import run_config
+from harness.run.scenario import broker_service
+from harness.system.engine import run as run_engine
+from harness.system.model import DEFAULT_SYMBOLS
 
 GROUP = "e2e"
 SIZES = {"tiny": (5, 100), "quick": (100, 1_000), "full": (300, 5_000)}  # trades per symbol, bare lock ops

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.runner import Plan, Row, Target, level, peak_growth_mb, repeat, row, timed
-from harness.linearizability.engine import Budget, FailSemantics, Record, check, operations
-from harness.linearizability.formats import read_history
-from harness.linearizability.models import CAS_REGISTER
+from harness.judge.linearizability.checker import check
+from harness.judge.linearizability.formats import read_history
+from harness.judge.linearizability.models import CAS_REGISTER
+from harness.judge.linearizability.operations import Budget, FailSemantics, Record, operations
 
 GROUP = "linearizability"
 ETCD_LOGS = 102

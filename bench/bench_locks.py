@@ -27,9 +27,9 @@ import zmq
 
 from bench.runner import Target
 from bench.runner import row as target_row
-from harness.history import History
-from harness.locks.client import ZmqLockClient
-from harness.locks.server import LockBroker
+from harness.history.log import History
+from harness.system.locks.client import ZmqLockClient
+from harness.system.locks.server import LockBroker
 
 LOCK = "bench:lock"
 PAYLOAD = b'{"op":"acquire","req":1,"client":"bench-0","names":["bench:lock"],"ts":1,"lease_ms":10000}'

@@ -23,17 +23,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bench.bench_checkers import base_events, tiled_history
 from bench.runner import Plan, Row, Target, level, per_call_us, percentile, repeat, row, timed
-from harness.checks.perf import order_latencies
-from harness.config import run_config
-from harness.faults import FaultProxy
-from harness.guardian.cache import RedisCache, connect
-from harness.guardian.checkpoint import Checkpoint
-from harness.guardian.persistence import PersistenceConfig, run_persisted
-from harness.guardian.recovery import recover
-from harness.guardian.store import COLUMNS, _row, open_store
-from harness.history import Event
-from harness.locks.local import LockTable
-from harness.services import resolve
+from harness.faults.proxy import FaultProxy
+from harness.history.log import Event
+from harness.judge.checks.perf import order_latencies
+from harness.run.config import run_config
+from harness.system.guardian.cache import RedisCache, connect
+from harness.system.guardian.checkpoint import Checkpoint
+from harness.system.guardian.persistence import PersistenceConfig, run_persisted
+from harness.system.guardian.recovery import recover
+from harness.system.guardian.services import resolve
+from harness.system.guardian.store import COLUMNS, _row, open_store
+from harness.system.locks.local import LockTable
 
 GROUP = "persistence"
 SIZES = {  # (redis ops, pg rows, recovery events, trades per symbol under fault)

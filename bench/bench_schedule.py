@@ -12,12 +12,12 @@ one. Random switches worker at almost every step, so it shows the cost of a thre
 from __future__ import annotations
 
 from bench.runner import Plan, Row, Target, level, repeat, row, timed
-from harness.config import HarnessConfig, load_config
-from harness.controlled import Workload, execute, explore, plain_threads
-from harness.scenario import Plugins
-from harness.scenario import load as load_scenario
-from harness.schedule_strategy import make_strategy
-from harness.workloads import workload_of
+from harness.explore.exploration import Workload, execute, explore, plain_threads
+from harness.explore.strategies import make_strategy
+from harness.run.config import HarnessConfig, load_config
+from harness.run.plugins import Plugins
+from harness.run.scenario import load as load_scenario
+from harness.run.workloads import workload_of
 
 GROUP = "schedule"
 TRADES = {"tiny": 5, "quick": 40, "full": 80}

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.config import load_config
-from harness.scenario import execute, load
+from harness.run.config import load_config
+from harness.run.scenario import execute, load
 
 OUT = Path("reports/sweep/sweep.json")
 

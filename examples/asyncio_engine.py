@@ -1,8 +1,8 @@
-"""A small asyncio trading engine that knows nothing of the harness's protocols, recorded via ``harness.record``.
+"""A small asyncio trading engine that knows nothing of the harness's protocols, recorded via ``harness.history.record``.
 
 It has its own lock manager (fencing tokens per lock name), its own metrics dict, its own
 risk book. Two coroutines trade each symbol in round trips (buy, then sell) under the
-symbol's lock. It writes ``events.jsonl`` through ``harness.record.Recorder`` and is then
+symbol's lock. It writes ``events.jsonl`` through ``harness.history.record.Recorder`` and is then
 judged like any other history:
 
     python -m examples.asyncio_engine events.jsonl                      # correct: PASS
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from harness.events import Side
-from harness.record import Recorder
+from harness.history.events import Side
+from harness.history.record import Recorder
 
 QTY, FEE = Decimal(1), Decimal("0.10")
 SYMBOLS = ("AAA", "BBB")

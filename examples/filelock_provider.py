@@ -19,9 +19,9 @@ from pathlib import Path
 import filelock
 
 from examples.recorded_lock import RecordingLockClient
-from harness.config import RunConfig
-from harness.history import History
-from harness.locks.protocol import LockError, LockTimeout
+from harness.history.log import History
+from harness.system.locks.protocol import LockError, LockTimeout
+from harness.system.settings import RunConfig
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import threading
 
-from harness.aggregator import SymbolMetrics
-from harness.history import History
+from harness.history.log import History
+from harness.system.aggregator import SymbolMetrics
 
 
 class LastWriteWins:

@@ -1,7 +1,7 @@
 """A ``LockClient`` over any lock library: records the harness's lock events around two primitives.
 
 The harness judges a lock service from the events its clients record (see
-``harness.locks.protocol``): ``lock.invoke`` then ``lock.ok`` / ``lock.fail`` per operation.
+``harness.system.locks.protocol``): ``lock.invoke`` then ``lock.ok`` / ``lock.fail`` per operation.
 Subclasses implement ``_take`` (all names, in a fixed order, or raise) and ``_give``; this
 class does the recording. Grants carry no fencing token (``tokens: {}``): the harness then
 judges mutual exclusion from the clients' windows and the resources' writes, and reports
@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.history import History
-from harness.locks.protocol import LOCK_FAIL, LOCK_INVOKE, LOCK_OK, Grant, LockError, LockTimeout
+from harness.history.events import LOCK_FAIL, LOCK_INVOKE, LOCK_OK
+from harness.history.log import History
+from harness.system.locks.protocol import Grant, LockError, LockTimeout
 
 
 class RecordingLockClient:

@@ -21,9 +21,9 @@ import redis
 from redis.exceptions import LockError as RedisLockError
 
 from examples.recorded_lock import RecordingLockClient
-from harness.config import RunConfig
-from harness.history import History
-from harness.locks.protocol import LockError, LockTimeout
+from harness.history.log import History
+from harness.system.locks.protocol import LockError, LockTimeout
+from harness.system.settings import RunConfig
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 

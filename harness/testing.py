@@ -21,11 +21,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from harness.checks.evidence import Evidence
-from harness.events import AGG_STATE, LOCK_INVOKE, LOCK_OK, RUN_START, WORKER_ERROR
-from harness.gates import GateResult, Thresholds, judge
-from harness.history import Event
-from harness.judge import AREAS
+from harness.clock import FakeClock as FakeClock  # re-exported: tests drive time with it
+from harness.history.events import AGG_STATE, LOCK_INVOKE, LOCK_OK, RUN_START, WORKER_ERROR
+from harness.history.log import Event
+from harness.judge.areas import AREAS, judge
+from harness.judge.evidence import Evidence
+from harness.judge.gates import GateResult
+from harness.judge.thresholds import Thresholds
 
 Events = Sequence[Event]
 MS = 1_000_000
@@ -38,9 +40,9 @@ TRACEBACK = 'Traceback (most recent call last):\n  File "engine.py", line 1, in 
 @functools.cache
 def clean_events(trades: int = 10, seed: int = 127) -> tuple[Event, ...]:
     """A real engine run (thread mode, in-process lock table), cached per process."""
-    from harness.config import RunConfig
-    from harness.engine import run
-    from harness.locks.local import LockTable
+    from harness.system.engine import run
+    from harness.system.locks.local import LockTable
+    from harness.system.settings import RunConfig
 
     return tuple(run(RunConfig(trades=trades, seed=seed), LockTable()).events())
 
@@ -140,7 +142,7 @@ def worker_error(events: Events, symbol: str, *, fatal: bool = False, traceback:
 
 
 def evidence(events: Events, area: str) -> Evidence:
-    """One checker's evidence on a history (area key as in ``harness.judge.AREAS``)."""
+    """One checker's evidence on a history (area key as in ``harness.judge.areas.AREAS``)."""
     return AREAS[area].checker(list(events))
 
 
@@ -214,32 +216,13 @@ class LockHistory:
 # -- time -------------------------------------------------------------------------------
 
 
-class FakeClock:
-    """A monotonic clock that moves only when told: pass it where code takes ``clock=``."""
-
-    def __init__(self, start: float = 0.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        """The current time in seconds."""
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        """Move time forward (never back) and return the new time."""
-        if seconds < 0:
-            raise ValueError(f"a monotonic clock cannot go back ({seconds} s)")
-        self.now += seconds
-        return self.now
-
-    sleep = advance  # code that sleeps on this clock returns at once, time having passed
-
 
 # -- scenario runs and reports ----------------------------------------------------------
 
 
 def small_config(trades: int = 10, seed: int = 127, mode: str | None = None, **gates: Any):
     """A HarnessConfig for a short scenario run (gate thresholds overridable)."""
-    from harness.config import HarnessConfig, harness_config
+    from harness.run.config import HarnessConfig, harness_config
 
     run: dict[str, Any] = {"trades": trades, "seed": seed}
     if mode is not None:
@@ -252,10 +235,11 @@ def run_scenario(out: Path, name: str = "multi_symbol_stress", *, components: Ma
                  **config: Any):
     """Execute a scenario (a name or a .py file) with a small config and write its reports into ``out``.
 
-    ``components`` replace reference parts by port (``{"aggregator": my_factory}``; see harness.ports).
+    ``components`` replace reference parts by port (``{"aggregator": my_factory}``; see harness.system.ports).
     """
     from harness.report import write_reports
-    from harness.scenario import Plugins, execute, load
+    from harness.run.plugins import Plugins
+    from harness.run.scenario import execute, load
 
     scenario = load(name)
     verdict = execute(scenario, scenario.configure(small_config(**config)), out,
@@ -281,8 +265,8 @@ def gate_lines(text: str) -> list[str]:
 
 
 def cli(capsys: Any, *argv: str) -> tuple[int, str, str]:
-    """Run ``harness.cli.main`` and return (exit code, stdout, stderr)."""
-    from harness.cli import main
+    """Run ``harness.cli.main.main`` and return (exit code, stdout, stderr)."""
+    from harness.cli.main import main
 
     capsys.readouterr()
     code = main([str(a) for a in argv])

@@ -6,8 +6,8 @@ import itertools
 from collections.abc import Iterable
 from decimal import Decimal
 
-from harness.history import Event, History
-from harness.model import ClosedTrade, Fill, Side, SymbolSpec
+from harness.history.log import Event, History
+from harness.system.model import ClosedTrade, Fill, Side, SymbolSpec
 
 _ids = itertools.count(1)
 

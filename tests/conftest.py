@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.history import Event
+from harness.history.log import Event
 
 from ._history_builders import clean_events, symbols
 

@@ -10,7 +10,7 @@ import pytest
 from bench import bench_checkers, bench_e2e, bench_locks, bench_scaling
 from bench.__main__ import main
 from bench.runner import Plan, Target, growth, loglog_exponent, repeat, row
-from harness.services import skip_or_fail
+from harness.system.guardian.services import skip_or_fail
 
 
 def _valid(rows: list[dict]) -> None:

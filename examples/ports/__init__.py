@@ -1,1 +1,1 @@
-"""A minimal correct example of every port in harness/ports.py (see docs/PLUGINS.md)."""
+"""A minimal correct example of every port in harness/system/ports.py (see docs/PLUGINS.md)."""

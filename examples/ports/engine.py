@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness import engine
-from harness.feed import seeded_feed
-from harness.locks.protocol import LockProvider
+from harness.system import engine
+from harness.system.feed import seeded_feed
+from harness.system.locks.protocol import LockProvider
 
 
 class EveryOther:

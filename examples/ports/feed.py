@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from harness.model import SymbolSpec, Tick
+from harness.system.model import SymbolSpec, Tick
 
 
 def zigzag(spec: SymbolSpec, seed: int) -> Iterator[Tick]:

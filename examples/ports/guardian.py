@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from harness.guardian.risk import Guardian, RiskLimits
-from harness.model import SymbolSpec
+from harness.system.guardian.risk import Guardian, RiskLimits
+from harness.system.model import SymbolSpec
 
 
 def cautious(specs: Sequence[SymbolSpec], limits: RiskLimits, **options: Any) -> Guardian:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
-from harness.ledger import Ledger
-from harness.model import ClosedTrade, Fill, SymbolSpec
+from harness.system.ledger import Ledger
+from harness.system.model import ClosedTrade, Fill, SymbolSpec
 
 
 class JournalLedger:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from harness.history import History
-from harness.locks.client import ZmqLockProvider
-from harness.locks.protocol import LockClient
-from harness.locks.server import LockBroker
+from harness.history.log import History
+from harness.system.locks.client import ZmqLockProvider
+from harness.system.locks.protocol import LockClient
+from harness.system.locks.server import LockBroker
 
 
 class OwnBroker:

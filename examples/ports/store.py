@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.history import Event
+from harness.history.log import Event
 
 
 class MemoryStore:

@@ -30,15 +30,7 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
-from harness.checks.locks import AREA as LOCK_AREA
-from harness.checks.locks import HoldWindow as Hold
-from harness.checks.locks import hold_windows
-from harness.checks.perf import AREA as PERF_AREA
-
-# The checker's own sample definitions, so the histograms show exactly what was measured.
-from harness.checks.perf import latency_summary, lock_latencies, order_latencies
-from harness.checks.replay import run_info
-from harness.events import (
+from harness.history.events import (
     FAULT_HEAL,
     FAULT_INJECT,
     PERSISTENCE_START,
@@ -47,13 +39,21 @@ from harness.events import (
     RISK_TRIP,
     TRADE_CLOSED,
 )
-from harness.gates import GateResult, Line
-from harness.history import Event, HistoryError
+from harness.history.log import Event, HistoryError
+from harness.judge.checks.locks import AREA as LOCK_AREA
+from harness.judge.checks.locks import HoldWindow as Hold
+from harness.judge.checks.locks import hold_windows
+from harness.judge.checks.perf import AREA as PERF_AREA
+
+# The checker's own sample definitions, so the histograms show exactly what was measured.
+from harness.judge.checks.perf import latency_summary, lock_latencies, order_latencies
+from harness.judge.checks.replay import run_info
+from harness.judge.gates import GateResult, Line
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
 
-    from harness.scenario import Verdict
+    from harness.run.scenario import Verdict
 
 REPORT_NAME = "report.html"
 MAX_POINTS = 1000
@@ -121,7 +121,7 @@ class _SvgMarks:
 
 
 def from_verdict(verdict: Verdict) -> ReportData:
-    """Report data of a judged run (a ``harness.scenario.Verdict``)."""
+    """Report data of a judged run (a ``harness.run.scenario.Verdict``)."""
     from harness.report.settings import run_settings
 
     figures = {ev.area: ev.figures for ev in verdict.evidence}
@@ -132,7 +132,7 @@ def from_verdict(verdict: Verdict) -> ReportData:
 
 def from_saved(path: Path) -> ReportData:
     """Report data of a saved run directory (its evidence.json) or a bare history (re-judged)."""
-    from harness.rejudge import read_history
+    from harness.judge.rejudge import read_history
 
     events, _ = read_history(path)
     document = path / "evidence.json" if path.is_dir() else None
@@ -156,9 +156,9 @@ def _from_document(doc: Mapping[str, Any], events: Sequence[Event], origin: Path
 
 def _rejudged(events: Sequence[Event]) -> ReportData:
     """A history without its evidence: judge it with the default gates on the areas it has events for."""
-    from harness.config import load_config
-    from harness.gates import judge, unified
-    from harness.judge import STANDARD_AREAS, evaluate
+    from harness.judge.areas import STANDARD_AREAS, evaluate, judge
+    from harness.judge.gates import unified
+    from harness.run.config import load_config
 
     evidence = evaluate(events, STANDARD_AREAS)
     gates = tuple(judge(evidence, load_config(None).gates))

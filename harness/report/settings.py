@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.overrides import flatten
+from harness.run.overrides import flatten
 
 if TYPE_CHECKING:
-    from harness.config import HarnessConfig
+    from harness.run.config import HarnessConfig
 
 
 def run_settings(config: HarnessConfig) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness import __version__
-from harness.gates import GateResult
-from harness.scenario import Verdict
+from harness.judge.gates import GateResult
+from harness.run.scenario import Verdict
 
 RULE = "=" * 80
 

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.history import normalise, write_jsonl
-from harness.judge import NOT_APPLICABLE
+from harness.history.log import normalise, write_jsonl
+from harness.history.stresslog import write_log
+from harness.judge.areas import NOT_APPLICABLE
 from harness.report.html import from_verdict, write_html
 from harness.report.settings import run_settings
 from harness.report.verify_log import physical_evidence, verify_log
-from harness.scenario import Verdict, make_dir
-from harness.stresslog import write_log
+from harness.run.scenario import Verdict, make_dir
 
 SCHEMA = "harness.evidence/1"
 # A history or log larger than this is gzipped (~10x smaller); `harness check`/`report` read either.

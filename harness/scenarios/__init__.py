@@ -1,4 +1,4 @@
-"""The packaged scenarios: each module defines ``SCENARIO`` (see ``harness.scenario``).
+"""The packaged scenarios: each module defines ``SCENARIO`` (see ``harness.run.scenario``).
 
 They ship inside the wheel so ``pip install harness`` can run them, and pytest collects each
 file as a test module (the project's ``conftest.py``).

@@ -15,16 +15,17 @@ from functools import partial
 from typing import Any
 
 from harness import schedule
-from harness.aggregator import MetricsAggregator, SymbolMetrics
-from harness.checks.evidence import Evidence
-from harness.config import HarnessConfig
-from harness.controlled import Outcome, Runner, Workload, plain_threads
-from harness.gates import GateResult, Line
-from harness.guardian.risk import Guardian, Refusal
-from harness.history import History, LocalSequence
-from harness.locks.protocol import symbol_lock
-from harness.model import Fill, Order, Side, SymbolSpec
-from harness.scenario import Plugins, Scenario, ScenarioContext, Trial
+from harness.explore.exploration import Outcome, Runner, Workload, plain_threads
+from harness.history.log import History, LocalSequence
+from harness.judge.evidence import Evidence
+from harness.judge.gates import GateResult, Line
+from harness.run.config import HarnessConfig
+from harness.run.plugins import Plugins
+from harness.run.scenario import Scenario, ScenarioContext, Trial
+from harness.system.aggregator import MetricsAggregator, SymbolMetrics
+from harness.system.guardian.risk import Guardian, Refusal
+from harness.system.locks.protocol import symbol_lock
+from harness.system.model import Fill, Order, Side, SymbolSpec
 
 AREA = "Component Contention"
 PRICE = Decimal(100)

@@ -10,20 +10,20 @@ longer, P0) and finally resumes trading from the recovered guardian. The resumed
 judged by every standard gate.
 """
 
-from harness.checks.evidence import Evidence
-from harness.config import ConfigError
-from harness.crash import AREA, CHILD_PORTS, CrashPlan, check_recovery, crash
-from harness.events import RUN_RESUME
-from harness.gates import GateResult, Line
-from harness.guardian.checkpoint import read_wal, snapshots
-from harness.guardian.persistence import schema_for
-from harness.guardian.recovery import recover
-from harness.guardian.store import database_url_from_env, open_store
-from harness.history import History
-from harness.plugins import load as load_plugin
-from harness.ports import PersistedGuardianPort
-from harness.scenario import Scenario, ScenarioContext, Trial
-from harness.services import resolve, skip_or_fail
+from harness.errors import ConfigError
+from harness.history.events import RUN_RESUME
+from harness.history.log import History
+from harness.judge.evidence import Evidence
+from harness.judge.gates import GateResult, Line
+from harness.run.crash import AREA, CHILD_PORTS, CrashPlan, check_recovery, crash
+from harness.run.plugins import load as load_plugin
+from harness.run.scenario import Scenario, ScenarioContext, Trial
+from harness.system.guardian.checkpoint import read_wal, snapshots
+from harness.system.guardian.persistence import schema_for
+from harness.system.guardian.recovery import recover
+from harness.system.guardian.services import resolve, skip_or_fail
+from harness.system.guardian.store import database_url_from_env, open_store
+from harness.system.ports import PersistedGuardianPort
 
 KILL_AFTER_EVENTS = 3000
 

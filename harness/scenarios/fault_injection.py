@@ -10,14 +10,15 @@ hold every event exactly once -- spilled while it was unreachable, drained when 
 
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from harness.checks.persistence import check_persistence
-from harness.faults import FaultProxy
-from harness.gates import GateResult, Line
-from harness.guardian.persistence import PersistenceConfig, session
-from harness.nemesis import AREA, POLICY_ROWS, Nemesis, check_fault_rows
-from harness.ports import GuardianPort, PersistedGuardianPort
-from harness.scenario import Scenario, ScenarioContext, Trial
-from harness.services import ServiceUnavailable, resolve, skip_or_fail
+from harness.errors import ServiceUnavailable
+from harness.faults.nemesis import AREA, POLICY_ROWS, Nemesis, check_fault_rows
+from harness.faults.proxy import FaultProxy
+from harness.judge.checks.persistence import check_persistence
+from harness.judge.gates import GateResult, Line
+from harness.run.scenario import Scenario, ScenarioContext, Trial
+from harness.system.guardian.persistence import PersistenceConfig, session
+from harness.system.guardian.services import resolve, skip_or_fail
+from harness.system.ports import GuardianPort, PersistedGuardianPort
 
 
 def through(url: str, proxy: FaultProxy) -> str:

@@ -6,11 +6,11 @@ and the checkpoint log. The verdict is read back from the database and the log: 
 event produced is there exactly once. The run's schema and keys are removed afterwards.
 """
 
-from harness.checks.persistence import check_persistence
-from harness.guardian.persistence import PersistenceConfig, session
-from harness.ports import PersistedGuardianPort
-from harness.scenario import ENGINE_PARTS, STANDARD_AREAS, Scenario, ScenarioContext, Trial
-from harness.services import resolve, skip_or_fail
+from harness.judge.checks.persistence import check_persistence
+from harness.run.scenario import STANDARD_AREAS, Scenario, ScenarioContext, Trial
+from harness.system.guardian.persistence import PersistenceConfig, session
+from harness.system.guardian.services import resolve, skip_or_fail
+from harness.system.ports import ENGINE_PARTS, PersistedGuardianPort
 
 
 def run(ctx: ScenarioContext) -> Trial:

@@ -1,21 +1,23 @@
 """Lock state-machine rules: a faulty client sends every operation the broker must refuse.
 
-Before the symbols trade through the lock service, a faulty client (``harness.lock_rules``)
+Before the symbols trade through the lock service, a faulty client (``harness.faults.faulty_client``)
 releases a lock it does not hold, releases a grant twice, renews and releases a grant whose
 lease ran out. The broker must refuse each; the run is judged on lock atomicity (which also
 flags a broker that honours any of them from its own events) and on the rules gate, which
 fails when a rule was honoured -- or was never exercised at all.
 """
 
-from harness.checks.evidence import Evidence
-from harness.checks.lock_rules import AREA, check_lock_rules
-from harness.config import ConcurrencyMode, ConfigError
-from harness.gates import GateResult, Line
-from harness.history import History, new_sequence
-from harness.lock_rules import RULES, Probes, send_faulty_operations
-from harness.locks.client import ZmqLockClient, ZmqLockProvider
-from harness.locks.protocol import Grant
-from harness.scenario import Scenario, ScenarioContext, Trial
+from harness.errors import ConfigError
+from harness.faults.faulty_client import Probes, send_faulty_operations
+from harness.history.events import LOCK_RULES as RULES
+from harness.history.log import History, new_sequence
+from harness.judge.checks.lock_rules import AREA, check_lock_rules
+from harness.judge.evidence import Evidence
+from harness.judge.gates import GateResult, Line
+from harness.run.scenario import Scenario, ScenarioContext, Trial
+from harness.system.locks.client import ZmqLockClient, ZmqLockProvider
+from harness.system.locks.protocol import Grant
+from harness.system.settings import ConcurrencyMode
 
 SHORT_LEASE_MS = 20
 

@@ -7,7 +7,7 @@ performance, exact PnL reconciliation and risk limits at every fill.
 
 import pytest
 
-from harness.scenario import Scenario, ScenarioContext, Trial
+from harness.run.scenario import Scenario, ScenarioContext, Trial
 
 
 def run(ctx: ScenarioContext) -> Trial:

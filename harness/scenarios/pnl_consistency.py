@@ -7,13 +7,13 @@ the channel must really have misbehaved (a consistency test with no disorder pro
 nothing).
 """
 
-from harness.aggregator import MetricsAggregator
-from harness.checks.evidence import Evidence
-from harness.checks.pnl import reconcile, states_over_time
-from harness.disorder import DisorderlyChannel
-from harness.gates import GateResult, Line, gate_aggregator
-from harness.history import History
-from harness.scenario import Scenario, ScenarioContext, Trial
+from harness.faults.disorder import DisorderlyChannel
+from harness.history.log import History
+from harness.judge.checks.pnl import reconcile, states_over_time
+from harness.judge.evidence import Evidence
+from harness.judge.gates import GateResult, Line, gate_aggregator
+from harness.run.scenario import Scenario, ScenarioContext, Trial
+from harness.system.aggregator import MetricsAggregator
 
 REPLACE_AREA = "MetricsAggregator Accuracy (REPLACE mode)"
 DISORDER_AREA = "Delivery Disorder Injected"

@@ -11,16 +11,16 @@ is broken.
 
 from dataclasses import replace
 
-from harness.checks.evidence import Evidence
-from harness.checks.locks import check_locks
-from harness.checks.risk import check_risk
-from harness.config import ConcurrencyMode
-from harness.controls import FirstRound, Rendezvous, UnlockedProvider, check_then_act_guardian
-from harness.engine import run as run_engine
-from harness.gates import GateResult, Line, gate_locks, gate_risk
-from harness.history import write_jsonl
-from harness.locks.local import LockTable
-from harness.scenario import Scenario, ScenarioContext, Trial
+from harness.faults.controls import FirstRound, Rendezvous, UnlockedProvider, check_then_act_guardian
+from harness.history.log import write_jsonl
+from harness.judge.checks.locks import check_locks
+from harness.judge.checks.risk import check_risk
+from harness.judge.evidence import Evidence
+from harness.judge.gates import GateResult, Line, gate_locks, gate_risk
+from harness.run.scenario import Scenario, ScenarioContext, Trial
+from harness.system.engine import run as run_engine
+from harness.system.locks.local import LockTable
+from harness.system.settings import ConcurrencyMode
 
 CONTROL_AREA = "Race Detector Control"
 

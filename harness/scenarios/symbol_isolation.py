@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from harness.checks.evidence import Evidence
-from harness.config import ConcurrencyMode
-from harness.events import WORKER_DONE, WORKER_ERROR
-from harness.feed import FaultyFeed
-from harness.gates import GateResult, Line
-from harness.scenario import ENGINE_PARTS, Scenario, ScenarioContext, Trial
+from harness.history.events import WORKER_DONE, WORKER_ERROR
+from harness.judge.evidence import Evidence
+from harness.judge.gates import GateResult, Line
+from harness.run.scenario import Scenario, ScenarioContext, Trial
+from harness.system.feed import FaultyFeed
+from harness.system.ports import ENGINE_PARTS
+from harness.system.settings import ConcurrencyMode
 
 AREA = "Failure Injection"
 FAILING_AFTER_TICKS = 40

@@ -1,3 +1,3 @@
 """The persistence tests' fixtures (real services under unique names, no service URLs leaking in)."""
 
-from tests.guardian.conftest import _no_service_urls_in_env, postgres, redis_service, schema  # noqa: F401
+from tests.system.guardian.conftest import _no_service_urls_in_env, postgres, redis_service, schema  # noqa: F401

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.boundary import check_endpoint
-from harness.cli import main
-from harness.config import ConfigError, HarnessConfig
-from harness.gates import Thresholds
-from harness.guardian.store import StoreError
+from harness.cli.boundary import check_endpoint
+from harness.cli.main import main
+from harness.errors import ConfigError
+from harness.judge.thresholds import Thresholds
 from harness.report import write_reports
-from harness.scenario import Scenario, execute
+from harness.run.config import HarnessConfig
+from harness.run.scenario import Scenario, execute
+from harness.system.guardian.store import StoreError
 
 
 def cli(*argv: str) -> tuple[int, str, str]:
@@ -74,7 +75,7 @@ def test_a_negative_gate_threshold_is_refused(tmp_path: Path, gate: str) -> None
 
 
 def test_zero_thresholds_are_accepted() -> None:
-    from harness.config import harness_config
+    from harness.run.config import harness_config
 
     assert harness_config({"gates": {gate: 0 for gate in NUMERIC_GATES}}).gates.max_errors == 0
     assert len(NUMERIC_GATES) >= 15
@@ -120,7 +121,7 @@ def test_an_error_inside_a_scenario_is_a_failing_verdict_line_in_every_report(tm
 
 
 def test_a_scenario_that_completes_is_not_judged_by_the_error_gate(tmp_path: Path) -> None:
-    from harness.scenario import Trial
+    from harness.run.scenario import Trial
 
     quiet = Scenario(name="quiet", title="t", description="d", run=lambda ctx: Trial(()), areas=())
     assert execute(quiet, HarnessConfig(), tmp_path / "run").gates == ()

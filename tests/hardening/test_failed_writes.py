@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import RunConfig
-from harness.guardian import checkpoint as checkpoint_module
-from harness.guardian.checkpoint import Checkpoint, append_log, read_log
-from harness.guardian.recovery import recover
-from harness.guardian.writer import Backoff, Writer
-from tests.guardian.conftest import FakeClock, make_events
+from harness.system.guardian import checkpoint as checkpoint_module
+from harness.system.guardian.checkpoint import Checkpoint, append_log, read_log
+from harness.system.guardian.recovery import recover
+from harness.system.guardian.writer import Backoff, Writer
+from harness.system.settings import RunConfig
+from tests.system.guardian.conftest import FakeClock, make_events
 
 CONFIG = RunConfig(trades=5, seed=3)
 
@@ -87,8 +87,8 @@ def test_an_append_cut_short_is_rolled_back_so_no_half_line_stays(tmp_path: Path
 
 
 def test_a_spill_that_cannot_be_written_keeps_its_events_queued_until_it_can(tmp_path: Path, monkeypatch) -> None:
-    from harness.guardian import writer as writer_module
-    from tests.guardian.conftest import FlakyStore
+    from harness.system.guardian import writer as writer_module
+    from tests.system.guardian.conftest import FlakyStore
 
     monkeypatch.setattr(writer_module, "append_log", failing_on({1, 2}))  # the disk is full twice
     store, clock = FlakyStore(), FakeClock()

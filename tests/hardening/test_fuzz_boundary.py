@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.cli import main
-from harness.history import History
+from harness.cli.main import main
+from harness.history.log import History
 
 DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"  # make fuzz
 EXAMPLES = 1500 if DEEP else 60
@@ -46,9 +46,9 @@ def no_long_work(monkeypatch):
     def stop(*args, **kwargs):
         raise Accepted
 
-    monkeypatch.setattr("harness.scenario.execute", scenario)
-    monkeypatch.setattr("harness.guardian.api.serve", stop)
-    monkeypatch.setattr("harness.locks.server.serve_forever", stop)
+    monkeypatch.setattr("harness.run.scenario.execute", scenario)
+    monkeypatch.setattr("harness.api.app.serve", stop)
+    monkeypatch.setattr("harness.system.locks.server.serve_forever", stop)
 
 
 @pytest.fixture(scope="module", autouse=True)

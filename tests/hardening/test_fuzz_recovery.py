@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.config import RunConfig
-from harness.engine import run
-from harness.guardian.checkpoint import Checkpoint, CheckpointError, replay_state, segments
-from harness.guardian.recovery import recover
-from harness.history import History
-from harness.locks.local import LockTable
+from harness.history.log import History
+from harness.system.engine import run
+from harness.system.guardian.checkpoint import Checkpoint, CheckpointError, replay_state, segments
+from harness.system.guardian.recovery import recover
+from harness.system.locks.local import LockTable
+from harness.system.settings import RunConfig
 
 DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"  # make fuzz
 pytestmark = [pytest.mark.slow] if DEEP else []

@@ -9,18 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from harness.checks.persistence import check_persistence
-from harness.cli import main
-from harness.config import RunConfig
-from harness.gates import Thresholds, gate_persistence
-from harness.guardian.checkpoint import read_log
-from harness.guardian.manifest import CLEANUP_FILE
-from harness.guardian.persistence import Persistence, PersistenceConfig
-from harness.guardian.store import open_store
-from harness.guardian.writer import Backoff
-from harness.history import Event
-from harness.services import ServiceInfo
-from tests.guardian.conftest import FlakyStore, unique
+from harness.cli.main import main
+from harness.history.log import Event
+from harness.judge.checks.persistence import check_persistence
+from harness.judge.gates import gate_persistence
+from harness.judge.thresholds import Thresholds
+from harness.system.guardian.checkpoint import read_log
+from harness.system.guardian.manifest import CLEANUP_FILE
+from harness.system.guardian.persistence import Persistence, PersistenceConfig
+from harness.system.guardian.services import ServiceInfo
+from harness.system.guardian.store import open_store
+from harness.system.guardian.writer import Backoff
+from harness.system.settings import RunConfig
+from tests.system.guardian.conftest import FlakyStore, unique
 
 CONFIG = RunConfig(trades=5, seed=9)
 
@@ -114,7 +115,7 @@ def test_real_services_blackholed_until_the_end_then_cleanup_by_drain(
         tmp_path: Path, postgres: ServiceInfo, redis_service: ServiceInfo, schema: str) -> None:
     from urllib.parse import urlsplit
 
-    from harness.faults import FaultProxy
+    from harness.faults.proxy import FaultProxy
 
     pg, rd = urlsplit(postgres.url), urlsplit(redis_service.url)
     with FaultProxy(pg.hostname, pg.port or 5432) as pg_proxy, FaultProxy(rd.hostname, rd.port or 6379) as rd_proxy:
@@ -157,12 +158,12 @@ def test_a_scenario_whose_services_stay_down_writes_its_report_with_the_outage(
     """The issue's row: blackholed until the end -> no traceback, events.jsonl, evidence and a report."""
     from urllib.parse import urlsplit
 
-    from harness.config import HarnessConfig, harness_config
-    from harness.faults import FaultProxy
-    from harness.guardian.persistence import session
+    from harness.faults.proxy import FaultProxy
     from harness.report import write_reports
-    from harness.scenario import STANDARD_AREAS, Scenario, Trial, execute
+    from harness.run.config import HarnessConfig, harness_config
+    from harness.run.scenario import STANDARD_AREAS, Scenario, Trial, execute
     from harness.scenarios.fault_injection import through
+    from harness.system.guardian.persistence import session
 
     pg, rd = urlsplit(postgres.url), urlsplit(redis_service.url)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import RunConfig
-from harness.engine import run
-from harness.guardian.checkpoint import (
+from harness.history.log import Event, History
+from harness.system.engine import run
+from harness.system.guardian.checkpoint import (
     Checkpoint,
     CheckpointError,
     _checksum,
@@ -20,9 +20,9 @@ from harness.guardian.checkpoint import (
     segments,
     snapshots,
 )
-from harness.guardian.recovery import recover
-from harness.history import Event, History
-from harness.locks.local import LockTable
+from harness.system.guardian.recovery import recover
+from harness.system.locks.local import LockTable
+from harness.system.settings import RunConfig
 
 CONFIG = RunConfig(trades=40, seed=5)
 EXACT = "exact"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from pathlib import Path
 
-from harness.cli import main
+from harness.cli.main import main
 
 PANEL_IDS = ("panel-pnl", "panel-latency", "panel-locks", "panel-exposure", "panel-persistence")
 

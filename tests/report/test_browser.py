@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from matplotlib.image import imread
 
-from harness.services import REQUIRE_ENV, services_required
+from harness.system.guardian.services import REQUIRE_ENV, services_required
 
 from .. import _history_builders as hb
 from . import PANEL_IDS, Page, real_run
@@ -80,11 +80,11 @@ def test_the_console_check_sees_a_script_error(chromium, tmp_path):
 
 
 def test_a_fail_report_in_the_browser_shows_reproduce_counterexamples_and_the_offending_hold(chromium, tmp_path):
-    from harness.cli import main
-    from harness.config import RunConfig
-    from harness.controls import Rendezvous, UnlockedProvider
-    from harness.engine import run
-    from harness.history import write_jsonl
+    from harness.cli.main import main
+    from harness.faults.controls import Rendezvous, UnlockedProvider
+    from harness.history.log import write_jsonl
+    from harness.system.engine import run
+    from harness.system.settings import RunConfig
 
     out = tmp_path / "fail"
     assert main(["run", "multi_symbol_stress", "--trades", "5", "--out", str(out),

@@ -11,15 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.checks.locks import HoldWindow as Hold
-from harness.checks.locks import check_locks
-from harness.cli import main
-from harness.config import RunConfig
-from harness.controls import Rendezvous, UnlockedProvider
-from harness.engine import run
-from harness.history import read_jsonl, write_jsonl
+from harness.cli.main import main
+from harness.faults.controls import Rendezvous, UnlockedProvider
+from harness.history.log import read_jsonl, write_jsonl
+from harness.judge.checks.locks import HoldWindow as Hold
+from harness.judge.checks.locks import check_locks
 from harness.report import html as html_report
 from harness.report.html import downsample, hold_bars, log_bins
+from harness.system.engine import run
+from harness.system.settings import RunConfig
 
 from .. import _history_builders as hb
 from . import PANEL_IDS, Page, real_run

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.cli import main
-from harness.history import read_jsonl
+from harness.cli.main import main
+from harness.history.log import read_jsonl
 from harness.report import writer
 
 

@@ -1,0 +1,1 @@
+"""The Guardian API: a read-only HTTP view of a run (live while it goes, or a saved history)."""

@@ -1,0 +1,69 @@
+"""``harness check PATH``: re-judge a saved history and print the verdict in the VERIFY_LOG style.
+
+The judging is ``harness.judge.rejudge``; this front end decides which areas and thresholds
+to use -- ``--areas``, what the run recorded in its evidence.json, or a scenario's (named with
+``--scenario`` or recorded without areas) -- and loads a scenario, and with it the system
+under test, only in that last case.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.judge.areas import STANDARD_AREAS
+from harness.judge.gates import unified
+from harness.judge.rejudge import judge_history, parse_areas, read_run, recorded_plan
+from harness.judge.thresholds import Thresholds, load_thresholds
+
+
+def _scenario_plan(name: str, config_file: Path | None) -> tuple[tuple[str, ...], Thresholds]:
+    """A scenario's areas and thresholds (its own settings over the config file's)."""
+    from harness.run.config import load_config  # only here: a scenario module brings the engine with it
+    from harness.run.scenario import load
+
+    scenario = load(name)
+    return scenario.areas, scenario.configure(load_config(config_file)).gates
+
+
+def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, areas: str | None = None,
+            lenient: bool = False) -> int:
+    """Judge a saved history and print the verdict; return the exit code (0 PASS, 1 FAIL).
+
+    ``areas`` (``--areas locks,races``) judges exactly those areas, each required to apply;
+    ``lenient`` judges the lines that meet the history contract and fails a contract gate
+    listing the others.
+    """
+    chosen = parse_areas(areas)
+    checked, document = read_run(path, lenient)
+    name = scenario_name or document.get("scenario")
+    recorded = None if scenario_name else recorded_plan(document, load_thresholds(config_file))
+    if recorded is not None:
+        judged, limits = recorded
+    elif name is not None:
+        judged, limits = _scenario_plan(name, config_file)
+    else:
+        judged, limits = STANDARD_AREAS, load_thresholds(config_file)
+    gates = judge_history(checked, judged, limits, chosen, str(path))
+    for gate in gates:
+        print(f"[PHYSICAL_EVIDENCE] {gate.area}: {gate.status}")
+        for line in gate.lines:
+            print(f"  {'✅' if line.ok else '❌'} {line.text}")
+    status = "PASS" if unified(gates) else "FAIL"
+    print(f"[UnifiedGate] {(name or 'HISTORY').upper()} {status}")
+    return 0 if status == "PASS" else 1
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``harness check``."""
+    p.add_argument("path", type=Path)
+    p.add_argument("--scenario", help="judge with this scenario's areas and thresholds")
+    p.add_argument("--areas", help="judge exactly these areas (comma-separated keys), each required to apply")
+    p.add_argument("--config", type=Path)
+    p.add_argument("--lenient", action="store_true",
+                   help="judge the lines that meet the history contract; report the others as a failed gate")
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Re-judge a saved history with the same gates."""
+    return rejudge(args.path, args.scenario, args.config, args.areas, args.lenient)

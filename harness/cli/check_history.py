@@ -1,0 +1,72 @@
+"""``harness check-history FILE --model NAME``: check a recorded history for linearizability.
+
+Exit codes: 0 linearizable, 1 not linearizable (counterexample printed), 2 unreadable input,
+unknown model, or an op the model cannot judge (one error line on stderr), 3 unknown (a
+budget ran out).
+
+``--fail-semantics`` says what a ``:fail`` op means: ``knossos`` (default) -- it did not
+happen and is dropped; ``porcupine`` -- a failed cas still compared and saw a value other than
+the one it expected, so it is kept and checked (stricter; porcupine's etcd model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.judge.linearizability.checker import check
+from harness.judge.linearizability.formats import FORMATS, HistoryFormatError, read_history
+from harness.judge.linearizability.models import MODELS
+from harness.judge.linearizability.operations import FAIL_SEMANTICS, Budget, MalformedHistory, Result, operations
+
+EXIT_TRUE, EXIT_FALSE, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
+SHOWN_PREFIX = 10
+
+
+def add_check_history_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the check-history arguments to a (sub)parser."""
+    defaults = Budget()
+    parser.add_argument("file", type=Path, help="history file (EDN, JSON, Jepsen log or events.jsonl)")
+    parser.add_argument("--model", required=True, help=f"sequential model: {', '.join(MODELS)}")
+    parser.add_argument("--format", default="auto", choices=FORMATS, help="history format (default: auto-detect)")
+    parser.add_argument("--fail-semantics", default="knossos", choices=FAIL_SEMANTICS,
+                        help="a :fail op did not happen (knossos) or a failed cas observed another value (porcupine)")
+    parser.add_argument("--budget-steps", type=int, default=defaults.steps,
+                        help="search steps before answering unknown")
+    parser.add_argument("--budget-seconds", type=float, default=defaults.seconds,
+                        help="seconds before answering unknown")
+
+
+def run_check_history(args: argparse.Namespace) -> int:
+    """Run check-history with parsed arguments; return the exit code."""
+    model = MODELS.get(args.model)
+    if model is None:
+        return _error(f"unknown model {args.model!r} (choose from {', '.join(MODELS)})")
+    try:
+        ops = operations(read_history(args.file, args.format), args.fail_semantics)
+    except (HistoryFormatError, MalformedHistory) as exc:
+        return _error(f"{args.file}: {exc}" if isinstance(exc, MalformedHistory) else str(exc))
+    result = check(ops, model, Budget(args.budget_steps, args.budget_seconds))
+    if result.error is not None:
+        return _error(f"{args.file}: {result.error}")
+    print(f"{args.file}: {len(ops)} operations, model {model.name}: {result.summary()}")
+    if result.verdict == "false":
+        _print_counterexample(result)
+    return {"true": EXIT_TRUE, "false": EXIT_FALSE, "unknown": EXIT_UNKNOWN}[result.verdict]
+
+
+def _print_counterexample(result: Result) -> None:
+    assert result.failed_op is not None
+    if result.key is not None:
+        print(f"key: {result.key}")
+    prefix = result.linearized_prefix
+    print(f"longest linearizable prefix ({len(prefix)} operations, last {min(len(prefix), SHOWN_PREFIX)} shown):")
+    for op in prefix[-SHOWN_PREFIX:]:
+        print(f"  {op.describe()}")
+    print(f"first operation that cannot be linearized:\n  {result.failed_op.describe()}")
+
+
+def _error(message: str) -> int:
+    print(f"harness check-history: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT

@@ -1,0 +1,156 @@
+"""``harness run NAME --schedules N`` and ``--replay-schedule PATH``: controlled runs as a CI gate.
+
+Explores N schedules of the scenario's workload (its own, or the reference engine's),
+shrinks the first failure, saves it as ``schedule.json`` in the run directory, replays it
+to confirm, and writes the usual report with a "Controlled Schedules" gate whose evidence
+holds the counts, rates, the minimal schedule and its per-worker timeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import shlex
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.explore.exploration import (
+    Execution,
+    Exploration,
+    Workload,
+    explore,
+    load,
+    replay_saved,
+    save,
+    shrink,
+    timeline,
+)
+from harness.explore.strategies import STRATEGIES
+from harness.judge.evidence import Evidence
+from harness.judge.gates import GateResult, Line
+from harness.run.config import HarnessConfig
+from harness.run.plugins import Plugins
+from harness.run.scenario import Scenario, Verdict, make_dir
+from harness.run.workloads import workload_of
+
+AREA = "Controlled Schedules"
+DEPTH = 3
+
+
+def add_schedule_arguments(parser: argparse.ArgumentParser, count: Any) -> None:
+    """The controlled-run flags of ``harness run``."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--schedules", type=count, help="explore N controlled schedules (thread mode)")
+    group.add_argument("--replay-schedule", type=Path, metavar="PATH", help="replay a saved schedule.json exactly")
+    parser.add_argument("--strategy", choices=STRATEGIES, help="how schedules are drawn (default pct)")
+    parser.add_argument("--depth", type=count, help=f"PCT bug depth d, d-1 priority change points (default {DEPTH})")
+
+
+def wanted(args: argparse.Namespace) -> bool:
+    """True when the command line asks for a controlled run; ConfigError for a flag that would be ignored."""
+    if getattr(args, "schedules", None) is not None or getattr(args, "replay_schedule", None) is not None:
+        return True
+    if getattr(args, "strategy", None) or getattr(args, "depth", None) is not None:
+        raise ConfigError("--strategy/--depth apply to controlled runs: add --schedules N")
+    return False
+
+
+def run_controlled(args: argparse.Namespace, scenario: Scenario, config: HarnessConfig, plugins: Plugins,
+                   out: Path, flags: list[str]) -> int:
+    """Explore or replay, write the report directory, print the verdict; return the exit code."""
+    depth = DEPTH if args.depth is None else args.depth
+    if depth < 1:
+        raise ConfigError(f"--depth: must be at least 1, got {depth}")
+    if args.schedules is not None and args.schedules < 1:
+        raise ConfigError(f"--schedules: must be at least 1, got {args.schedules}")
+    if getattr(args, "mode", None) == "process":
+        raise ConfigError("controlled runs are thread mode: worker processes cannot be scheduled from here")
+    if getattr(args, "duration", None) is not None:
+        raise ConfigError("controlled runs are sized in trades (--trades), not --duration")
+    if getattr(args, "serve", None) is not None:
+        raise ConfigError("--serve watches one live run; a controlled run is many executions")
+    started = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    make_dir(out)
+    workload = workload_of(scenario, config, plugins)
+    if args.replay_schedule:
+        gate, evidence, execution = _replay(workload, args.replay_schedule)
+        command = _command(scenario, config, [*flags, "--replay-schedule", str(args.replay_schedule)])
+    else:
+        exploration = explore(workload, args.schedules, config.run.seed, args.strategy or "pct", depth)
+        gate, evidence, execution = _explored(workload, exploration, out)
+        command = _command(scenario, config, [*flags, "--replay-schedule", str(out / "schedule.json")]
+                           if exploration.failure else [*flags, "--schedules", str(args.schedules)])
+    verdict = Verdict(scenario, config, out.name, (gate,), (evidence,), execution.outcome.events, started, command)
+    from harness.report import write_reports
+
+    write_reports(verdict, out)
+    for line in gate.lines:
+        print(f"{'✅' if line.ok else '❌'} {line.text}")
+    for row in gate.counterexamples.get("timeline", ()):
+        print(row["row"])
+    print(f"[UnifiedGate] {scenario.name.upper()} {verdict.status}\nreport: {out}")
+    if not verdict.passed:
+        print(f"replay: {command}")
+    return verdict.exit_code
+
+
+def _command(scenario: Scenario, config: HarnessConfig, flags: list[str]) -> str:
+    """The command that reruns this controlled run (mode and size come from the schedule)."""
+    words = ["harness", "run", scenario.name, "--seed", str(config.run.seed),
+             "--symbols", ",".join(config.run.symbol_names)]
+    return shlex.join([*words, *flags])
+
+
+def _explored(workload: Workload, ex: Exploration, out: Path) -> tuple[GateResult, Evidence, Execution]:
+    per_schedule, per_step = ex.per_second
+    figures: dict[str, Any] = {
+        "strategy": ex.strategy, "depth": ex.depth, "seed": ex.seed, "schedules": ex.schedules, "steps": ex.steps,
+        "distinct_interleavings": ex.distinct, "schedules_per_s": round(per_schedule, 1),
+        "steps_per_s": round(per_step, 1), "violation": ex.failure.violation if ex.failure else "",
+    }
+    lines = [Line(True, f"Explored {ex.schedules} schedules (the non-preemptive one, then {ex.strategy} "
+                        f"depth {ex.depth}, seed {ex.seed}): "
+                        f"{ex.steps} steps, {ex.distinct} distinct interleavings, "
+                        f"{per_schedule:.1f} schedules/s, {per_step:.0f} steps/s")]
+    if ex.failure is None:
+        lines.append(Line(True, "No schedule violated a correctness gate"))
+        return GateResult("schedules", AREA, tuple(lines)), Evidence(AREA, figures), ex.last
+    minimal, attempts = shrink(workload, ex.failure)
+    path = save(minimal, workload, out / "schedule.json",
+                {"strategy": ex.strategy, "depth": ex.depth, "seed": ex.seed, "schedule": ex.failure.label})
+    _, exact = replay_saved(workload, load(path))
+    t = minimal.trace
+    (out / "schedule_timeline.txt").write_text("\n".join(timeline(t)) + "\n", encoding="utf-8")
+    figures.update(minimal_steps=len(t.steps), minimal_preemptions=t.preemptions, minimal_trades=minimal.trades,
+                   shrink_attempts=attempts, replayed_exactly=exact)
+    lines += [
+        Line(False, f"{ex.failure.label} (seed {ex.seed}) violated: {ex.failure.violation}"),
+        *(Line(False, f"  {text}") for text in minimal.details()),
+        Line(False, f"Minimal failing schedule: {t.preemptions} preemptions, {len(t.switches)} switches, "
+                    f"{len(t.steps)} steps, {minimal.trades} trades per worker (from {ex.failure.trace.preemptions} "
+                    f"preemptions, {len(ex.failure.trace.steps)} steps, {ex.failure.trades} trades; "
+                    f"{attempts} shrink attempts) -> {path}"),
+        Line(exact, "Replay of schedule.json: the same decisions and the same violation"),
+    ]
+    rows = timeline(t)
+    gate = GateResult("schedules", AREA, tuple(lines),
+                      {"timeline": tuple({"row": row} for row in rows)})
+    return gate, Evidence(AREA, figures), minimal
+
+
+def _replay(workload: Workload, path: Path) -> tuple[GateResult, Evidence, Execution]:
+    saved = load(path)
+    if saved.workload != workload.name:
+        raise ConfigError(f"{path}: a schedule of {saved.workload!r}, not of {workload.name!r}")
+    execution, exact = replay_saved(workload, saved)
+    lines = (
+        Line(exact, f"Replayed {path}: {len(execution.trace.steps)} steps of {saved.steps}, "
+                    f"{'the same' if exact else 'NOT the same'} decisions and violation"),
+        Line(not execution.violation, f"Violation: {execution.violation or 'none'}"),
+        *(Line(False, f"  {text}") for text in execution.details()),
+    )
+    rows = timeline(execution.trace)
+    figures = {"replayed_exactly": exact, "steps": len(execution.trace.steps), "violation": execution.violation}
+    gate = GateResult("schedules", AREA, lines, {"timeline": tuple({"row": r} for r in rows)})
+    return gate, Evidence(AREA, figures), execution

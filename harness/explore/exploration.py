@@ -1,0 +1,262 @@
+"""Many controlled schedules of one workload: explore, stop at the first failure, shrink it, replay it.
+
+A ``Workload`` runs its worker targets through whatever runner it is given (a
+``Scheduler`` here) at a given size and says whether the end state is right. ``explore``
+runs one non-preemptive calibration execution (it also measures ``k``, the step count PCT
+draws its change points from), then schedules 0..N-1, each built from (seed, index) alone.
+``shrink`` reduces a failure the way hypothesis shrinks a choice sequence: it tries fewer
+trades and fewer switches (chunks, then single ones) and keeps a candidate only when it
+fails with the same violation and is smaller (fewer preemptions, then steps, then trades).
+A schedule is saved as its switches -- the steps where the choice differs from the
+non-preemptive default -- so ``replay`` re-runs it exactly and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.explore.scheduler import Scheduler, Strategy, Trace
+from harness.explore.strategies import KeyedReplay, ReplayStrategy, make_strategy
+
+FORMAT = "harness.schedule/1"
+DEFAULT_SCHEDULES = 200  # the budget the known-broken components are caught within (tests/schedules)
+Runner = Callable[[Sequence[Callable[[], None]]], Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one execution ended: ``violation`` names what went wrong ("" when nothing did)."""
+
+    violation: str = ""
+    detail: tuple[str, ...] = ()
+    events: Sequence[Any] = ()
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Something to run under control: ``run(runner, trades)`` returns its judged outcome."""
+
+    name: str
+    run: Callable[[Runner, int], Outcome]
+    trades: int
+    workers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One controlled execution: its size, its decisions and its outcome."""
+
+    label: str
+    trades: int
+    trace: Trace
+    outcome: Outcome
+    diverged: tuple[int, ...] = ()
+
+    @property
+    def violation(self) -> str:
+        """The violation: a deadlock, a stall or a worker crash first, else the workload's verdict."""
+        t = self.trace
+        if t.deadlock:
+            return "deadlock"
+        if t.stalled:
+            return "stalled"
+        if t.errors:
+            return "worker error"
+        return self.outcome.violation
+
+    def details(self) -> tuple[str, ...]:
+        """Lines saying what went wrong."""
+        t = self.trace
+        if t.deadlock:
+            return tuple(f"{w} waits for {r}" for w, r in t.deadlock.items())
+        if t.stalled:
+            return (t.stalled,)
+        if t.errors:
+            return tuple(f"{w}: {e}" for w, e in t.errors.items())
+        return self.outcome.detail
+
+
+@dataclass(frozen=True)
+class Exploration:
+    """What ``explore`` did: counts, rates and the first failing execution (if any)."""
+
+    strategy: str
+    seed: int
+    depth: int
+    schedules: int
+    steps: int
+    distinct: int
+    elapsed_s: float
+    failure: Execution | None
+    last: Execution
+
+    @property
+    def per_second(self) -> tuple[float, float]:
+        """(schedules/s, steps/s)."""
+        elapsed = max(self.elapsed_s, 1e-9)
+        return self.schedules / elapsed, self.steps / elapsed
+
+
+def plain_threads(targets: Sequence[Callable[[], Any]]) -> None:
+    """The uncontrolled runner: plain threads released together by a barrier, joined."""
+    barrier = threading.Barrier(len(targets))
+    threads = [threading.Thread(target=lambda t=t: (barrier.wait(), t())) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def execute(workload: Workload, strategy: Strategy, trades: int, label: str, stall_s: float = 10.0) -> Execution:
+    """Run the workload once under ``strategy``."""
+    scheduler = Scheduler(strategy, stall_s=stall_s, names=workload.workers)
+    outcome = workload.run(scheduler, trades)
+    if scheduler.trace is None:
+        raise ConfigError(f"{workload.name}: the workload never ran its workers through the scheduler")
+    diverged = tuple(getattr(strategy, "diverged", ()))
+    return Execution(label, trades, scheduler.trace, outcome, diverged)
+
+
+def replay(workload: Workload, switches: Sequence[tuple[int, int]], trades: int, label: str = "replay") -> Execution:
+    """Run the workload following ``switches`` ((step, worker) pairs), defaults elsewhere."""
+    return execute(workload, ReplayStrategy(dict(switches)), trades, label)
+
+
+def explore(workload: Workload, schedules: int, seed: int, strategy: str = "pct", depth: int = 3) -> Exploration:
+    """Run up to ``schedules`` controlled executions; stop at the first that fails."""
+    trades = workload.trades
+    started = time.perf_counter()
+    last = replay(workload, (), trades, "calibration")
+    k, steps, digests, count = len(last.trace.steps), len(last.trace.steps), {last.trace.digest}, 1
+    index = 0
+    while not last.violation and index < schedules:
+        last = execute(workload, make_strategy(strategy, seed, index, depth, k), trades, f"schedule {index}")
+        steps, count, index = steps + len(last.trace.steps), count + 1, index + 1
+        digests.add(last.trace.digest)
+    failure = last if last.violation else None
+    return Exploration(strategy, seed, depth, count, steps, len(digests), time.perf_counter() - started, failure, last)
+
+
+def shrink(workload: Workload, failure: Execution, budget: int = 300) -> tuple[Execution, int]:
+    """A minimal execution failing with the same violation; also the number of attempts made."""
+    best, attempts = failure, 0
+
+    def attempt(switches: Sequence[tuple[int, int]], trades: int | None = None) -> bool:
+        nonlocal best, attempts
+        attempts += 1
+        label = f"{failure.label}, shrunk"
+        if trades is None:
+            candidate = replay(workload, switches, best.trades, label)
+        else:  # a smaller workload: the same switches at the same arrivals, wherever those steps now fall
+            candidate = execute(workload, KeyedReplay(best.trace.keyed_switches()), trades, label)
+        if candidate.violation == failure.violation and _size(candidate) < _size(best):
+            best = candidate
+            return True
+        return False
+
+    progress = True
+    while progress and attempts < budget:
+        progress = any(attempt(best.trace.switches, t) for t in range(1, best.trades))
+        progress = _drop_switches(best.trace.switches, attempt, lambda: attempts < budget) or progress
+    return best, attempts
+
+
+def _size(execution: Execution) -> tuple[int, int, int]:
+    """What shrinking minimises, in order: preemptions, then steps, then trades."""
+    return execution.trace.preemptions, len(execution.trace.steps), execution.trades
+
+
+def _drop_switches(switches: tuple[tuple[int, int], ...], attempt: Callable[[Sequence[tuple[int, int]]], bool],
+                   allowed: Callable[[], bool]) -> bool:
+    """Delta debugging over the switches: drop chunks, halving their size; True once one drop held."""
+    size = max(len(switches) // 2, 1)
+    while switches and size >= 1 and allowed():
+        for start in range(0, len(switches), size):
+            if attempt(switches[:start] + switches[start + size:]):
+                return True
+        size //= 2
+    return False
+
+
+@dataclass(frozen=True)
+class SavedSchedule:
+    """A schedule as ``schedule.json`` holds it."""
+
+    workload: str
+    trades: int
+    workers: tuple[str, ...]
+    switches: tuple[tuple[int, int], ...]
+    steps: int
+    digest: str
+    violation: str
+    origin: dict[str, Any] = field(default_factory=dict)
+
+
+def save(execution: Execution, workload: Workload, path: Path, origin: dict[str, Any]) -> Path:
+    """Write ``schedule.json``: what replays the execution exactly."""
+    names = execution.trace.workers
+    document = {
+        "format": FORMAT, "workload": workload.name, "trades": execution.trades, "workers": list(names),
+        "switches": [[step, names[worker]] for step, worker in execution.trace.switches],
+        "steps": len(execution.trace.steps), "preemptions": execution.trace.preemptions,
+        "digest": execution.trace.digest, "violation": execution.violation, "detail": list(execution.details()),
+        "origin": origin,
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def load(path: Path) -> SavedSchedule:
+    """Read ``schedule.json``; anything malformed is a ConfigError naming the file."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("format") != FORMAT:
+            raise ValueError(f"format is {raw.get('format')!r}, expected {FORMAT!r}")
+        workers = tuple(str(w) for w in raw["workers"])
+        switches = tuple((int(step), workers.index(str(name))) for step, name in raw["switches"])
+        return SavedSchedule(str(raw["workload"]), int(raw["trades"]), workers, switches, int(raw["steps"]),
+                             str(raw["digest"]), str(raw["violation"]), dict(raw.get("origin") or {}))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the schedule: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{path}: not a schedule file: {exc}") from None
+
+
+def replay_saved(workload: Workload, saved: SavedSchedule) -> tuple[Execution, bool]:
+    """Replay a saved schedule; True when every decision and the violation came out the same."""
+    if saved.workers != workload.workers and workload.workers:
+        raise ConfigError(f"schedule workers {', '.join(saved.workers)} do not match this run's "
+                          f"{', '.join(workload.workers)}")
+    execution = replay(workload, saved.switches, saved.trades)
+    exact = (not execution.diverged and execution.trace.digest == saved.digest
+             and execution.violation == saved.violation)
+    return execution, exact
+
+
+def timeline(trace: Trace, context: int = 4, limit: int = 60) -> list[str]:
+    """A per-worker text timeline of the steps around each switch (and the last steps)."""
+    marks = [step for step, _ in trace.switches] + [len(trace.steps) - 1]
+    shown = sorted({i for m in marks for i in range(m - context, m + context + 1) if 0 <= i < len(trace.steps)})
+    shown = shown[-limit:]
+    width = max([len(n) for n in trace.workers] + [18]) + 2
+    rows = ["step  " + "".join(name.ljust(width) for name in trace.workers)]
+    previous = None
+    for i in shown:
+        if previous is not None and i != previous + 1:
+            rows.append("  ...")
+        step = trace.steps[i]
+        cells = [""] * len(trace.workers)
+        if step.worker >= 0:
+            cells[step.worker] = step.point
+        if step.chosen != step.default:
+            cells[step.chosen] = (cells[step.chosen] + " " if cells[step.chosen] else "") + "<- switched to"
+        rows.append(f"{i:>4}  " + "".join(c.ljust(width) for c in cells))
+        previous = i
+    return rows

@@ -1,0 +1,122 @@
+"""The area registry: each evidence area named once -- key, display name, checker, gate, inputs.
+
+The runner (``harness.run.scenario``), ``harness check`` (``harness.judge.rejudge``) and the report all
+judge through this table, so an area means the same everywhere. It imports checkers and
+gates only -- never the engine -- so re-judging a saved history needs nothing of the system
+that recorded it.
+
+An area is judged on what the history holds: one whose input events are absent is "not
+applicable (no X events)" -- neither a pass nor a fail -- unless the user requires it
+(``harness check --areas`` or ``[tool.harness.gates] require_areas``), when it fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from harness.errors import InputError
+from harness.history.events import RUN_START, TRADE_CLOSED
+from harness.history.log import Event
+from harness.judge.checks.locks import check_locks
+from harness.judge.checks.perf import check_perf
+from harness.judge.checks.persistence import AREA as PERSISTENCE_AREA
+from harness.judge.checks.pnl import check_pnl
+from harness.judge.checks.races import check_races
+from harness.judge.checks.risk import check_risk
+from harness.judge.evidence import Evidence
+from harness.judge.gates import (
+    GateResult,
+    Line,
+    gate_aggregator,
+    gate_locks,
+    gate_performance,
+    gate_persistence,
+    gate_races,
+    gate_risk,
+)
+from harness.judge.thresholds import Thresholds
+
+NOT_APPLICABLE = "not_applicable"
+REQUIRED = "required"
+
+
+@dataclass(frozen=True)
+class Area:
+    """One evidence area: how it is named, checked, gated, and which events it needs."""
+
+    key: str
+    name: str
+    checker: Callable[[Sequence[Event]], Evidence]
+    gate: Callable[[Evidence, Thresholds], GateResult]
+    needs: tuple[str, ...]  # event kinds, or kind families ending in "." ("lock."); any one suffices
+
+    def applicable(self, kinds: set[str]) -> bool:
+        """True when the history holds an event this area needs (an empty ``needs``: always)."""
+        return not self.needs or any(k.startswith(n) if n.endswith(".") else k == n for n in self.needs for k in kinds)
+
+    @property
+    def missing(self) -> str:
+        """What the history lacks when the area is not applicable, for the report line."""
+        return "no " + " / ".join(f"{n}*" if n.endswith(".") else n for n in self.needs) + " events"
+
+
+AREAS: Mapping[str, Area] = {a.key: a for a in (
+    Area("locks", "Lock Atomicity", check_locks, gate_locks, ("lock.", "fence.")),
+    Area("races", "Race Condition Detection", check_races, gate_races, ()),
+    Area("performance", "Performance Metrics", check_perf, gate_performance, (TRADE_CLOSED,)),
+    Area("aggregator", "MetricsAggregator Accuracy", check_pnl, gate_aggregator, ("agg.",)),
+    Area("risk", "Risk Management", check_risk, gate_risk, ("risk.", RUN_START)),  # run.start: limits, equity
+)}
+STANDARD_AREAS = tuple(AREAS)
+# Areas whose evidence a scenario computes outside the history (what the layers hold): gated here too.
+OUTSIDE: Mapping[str, Callable[[Evidence, Thresholds], GateResult]] = {PERSISTENCE_AREA: gate_persistence}
+GATES = {**{a.name: a.gate for a in AREAS.values()}, **OUTSIDE}
+
+
+class UnknownArea(InputError):
+    """An area key the registry does not know."""
+
+
+def known(keys: Sequence[str]) -> tuple[str, ...]:
+    """``keys`` checked against the registry (UnknownArea names the first stranger and the known ones)."""
+    for key in keys:
+        if key not in AREAS:
+            raise UnknownArea(f"unknown area {key!r} (known: {', '.join(STANDARD_AREAS)})")
+    return tuple(keys)
+
+
+def evaluate(events: Sequence[Event], keys: Sequence[str], extra: Sequence[Evidence] = (),
+             required: Sequence[str] = ()) -> tuple[Evidence, ...]:
+    """Each area's evidence -- or its not-applicable record -- plus evidence computed elsewhere."""
+    kinds = {e.kind for e in events}
+    out = []
+    for key in keys:
+        area = AREAS[key]
+        if area.applicable(kinds):
+            out.append(area.checker(events))
+        else:
+            out.append(Evidence(area.name, {NOT_APPLICABLE: area.missing, REQUIRED: key in required}))
+    return tuple(out) + tuple(extra)
+
+
+def not_applicable_gate(ev: Evidence) -> GateResult:
+    """The verdict of an area without inputs: n/a, or a failure when the user required it."""
+    reason = ev.figures[NOT_APPLICABLE]
+    if ev.figures.get(REQUIRED):
+        return GateResult("required", ev.area, (Line(False, f"Required, but not applicable ({reason})"),))
+    return GateResult("n/a", ev.area, (Line(True, f"Not applicable ({reason})"),), applicable=False)
+
+
+def gate_for(ev: Evidence, extra: Mapping[str, Callable[[Evidence, Thresholds], GateResult]] | None = None,
+             ) -> Callable[[Evidence, Thresholds], GateResult]:
+    """The gate that judges ``ev``: its area's, a scenario's extra one, or the not-applicable verdict."""
+    if NOT_APPLICABLE in ev.figures:
+        return lambda e, _t: not_applicable_gate(e)
+    return {**GATES, **(extra or {})}[ev.area]
+
+
+def judge(evidence: Sequence[Evidence], thresholds: Thresholds,
+          extra: Mapping[str, Callable[[Evidence, Thresholds], GateResult]] | None = None) -> tuple[GateResult, ...]:
+    """Judge each evidence area with its gate (the registry's, a scenario's extra one, or not applicable)."""
+    return tuple(gate_for(ev, extra)(ev, thresholds) for ev in evidence)

@@ -1,0 +1,150 @@
+"""MetricsAggregator accuracy: every aggregator state the history shows against the fills replayed.
+
+Exact: every figure is a Decimal and the difference must be zero, not "< 0.001". The
+recomputation replays the ``order.fill`` events through the checkers' own model
+(``harness.judge.checks.oracle``). Judged over time, not only at the end: every state the
+aggregator shows -- a REPLACE it took (``agg.replace``), a delta it applied (``agg.apply``,
+judged on the state it leads to), an ``agg.state`` -- must equal the symbol's first N
+replayed trades, N being the trades it covers; it may lag the ledger, but it may never go
+back (a stale snapshot taken) nor cover trades not yet closed. A stale state repaired by a
+later snapshot is still a failure, with the offending events. The final state must equal
+the whole replay; the engine's own ``trade.closed`` events are compared too, so a ledger
+that drifts from its fills is caught separately from an aggregator that loses or doubles
+an update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from harness.history.events import AGG_APPLY, AGG_REPLACE, AGG_STATE, ORDER_FILL, TRADE_CLOSED
+from harness.history.log import Event
+from harness.judge.checks.oracle import Tally, tally, tally_of
+from harness.judge.checks.replay import Replay, fill_of, replay_books, run_info
+from harness.judge.evidence import Evidence
+
+AREA = "MetricsAggregator Accuracy"
+KEEP = 10
+STATE_KINDS = (AGG_REPLACE, AGG_APPLY, AGG_STATE)
+
+
+def as_tally(metrics: Any) -> Tally:
+    """A Tally of an aggregator's per-symbol metrics (a recorded mapping or an object with the fields)."""
+    if isinstance(metrics, Mapping):
+        return tally_of(metrics)
+    return Tally(metrics.trades, metrics.wins, metrics.losses, metrics.breakeven, metrics.pnl)
+
+
+def _recorded_trades(events: Sequence[Event]) -> dict[str, Tally]:
+    per: dict[str, Tally] = {}
+    for event in events:
+        if event.kind == TRADE_CLOSED:
+            one = tally([Decimal(str(event.payload["pnl"]))])
+            per[str(event.symbol)] = per.get(str(event.symbol), Tally()).plus(one)
+    return per
+
+
+class _Timeline:
+    """The aggregator's state per symbol as its events show it, judged against the replay's prefixes."""
+
+    def __init__(self) -> None:
+        self.prefixes: dict[str, list[Tally]] = {}
+        self.shown: dict[str, Tally] = {}
+        self.states = 0
+        self.bad: list[dict[str, Any]] = []
+
+    def closed(self, symbol: str, pnl: Decimal) -> None:
+        """One more trade closed on ``symbol`` (in the replay)."""
+        prefix = self.prefixes.setdefault(symbol, [Tally()])
+        prefix.append(prefix[-1].plus(tally([pnl])))
+
+    def show(self, event: Event, symbol: str, state: Tally) -> None:
+        """Judge one state the aggregator shows for ``symbol`` at ``event``."""
+        self.states += 1
+        before = self.shown.get(symbol, Tally())
+        self.shown[symbol] = state
+        prefix = self.prefixes.get(symbol, [Tally()])
+        if state.trades < before.trades:
+            why = f"went back from {before.trades} to {state.trades} trades (a stale state taken)"
+        elif state.trades >= len(prefix):
+            why = f"covers {state.trades} trades, only {len(prefix) - 1} closed so far"
+        elif state != prefix[state.trades]:
+            why = f"differs from the first {state.trades} replayed trades"
+        else:
+            return
+        self.bad.append({"seq": event.seq, "kind": event.kind, "symbol": symbol, "why": why, "shown": state.brief(),
+                         "replayed": prefix[min(state.trades, len(prefix) - 1)].brief()})
+
+
+def states_over_time(events: Sequence[Event]) -> _Timeline:
+    """Every aggregator state of the history judged at the point it appears."""
+    timeline = _Timeline()
+    replay = Replay(run_info(events))
+    for event in events:
+        if event.kind == ORDER_FILL:
+            pnl = replay.apply(fill_of(event))
+            if pnl is not None:
+                timeline.closed(str(event.symbol), pnl)
+        elif event.kind == AGG_REPLACE:
+            timeline.show(event, str(event.symbol), tally_of(event.payload))
+        elif event.kind == AGG_APPLY:
+            state = timeline.shown.get(str(event.symbol), Tally()).plus(tally_of(event.payload))
+            timeline.show(event, str(event.symbol), state)
+        elif event.kind == AGG_STATE:
+            for name, raw in event.payload["symbols"].items():
+                timeline.show(event, name, tally_of(raw))
+    return timeline
+
+
+def check_pnl(events: Sequence[Event]) -> Evidence:
+    """Every aggregator state over time, and the final one, vs the fills replayed."""
+    timeline = states_over_time(events)
+    final = next((e for e in reversed(events) if e.kind == AGG_STATE), None)
+    if final is not None:
+        aggregated: Mapping[str, Tally] | None = {n: tally_of(r) for n, r in final.payload["symbols"].items()}
+    else:
+        aggregated = dict(timeline.shown) if timeline.states else None
+    return reconcile(events, aggregated, AREA, timeline)
+
+
+def reconcile(events: Sequence[Event], aggregated: Mapping[str, Any] | None, area: str = AREA,
+              timeline: _Timeline | None = None) -> Evidence:
+    """An aggregator's final state (and states over time, when given) vs the fills of ``events`` replayed."""
+    simulated = {name: tally(book.pnls) for name, book in replay_books(events).items()}
+    final = {name: as_tally(m) for name, m in (aggregated or {}).items()}
+    recorded = _recorded_trades(events)
+    mismatches = []
+    per_symbol = {}
+    for name in sorted(set(simulated) | set(recorded) | set(final)):
+        sim, agg, rec = simulated.get(name, Tally()), final.get(name, Tally()), recorded.get(name, Tally())
+        per_symbol[name] = {"simulated_pnl": sim.pnl, "aggregator_pnl": agg.pnl, "difference": agg.pnl - sim.pnl,
+                            "simulated_trades": sim.trades, "aggregator_trades": agg.trades}
+        for what, got in (("aggregator", agg), ("ledger", rec)):
+            if got != sim:
+                mismatches.append({"symbol": name, "source": what, "got": got.brief(), "recomputed": sim.brief()})
+    sim_total, agg_total = _sum(simulated.values()), _sum(final.values())
+    bad = timeline.bad if timeline is not None else []
+    figures = {
+        "aggregator_state_recorded": aggregated is not None,
+        "simulated_total_pnl": sim_total.pnl,
+        "aggregator_total_pnl": agg_total.pnl,
+        "pnl_difference": agg_total.pnl - sim_total.pnl,
+        "simulated_trades": sim_total.trades,
+        "aggregator_trades": agg_total.trades,
+        "simulated_win_rate": sim_total.win_rate,
+        "aggregator_win_rate": agg_total.win_rate,
+        "mismatched_symbols": len({m["symbol"] for m in mismatches}),
+        "states_judged": timeline.states if timeline is not None else None,
+        "bad_states": len(bad),
+        "per_symbol": per_symbol,
+    }
+    return Evidence(area, figures, {"mismatches": tuple(mismatches), "bad_states": tuple(bad[:KEEP])})
+
+
+def _sum(tallies: Iterable[Tally]) -> Tally:
+    total = Tally()
+    for t in tallies:
+        total = total.plus(t)
+    return total

@@ -1,0 +1,110 @@
+"""A checker for one lock's history under the owner-aware mutex models, without a search.
+
+Every op of a lock belongs to an owner: its own process, or for a lease expiry the client
+whose lease ran out. When each owner's ops are totally ordered in real time, each owner's
+sequence is fixed, so its holds are fixed: acquire, renews, then release or expiry. A hold
+certainly holds the lock from its acquire's return to its end's invocation (its core), so
+the holds must be ordered as their cores and the cores must not overlap; the linearisation
+is then unique, and replaying the model along it decides the rest (fencing tokens).
+
+Crashed ops, and expiries that overlap an op of their owner, leave real choices: the checker
+declines those locks (returns None) and the general search takes them. The step budget
+counts one step per hold; the seconds budget bounds searches, and this is not one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
+from itertools import pairwise
+from operator import attrgetter
+
+from harness.judge.linearizability.operations import Clock, Model, Operation, Result
+
+Hold = tuple[int, float, list[Operation]]  # (core start, core end, the hold's ops in order)
+ENDS = frozenset({"release", "expire"})
+_INVOKED = attrgetter("invoke_index")
+
+
+def fast_mutex(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) -> Result | None:
+    """The verdict for one lock's ops, or None when the history leaves choices to search."""
+    if any(op.complete_index is None for op in ops):
+        return None
+    by_owner: dict[Hashable, list[Operation]] = defaultdict(list)
+    for op in ops:
+        by_owner[op.value if op.f == "expire" else op.process].append(op)
+    holds: list[Hold] = []
+    strays: list[Operation] = []
+    for seq in by_owner.values():
+        seq.sort(key=_INVOKED)
+        if any(a.complete_index is None or a.complete_index >= b.invoke_index for a, b in pairwise(seq)):
+            return None
+        _holds_of(seq, holds, strays)
+    holds.sort(key=lambda hold: hold[0])
+    # Ordering the holds is this checker's work: one budget step per hold. It is bounded by
+    # the history's size (n log n), so the seconds budget, there for searches, does not apply.
+    exhausted = clock.count(max(1, len(holds)))
+    if exhausted:
+        return Result("unknown", exhausted=exhausted, key=key, steps=clock.steps)
+    if strays:
+        first = min(strays, key=lambda op: op.invoke_index)
+        return _refuted(_prefix_before(holds, first), first, key, clock)
+    for index, (before, after) in enumerate(pairwise(holds)):
+        if before[1] > after[0]:
+            return _refuted(_flatten(holds[: index + 1]), after[2][0], key, clock)
+    return _replay(_flatten(holds), model, key, clock)
+
+
+def _holds_of(seq: Sequence[Operation], holds: list[Hold], strays: list[Operation]) -> None:
+    """Cut one owner's ops into holds; an op that cannot be in a hold is a stray (a violation)."""
+    current: list[Operation] | None = None
+    for op in seq:
+        if op.f == "acquire":
+            if current is not None:
+                strays.append(op)  # acquiring a lock its owner already holds
+                continue
+            current = [op]
+        elif current is None:
+            strays.append(op)  # releasing or renewing a lock its owner does not hold
+        else:
+            current.append(op)
+            if op.f in ENDS:
+                holds.append((_start(current), op.invoke_index, current))
+                current = None
+    if current is not None:
+        holds.append((_start(current), float("inf"), current))
+
+
+def _start(hold: list[Operation]) -> int:
+    complete = hold[0].complete_index
+    assert complete is not None
+    return complete
+
+
+def _flatten(holds: Sequence[Hold]) -> list[Operation]:
+    return [op for hold in holds for op in hold[2]]
+
+
+def _prefix_before(holds: Sequence[Hold], failed: Operation) -> list[Operation]:
+    """The holds, in order, that ended before ``failed`` was invoked and do not overlap."""
+    kept: list[Hold] = []
+    for hold in holds:
+        last = hold[2][-1].complete_index
+        if last is None or last >= failed.invoke_index or (kept and kept[-1][1] > hold[0]):
+            break
+        kept.append(hold)
+    return _flatten(kept)
+
+
+def _replay(order: Sequence[Operation], model: Model, key: Hashable, clock: Clock) -> Result:
+    """Run the model along the only possible linearisation."""
+    state = model.init
+    for index, op in enumerate(order):
+        ok, state = model.step(state, op)
+        if not ok:
+            return _refuted(order[:index], op, key, clock)
+    return Result("true", key=key, steps=clock.steps)
+
+
+def _refuted(prefix: Sequence[Operation], failed: Operation, key: Hashable, clock: Clock) -> Result:
+    return Result("false", failed_op=failed, linearized_prefix=tuple(prefix), key=key, steps=clock.steps)

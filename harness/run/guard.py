@@ -1,0 +1,42 @@
+"""An error inside a scenario's run becomes a failing verdict line, never a bare traceback.
+
+Bad input and a service missing at start stay exit 2 (``ConfigError``, ``RunError``,
+``ServiceUnavailable``: the run could not be made). Anything else raised while the system
+runs -- a service deadline missed under load, a plug-in that breaks mid-run, a bug -- is a
+finding about this run: it is judged as the area below, whose gate fails with the error and
+where it was raised, so the report, evidence.json and JUnit all carry it.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from harness.errors import ConfigError, RunError, ServiceUnavailable, one_line
+from harness.judge.evidence import Evidence
+from harness.judge.gates import GateResult, Line
+from harness.judge.thresholds import Thresholds
+
+AREA = "Scenario Run"
+NOT_A_FINDING = (ConfigError, RunError, ServiceUnavailable)
+T = TypeVar("T")
+
+
+def guarded(run: Callable[[Any], T], context: Any) -> T | Evidence:
+    """``run(context)``, or the evidence of the error it raised (bad input re-raised as is)."""
+    try:
+        return run(context)
+    except NOT_A_FINDING:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- every other error is this run's finding
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        return Evidence(AREA, {"error": one_line(f"{type(exc).__name__}: {exc}"),
+                               "raised_at": f"{frame.filename}:{frame.lineno} in {frame.name}"})
+
+
+def gate_run(ev: Evidence, thresholds: Thresholds) -> GateResult:
+    """FAIL with the error: the run did not complete, so none of its other gates could be judged."""
+    return GateResult("scenario_run", ev.area, (
+        Line(False, f"Scenario raised {ev.figures['error']} (at {ev.figures['raised_at']}); "
+                    f"the run did not complete, so no other area was judged"),))

@@ -1,0 +1,279 @@
+"""Scenarios: run the system, record a history, check it, judge it, report it.
+
+A ``Scenario`` is data -- a name, a title, the run settings it starts from, the evidence
+areas it is judged on -- plus one function that drives the system and returns a
+``Trial`` (the history and any evidence computed outside it, such as what a database
+holds). ``execute`` does the rest the same way for every scenario, so ``harness run NAME``
+and the pytest items of ``harness/scenarios/`` share one definition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import importlib.metadata
+import shlex
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import ConfigError
+from harness.history.log import Event, History, new_sequence
+from harness.judge.areas import STANDARD_AREAS, evaluate, judge
+from harness.judge.checks.feed_coverage import AREA as COVERAGE_AREA
+from harness.judge.checks.feed_coverage import check_feed_coverage, feed_ended, gate_feed_coverage
+from harness.judge.evidence import Evidence
+from harness.judge.gates import GateResult, unified
+from harness.run.config import HarnessConfig, harness_config
+from harness.run.guard import AREA as RUN_AREA
+from harness.run.guard import gate_run, guarded
+from harness.run.plugins import NO_PLUGINS, Plugins, import_target
+from harness.system.engine import Progress, RunResult
+from harness.system.engine import run as reference_run
+from harness.system.locks.protocol import LockProvider
+from harness.system.ports import ENGINE_PARTS
+from harness.system.settings import ConcurrencyMode
+
+if TYPE_CHECKING:
+    from harness.system.guardian.persistence import Persistence
+
+@dataclass(frozen=True)
+class ScenarioContext:
+    """What a scenario's run function gets: config, where to write, plugins, progress."""
+
+    config: HarnessConfig
+    out_dir: Path
+    run_id: str
+    plugins: Plugins = NO_PLUGINS
+    progress: Progress | None = None
+    on_history: Callable[[History], None] | None = None  # e.g. the live Guardian API follows it
+
+    def lock_service(self, history: History) -> contextlib.AbstractContextManager[LockProvider]:
+        """The lock service of this run: a plugin's (closed at the end), or a ZeroMQ broker on loopback."""
+        if self.plugins.locks is not None:
+            return owned(self.plugins.locks(self.config.run, history))
+        return broker_service(history, self.out_dir / "broker.state", self.config.run.seed)
+
+    def run_engine(self, history: History | None = None, persistence: Persistence | None = None,
+                   **kwargs: Any) -> RunResult:
+        """Run the engine (a plugin's or the reference one) with this context's locks.
+
+        With ``persistence``, every event also goes to its three layers and the guardian is
+        flagged DEGRADED while a layer is down.
+        """
+        plugins = self.plugins
+        engine = plugins.engine or reference_run
+        process = self.config.run.mode is ConcurrencyMode.PROCESS
+        if persistence is not None:
+            history, kwargs["on_guardian"] = persistence.start(process)
+        elif history is None:
+            history = History(self.run_id, new_sequence(process))
+        if self.on_history is not None:
+            self.on_history(history)
+        if plugins.aggregator is not None and "aggregator" not in kwargs:
+            kwargs["aggregator"] = plugins.aggregator(history)
+        if plugins.guardian is not None:
+            kwargs["guardian_factory"] = plugins.guardian
+        for spec in self.config.run.symbols:  # checked here: in a worker a bad product would be a gate failure
+            if plugins.ledger is not None:
+                plugins.ledger(spec)
+            if plugins.feed is not None:
+                plugins.feed(spec, self.config.run.seed)
+        if plugins.ledger is not None:
+            kwargs["ledger_factory"] = plugins.ledger
+        feed = plugins.feed or self.config.run.feed
+        if feed is not None:
+            if "feed" in kwargs:
+                raise ConfigError("feed: this scenario drives its own price feed; it cannot replay price files")
+            kwargs["feed"] = feed
+        with self.lock_service(history) as locks:
+            result = engine(self.config.run, locks, run_id=self.run_id, history=history,
+                            progress=self.progress, **kwargs)
+        if plugins.engine is not None:
+            plugins.engine.check(result)
+        return result
+
+
+@contextlib.contextmanager
+def owned(component: Any) -> Iterator[Any]:
+    """Use a component the harness started, and close it at the end: a context manager is entered
+    and exited, anything else with ``close()`` is closed."""
+    if hasattr(component, "__enter__") and hasattr(component, "__exit__"):
+        with component as entered:
+            yield component if entered is None else entered
+        return
+    try:
+        yield component
+    finally:
+        close = getattr(component, "close", None)
+        if callable(close):
+            close()
+
+
+@contextlib.contextmanager
+def broker_service(history: History, state_file: Path, seed: int) -> Iterator[LockProvider]:
+    """A ZeroMQ lock broker on a free loopback port, for the run's duration.
+
+    A history numbered across processes gets a broker process of its own (off the GIL of
+    the parent, which applies the workers' events); otherwise a broker thread.
+    """
+    from harness.history.log import SharedSequence
+    from harness.system.locks.client import ZmqLockProvider
+    from harness.system.locks.process import broker_process
+    from harness.system.locks.server import LockBroker
+
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(history.sequence, SharedSequence):
+        with broker_process(history, state_file) as endpoint:
+            yield ZmqLockProvider(endpoint, seed=seed)
+        return
+    with LockBroker("tcp://127.0.0.1:0", state_file=state_file, history=history) as broker:
+        yield ZmqLockProvider(broker.endpoint, seed=seed)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What a scenario's run produced: its history and evidence computed outside it."""
+
+    events: Sequence[Event]
+    extra: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named, reproducible way to stress the system and the areas it is judged on."""
+
+    name: str
+    title: str
+    description: str
+    run: Callable[[ScenarioContext], Trial]
+    areas: tuple[str, ...] = STANDARD_AREAS
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    extra_gates: Mapping[str, Callable[..., GateResult]] = field(default_factory=dict)
+    accepts: frozenset[str] = ENGINE_PARTS
+    needs: Mapping[str, type] = field(default_factory=dict)  # stricter ports by flag (see harness.system.ports)
+    workload: Callable[[HarnessConfig, Plugins], Any] | None = None  # controlled runs (default: the engine's)
+
+    def refuse_unhonoured(self, plugins: Plugins) -> None:
+        """A plug-in this scenario would not use is an error, never silently ignored."""
+        for name, plugin in plugins.given().items():
+            if name not in self.accepts:
+                raise plugin.error(f"scenario {self.name} has no {name} it could replace "
+                                   f"(it takes: {', '.join(sorted(self.accepts)) or 'none'})")
+
+    def configure(self, config: HarnessConfig, explicit: Mapping[str, Any] | None = None) -> HarnessConfig:
+        """The scenario's own settings over ``config``, then the caller's explicit ones."""
+        return harness_config(explicit or {}, harness_config(self.settings, config))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judged outcome of one scenario run."""
+
+    scenario: Scenario
+    config: HarnessConfig
+    run_id: str
+    gates: tuple[GateResult, ...]
+    evidence: tuple[Evidence, ...]
+    events: Sequence[Event]
+    started: str
+    command: str
+
+    @property
+    def passed(self) -> bool:
+        """UnifiedGate."""
+        return unified(self.gates)
+
+    @property
+    def status(self) -> str:
+        """"PASS" or "FAIL"."""
+        return "PASS" if self.passed else "FAIL"
+
+    @property
+    def exit_code(self) -> int:
+        """0 PASS, 1 FAIL."""
+        return 0 if self.passed else 1
+
+
+def reproduce_command(scenario: str, config: HarnessConfig, extra: Sequence[str] = ()) -> str:
+    """The command line that reruns a scenario with the same seed and size (plus ``extra`` flags)."""
+    run = config.run
+    words = ["harness", "run", scenario, "--seed", str(run.seed), "--symbols", ",".join(run.symbol_names),
+             "--mode", run.mode.value]
+    words += ["--trades", str(run.trades)] if run.trades is not None else ["--duration", str(run.duration)]
+    return shlex.join([*words, *extra])
+
+
+def run_dir_name(scenario: str, seed: int, now: _dt.datetime | None = None) -> str:
+    """reports/<scenario>-<UTC time>-<seed> directory name."""
+    now = now or _dt.datetime.now(_dt.UTC)
+    return f"{scenario}-{now.strftime('%Y%m%dT%H%M%S%fZ')}-{seed}"
+
+
+def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins: Plugins = NO_PLUGINS,
+            progress: Progress | None = None, command_flags: Sequence[str] = (),
+            on_history: Callable[[History], None] | None = None) -> Verdict:
+    """Run a scenario, check its history and judge it; nothing is written here.
+
+    ``command_flags`` are the caller's flags the reproduce command must repeat (a config
+    file, plug-ins) beyond what the config itself says.
+    """
+    scenario.refuse_unhonoured(plugins)
+    plugins = plugins.replaced(**{name: dataclasses.replace(plugin, product=scenario.needs[name])
+                                  for name, plugin in plugins.given().items() if name in scenario.needs})
+    started = _dt.datetime.now(_dt.UTC)
+    run_id = out_dir.name
+    make_dir(out_dir)
+    context = ScenarioContext(config, out_dir, run_id, plugins, progress, on_history)
+    outcome = guarded(scenario.run, context)
+    trial = Trial((), (outcome,)) if isinstance(outcome, Evidence) else outcome
+    areas = () if isinstance(outcome, Evidence) else scenario.areas
+    extra, extra_gates = tuple(trial.extra), {**scenario.extra_gates, RUN_AREA: gate_run}
+    if feed_ended(trial.events):  # a finite feed ran out: did it still give what was asked?
+        extra += (check_feed_coverage(trial.events, config.run.until_feed_ends),)
+        extra_gates[COVERAGE_AREA] = gate_feed_coverage
+    evidence = evaluate(trial.events, areas, extra, config.gates.require_areas)
+    gates = judge(evidence, config.gates, extra_gates)
+    return Verdict(scenario, config, run_id, gates, evidence, trial.events,
+                   started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags))
+
+
+def make_dir(path: Path) -> Path:
+    """Create a report directory; an unusable path is bad input (ConfigError), not a crash."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot create the report directory: {exc.strerror or exc}") from None
+    return path
+
+
+SCENARIO_GROUP = "harness.scenarios"
+
+
+def available() -> dict[str, str]:
+    """Scenario targets (``module:SCENARIO``) by name, from the ``harness.scenarios`` entry-point group.
+
+    The packaged scenarios register there exactly as a user's package does (pyproject.toml),
+    so there is one registry; a name registered twice is an error naming both targets.
+    """
+    found: dict[str, str] = {}
+    for entry in importlib.metadata.entry_points(group=SCENARIO_GROUP):
+        if found.setdefault(entry.name, entry.value) != entry.value:
+            raise ConfigError(f"scenario {entry.name!r} is registered twice: {found[entry.name]} and {entry.value}")
+    return dict(sorted(found.items()))
+
+
+def load(name: str) -> Scenario:
+    """A scenario by name (see ``available``) or from a ``.py`` file; anything else is a ConfigError."""
+    if name.endswith(".py"):
+        target = f"{name}:SCENARIO"
+    else:
+        target = available().get(name, "")
+        if not target:
+            raise ConfigError(f"unknown scenario {name!r} (available: {', '.join(available()) or 'none'})")
+    scenario = import_target(target, what="scenario")
+    if not isinstance(scenario, Scenario):
+        raise ConfigError(f"{target}: SCENARIO is a {type(scenario).__name__}, not a harness.run.scenario.Scenario")
+    return scenario

@@ -1,0 +1,63 @@
+"""The reference engine as a controlled workload: a scenario's symbols and limits, judged by its gates.
+
+Each execution runs the reference engine in thread mode over the in-process lock table
+(the only lock service a scheduler can control: a ZeroMQ broker or a user's Redis locks
+live in another thread or process, outside the baton), with the user's aggregator and
+guardian plug-ins if given (built so that their own ``threading.Lock``s are scheduling
+points: ``harness.schedule.controlled_locks``), and judges the history on the scenario's
+correctness areas.
+Performance is not judged here: a controlled run's timings say nothing about the system.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.explore.exploration import Outcome, Runner, Workload
+from harness.history.log import History, LocalSequence
+from harness.judge.areas import judge
+from harness.run.config import HarnessConfig
+from harness.run.plugins import Plugins
+from harness.run.scenario import Scenario, evaluate
+from harness.schedule import built_with_controlled_locks
+from harness.system.engine import run as reference_run
+from harness.system.locks.local import LockTable
+from harness.system.settings import ConcurrencyMode
+
+JUDGED = ("locks", "races", "aggregator", "risk")
+TRADES = 3  # per symbol and execution: races need contention, not length
+
+
+def engine_workload(scenario: Scenario, config: HarnessConfig, plugins: Plugins, trades: int | None = None) -> Workload:
+    """The scenario's engine run as a ``Workload`` (small trade counts per execution)."""
+    if plugins.engine is not None or plugins.locks is not None:
+        raise ConfigError("--schedules controls the reference engine over the in-process lock table; "
+                          "a plug-in engine or lock service cannot be controlled (aggregator and guardian can)")
+    areas = tuple(a for a in scenario.areas if a in JUDGED) or JUDGED
+    size = trades or min(config.run.trades or TRADES, TRADES)
+    base = dataclasses.replace(config.run, mode=ConcurrencyMode.THREAD, trades=size, duration=None)
+
+    def run(runner: Runner, trades: int) -> Outcome:
+        run_config = dataclasses.replace(base, trades=trades)
+        history = History(f"{scenario.name}-controlled", LocalSequence())
+        kwargs: dict[str, Any] = {}
+        if plugins.aggregator is not None:
+            kwargs["aggregator"] = built_with_controlled_locks(plugins.aggregator)(history)
+        if plugins.guardian is not None:
+            kwargs["guardian_factory"] = built_with_controlled_locks(plugins.guardian)
+        result = reference_run(run_config, LockTable(), history=history, threads=runner, **kwargs)
+        gates = judge(evaluate(result.events(), areas), config.gates)
+        failing = [g for g in gates if not g.passed]
+        detail = tuple(f"{g.area}: {line.text}" for g in failing for line in g.lines if not line.ok)
+        return Outcome(", ".join(g.area for g in failing), detail, result.events())
+
+    return Workload(scenario.name, run, size, tuple(f"{spec.name}#0" for spec in base.symbols))
+
+
+def workload_of(scenario: Scenario, config: HarnessConfig, plugins: Plugins) -> Workload:
+    """The scenario's own controlled workload, or the reference engine's."""
+    if scenario.workload is not None:
+        return scenario.workload(config, plugins)
+    return engine_workload(scenario, config, plugins)

@@ -1,0 +1,109 @@
+"""Cache layer: the live guardian state in Redis, per symbol and global, with its event seq.
+
+Design rationale: what the cache holds is the same pure fold of events the checkpoint uses
+(``StateReplay``), written after every batch in one MULTI/EXEC transaction together with the
+last seq it covers -- so a reader never sees symbols from one seq and the global row from
+another, and recovery knows exactly where the cache stands. Keys live under a per-run prefix
+because the Redis server is shared. By default the client is an embedded ``fakeredis``;
+``REDIS_URL`` or the seed's ``REDIS_HOST``/``REDIS_PORT`` (or an explicit ``redis://`` URL)
+select a real server. Client sockets have timeouts, so a dead server fails a write instead
+of hanging the writer thread.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import redis
+from redis.typing import EncodableT, FieldT
+
+from harness.history.log import Event
+from harness.system.guardian.checkpoint import StateReplay
+from harness.system.guardian.risk import G_DEGRADED, G_TRIPPED, GLOBAL_SLOTS, SYMBOL_SLOTS, Health, RiskLimits
+from harness.system.model import SymbolSpec
+
+SYMBOL_FIELDS = ("pos", "mark", "pend_buy", "pend_sell", "pend_px", "realised", "peak", "streak", "tripped")
+GLOBAL_FIELDS = ("realised", "peak", "streak", "tripped", "degraded", "trips", "fence")
+SOCKET_TIMEOUT_S = 1.0
+
+
+def redis_url_from_env(env: Mapping[str, str] = os.environ) -> str | None:
+    """``REDIS_URL``, else ``redis://REDIS_HOST:REDIS_PORT/0``, else None (embedded)."""
+    if env.get("REDIS_URL"):
+        return env["REDIS_URL"]
+    if env.get("REDIS_HOST"):
+        return f"redis://{env['REDIS_HOST']}:{env.get('REDIS_PORT', '6379')}/0"
+    return None
+
+
+def connect(url: str | None, timeout_s: float = SOCKET_TIMEOUT_S) -> redis.Redis:
+    """A Redis client for ``url``; an embedded fakeredis when it is None."""
+    if url is None:
+        import fakeredis
+
+        return fakeredis.FakeRedis()
+    return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+
+
+@dataclass(frozen=True)
+class CachedState:
+    """What the cache holds: the state vector, its health and the seq it covers."""
+
+    state: tuple[int, ...]
+    health: str
+    last_seq: int
+
+
+class RedisCache:
+    """Persistence layer: fold events into the state and publish it to Redis atomically."""
+
+    name = "redis"
+
+    def __init__(self, client: redis.Redis, prefix: str, specs: Sequence[SymbolSpec], limits: RiskLimits) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.specs = tuple(specs)
+        self._fold = StateReplay(specs, limits)
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def write(self, events: Sequence[Event]) -> None:
+        """Fold the batch in and publish the resulting state with its seq."""
+        for event in events:
+            self._fold.add(event)
+        state, g = self._fold.state, len(self.specs) * SYMBOL_SLOTS
+        pipe = self.client.pipeline(transaction=True)
+        for i, spec in enumerate(self.specs):
+            base = i * SYMBOL_SLOTS
+            pipe.hset(self._key("symbol", spec.name), mapping=dict(zip(SYMBOL_FIELDS, state[base:base + SYMBOL_SLOTS], strict=False)))
+        health = Health.HALTED if state[g + G_TRIPPED] else Health.DEGRADED if state[g + G_DEGRADED] else Health.HEALTHY
+        row: dict[FieldT, EncodableT] = dict(zip(GLOBAL_FIELDS, state[g:g + GLOBAL_SLOTS], strict=False))
+        pipe.hset(self._key("global"), mapping={**row, "health": health.value, "last_seq": self._fold.seq})
+        pipe.execute()
+
+    def load(self) -> CachedState | None:
+        """The published state, or None if nothing was published under this prefix."""
+        top = self.client.hgetall(self._key("global"))
+        if not top:
+            return None
+        state: list[int] = []
+        for spec in self.specs:
+            row = self.client.hgetall(self._key("symbol", spec.name))
+            state.extend(int(row[f.encode()]) for f in SYMBOL_FIELDS)
+        state.extend(int(top[f.encode()]) for f in GLOBAL_FIELDS)
+        # The client does not decode responses (see ``connect``): field values are bytes.
+        return CachedState(tuple(state), cast(bytes, top[b"health"]).decode(), int(top[b"last_seq"]))
+
+    def clear(self) -> None:
+        """Delete this prefix's keys."""
+        keys = list(self.client.scan_iter(match=self._key("*")))
+        if keys:
+            self.client.delete(*keys)
+
+    def close(self) -> None:
+        """Release the client's connections."""
+        self.client.close()

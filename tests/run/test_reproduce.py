@@ -1,0 +1,94 @@
+"""The printed reproduce command carries every override, so rerunning it gives the same verdict."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from harness.run.config import harness_config
+from harness.run.overrides import nest, override_flags
+from tests import _history_builders as hb
+
+pytestmark = pytest.mark.usefixtures("in_empty_dir")
+
+HARNESS = str(Path(sys.executable).with_name("harness"))
+IMPOSSIBLE = "min_throughput_trades_per_s=1e12"  # a gate no run can meet: the override alone fails it
+
+
+def _reproduce_argv(output: str) -> list[str]:
+    line = re.search(r"reproduce: (harness run .*)", output)
+    assert line, output
+    words = shlex.split(line.group(1))
+    assert words[:2] == ["harness", "run"]
+    return words[1:]
+
+
+def test_cli_reproduce_command_carries_gate_and_setting_overrides(capsys, tmp_path):
+    code, out, _ = hb.cli(capsys, "run", "multi_symbol_stress", "--trades", "3", "--seed", "4", "--out",
+                          tmp_path / "first", "--gate", IMPOSSIBLE, "--set", 'limits.max_gross_exposure="0.55"')
+    assert code == 1, out
+    argv = _reproduce_argv(out)
+    assert "--gate" in argv and "--set" in argv
+    again, rerun, _ = hb.cli(capsys, *argv, "--out", tmp_path / "again")
+    assert again == 1 and "[UnifiedGate] MULTI_SYMBOL_STRESS FAIL" in rerun
+    without = [w for i, w in enumerate(argv) if "--gate" not in (w, argv[i - 1])]
+    assert hb.cli(capsys, *without, "--out", tmp_path / "plain")[0] == 0, "the gate override is what fails it"
+
+
+def test_set_layers_nested_settings_over_the_base_instead_of_resetting_the_table():
+    base = harness_config({"run": {"limits": {"equity": "1000"}}})
+    layered = harness_config({"run": nest({"limits.max_gross_exposure": "0.5"})}, base)
+    assert str(layered.run.limits.equity) == "1000" and str(layered.run.limits.max_gross_exposure) == "0.5"
+
+
+@pytest.mark.parametrize("value", [True, 3, 0.25, "replace", ["A", "B"]])
+def test_override_flags_read_back_as_the_same_value(value):
+    from harness.settings import assignments
+
+    flags = override_flags({"run": {"knob": value}, "gates": {"g": value}})
+    assert flags[0] == "--set" and flags[2] == "--gate"
+    read = assignments([flags[1], flags[3]])
+    assert read == {"knob": list(value) if isinstance(value, list) else value,
+                    "g": list(value) if isinstance(value, list) else value}
+
+
+def test_version_flag_prints_the_installed_version(capsys):
+    code, out, err = hb.cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"harness {version('harness')}" and not err
+
+
+def test_no_command_is_one_error_line(capsys):
+    code, out, err = hb.cli(capsys)
+    assert code == 2 and err.count("\n") == 1 and "command" in err
+
+
+USER_TEST = '''
+import pytest
+from harness.run.scenario import load
+
+@pytest.mark.slow
+def test_stress(harness_scenario):
+    assert harness_scenario(load("multi_symbol_stress"), trades=3, seed=9).passed
+'''
+
+
+def test_pytest_reproduce_command_reruns_with_the_items_overrides(pytester):
+    """An outside project: markers registered by the plugin, overrides carried into the command."""
+    pytester.makepyfile(test_user=USER_TEST)
+    result = pytester.runpytest_subprocess("--strict-markers", "-p", "no:cacheprovider",
+                                           "--harness-gate", IMPOSSIBLE, "--harness-report-dir", "runs")
+    result.assert_outcomes(failed=1)
+    argv = _reproduce_argv(result.stdout.str())
+    assert "--gate min_throughput_trades_per_s=" in shlex.join(argv)
+    # Rerun as a person would, in a shell: a fresh process with the printed words.
+    rerun = subprocess.run([HARNESS, *argv, "--out", str(pytester.path / "rerun")], cwd=pytester.path,
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert rerun.returncode == 1 and "MULTI_SYMBOL_STRESS FAIL" in rerun.stdout, rerun.stderr
+    passing = pytester.runpytest_subprocess("--strict-markers", "-p", "no:cacheprovider", "--harness-report-dir", "r2")
+    passing.assert_outcomes(passed=1)

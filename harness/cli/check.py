@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from harness.judge.areas import STANDARD_AREAS
-from harness.judge.gates import unified
+from harness.judge.gates import GateResult, unified
 from harness.judge.rejudge import judge_history, parse_areas, read_run, recorded_plan
 from harness.judge.thresholds import Thresholds, load_thresholds
 
@@ -26,9 +26,9 @@ def _scenario_plan(name: str, config_file: Path | None) -> tuple[tuple[str, ...]
     return scenario.areas, scenario.configure(load_config(config_file)).gates
 
 
-def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, areas: str | None = None,
-            lenient: bool = False) -> int:
-    """Judge a saved history and print the verdict; return the exit code (0 PASS, 1 FAIL).
+def judged(path: Path, scenario_name: str | None = None, config_file: Path | None = None,
+           areas: str | None = None, lenient: bool = False) -> tuple[str | None, tuple[GateResult, ...]]:
+    """The scenario name (if known) and the gates of a saved history.
 
     ``areas`` (``--areas locks,races``) judges exactly those areas, each required to apply;
     ``lenient`` judges the lines that meet the history contract and fails a contract gate
@@ -39,12 +39,18 @@ def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, are
     name = scenario_name or document.get("scenario")
     recorded = None if scenario_name else recorded_plan(document, load_thresholds(config_file))
     if recorded is not None:
-        judged, limits = recorded
+        judged_areas, limits = recorded
     elif name is not None:
-        judged, limits = _scenario_plan(name, config_file)
+        judged_areas, limits = _scenario_plan(name, config_file)
     else:
-        judged, limits = STANDARD_AREAS, load_thresholds(config_file)
-    gates = judge_history(checked, judged, limits, chosen, str(path))
+        judged_areas, limits = STANDARD_AREAS, load_thresholds(config_file)
+    return name, judge_history(checked, judged_areas, limits, chosen, str(path))
+
+
+def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, areas: str | None = None,
+            lenient: bool = False) -> int:
+    """Judge a saved history and print the verdict; return the exit code (0 PASS, 1 FAIL)."""
+    name, gates = judged(path, scenario_name, config_file, areas, lenient)
     for gate in gates:
         print(f"[PHYSICAL_EVIDENCE] {gate.area}: {gate.status}")
         for line in gate.lines:

@@ -54,7 +54,7 @@ COMMANDS: dict[str, Command] = {
                              "add_check_history_arguments", "run_check_history"),
     "broker": Command("serve the ZeroMQ lock broker in this process", "harness.system.locks.server",
                       "add_broker_arguments", "run_broker"),
-    "serve": Command("serve the Guardian API over a saved run", "harness.api.app", "add_serve_arguments", "run_serve"),
+    "serve": Command("serve the Guardian API over a saved run", "harness.serve.app", "add_serve_arguments", "run_serve"),
     "drain": Command("write the spill a run kept because a service was down", "harness.run.drain",
                      "add_drain_arguments", "run_drain"),
 }

@@ -129,13 +129,13 @@ def _live(args: argparse.Namespace) -> Iterator[Callable[[Any], None] | None]:
         return
     import os
 
-    from harness.api.app import TOKEN_ENV
+    from harness.serve.app import TOKEN_ENV
 
     token = args.token or os.environ.get(TOKEN_ENV, "")
     if not token:
         raise UsageError(f"--serve: give --token or set {TOKEN_ENV} (the live API needs a bearer token)")
     try:
-        from harness.api.live import LiveSource, start
+        from harness.serve.live import LiveSource, start
 
         source = LiveSource()
         server = start(source, token, port=args.serve)

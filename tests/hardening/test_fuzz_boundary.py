@@ -47,7 +47,7 @@ def no_long_work(monkeypatch):
         raise Accepted
 
     monkeypatch.setattr("harness.run.scenario.execute", scenario)
-    monkeypatch.setattr("harness.api.app.serve", stop)
+    monkeypatch.setattr("harness.serve.app.serve", stop)
     monkeypatch.setattr("harness.system.locks.server.serve_forever", stop)
 
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 
-from harness.judge.linearizability.operations import Budget, Clock, Model, Operation, Result, invalid
+from harness.judge.linearizability.operations import Budget, Model, Operation, Result, StepMeter, invalid
 from harness.judge.linearizability.search import search
 
 DEFAULT_BUDGET = Budget()  # 1 M steps, 10 s
@@ -27,19 +27,19 @@ def check(ops: Sequence[Operation], model: Model, budget: Budget = DEFAULT_BUDGE
     for op in ops:
         if not (dropped and op.complete_index is None and op.f in dropped):
             by_key[op.key].append(op)
-    clock = Clock(budget)
+    meter = StepMeter(budget)
     with _collector_paused():
         for key, key_ops in by_key.items():
             if model.unseen is not None:
                 drop = model.unseen(key_ops)
                 key_ops = [op for i, op in enumerate(key_ops) if i not in drop]
-            result = model.fast(key_ops, model, clock, key) if model.fast is not None else None
+            result = model.fast(key_ops, model, meter, key) if model.fast is not None else None
             if result is None:
-                result = search(key_ops, model, clock, key)
+                result = search(key_ops, model, meter, key)
             # An exhausted budget is shared, so the keys not yet checked could only be unknown too.
             if result.verdict != "true":
                 return result
-    return Result("true", steps=clock.steps)
+    return Result("true", steps=meter.steps)
 
 
 @contextmanager

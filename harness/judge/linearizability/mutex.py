@@ -19,14 +19,14 @@ from collections.abc import Hashable, Sequence
 from itertools import pairwise
 from operator import attrgetter
 
-from harness.judge.linearizability.operations import Clock, Model, Operation, Result
+from harness.judge.linearizability.operations import Model, Operation, Result, StepMeter
 
 Hold = tuple[int, float, list[Operation]]  # (core start, core end, the hold's ops in order)
 ENDS = frozenset({"release", "expire"})
 _INVOKED = attrgetter("invoke_index")
 
 
-def fast_mutex(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) -> Result | None:
+def fast_mutex(ops: Sequence[Operation], model: Model, meter: StepMeter, key: Hashable) -> Result | None:
     """The verdict for one lock's ops, or None when the history leaves choices to search."""
     if any(op.complete_index is None for op in ops):
         return None
@@ -43,16 +43,16 @@ def fast_mutex(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashab
     holds.sort(key=lambda hold: hold[0])
     # Ordering the holds is this checker's work: one budget step per hold. It is bounded by
     # the history's size (n log n), so the seconds budget, there for searches, does not apply.
-    exhausted = clock.count(max(1, len(holds)))
+    exhausted = meter.count(max(1, len(holds)))
     if exhausted:
-        return Result("unknown", exhausted=exhausted, key=key, steps=clock.steps)
+        return Result("unknown", exhausted=exhausted, key=key, steps=meter.steps)
     if strays:
         first = min(strays, key=lambda op: op.invoke_index)
-        return _refuted(_prefix_before(holds, first), first, key, clock)
+        return _refuted(_prefix_before(holds, first), first, key, meter)
     for index, (before, after) in enumerate(pairwise(holds)):
         if before[1] > after[0]:
-            return _refuted(_flatten(holds[: index + 1]), after[2][0], key, clock)
-    return _replay(_flatten(holds), model, key, clock)
+            return _refuted(_flatten(holds[: index + 1]), after[2][0], key, meter)
+    return _replay(_flatten(holds), model, key, meter)
 
 
 def _holds_of(seq: Sequence[Operation], holds: list[Hold], strays: list[Operation]) -> None:
@@ -96,15 +96,15 @@ def _prefix_before(holds: Sequence[Hold], failed: Operation) -> list[Operation]:
     return _flatten(kept)
 
 
-def _replay(order: Sequence[Operation], model: Model, key: Hashable, clock: Clock) -> Result:
+def _replay(order: Sequence[Operation], model: Model, key: Hashable, meter: StepMeter) -> Result:
     """Run the model along the only possible linearisation."""
     state = model.init
     for index, op in enumerate(order):
         ok, state = model.step(state, op)
         if not ok:
-            return _refuted(order[:index], op, key, clock)
-    return Result("true", key=key, steps=clock.steps)
+            return _refuted(order[:index], op, key, meter)
+    return Result("true", key=key, steps=meter.steps)
 
 
-def _refuted(prefix: Sequence[Operation], failed: Operation, key: Hashable, clock: Clock) -> Result:
-    return Result("false", failed_op=failed, linearized_prefix=tuple(prefix), key=key, steps=clock.steps)
+def _refuted(prefix: Sequence[Operation], failed: Operation, key: Hashable, meter: StepMeter) -> Result:
+    return Result("false", failed_op=failed, linearized_prefix=tuple(prefix), key=key, steps=meter.steps)

@@ -104,7 +104,7 @@ class Model:
     unobservable: frozenset[str] = frozenset()
     unseen: Callable[[Sequence[Operation]], set[int]] | None = None
     by_process: bool = False
-    fast: Callable[[Sequence[Operation], Model, Clock, Hashable], Result | None] | None = None
+    fast: Callable[[Sequence[Operation], Model, StepMeter, Hashable], Result | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ def _pair(invoke: Record, complete: Record | None, failed: bool = False) -> Oper
     )
 
 
-class Clock:
+class StepMeter:
     """Counts search steps against a Budget; says which limit ran out."""
 
     def __init__(self, budget: Budget) -> None:

@@ -18,7 +18,7 @@ from bisect import bisect_right
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from harness.judge.linearizability.operations import Clock, Model, Operation, Result
+from harness.judge.linearizability.operations import Model, Operation, Result, StepMeter
 
 # A frame: (call position, info index or -1, state, base, window, infos, info reps, parent, depth)
 Frame = tuple[int, int, Hashable, int, int, int, int, Any, int]
@@ -59,8 +59,8 @@ def _twins(infos_ops: Sequence[Operation], by_process: bool) -> tuple[int, list[
     return reps, next_twin
 
 
-def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) -> Result:
-    """Linearizability of one key's operations, or "unknown" when the clock's budget runs out."""
+def search(ops: Sequence[Operation], model: Model, meter: StepMeter, key: Hashable) -> Result:
+    """Linearizability of one key's operations, or "unknown" when the meter's budget runs out."""
     done = [op for op in ops if not op.is_info]
     infos_ops = sorted((op for op in ops if op.is_info), key=lambda op: op.invoke_index)
     info_invokes = [op.invoke_index for op in infos_ops]
@@ -80,7 +80,7 @@ def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) 
 
     step = model.step
     # The budget is checked inline: a method call per step was a seventh of the search's time.
-    steps, limit = clock.steps, clock.budget.steps if clock.budget.steps is not None else float("inf")
+    steps, limit = meter.steps, meter.budget.steps if meter.budget.steps is not None else float("inf")
     state: Hashable = model.init
     base = window = infos = 0
     frame: Frame | None = None
@@ -91,8 +91,8 @@ def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) 
     pos = nxt[n]
     while pos != n:
         steps += 1
-        if steps > limit or (not steps & 1023 and clock.late()):
-            clock.steps = steps
+        if steps > limit or (not steps & 1023 and meter.late()):
+            meter.steps = steps
             return Result("unknown", exhausted="steps" if steps > limit else "seconds", key=key, steps=steps)
         time_, op_id, is_call = entries[pos]
         if is_call:
@@ -137,8 +137,8 @@ def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) 
             if best[1] < 0 or depth > (best[0][8] if best[0] else 0):
                 best = (frame, op_id)
             if frame is None:
-                clock.steps = steps
-                return _refuted(done, infos_ops, entries, best, key, clock)
+                meter.steps = steps
+                return _refuted(done, infos_ops, entries, best, key, meter)
             call_pos, j, state, base, window, infos, reps, frame, depth = frame
             if j >= 0:
                 pos, info_from = call_pos, j + 1
@@ -149,13 +149,13 @@ def search(ops: Sequence[Operation], model: Model, clock: Clock, key: Hashable) 
             pos = nxt[call_pos]
             continue
         pos = nxt[n]
-    clock.steps = steps
+    meter.steps = steps
     return Result("true", key=key, steps=steps)
 
 
 def _refuted(
     done: Sequence[Operation], infos_ops: Sequence[Operation], entries: Sequence[tuple[int, int, bool]],
-    best: tuple[Frame | None, int], key: Hashable, clock: Clock,
+    best: tuple[Frame | None, int], key: Hashable, meter: StepMeter,
 ) -> Result:
     """A "false" result: the deepest linearised prefix found and the op that could not follow it."""
     frame, failed = best
@@ -165,4 +165,4 @@ def _refuted(
         prefix.append(infos_ops[j] if j >= 0 else done[entries[call_pos][1]])
         frame = frame[7]
     prefix.reverse()
-    return Result("false", failed_op=done[failed], linearized_prefix=tuple(prefix), key=key, steps=clock.steps)
+    return Result("false", failed_op=done[failed], linearized_prefix=tuple(prefix), key=key, steps=meter.steps)

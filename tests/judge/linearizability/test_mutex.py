@@ -16,7 +16,7 @@ from harness.judge.linearizability.checker import check
 from harness.judge.linearizability.formats import BROKER_EXPIRE, LOCK_KINDS
 from harness.judge.linearizability.models import FENCED_MUTEX, OWNER_MUTEX
 from harness.judge.linearizability.mutex import fast_mutex
-from harness.judge.linearizability.operations import Budget, Clock, Operation, Record, Result, operations
+from harness.judge.linearizability.operations import Budget, Operation, Record, Result, StepMeter, operations
 from harness.judge.linearizability.search import search
 from tests._history_builders import clean_events
 
@@ -75,7 +75,7 @@ def lock_history(data: st.DataObject, processes: int, steps: int, buggy: bool, c
 
 def both(ops: Sequence[Operation], model: Any) -> tuple[Result | None, Result]:
     """The fast path's verdict (None when it declines) and the general search's, for one lock."""
-    return fast_mutex(ops, model, Clock(UNLIMITED), None), search(ops, model, Clock(UNLIMITED), None)
+    return fast_mutex(ops, model, StepMeter(UNLIMITED), None), search(ops, model, StepMeter(UNLIMITED), None)
 
 
 @settings(max_examples=300, deadline=None)

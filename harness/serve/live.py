@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from harness.api.app import bind, create_app, snapshot_from_events
 from harness.history.log import Event, History
+from harness.serve.app import bind, create_app, snapshot_from_events
 from harness.system.guardian.risk import GuardianSnapshot
 
 if TYPE_CHECKING:

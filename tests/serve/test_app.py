@@ -13,7 +13,8 @@ import httpx
 import pytest
 import uvicorn
 
-from harness.api.app import (
+from harness.history.log import write_jsonl
+from harness.serve.app import (
     MAX_PAGE,
     FileSource,
     GuardianSource,
@@ -24,7 +25,6 @@ from harness.api.app import (
     guardian_json,
     run_serve,
 )
-from harness.history.log import write_jsonl
 from harness.system.engine import RunResult, run
 from harness.system.guardian.risk import GuardianSnapshot
 from harness.system.locks.local import LockTable

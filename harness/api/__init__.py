@@ -1,1 +1,0 @@
-"""The Guardian API: a read-only HTTP view of a run (live while it goes, or a saved history)."""

@@ -84,8 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         check_utf8(argv)
-        command = _command_word(argv)
-        args = build_parser(command).parse_args(argv)
+        args = build_parser(_command_word(argv) or "").parse_args(argv)  # no command: no subcommand imported
         if args.version:
             from harness import __version__
 

@@ -162,10 +162,9 @@ def _from_document(doc: Mapping[str, Any], events: Sequence[Event], origin: Path
 def _recorded(evidence: Mapping[str, Any], area: str, record: type[F]) -> F | None:
     """An area's figures as evidence.json recorded them (None: absent, not applicable, or an older layout)."""
     try:
-        figures: F = from_json(record, evidence[area]["figures"])
+        return from_json(record, evidence[area]["figures"])
     except (KeyError, TypeError):
         return None
-    return figures
 
 
 def _rejudged(events: Sequence[Event]) -> ReportData:

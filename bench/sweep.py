@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.judge.checks.risk import AREA as RISK_AREA
+from harness.judge.checks.risk import RiskFigures
+from harness.judge.evidence import figures_of
 from harness.run.config import load_config
 from harness.run.scenario import execute, load
 
@@ -57,7 +60,8 @@ def run_case(case: Case, trades: int | None, out: Path) -> dict[str, Any]:
     verdict = execute(scenario, config, out / f"{case.scenario}-{case.seed}-{case.mode or 'default'}")
     failing = [f"{g.area}: {line.text}" for g in verdict.gates for line in g.lines if not line.ok]
     # Justified breaker trips are where the old checker raised its false alarms: count them.
-    trips = sum(ev.figures.get("breaker_trips", 0) for ev in verdict.evidence if ev.area == "Risk Management")
+    risk = figures_of(verdict.evidence, RISK_AREA, RiskFigures)
+    trips = 0 if risk is None else risk.breaker_trips
     return {"scenario": case.scenario, "seed": case.seed, "mode": config.run.mode.value, "status": verdict.status,
             "seconds": round(time.perf_counter() - started, 2), "breaker_trips": trips, "failing": failing,
             "reproduce": verdict.command}

@@ -141,7 +141,7 @@ def worker_error(events: Events, symbol: str, *, fatal: bool = False, traceback:
 # -- judging ----------------------------------------------------------------------------
 
 
-def evidence(events: Events, area: str) -> Evidence:
+def evidence(events: Events, area: str) -> Evidence[Any]:
     """One checker's evidence on a history (area key as in ``harness.judge.areas.AREAS``)."""
     return AREAS[area].checker(list(events))
 

@@ -11,8 +11,8 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -29,7 +29,13 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.clock import Clock, monotonic_ns, seconds
+from harness.judge.checks.perf import AREA as PERF_AREA
+from harness.judge.checks.perf import PerfFigures
+from harness.judge.checks.pnl import AREA as PNL_AREA
+from harness.judge.checks.pnl import AggregatorFigures
+from harness.judge.evidence import figures_of
 from harness.judge.gates import money, percent
+from harness.run.scenario import Verdict
 from harness.system.settings import RunConfig
 
 
@@ -117,35 +123,33 @@ def symbol_progress(run: RunConfig, *, force: bool = False, console: Console | N
         yield SymbolBars(progress, run)
 
 
-def _aggregator_pnl(verdict) -> dict[str, Any]:
+def _aggregator_pnl(verdict: Verdict) -> dict[str, Decimal]:
     """Per symbol, the aggregator's PnL where it differs from the ledger replay (empty when all agree)."""
-    accuracy = next((ev for ev in verdict.evidence if ev.area == "MetricsAggregator Accuracy"), None)
-    rows = {} if accuracy is None else accuracy.figures.get("per_symbol", {})
-    return {name: row.get("aggregator_pnl") for name, row in rows.items()
-            if row.get("aggregator_pnl") is not None and row.get("difference") not in (0, "0", None)}
+    accuracy = figures_of(verdict.evidence, PNL_AREA, AggregatorFigures)
+    rows = {} if accuracy is None else accuracy.per_symbol
+    return {name: row.aggregator_pnl for name, row in rows.items() if row.difference != 0}
 
 
-def _symbol_table(verdict) -> Table | None:
+def _symbol_table(verdict: Verdict) -> Table | None:
     """Per-symbol trades, PnL and win rate from the history; the aggregator's PnL beside it when it differs."""
-    perf = next((ev for ev in verdict.evidence if ev.area == "Performance Metrics"), None)
-    if perf is None or "per_symbol" not in perf.figures:
+    figures = figures_of(verdict.evidence, PERF_AREA, PerfFigures)
+    if figures is None:
         return None  # no area, or not applicable: a run with no closed trade has no table to show
-    figures = perf.figures
-    table = Table(title=f"{figures['total_trades']} trades, {figures['throughput_trades_per_s']:.1f} trades/s")
+    table = Table(title=f"{figures.total_trades} trades, {figures.throughput_trades_per_s:.1f} trades/s")
     differing = _aggregator_pnl(verdict)
     columns = ["symbol", "trades", "PnL (ledger)" if differing else "PnL", "win rate"]
     columns += ["PnL (aggregator)"] if differing else []
     for column in columns:
         table.add_column(column, justify="left" if column == "symbol" else "right")
-    for name, s in figures["per_symbol"].items():
-        row = [name, str(s["trades"]), money(s["pnl"]), percent(s["win_rate"])]
+    for name, s in figures.per_symbol.items():
+        row = [name, str(s.trades), money(s.pnl), percent(s.win_rate)]
         if differing:
             row.append(f"{money(differing[name])} ❌" if name in differing else "=")
         table.add_row(*row)
     return table
 
 
-def print_verdict(verdict, out: Path | None = None) -> None:
+def print_verdict(verdict: Verdict, out: Path | None = None) -> None:
     """The gate table and the UnifiedGate line (plain text when not a terminal)."""
     console = Console(no_color=not interactive(), highlight=False, soft_wrap=True)
     table = Table(title=f"{verdict.scenario.name} (seed {verdict.config.run.seed})")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import shlex
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ from harness.explore.exploration import (
     timeline,
 )
 from harness.explore.strategies import STRATEGIES
-from harness.judge.evidence import Evidence
+from harness.history.events import f
+from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import GateResult, Line
 from harness.run.config import HarnessConfig
 from harness.run.plugins import Plugins
@@ -36,6 +38,42 @@ from harness.run.workloads import workload_of
 
 AREA = "Controlled Schedules"
 DEPTH = 3
+
+
+@evidence_record
+class MinimalSchedule:
+    """The failing schedule shrunk, saved as schedule.json and replayed."""
+
+    steps: int = f("scheduling decisions", "count")
+    preemptions: int = f("switches away from a worker that could go on", "count")
+    trades: int = f("trades per worker", "count")
+    shrink_attempts: int = f("candidate schedules tried while shrinking", "count")
+    replayed_exactly: bool = f("replaying schedule.json made the same decisions and the same violation")
+
+
+@evidence_record
+class ExplorationFigures:
+    """What ``--schedules N`` explored, and the first failure shrunk."""
+
+    strategy: str = f("how schedules were drawn")
+    depth: int = f("PCT bug depth d")
+    seed: int = f("seed of the strategy")
+    schedules: int = f("schedules run", "count")
+    steps: int = f("scheduling decisions made in all", "count")
+    distinct_interleavings: int = f("distinct orders of the scheduling points", "count")
+    schedules_per_s: float = f("schedules run per second", "1/s")
+    steps_per_s: float = f("scheduling decisions per second", "1/s")
+    violation: str = f("what the first failing schedule violated (empty when none did)")
+    minimal: MinimalSchedule | None = f("the failing schedule shrunk (null when none failed)")
+
+
+@evidence_record
+class ReplayFigures:
+    """What ``--replay-schedule PATH`` did."""
+
+    replayed_exactly: bool = f("the replay made the saved decisions and met the saved violation")
+    steps: int = f("scheduling decisions replayed", "count")
+    violation: str = f("what the replay violated (empty when nothing)")
 
 
 def add_schedule_arguments(parser: argparse.ArgumentParser, count: Any) -> None:
@@ -73,6 +111,7 @@ def run_controlled(args: argparse.Namespace, scenario: Scenario, config: Harness
     started = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     make_dir(out)
     workload = workload_of(scenario, config, plugins)
+    evidence: Evidence[object]
     if args.replay_schedule:
         gate, evidence, execution = _replay(workload, args.replay_schedule)
         command = _command(scenario, config, [*flags, "--replay-schedule", str(args.replay_schedule)])
@@ -102,17 +141,17 @@ def _command(scenario: Scenario, config: HarnessConfig, flags: list[str]) -> str
     return shlex.join([*words, *flags])
 
 
-def _explored(workload: Workload, ex: Exploration, out: Path) -> tuple[GateResult, Evidence, Execution]:
+def _explored(workload: Workload, ex: Exploration,
+              out: Path) -> tuple[GateResult, Evidence[ExplorationFigures], Execution]:
     per_schedule, per_step = ex.per_second
-    figures: dict[str, Any] = {
-        "strategy": ex.strategy, "depth": ex.depth, "seed": ex.seed, "schedules": ex.schedules, "steps": ex.steps,
-        "distinct_interleavings": ex.distinct, "schedules_per_s": round(per_schedule, 1),
-        "steps_per_s": round(per_step, 1), "violation": ex.failure.violation if ex.failure else "",
-    }
     lines = [Line(True, f"Explored {ex.schedules} schedules (the non-preemptive one, then {ex.strategy} "
                         f"depth {ex.depth}, seed {ex.seed}): "
                         f"{ex.steps} steps, {ex.distinct} distinct interleavings, "
                         f"{per_schedule:.1f} schedules/s, {per_step:.0f} steps/s")]
+    figures = ExplorationFigures(
+        strategy=ex.strategy, depth=ex.depth, seed=ex.seed, schedules=ex.schedules, steps=ex.steps,
+        distinct_interleavings=ex.distinct, schedules_per_s=round(per_schedule, 1), steps_per_s=round(per_step, 1),
+        violation=ex.failure.violation if ex.failure else "", minimal=None)
     if ex.failure is None:
         lines.append(Line(True, "No schedule violated a correctness gate"))
         return GateResult("schedules", AREA, tuple(lines)), Evidence(AREA, figures), ex.last
@@ -122,8 +161,6 @@ def _explored(workload: Workload, ex: Exploration, out: Path) -> tuple[GateResul
     _, exact = replay_saved(workload, load(path))
     t = minimal.trace
     (out / "schedule_timeline.txt").write_text("\n".join(timeline(t)) + "\n", encoding="utf-8")
-    figures.update(minimal_steps=len(t.steps), minimal_preemptions=t.preemptions, minimal_trades=minimal.trades,
-                   shrink_attempts=attempts, replayed_exactly=exact)
     lines += [
         Line(False, f"{ex.failure.label} (seed {ex.seed}) violated: {ex.failure.violation}"),
         *(Line(False, f"  {text}") for text in minimal.details()),
@@ -136,10 +173,11 @@ def _explored(workload: Workload, ex: Exploration, out: Path) -> tuple[GateResul
     rows = timeline(t)
     gate = GateResult("schedules", AREA, tuple(lines),
                       {"timeline": tuple({"row": row} for row in rows)})
-    return gate, Evidence(AREA, figures), minimal
+    shrunk = MinimalSchedule(len(t.steps), t.preemptions, minimal.trades, attempts, exact)
+    return gate, Evidence(AREA, replace(figures, minimal=shrunk)), minimal
 
 
-def _replay(workload: Workload, path: Path) -> tuple[GateResult, Evidence, Execution]:
+def _replay(workload: Workload, path: Path) -> tuple[GateResult, Evidence[ReplayFigures], Execution]:
     saved = load(path)
     if saved.workload != workload.name:
         raise ConfigError(f"{path}: a schedule of {saved.workload!r}, not of {workload.name!r}")
@@ -151,6 +189,6 @@ def _replay(workload: Workload, path: Path) -> tuple[GateResult, Evidence, Execu
         *(Line(False, f"  {text}") for text in execution.details()),
     )
     rows = timeline(execution.trace)
-    figures = {"replayed_exactly": exact, "steps": len(execution.trace.steps), "violation": execution.violation}
+    figures = ReplayFigures(exact, len(execution.trace.steps), execution.violation)
     gate = GateResult("schedules", AREA, lines, {"timeline": tuple({"row": r} for r in rows)})
     return gate, Evidence(AREA, figures), execution

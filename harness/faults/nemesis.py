@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.faults.proxy import FaultProxy
-from harness.history.events import FAULT_HEAL, FAULT_INJECT, FAULT_OVER, ORDER_FILL
+from harness.history.events import FAULT_HEAL, FAULT_INJECT, FAULT_OVER, ORDER_FILL, f
 from harness.history.log import Event, History
-from harness.judge.evidence import Evidence
+from harness.judge.evidence import Evidence, evidence_record
 
 AREA = "Failure Policy under Injected Faults"
 WORKER = "nemesis"
@@ -78,28 +78,48 @@ class Nemesis:
         record(FAULT_OVER, worker=WORKER, row=row.name, seen_up=seen_up)
 
 
-def check_fault_rows(events: Sequence[Event], rows: Sequence[FaultRow]) -> Evidence:
+@evidence_record
+class RowFigures:
+    """What happened in one policy row's window (only the first three when it was never injected)."""
+
+    row: str = f("the row's name")
+    expected: str = f("the alert level the row must raise")
+    injected: bool = f("the nemesis injected and ended the row (fault.inject ... fault.over)")
+    alerts: tuple[str, ...] = f("LEVEL:layer of each alert raised in the window", default=())
+    expected_seen: bool = f("an alert of the expected level was raised", default=False)
+    degraded_then_healthy: bool = f("health went DEGRADED first and HEALTHY last", default=False)
+    fills_while_down: int = f("fills during the window: trading went on", "count", default=0)
+
+
+@evidence_record
+class FaultRowsFigures:
+    """Each row of the failure policy the nemesis went through."""
+
+    rows: tuple[RowFigures, ...] = f("the rows, in the order they ran")
+
+
+def check_fault_rows(events: Sequence[Event], rows: Sequence[FaultRow]) -> Evidence[FaultRowsFigures]:
     """Per row: alerts raised in its window, degraded then healthy, trading during the outage."""
-    return Evidence(AREA, {"rows": [_row_figures(events, row) for row in rows]})
+    return Evidence(AREA, FaultRowsFigures(tuple(_row_figures(events, row) for row in rows)))
 
 
-def _row_figures(events: Sequence[Event], row: FaultRow) -> dict[str, Any]:
+def _row_figures(events: Sequence[Event], row: FaultRow) -> RowFigures:
     window = _window(events, row.name)
     if window is None:
-        return {"row": row.name, "expected": row.expected_level, "injected": False}
+        return RowFigures(row.name, row.expected_level, injected=False)
     start, end = window
     inside = [e for e in events if start <= e.seq <= end]
     alerts = [(e.payload["level"], e.payload["layer"]) for e in inside if e.kind == "alert"]
     health = [e.payload["state"] for e in inside if e.kind == "health"]
-    return {
-        "row": row.name,
-        "expected": row.expected_level,
-        "injected": True,
-        "alerts": [f"{level}:{layer}" for level, layer in alerts],
-        "expected_seen": any(level == row.expected_level for level, _ in alerts),
-        "degraded_then_healthy": health[:1] == ["DEGRADED"] and health[-1:] == ["HEALTHY"],
-        "fills_while_down": sum(1 for e in inside if e.kind == ORDER_FILL),
-    }
+    return RowFigures(
+        row=row.name,
+        expected=row.expected_level,
+        injected=True,
+        alerts=tuple(f"{level}:{layer}" for level, layer in alerts),
+        expected_seen=any(level == row.expected_level for level, _ in alerts),
+        degraded_then_healthy=health[:1] == ["DEGRADED"] and health[-1:] == ["HEALTHY"],
+        fills_while_down=sum(1 for e in inside if e.kind == ORDER_FILL),
+    )
 
 
 def _window(events: Sequence[Event], row: str) -> tuple[int, int] | None:

@@ -11,7 +11,7 @@ import json
 import sys
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -206,20 +206,26 @@ def outputs(docs: Path | None = None) -> dict[Path, str]:
     return {docs / SCHEMA_FILE: render_schema(), docs / PAGE_FILE: render_page()}
 
 
-def main(argv: Sequence[str]) -> int:
-    """--write-docs: write the files; --check-docs: exit 1 naming any file that drifted."""
+def docs_command(argv: Sequence[str], files: Callable[[], dict[Path, str]], module: str) -> int:
+    """``python -m MODULE`` for generated docs: --write-docs writes ``files()``, --check-docs exits 1 naming any
+    file that drifted from the code."""
     if argv == ["--write-docs"]:
-        for path, text in outputs().items():
+        for path, text in files().items():
             path.write_text(text, encoding="utf-8")
             print(f"wrote {path}")
         return 0
     if argv == ["--check-docs"]:
-        stale = [str(p) for p, text in outputs().items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
+        stale = [str(p) for p, text in files().items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
         for name in stale:
-            print(f"{name}: out of date; run python -m harness.history.docs --write-docs")
+            print(f"{name}: out of date; run python -m {module} --write-docs")
         return 1 if stale else 0
-    print("usage: python -m harness.history.docs --write-docs | --check-docs")
+    print(f"usage: python -m {module} --write-docs | --check-docs")
     return 2
+
+
+def main(argv: Sequence[str]) -> int:
+    """--write-docs: write the files; --check-docs: exit 1 naming any file that drifted."""
+    return docs_command(argv, outputs, "harness.history.docs")
 
 
 if __name__ == "__main__":

@@ -51,13 +51,20 @@ def hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls, include_extras=True)
 
 
-def type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
-    """The JSON Schema of one Python annotation (nested records go to ``defs``)."""
+def type_schema(tp: Any, defs: dict[str, Any], leaves: Mapping[Any, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The JSON Schema of one Python annotation (nested records go to ``defs``).
+
+    ``leaves`` replaces the schema of a type wherever it occurs: a document the harness writes
+    says Decimal as its exact string, however many digits a ratio has -- stricter than what
+    the history accepts from other writers.
+    """
+    if leaves and tp in leaves:
+        return dict(leaves[tp])
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any:
         return {}
     if origin is Annotated and Positive in args[1:]:
-        schema = {**type_schema(args[0], defs), "exclusiveMinimum": 0}
+        schema = {**type_schema(args[0], defs, leaves), "exclusiveMinimum": 0}
         return {**schema, "pattern": POSITIVE_PATTERN} if args[0] is Decimal else schema
     if tp is Decimal:
         return {"type": ["string", "number"], "pattern": DECIMAL_PATTERN, "exclusiveMaximum": MAX_NUMBER,
@@ -70,29 +77,30 @@ def type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
     if tp in simple:
         return {"type": simple[tp]}
     if origin in (types.UnionType, typing.Union):
-        return {"anyOf": [type_schema(a, defs) for a in args]}
+        return {"anyOf": [type_schema(a, defs, leaves) for a in args]}
     if origin is Literal:
         return {"enum": list(args)}
-    if origin is list:
-        return {"type": "array", "items": type_schema(args[0], defs)}
-    if origin is dict:
-        return {"type": "object", "additionalProperties": type_schema(args[1], defs)}
+    if origin is list or (origin is tuple and args[1:] == (...,)):  # tuple[X, ...]: a frozen record's list
+        return {"type": "array", "items": type_schema(args[0], defs, leaves)}
+    if origin in (dict, Mapping):
+        return {"type": "object", "additionalProperties": type_schema(args[1], defs, leaves)}
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if tp.__name__ not in defs:
             defs[tp.__name__] = {}  # placeholder first: a record may refer to itself
-            defs[tp.__name__] = record_schema(tp, defs)
+            defs[tp.__name__] = record_schema(tp, defs, leaves)
         return {"$ref": f"#/$defs/{tp.__name__}"}
     raise TypeError(f"no JSON Schema for {tp!r}")
 
 
-def record_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
+def record_schema(cls: type, defs: dict[str, Any], leaves: Mapping[Any, dict[str, Any]] | None = None,
+                  ) -> dict[str, Any]:
     """An object schema for a payload record: its fields, which are required, their docs."""
     annotations = hints(cls)
     props = {}
     for fld in dataclasses.fields(cls):
         unit = fld.metadata.get("unit")
         doc = fld.metadata.get("doc", "") + (f" [{unit}]" if unit else "")
-        props[fld.name] = {**type_schema(annotations[fld.name], defs), "description": doc}
+        props[fld.name] = {**type_schema(annotations[fld.name], defs, leaves), "description": doc}
     schema = {"type": "object", "description": (cls.__doc__ or "").strip(), "properties": props,
               "required": required_fields(cls)}
     return schema

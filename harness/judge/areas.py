@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from harness.errors import InputError
-from harness.history.events import RUN_START, TRADE_CLOSED
+from harness.history.events import RUN_START, TRADE_CLOSED, f
 from harness.history.log import Event
 from harness.judge.checks.locks import check_locks
 from harness.judge.checks.perf import check_perf
@@ -24,7 +25,7 @@ from harness.judge.checks.persistence import AREA as PERSISTENCE_AREA
 from harness.judge.checks.pnl import check_pnl
 from harness.judge.checks.races import check_races
 from harness.judge.checks.risk import check_risk
-from harness.judge.evidence import Evidence
+from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import (
     GateResult,
     Line,
@@ -37,8 +38,15 @@ from harness.judge.gates import (
 )
 from harness.judge.thresholds import Thresholds
 
-NOT_APPLICABLE = "not_applicable"
-REQUIRED = "required"
+Gate = Callable[[Evidence[Any], Thresholds], GateResult]
+
+
+@evidence_record
+class NotApplicable:
+    """The record of an area whose input events the history lacks (its figures are not computed)."""
+
+    not_applicable: str = f("what the history lacks, e.g. \"no lock.* / fence.* events\"")
+    required: bool = f("the user required the area, so its gate fails")
 
 
 @dataclass(frozen=True)
@@ -47,8 +55,8 @@ class Area:
 
     key: str
     name: str
-    checker: Callable[[Sequence[Event]], Evidence]
-    gate: Callable[[Evidence, Thresholds], GateResult]
+    checker: Callable[[Sequence[Event]], Evidence[Any]]
+    gate: Gate
     needs: tuple[str, ...]  # event kinds, or kind families ending in "." ("lock."); any one suffices
 
     def applicable(self, kinds: set[str]) -> bool:
@@ -70,7 +78,7 @@ AREAS: Mapping[str, Area] = {a.key: a for a in (
 )}
 STANDARD_AREAS = tuple(AREAS)
 # Areas whose evidence a scenario computes outside the history (what the layers hold): gated here too.
-OUTSIDE: Mapping[str, Callable[[Evidence, Thresholds], GateResult]] = {PERSISTENCE_AREA: gate_persistence}
+OUTSIDE: Mapping[str, Gate] = {PERSISTENCE_AREA: gate_persistence}
 GATES = {**{a.name: a.gate for a in AREAS.values()}, **OUTSIDE}
 
 
@@ -86,37 +94,36 @@ def known(keys: Sequence[str]) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def evaluate(events: Sequence[Event], keys: Sequence[str], extra: Sequence[Evidence] = (),
-             required: Sequence[str] = ()) -> tuple[Evidence, ...]:
+def evaluate(events: Sequence[Event], keys: Sequence[str], extra: Sequence[Evidence[object]] = (),
+             required: Sequence[str] = ()) -> tuple[Evidence[object], ...]:
     """Each area's evidence -- or its not-applicable record -- plus evidence computed elsewhere."""
     kinds = {e.kind for e in events}
-    out = []
+    out: list[Evidence[object]] = []
     for key in keys:
         area = AREAS[key]
         if area.applicable(kinds):
             out.append(area.checker(events))
         else:
-            out.append(Evidence(area.name, {NOT_APPLICABLE: area.missing, REQUIRED: key in required}))
+            out.append(Evidence(area.name, NotApplicable(area.missing, key in required)))
     return tuple(out) + tuple(extra)
 
 
-def not_applicable_gate(ev: Evidence) -> GateResult:
+def not_applicable_gate(ev: Evidence[NotApplicable]) -> GateResult:
     """The verdict of an area without inputs: n/a, or a failure when the user required it."""
-    reason = ev.figures[NOT_APPLICABLE]
-    if ev.figures.get(REQUIRED):
+    reason = ev.figures.not_applicable
+    if ev.figures.required:
         return GateResult("required", ev.area, (Line(False, f"Required, but not applicable ({reason})"),))
     return GateResult("n/a", ev.area, (Line(True, f"Not applicable ({reason})"),), applicable=False)
 
 
-def gate_for(ev: Evidence, extra: Mapping[str, Callable[[Evidence, Thresholds], GateResult]] | None = None,
-             ) -> Callable[[Evidence, Thresholds], GateResult]:
+def gate_for(ev: Evidence[object], extra: Mapping[str, Gate] | None = None) -> Gate:
     """The gate that judges ``ev``: its area's, a scenario's extra one, or the not-applicable verdict."""
-    if NOT_APPLICABLE in ev.figures:
+    if isinstance(ev.figures, NotApplicable):
         return lambda e, _t: not_applicable_gate(e)
     return {**GATES, **(extra or {})}[ev.area]
 
 
-def judge(evidence: Sequence[Evidence], thresholds: Thresholds,
-          extra: Mapping[str, Callable[[Evidence, Thresholds], GateResult]] | None = None) -> tuple[GateResult, ...]:
+def judge(evidence: Sequence[Evidence[object]], thresholds: Thresholds,
+          extra: Mapping[str, Gate] | None = None) -> tuple[GateResult, ...]:
     """Judge each evidence area with its gate (the registry's, a scenario's extra one, or not applicable)."""
     return tuple(gate_for(ev, extra)(ev, thresholds) for ev in evidence)

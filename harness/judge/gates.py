@@ -11,19 +11,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
+from harness.history.events import f
 from harness.history.validate import Checked
-from harness.judge.evidence import Evidence
+from harness.judge.checks.locks import LockFigures
+from harness.judge.checks.perf import PerfFigures
+from harness.judge.checks.persistence import PersistenceFigures
+from harness.judge.checks.pnl import AggregatorFigures
+from harness.judge.checks.races import RaceFigures
+from harness.judge.checks.risk import RiskFigures
+from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.thresholds import Thresholds
 
 
-@dataclass(frozen=True)
+@evidence_record
 class Line:
     """One judged fact: ✅ or ❌ and its text."""
 
-    ok: bool
-    text: str
+    ok: bool = f("the fact holds")
+    text: str = f("the fact, as VERIFY_LOG.txt shows it")
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ class GateResult:
         return all(line.ok for line in self.lines)
 
     @property
-    def status(self) -> str:
+    def status(self) -> Literal["PASS", "FAIL", "N/A"]:
         """"PASS", "FAIL" or "N/A"."""
         if not self.applicable:
             return "N/A"
@@ -60,188 +67,185 @@ def percent(value: Any) -> str:
     return f"{Decimal(str(value)) * 100:.2f}%"
 
 
-def _failing(evidence: Evidence, names: Sequence[str]) -> dict[str, tuple[Mapping[str, Any], ...]]:
+def _failing(evidence: Evidence[object], names: Sequence[str]) -> dict[str, tuple[Mapping[str, Any], ...]]:
     return {n: evidence.counterexample(n) for n in names if evidence.counterexample(n)}
 
 
-def gate_locks(ev: Evidence, t: Thresholds) -> GateResult:
+def gate_locks(ev: Evidence[LockFigures], t: Thresholds) -> GateResult:
     """ZMQ lock atomicity: balance, orphans, state machine, exclusion, fencing, wait-or-die, linearizability."""
     f = ev.figures
-    unbalanced = f["pairs_total"] - f["pairs_balanced"]
-    lin = f["linearizable"]
-    service = f.get("lock_service")
+    unbalanced = f.pairs_total - f.pairs_balanced
+    lin = f.linearizable
+    service = f.lock_service
     lines = (
         *((Line(True, f"Lock service: {service}"),) if service else ()),
-        Line(f["wellformed_errors"] == 0, f"Well-formed history: {f['wellformed_errors']} malformed operations"),
-        Line(f["acquires"] > 0, f"Total Lock Events: {f['acquires'] + f['releases']} "
-                                f"({f['acquires']} ACQUIRE + {f['releases']} RELEASE), {f['events_total']} recorded"),
+        Line(f.wellformed_errors == 0, f"Well-formed history: {f.wellformed_errors} malformed operations"),
+        Line(f.acquires > 0, f"Total Lock Events: {f.acquires + f.releases} "
+                             f"({f.acquires} ACQUIRE + {f.releases} RELEASE), {f.events_total} recorded"),
         Line(unbalanced <= t.max_unbalanced_pairs,
-             f"All lock pairs balanced: {f['pairs_balanced']}/{f['pairs_total']} match"
-             if unbalanced == 0 else f"Lock pairs balanced: {f['pairs_balanced']}/{f['pairs_total']} "
+             f"All lock pairs balanced: {f.pairs_balanced}/{f.pairs_total} match"
+             if unbalanced == 0 else f"Lock pairs balanced: {f.pairs_balanced}/{f.pairs_total} "
                                     f"({unbalanced} unbalanced, allowed {t.max_unbalanced_pairs})"),
-        Line(f["orphaned_locks"] <= t.max_orphaned_locks, f"Orphaned locks: {f['orphaned_locks']}"),
-        Line(f["state_errors"] == 0, f"EFSM state errors: {f['state_errors']}"),
-        Line(f["overlaps"] <= t.max_overlaps,
-             f"Mutual exclusion: {f['overlaps']} overlapping holds (client {f['overlaps_client']}, "
-             f"broker {f['overlaps_broker']}, resource {f['overlaps_resource']})"),
-        Line(f["refused_held"] == 0, f"Refused acquires treated as held: {f['refused_held']}"),
-        Line(f["token_order_errors"] == 0 and f["stale_accepted"] == 0,
-             f"Fencing: {f['token_order_errors']} token order errors, {f['stale_accepted']} stale writes accepted, "
-             f"{f['fence_rejects']} rejected" if f["fencing"] == "provided" else
-             f"Fencing: not provided ({f['token_order_errors']} token errors)"),
-        Line(f["wait_die_violations"] == 0, f"Wait-or-die discipline: {f['wait_die_violations']} violations"),
-        Line(f.get("fifo_overtakes", 0) + f.get("partial_grants", 0) == 0, "FIFO queue and atomic grants: "
-             f"{f.get('fifo_overtakes', 0)} overtakes, {f.get('partial_grants', 0)} partial grants"),
+        Line(f.orphaned_locks <= t.max_orphaned_locks, f"Orphaned locks: {f.orphaned_locks}"),
+        Line(f.state_errors == 0, f"EFSM state errors: {f.state_errors}"),
+        Line(f.overlaps <= t.max_overlaps,
+             f"Mutual exclusion: {f.overlaps} overlapping holds (client {f.overlaps_client}, "
+             f"broker {f.overlaps_broker}, resource {f.overlaps_resource})"),
+        Line(f.refused_held == 0, f"Refused acquires treated as held: {f.refused_held}"),
+        Line(f.token_order_errors == 0 and f.stale_accepted == 0,
+             f"Fencing: {f.token_order_errors} token order errors, {f.stale_accepted} stale writes accepted, "
+             f"{f.fence_rejects} rejected" if f.fencing == "provided" else
+             f"Fencing: not provided ({f.token_order_errors} token errors)"),
+        Line(f.wait_die_violations == 0, f"Wait-or-die discipline: {f.wait_die_violations} violations"),
+        Line(f.fifo_overtakes + f.partial_grants == 0, "FIFO queue and atomic grants: "
+             f"{f.fifo_overtakes} overtakes, {f.partial_grants} partial grants"),
         Line(lin == "true" or not t.require_linearizable,
-             f"Linearizable (owner-aware mutex): {lin}" + ("" if lin == "true" else f" -- {f['linearizable_detail']}")),
+             f"Linearizable (owner-aware mutex): {lin}" + ("" if lin == "true" else f" -- {f.linearizable_detail}")),
     )
     return GateResult("locks", ev.area, lines, _failing(ev, list(ev.violations)))
 
 
-def gate_races(ev: Evidence, t: Thresholds) -> GateResult:
+def gate_races(ev: Evidence[RaceFigures], t: Thresholds) -> GateResult:
     """Race detection: log-level counts and invariant violations."""
     f = ev.figures
     lines = (
-        Line(f["errors"] <= t.max_errors, f"ERROR count: {f['errors']}"),
-        Line(f["criticals"] <= t.max_criticals, f"CRITICAL count: {f['criticals']}"),
-        Line(f["race_conditions"] <= t.max_race_conditions,
-             f"RACE_CONDITION count: {f['race_conditions']} (lost updates {f['lost_updates']}, "
-             f"duplicate fills {f['duplicate_fills']}, sequence gaps {f['sequence_gaps']})"),
-        Line(f["tracebacks"] <= t.max_tracebacks, f"Traceback count: {f['tracebacks']}"),
+        Line(f.errors <= t.max_errors, f"ERROR count: {f.errors}"),
+        Line(f.criticals <= t.max_criticals, f"CRITICAL count: {f.criticals}"),
+        Line(f.race_conditions <= t.max_race_conditions,
+             f"RACE_CONDITION count: {f.race_conditions} (lost updates {f.lost_updates}, "
+             f"duplicate fills {f.duplicate_fills}, sequence gaps {f.sequence_gaps})"),
+        Line(f.tracebacks <= t.max_tracebacks, f"Traceback count: {f.tracebacks}"),
     )
     return GateResult("races", ev.area, lines, _failing(ev, ["lost_updates", "duplicate_fills", "sequence_gaps"]))
 
 
-def gate_performance(ev: Evidence, t: Thresholds) -> GateResult:
+def gate_performance(ev: Evidence[PerfFigures], t: Thresholds) -> GateResult:
     """Performance: per-symbol figures, throughput and latency limits."""
     f = ev.figures
     lines = []
-    for name, s in f["per_symbol"].items():
-        pf = "inf" if s["profit_factor"] is None else f"{Decimal(str(s['profit_factor'])):.2f}"
-        lines.append(Line(True, f"{name}: {s['trades']} trades, {money(s['pnl'])} PnL, {percent(s['win_rate'])} "
-                                f"win rate, profit factor {pf}, max drawdown {money(s['max_drawdown'])}"))
-    tput = f["throughput_trades_per_s"]
-    lines.append(Line(f["total_trades"] > 0 and tput >= t.min_throughput_trades_per_s,
-                      f"Total Throughput: {f['total_trades']} trades in {f['elapsed_s']:.2f} seconds = "
+    for name, s in f.per_symbol.items():
+        pf = "inf" if s.profit_factor is None else f"{s.profit_factor:.2f}"
+        lines.append(Line(True, f"{name}: {s.trades} trades, {money(s.pnl)} PnL, {percent(s.win_rate)} "
+                                f"win rate, profit factor {pf}, max drawdown {money(s.max_drawdown)}"))
+    tput = f.throughput_trades_per_s
+    lines.append(Line(f.total_trades > 0 and tput >= t.min_throughput_trades_per_s,
+                      f"Total Throughput: {f.total_trades} trades in {f.elapsed_s:.2f} seconds = "
                       f"{tput:.1f} trades/sec" + (f" (limit >= {t.min_throughput_trades_per_s:g})"
                                                   if t.min_throughput_trades_per_s else "")))
-    for label, key, limit in (("Order", "order_latency", t.max_order_p99_ms), ("Lock acquire", "lock_latency",
-                                                                              t.max_lock_p99_ms)):
-        lat = f[key]
-        lines.append(Line(limit is None or lat["p99_ms"] <= limit,
-                          f"{label} latency: p50 {lat['p50_ms']:.3f} ms, p99 {lat['p99_ms']:.3f} ms, "
-                          f"p99.9 {lat['p99.9_ms']:.3f} ms over {lat['count']} samples"
+    for label, lat, limit in (("Order", f.order_latency, t.max_order_p99_ms),
+                              ("Lock acquire", f.lock_latency, t.max_lock_p99_ms)):
+        lines.append(Line(limit is None or lat.p99_ms <= limit,
+                          f"{label} latency: p50 {lat.p50_ms:.3f} ms, p99 {lat.p99_ms:.3f} ms, "
+                          f"p99.9 {lat.p99_9_ms:.3f} ms over {lat.count} samples"
                           + ("" if limit is None else f" (limit p99 <= {limit:g} ms)")))
     return GateResult("performance", ev.area, tuple(lines))
 
 
-def gate_aggregator(ev: Evidence, t: Thresholds) -> GateResult:
+def gate_aggregator(ev: Evidence[AggregatorFigures], t: Thresholds) -> GateResult:
     """Aggregator accuracy: exact equality with the recomputation."""
     f = ev.figures
-    diff = Decimal(str(f["pnl_difference"]))
+    diff = f.pnl_difference
     exact = diff == 0
     lines: tuple[Line, ...] = (
-        Line(f["aggregator_state_recorded"], f"Simulated Total PnL: {money(f['simulated_total_pnl'])}"),
-        Line(f["aggregator_state_recorded"], f"Aggregator Total PnL: {money(f['aggregator_total_pnl'])}"),
+        Line(f.aggregator_state_recorded, f"Simulated Total PnL: {money(f.simulated_total_pnl)}"),
+        Line(f.aggregator_state_recorded, f"Aggregator Total PnL: {money(f.aggregator_total_pnl)}"),
         Line(abs(diff) <= t.max_pnl_difference,
              f"Difference: {diff} (exact, limit {t.max_pnl_difference})" + (" PERFECT MATCH" if exact else "")),
-        Line(f["mismatched_symbols"] == 0,
-             f"Per-symbol trades/wins/PnL match: {f['mismatched_symbols']} symbols differ "
-             f"({f['aggregator_trades']} aggregated vs {f['simulated_trades']} recomputed trades)"),
+        Line(f.mismatched_symbols == 0,
+             f"Per-symbol trades/wins/PnL match: {f.mismatched_symbols} symbols differ "
+             f"({f.aggregator_trades} aggregated vs {f.simulated_trades} recomputed trades)"),
     )
-    if f.get("states_judged") is not None:
-        lines += (Line(f["bad_states"] == 0, f"Aggregator states over time: {f['states_judged']} judged against the "
-                                             f"replay, {f['bad_states']} stale or wrong"),)
+    if f.states_judged is not None:
+        lines += (Line(f.bad_states == 0, f"Aggregator states over time: {f.states_judged} judged against the "
+                                          f"replay, {f.bad_states} stale or wrong"),)
     return GateResult("aggregator", ev.area, lines, _failing(ev, ["mismatches", "bad_states"]))
 
 
-def gate_risk(ev: Evidence, t: Thresholds) -> GateResult:
+def gate_risk(ev: Evidence[RiskFigures], t: Thresholds) -> GateResult:
     """Risk: exposure at every fill within limit, isolation, breakers recomputed, guardian status."""
     f = ev.figures
-    failed = f["failed_symbols"]
     lines = (
         _exposure_line(f, t),
-        Line(f["isolation_violations"] == 0 and len(failed) <= t.max_failed_symbols, _isolation_text(f, t)),
-        Line(not (t.fail_on_breaker_trip and f["breaker_trips"]),
-             "Circuit breaker: Not triggered" if not f["breaker_trips"]
-             else f"Circuit breaker: {f['breaker_trips']} trips ({', '.join(f['breaker_trip_reasons'])})"
+        Line(f.isolation_violations == 0 and len(f.failed_symbols) <= t.max_failed_symbols, _isolation_text(f, t)),
+        Line(not (t.fail_on_breaker_trip and f.breaker_trips),
+             "Circuit breaker: Not triggered" if not f.breaker_trips
+             else f"Circuit breaker: {f.breaker_trips} trips ({', '.join(f.breaker_trip_reasons)})"
              + (" -- failing on any trip (fail_on_breaker_trip)" if t.fail_on_breaker_trip else "")),
         _breaker_replay_line(f),
-        Line(f["guardian_status"] in t.allowed_health or _justified_halt(f, t),
-             f"Guardian status: {f['guardian_status']}"
+        Line(f.guardian_status in t.allowed_health or _justified_halt(f, t),
+             f"Guardian status: {f.guardian_status}"
              + (" (a justified global breaker trip)" if _justified_halt(f, t) else "")),
     )
     return GateResult("risk", ev.area, lines, _failing(ev, ["limit_breaches", "isolation_violations", "missing_trips",
                                                              "unjustified_trips", "halted_orders_accepted"]))
 
 
-def _exposure_line(f: Mapping[str, Any], t: Thresholds) -> Line:
+def _exposure_line(f: RiskFigures, t: Thresholds) -> Line:
     """Exposure at every fill vs the limit; "n/a" when the history declares no equity."""
-    if f["max_exposure_ratio"] is None:
+    if f.max_exposure_ratio is None:
         return Line(True, "Global exposure: n/a (no equity declared in run.start)")
-    limit = t.max_exposure_ratio if t.max_exposure_ratio is not None else f["max_gross_exposure_limit"]
-    peak = Decimal(str(f["max_exposure_ratio"]))
-    within = f["limit_breaches"] == 0 and (limit is None or peak <= Decimal(str(limit)))
-    return Line(within, f"Global exposure: max {percent(peak)} at any fill, final {percent(f['final_exposure_ratio'])} "
-                        f"(limit {percent(limit) if limit is not None else 'n/a'}, {f['limit_breaches']} breaches, "
-                        f"{f['refusals']} orders refused)")
+    limit = t.max_exposure_ratio if t.max_exposure_ratio is not None else f.max_gross_exposure_limit
+    peak = f.max_exposure_ratio
+    within = f.limit_breaches == 0 and (limit is None or peak <= Decimal(str(limit)))
+    return Line(within, f"Global exposure: max {percent(peak)} at any fill, final {percent(f.final_exposure_ratio)} "
+                        f"(limit {percent(limit) if limit is not None else 'n/a'}, {f.limit_breaches} breaches, "
+                        f"{f.refusals} orders refused)")
 
 
-def _breaker_replay_line(f: Mapping[str, Any]) -> Line:
+def _breaker_replay_line(f: RiskFigures) -> Line:
     """Trips the limits require vs those the guardian recorded, and orders let through while halted."""
-    if f["breaker_replay"] != "judged":
-        return Line(True, f"Circuit breaker replay: n/a ({f['breaker_replay']})")
-    bad = f["missing_trips"] + f["unjustified_trips"] + f["halted_orders_accepted"]
-    return Line(bad == 0, f"Circuit breaker replay: {f['required_trips']} symbol trips required by the limits, "
-                          f"{f['missing_trips']} missing, {f['unjustified_trips']} without cause, "
-                          f"{f['halted_orders_accepted']} non-reducing orders accepted while halted")
+    if f.breaker_replay != "judged":
+        return Line(True, f"Circuit breaker replay: n/a ({f.breaker_replay})")
+    bad = f.missing_trips + f.unjustified_trips + f.halted_orders_accepted
+    return Line(bad == 0, f"Circuit breaker replay: {f.required_trips} symbol trips required by the limits, "
+                          f"{f.missing_trips} missing, {f.unjustified_trips} without cause, "
+                          f"{f.halted_orders_accepted} non-reducing orders accepted while halted")
 
 
-def _justified_halt(f: Mapping[str, Any], t: Thresholds) -> bool:
+def _justified_halt(f: RiskFigures, t: Thresholds) -> bool:
     """HALTED by a global trip the replay justified is the guardian working, unless trips are to fail."""
-    return (f["guardian_status"] == "HALTED" and not t.fail_on_breaker_trip and f["breaker_replay"] == "judged"
-            and f["unjustified_trips"] == 0)
+    return (f.guardian_status == "HALTED" and not t.fail_on_breaker_trip and f.breaker_replay == "judged"
+            and f.unjustified_trips == 0)
 
 
-def gate_persistence(ev: Evidence, t: Thresholds) -> GateResult:
+def gate_persistence(ev: Evidence[PersistenceFigures], t: Thresholds) -> GateResult:
     """Persistence: every event exactly once in every layer (read back), writer drained, alerts."""
     f = ev.figures
-    layers = sorted(k[len("persisted_"):] for k in f if k.startswith("persisted_"))
-    lines = [Line(bool(layers), f"Events produced: {f['produced']}; layers read back: {', '.join(layers) or 'none'}")]
-    for layer in layers:
-        lost, dup = f[f"lost_{layer}"], f[f"duplicated_{layer}"]
-        lines.append(Line(lost <= t.max_lost_events and dup <= t.max_duplicated_events,
-                          f"{layer}: {f[f'persisted_{layer}']} persisted, lost = {lost}, duplicated = {dup}"))
-    lines += [Line(False, f"{k[len('unreachable_'):]}: not readable at the end of the run: {f[k]}")
-              for k in sorted(f) if k.startswith("unreachable_")]
-    lines.append(Line(f["dropped"] == 0 and f["drained"] == f["spilled"],
-                      f"Writer: queue high-water {f['queue_high_water']}, spilled {f['spilled']}, drained "
-                      f"{f['drained']}, retries {f['retries']}, dropped {f['dropped']}"))
-    p99s = {k[len("write_p99_ms_"):]: f[k] for k in sorted(f) if k.startswith("write_p99_ms_")}
-    latency = ", ".join(f"{layer} p50 {f['write_p50_ms_' + layer]:.2f} / p99 {p99:.2f} ms"
-                        for layer, p99 in p99s.items())
-    lines.append(Line(t.max_write_p99_ms is None or all(p <= t.max_write_p99_ms for p in p99s.values()),
+    layers = sorted(f.layers.items())
+    lines = [Line(bool(layers), f"Events produced: {f.produced}; layers read back: "
+                                f"{', '.join(name for name, _ in layers) or 'none'}")]
+    for name, layer in layers:
+        lines.append(Line(layer.lost <= t.max_lost_events and layer.duplicated <= t.max_duplicated_events,
+                          f"{name}: {layer.persisted} persisted, lost = {layer.lost}, duplicated = {layer.duplicated}"))
+    lines += [Line(False, f"{name}: not readable at the end of the run: {why}")
+              for name, why in sorted(f.unreachable.items())]
+    lines.append(Line(f.dropped == 0 and f.drained == f.spilled,
+                      f"Writer: queue high-water {f.queue_high_water}, spilled {f.spilled}, drained "
+                      f"{f.drained}, retries {f.retries}, dropped {f.dropped}"))
+    writes = sorted(f.write_latency.items())
+    latency = ", ".join(f"{name} p50 {w.p50_ms:.2f} / p99 {w.p99_ms:.2f} ms" for name, w in writes)
+    lines.append(Line(t.max_write_p99_ms is None or all(w.p99_ms <= t.max_write_p99_ms for _, w in writes),
                       f"Write latency: {latency or 'no writes measured'}"))
-    lines.append(Line(f["alerts_P0"] <= t.max_alerts_p0 and f["alerts_P1"] <= t.max_alerts_p1,
-                      f"Alerts: P0 {f['alerts_P0']}, P1 {f['alerts_P1']} (allowed {t.max_alerts_p0}/"
-                      f"{t.max_alerts_p1}); health transitions {f['health_transitions']}"))
+    lines.append(Line(f.alerts_P0 <= t.max_alerts_p0 and f.alerts_P1 <= t.max_alerts_p1,
+                      f"Alerts: P0 {f.alerts_P0}, P1 {f.alerts_P1} (allowed {t.max_alerts_p0}/"
+                      f"{t.max_alerts_p1}); health transitions {f.health_transitions}"))
     counterexamples = {k: v for k, v in ev.violations.items() if v}
     return GateResult("persistence", ev.area, tuple(lines), counterexamples)
 
 
-def _isolation_text(f: Mapping[str, Any], t: Thresholds) -> str:
-    if f["isolation_violations"]:
-        return f"Per-symbol isolation: {f['isolation_violations']} symbols neither finished nor failed"
+def _isolation_text(f: RiskFigures, t: Thresholds) -> str:
+    if f.isolation_violations:
+        return f"Per-symbol isolation: {f.isolation_violations} symbols neither finished nor failed"
     text = "Per-symbol isolation: Verified"
     notes = []
-    if f.get("halted_symbols"):
-        notes.append("halted: " + ", ".join(f"{s} by {why}" for s, why in f["halted_symbols"].items()))
-    if f["failed_symbols"]:
-        reasons = f.get("failure_reasons", {})
-        failed = ", ".join(f"{s} ({reasons[s]})" if reasons.get(s) else s for s in f["failed_symbols"])
+    if f.halted_symbols:
+        notes.append("halted: " + ", ".join(f"{s} by {why}" for s, why in f.halted_symbols.items()))
+    if f.failed_symbols:
+        reasons = f.failure_reasons
+        failed = ", ".join(f"{s} ({reasons[s]})" if reasons.get(s) else s for s in f.failed_symbols)
         notes.append(f"failed: {failed} (allowed {t.max_failed_symbols}); others completed")
-    if f.get("stalled_symbols"):
-        notes.append(f"stopped after repeated refusals: {', '.join(f['stalled_symbols'])}")
+    if f.stalled_symbols:
+        notes.append(f"stopped after repeated refusals: {', '.join(f.stalled_symbols)}")
     return text + (f" ({'; '.join(notes)})" if notes else "")
 
 

@@ -42,13 +42,15 @@ from harness.history.events import (
 from harness.history.log import Event, HistoryError
 from harness.judge.checks.locks import AREA as LOCK_AREA
 from harness.judge.checks.locks import HoldWindow as Hold
-from harness.judge.checks.locks import hold_windows
+from harness.judge.checks.locks import LockFigures, hold_windows
 from harness.judge.checks.perf import AREA as PERF_AREA
 
 # The checker's own sample definitions, so the histograms show exactly what was measured.
-from harness.judge.checks.perf import latency_summary, lock_latencies, order_latencies
+from harness.judge.checks.perf import PerfFigures, latency_summary, lock_latencies, order_latencies
 from harness.judge.checks.replay import run_info
+from harness.judge.evidence import F, figures_of
 from harness.judge.gates import GateResult, Line
+from harness.report.records import from_json
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
@@ -84,7 +86,8 @@ class ReportData:
     run_id: str
     status: str
     gates: tuple[GateResult, ...]
-    figures: Mapping[str, Mapping[str, Any]]
+    performance: PerfFigures | None  # the figures the page marks (None: not judged, or unreadable)
+    locks: LockFigures | None
     events: Sequence[Event]
     command: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
@@ -124,9 +127,10 @@ def from_verdict(verdict: Verdict) -> ReportData:
     """Report data of a judged run (a ``harness.run.scenario.Verdict``)."""
     from harness.report.settings import run_settings
 
-    figures = {ev.area: ev.figures for ev in verdict.evidence}
     violations = {ev.area: ev.violations for ev in verdict.evidence}
-    return ReportData(verdict.scenario.name, verdict.run_id, verdict.status, verdict.gates, figures, verdict.events,
+    return ReportData(verdict.scenario.name, verdict.run_id, verdict.status, verdict.gates,
+                      figures_of(verdict.evidence, PERF_AREA, PerfFigures),
+                      figures_of(verdict.evidence, LOCK_AREA, LockFigures), verdict.events,
                       verdict.command, run_settings(verdict.config), violations)
 
 
@@ -146,12 +150,21 @@ def _from_document(doc: Mapping[str, Any], events: Sequence[Event], origin: Path
     try:
         gates = tuple(GateResult(g["name"], g["area"], tuple(Line(f["ok"], f["text"]) for f in g["facts"]))
                       for g in doc["gates"])
-        figures = {area: body["figures"] for area, body in doc["evidence"].items()}
         violations = {area: body.get("violations", {}) for area, body in doc["evidence"].items()}
-        return ReportData(doc["scenario"], doc["run_id"], doc["status"], gates, figures, events,
+        return ReportData(doc["scenario"], doc["run_id"], doc["status"], gates,
+                          _recorded(doc["evidence"], PERF_AREA, PerfFigures),
+                          _recorded(doc["evidence"], LOCK_AREA, LockFigures), events,
                           doc.get("reproduce"), doc.get("config", {}), violations)
     except (KeyError, TypeError) as exc:
         raise HistoryError(f"{origin}: not an evidence document (missing {exc})") from None
+
+
+def _recorded(evidence: Mapping[str, Any], area: str, record: type[F]) -> F | None:
+    """An area's figures as evidence.json recorded them (None: absent, not applicable, or an older layout)."""
+    try:
+        return from_json(record, evidence[area]["figures"])
+    except (KeyError, TypeError):
+        return None
 
 
 def _rejudged(events: Sequence[Event]) -> ReportData:
@@ -163,7 +176,8 @@ def _rejudged(events: Sequence[Event]) -> ReportData:
     evidence = evaluate(events, STANDARD_AREAS)
     gates = tuple(judge(evidence, load_config(None).gates))
     status = "PASS" if unified(gates) else "FAIL"
-    return ReportData("history", events[0].run_id, status, gates, {ev.area: ev.figures for ev in evidence}, events,
+    return ReportData("history", events[0].run_id, status, gates, figures_of(evidence, PERF_AREA, PerfFigures),
+                      figures_of(evidence, LOCK_AREA, LockFigures), events,
                       violations={ev.area: ev.violations for ev in evidence})
 
 
@@ -236,28 +250,25 @@ def draw_pnl(data: ReportData) -> str | None:
     return _svg(fig)
 
 
-def _percentiles(data: ReportData, key: str, samples: Sequence[int]) -> Mapping[str, Any]:
-    """The run's recorded latency figures; the checker's own summary for a history without them."""
-    recorded = data.figures.get(PERF_AREA, {}).get(key)
-    return recorded if recorded else latency_summary(samples)
-
-
 def draw_latency(data: ReportData) -> str | None:
     """Order and lock-acquire latency histograms with p50/p99/p99.9 marked."""
-    views = [(label, key, samples) for label, key, samples in (
-        ("order (submit -> settle)", "order_latency", order_latencies(data.events)),
-        ("lock acquire (invoke -> ok)", "lock_latency", lock_latencies(data.events))) if samples]
+    perf = data.performance
+    order, lock = (None, None) if perf is None else (perf.order_latency, perf.lock_latency)
+    views = [(label, recorded, samples) for label, recorded, samples in (
+        ("order (submit -> settle)", order, order_latencies(data.events)),
+        ("lock acquire (invoke -> ok)", lock, lock_latencies(data.events))) if samples]
     if not views:
         return None
     fig, axes = _figure(1, len(views), 3.4, share=False)
-    for ax, (label, key, samples) in zip(axes, views, strict=False):
+    for ax, (label, recorded, samples) in zip(axes, views, strict=False):
         ms = [ns / MS for ns in samples]
         # Log-spaced bins: latencies span decades, and linear bins put a long run's body in one bar.
         ax.hist(ms, bins=log_bins(ms), color="#4c72b0")
         ax.set_xscale("log")
-        summary = _percentiles(data, key, samples)
-        for name, style in (("p50", ":"), ("p99", "--"), ("p99.9", "-")):
-            value = _number(summary[f"{name}_ms"])
+        # The run's recorded figures; the checker's own summary for a history without them.
+        summary = recorded or latency_summary(samples)
+        for name, value, style in (("p50", summary.p50_ms, ":"), ("p99", summary.p99_ms, "--"),
+                                   ("p99.9", summary.p99_9_ms, "-")):
             ax.axvline(value, color="#c44e52", linestyle=style, label=f"{name} {value:g} ms")
         ax.set_title(f"{label}: {len(ms)} samples")
         ax.set_xlabel("latency (ms)")
@@ -402,7 +413,7 @@ def draw_locks(data: ReportData) -> str | None:
     ax.set_xlabel("time since start (s)")
     if pairs:
         ax.legend(handles=[Patch(color=OVERLAP_COLOUR, label="overlapping hold")], loc="upper right")
-    checker = data.figures.get(LOCK_AREA, {}).get("overlaps")
+    checker = None if data.locks is None else data.locks.overlaps
     overlapping = sum(h.overlap for h in holds)
     summary = (f"{len(holds)} holds of {len(locks)} locks by {len(clients)} clients; "
                f"{overlapping} overlapping holds ({pairs} overlapping pairs)"

@@ -12,13 +12,20 @@ import shutil
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from harness import __version__
-from harness.history.log import normalise, write_jsonl
+from harness.history.events import f
+from harness.history.log import write_jsonl
 from harness.history.stresslog import write_log
-from harness.judge.areas import NOT_APPLICABLE
+from harness.judge.checks.perf import AREA as PERF_AREA
+from harness.judge.checks.perf import LatencySummary, PerfFigures, SymbolPerformance
+from harness.judge.checks.pnl import AREA as PNL_AREA
+from harness.judge.checks.pnl import AggregatorFigures
+from harness.judge.evidence import evidence_record, figures_of
+from harness.judge.gates import GateResult, Line
 from harness.report.html import from_verdict, write_html
+from harness.report.records import to_json
 from harness.report.settings import run_settings
 from harness.report.verify_log import physical_evidence, verify_log
 from harness.run.scenario import Verdict, make_dir
@@ -30,54 +37,91 @@ ARTEFACTS = ("events.jsonl", "STRESS_TEST.log", "evidence.json", "PHYSICAL_EVIDE
              "report.html")
 
 
-def evidence_document(verdict: Verdict) -> dict[str, Any]:
+@evidence_record
+class Metrics:
+    """The run's headline figures, from its performance and aggregator areas (null where not judged)."""
+
+    throughput_trades_per_s: float | None = f("closed trades per second", "trades/s")
+    per_symbol: Mapping[str, SymbolPerformance] | None = f("each symbol's trades, by name")
+    order_latency: LatencySummary | None = f("order.submit to risk.settle")
+    lock_latency: LatencySummary | None = f("lock.invoke to lock.ok of acquires")
+    pnl_difference: Decimal | None = f("aggregator - replayed total PnL (exactly 0 when right)", "quote currency")
+
+
+@evidence_record
+class GateRecord:
+    """One gate's verdict and the facts it judged, as VERIFY_LOG.txt shows them."""
+
+    name: str = f("the gate")
+    area: str = f("the evidence area it judged")
+    status: Literal["PASS", "FAIL", "N/A"] = f("its verdict (N/A: the history holds none of the area's inputs)")
+    facts: tuple[Line, ...] = f("one line per judged fact")
+
+
+@evidence_record
+class AreaRecord:
+    """What a checker found in one area."""
+
+    figures: Any = f("the area's figures record (docs/evidence.schema.json names it per area)")
+    violations: Mapping[str, tuple[Mapping[str, Any], ...]] = f("the first offending items of each check that "
+                                                                 "found any, by check")
+
+
+@evidence_record
+class EvidenceDocument:
+    """evidence.json: every figure and verdict of one run."""
+
+    schema: str = f(f"the document's format, {SCHEMA}")
+    harness_version: str = f("the harness that wrote it")
+    scenario: str = f("the scenario run")
+    run_id: str = f("the run, also its report directory's name")
+    seed: int = f("seed of feeds and strategy")
+    mode: str = f("thread, process or single")
+    symbols: tuple[str, ...] = f("symbols traded")
+    started: str = f("UTC start time")
+    status: Literal["PASS", "FAIL"] = f("the UnifiedGate")
+    reproduce: str = f("the command that reruns the run")
+    areas: tuple[str, ...] = f("the registry areas judged; what `harness check` re-judges without the scenario")
+    config: Mapping[str, Any] = f("every run setting and gate threshold, dotted keys")
+    gates: tuple[GateRecord, ...] = f("each gate's verdict, in report order")
+    metrics: Metrics = f("the headline figures")
+    evidence: Mapping[str, AreaRecord] = f("each area's figures and counterexamples, by area name")
+
+
+def gate_record(gate: GateResult) -> GateRecord:
+    """A gate as evidence.json records it."""
+    return GateRecord(gate.name, gate.area, gate.status, gate.lines)
+
+
+def metrics(verdict: Verdict) -> Metrics:
+    """The headline figures of a judged run (null where its area was not judged)."""
+    perf = figures_of(verdict.evidence, PERF_AREA, PerfFigures)
+    pnl = figures_of(verdict.evidence, PNL_AREA, AggregatorFigures)
+    difference = None if pnl is None else pnl.pnl_difference
+    if perf is None:
+        return Metrics(None, None, None, None, difference)
+    return Metrics(perf.throughput_trades_per_s, perf.per_symbol, perf.order_latency, perf.lock_latency, difference)
+
+
+def evidence_document(verdict: Verdict) -> EvidenceDocument:
     """The evidence.json document: every figure and verdict, schema-versioned."""
-    by_area = {ev.area: ev for ev in verdict.evidence if NOT_APPLICABLE not in ev.figures}
-    perf = by_area.get("Performance Metrics")
-    pnl = by_area.get("MetricsAggregator Accuracy")
-    metrics: dict[str, Any] = {}
-    if perf is not None:
-        metrics["throughput_trades_per_s"] = perf.figures["throughput_trades_per_s"]
-        metrics["per_symbol"] = {
-            name: {"trades": s["trades"], "pnl": s["pnl"], "win_rate": s["win_rate"],
-                   "profit_factor": s["profit_factor"], "max_drawdown": s["max_drawdown"]}
-            for name, s in perf.figures["per_symbol"].items()
-        }
-        metrics["order_latency"] = perf.figures["order_latency"]
-        metrics["lock_latency"] = perf.figures["lock_latency"]
-    if pnl is not None:
-        metrics["pnl_difference"] = pnl.figures["pnl_difference"]
-    return {
-        "schema": SCHEMA,
-        "harness_version": __version__,
-        "scenario": verdict.scenario.name,
-        "run_id": verdict.run_id,
-        "seed": verdict.config.run.seed,
-        "mode": verdict.config.run.mode.value,
-        "symbols": list(verdict.config.run.symbol_names),
-        "started": verdict.started,
-        "status": verdict.status,
-        "reproduce": verdict.command,
-        "areas": list(verdict.scenario.areas),  # what `harness check` re-judges, without loading the scenario
-        "config": run_settings(verdict.config),
-        "gates": [
-            {"name": g.name, "area": g.area, "status": g.status,
-             "facts": [{"ok": line.ok, "text": line.text} for line in g.lines]}
-            for g in verdict.gates
-        ],
-        "metrics": metrics,
-        "evidence": {ev.area: {"figures": ev.figures, "violations": ev.violations} for ev in verdict.evidence},
-    }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return normalise(value) if not isinstance(value, (int, float, str, bool, type(None))) else value
+    return EvidenceDocument(
+        schema=SCHEMA,
+        harness_version=__version__,
+        scenario=verdict.scenario.name,
+        run_id=verdict.run_id,
+        seed=verdict.config.run.seed,
+        mode=verdict.config.run.mode.value,
+        symbols=tuple(verdict.config.run.symbol_names),
+        started=verdict.started,
+        status=verdict.status,
+        reproduce=verdict.command,
+        areas=tuple(verdict.scenario.areas),  # what `harness check` re-judges, without loading the scenario
+        config=run_settings(verdict.config),
+        gates=tuple(gate_record(g) for g in verdict.gates),
+        metrics=metrics(verdict),
+        evidence={ev.area: AreaRecord(ev.figures, ev.violations) for ev in verdict.evidence},
+    )
 
 
 def compress_if_large(path: Path, limit: int | None = None) -> Path:
@@ -113,7 +157,7 @@ def write_reports(verdict: Verdict, out_dir: Path) -> list[Path]:
         with open(paths[1], "a", encoding="utf-8") as log:
             log.write(f"# FAIL -- reproduce: {verdict.command}\n")
     paths[1] = compress_if_large(paths[1])
-    paths[2].write_text(json.dumps(_jsonable(evidence_document(verdict)), indent=2, ensure_ascii=False) + "\n",
+    paths[2].write_text(json.dumps(to_json(evidence_document(verdict)), indent=2, ensure_ascii=False) + "\n",
                         encoding="utf-8")
     paths[3].write_text(physical_evidence(verdict), encoding="utf-8")
     paths[4].write_text(verify_log(verdict, [p.name for p in paths]), encoding="utf-8")

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, RunError
+from harness.history.events import f
 from harness.history.log import Event
-from harness.judge.evidence import Evidence
+from harness.judge.evidence import Evidence, evidence_record
 from harness.run.config import run_config
 from harness.system.guardian.checkpoint import read_log, replay_state, segments
 from harness.system.guardian.recovery import Recovery
@@ -39,6 +40,31 @@ from harness.system.settings import RunConfig
 
 AREA = "Crash Recovery"
 POLL_S = 0.01
+
+
+@evidence_record
+class RecoveryFigures:
+    """What recovery restored after the kill, against what the layers hold."""
+
+    killed_by_sigkill: bool = f("the child's exit says SIGKILL")
+    logged_events: int = f("events the checkpoint log holds", "count")
+    stored_events: int = f("events the database holds", "count")
+    history_reaches_seq: int = f("the contiguous run of seqs the layers hold together", "seq")
+    recovered_seq: int = f("the last seq recovery applied", "seq")
+    snapshot_seq: int = f("the seq of the snapshot recovery started from", "seq")
+    replayed: int = f("log events replayed over the snapshot", "count")
+    recovery_ms: float = f("time recovery took", "ms")
+    fallbacks: int = f("unreadable snapshots recovery fell back from", "count")
+    torn_bytes_cut: int = f("bytes of a torn last log record cut off", "bytes")
+    state_equals_history: bool = f("the recovered state equals the history up to the crash replayed")
+    batch_size: int = f("the writer's batch: how far a layer may lag at the kill", "events")
+    duplicated_log: int = f("seqs the log holds more than once", "count")
+    contiguous_log: str = f("FIRST..LAST of the log's contiguous run of seqs")
+    ragged_tail_log: int = f("seqs missing after the log's contiguous run, up to its last one", "count")
+    duplicated_database: int = f("seqs the database holds more than once", "count")
+    contiguous_database: str = f("FIRST..LAST of the database's contiguous run of seqs")
+    ragged_tail_database: int = f("seqs missing after the database's contiguous run, up to its last one", "count")
+    log_reaches_recovery: bool = f("the log's contiguous run ends where recovery stopped")
 
 
 @dataclass(frozen=True)
@@ -141,7 +167,7 @@ def contiguous_prefix(seqs: Sequence[int], first: int = 1) -> int:
 
 
 def check_recovery(plan: CrashPlan, recovered: Recovery, logged: Sequence[Event], stored: Sequence[Event],
-                   exit_code: int) -> Evidence:
+                   exit_code: int) -> Evidence[RecoveryFigures]:
     """Recovered state vs the history up to the crash; no layer doubles or loses an event below its crash point.
 
     The history up to the crash is what the layers hold together: the database keeps every
@@ -153,32 +179,45 @@ def check_recovery(plan: CrashPlan, recovered: Recovery, logged: Sequence[Event]
     reachable = contiguous_prefix(list(by_seq))
     history = [by_seq[s] for s in range(1, min(reachable, recovered.last_seq) + 1)]
     replayed_state, _ = replay_state(config.symbols, config.limits, history)
-    figures: dict[str, Any] = {
-        "killed_by_sigkill": exit_code == -signal.SIGKILL,
-        "logged_events": len(logged),
-        "stored_events": len(stored),
-        "history_reaches_seq": reachable,
-        "recovered_seq": recovered.last_seq,
-        "snapshot_seq": recovered.snapshot_seq,
-        "replayed": recovered.replayed,
-        "recovery_ms": recovered.elapsed_s * 1000,
-        "fallbacks": len(recovered.fallbacks),
-        "torn_bytes_cut": recovered.truncated_bytes,
-        "state_equals_history": reachable >= recovered.last_seq and list(recovered.state) == replayed_state,
-        "batch_size": plan.batch_size,
-    }
-    for layer, seqs in (("log", [e.seq for e in logged]), ("database", [e.seq for e in stored])):
-        first = min(seqs, default=1)
-        prefix = contiguous_prefix(seqs, first)
-        figures[f"duplicated_{layer}"] = len(seqs) - len(set(seqs))
-        figures[f"contiguous_{layer}"] = f"{first}..{prefix}"
-        # Threads hand events to the writer slightly out of seq order, so the kill may leave
-        # holes after the contiguous run: seqs stamped but not yet delivered, at most one per
-        # thread and the batch in flight -- however long the run after them (load stretches that).
-        figures[f"ragged_tail_{layer}"] = max(seqs, default=0) - prefix - sum(1 for s in set(seqs) if s > prefix)
-    figures["log_reaches_recovery"] = figures["recovered_seq"] == contiguous_prefix(
-        [e.seq for e in logged], min((e.seq for e in logged), default=1))
-    return Evidence(AREA, figures)
+    log, database = _layer_seqs([e.seq for e in logged]), _layer_seqs([e.seq for e in stored])
+    return Evidence(AREA, RecoveryFigures(
+        killed_by_sigkill=exit_code == -signal.SIGKILL,
+        logged_events=len(logged),
+        stored_events=len(stored),
+        history_reaches_seq=reachable,
+        recovered_seq=recovered.last_seq,
+        snapshot_seq=recovered.snapshot_seq,
+        replayed=recovered.replayed,
+        recovery_ms=recovered.elapsed_s * 1000,
+        fallbacks=len(recovered.fallbacks),
+        torn_bytes_cut=recovered.truncated_bytes,
+        state_equals_history=reachable >= recovered.last_seq and list(recovered.state) == replayed_state,
+        batch_size=plan.batch_size,
+        duplicated_log=log.duplicated, contiguous_log=log.contiguous, ragged_tail_log=log.ragged_tail,
+        duplicated_database=database.duplicated, contiguous_database=database.contiguous,
+        ragged_tail_database=database.ragged_tail,
+        log_reaches_recovery=recovered.last_seq == log.prefix,
+    ))
+
+
+@dataclass(frozen=True)
+class _LayerSeqs:
+    """How one layer's seqs run: doubled ones, the contiguous run from its first, the ragged tail after it."""
+
+    duplicated: int
+    prefix: int
+    contiguous: str
+    ragged_tail: int
+
+
+def _layer_seqs(seqs: Sequence[int]) -> _LayerSeqs:
+    first = min(seqs, default=1)
+    prefix = contiguous_prefix(seqs, first)
+    # Threads hand events to the writer slightly out of seq order, so the kill may leave
+    # holes after the contiguous run: seqs stamped but not yet delivered, at most one per
+    # thread and the batch in flight -- however long the run after them (load stretches that).
+    ragged = max(seqs, default=0) - prefix - sum(1 for s in set(seqs) if s > prefix)
+    return _LayerSeqs(len(seqs) - len(set(seqs)), prefix, f"{first}..{prefix}", ragged)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from harness.errors import ConfigError, RunError, ServiceUnavailable, one_line
-from harness.judge.evidence import Evidence
+from harness.history.events import f
+from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import GateResult, Line
 from harness.judge.thresholds import Thresholds
 
@@ -23,7 +24,15 @@ NOT_A_FINDING = (ConfigError, RunError, ServiceUnavailable)
 T = TypeVar("T")
 
 
-def guarded(run: Callable[[Any], T], context: Any) -> T | Evidence:
+@evidence_record
+class RunErrorFigures:
+    """The error a scenario's run raised, and where."""
+
+    error: str = f("exception type and message, on one line")
+    raised_at: str = f("FILE:LINE in FUNCTION of the innermost frame")
+
+
+def guarded(run: Callable[[Any], T], context: Any) -> T | Evidence[RunErrorFigures]:
     """``run(context)``, or the evidence of the error it raised (bad input re-raised as is)."""
     try:
         return run(context)
@@ -31,12 +40,12 @@ def guarded(run: Callable[[Any], T], context: Any) -> T | Evidence:
         raise
     except Exception as exc:  # noqa: BLE001 -- every other error is this run's finding
         frame = traceback.extract_tb(exc.__traceback__)[-1]
-        return Evidence(AREA, {"error": one_line(f"{type(exc).__name__}: {exc}"),
-                               "raised_at": f"{frame.filename}:{frame.lineno} in {frame.name}"})
+        return Evidence(AREA, RunErrorFigures(one_line(f"{type(exc).__name__}: {exc}"),
+                                              f"{frame.filename}:{frame.lineno} in {frame.name}"))
 
 
-def gate_run(ev: Evidence, thresholds: Thresholds) -> GateResult:
+def gate_run(ev: Evidence[RunErrorFigures], thresholds: Thresholds) -> GateResult:
     """FAIL with the error: the run did not complete, so none of its other gates could be judged."""
     return GateResult("scenario_run", ev.area, (
-        Line(False, f"Scenario raised {ev.figures['error']} (at {ev.figures['raised_at']}); "
+        Line(False, f"Scenario raised {ev.figures.error} (at {ev.figures.raised_at}); "
                     f"the run did not complete, so no other area was judged"),))

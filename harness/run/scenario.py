@@ -17,11 +17,11 @@ import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness.errors import ConfigError
 from harness.history.log import Event, History, new_sequence
-from harness.judge.areas import STANDARD_AREAS, evaluate, judge
+from harness.judge.areas import STANDARD_AREAS, Gate, evaluate, judge
 from harness.judge.checks.feed_coverage import AREA as COVERAGE_AREA
 from harness.judge.checks.feed_coverage import check_feed_coverage, feed_ended, gate_feed_coverage
 from harness.judge.evidence import Evidence
@@ -138,7 +138,7 @@ class Trial:
     """What a scenario's run produced: its history and evidence computed outside it."""
 
     events: Sequence[Event]
-    extra: tuple[Evidence, ...] = ()
+    extra: tuple[Evidence[object], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class Scenario:
     run: Callable[[ScenarioContext], Trial]
     areas: tuple[str, ...] = STANDARD_AREAS
     settings: Mapping[str, Any] = field(default_factory=dict)
-    extra_gates: Mapping[str, Callable[..., GateResult]] = field(default_factory=dict)
+    extra_gates: Mapping[str, Gate] = field(default_factory=dict)  # area name -> gate of its extra evidence
     accepts: frozenset[str] = ENGINE_PARTS
     needs: Mapping[str, type] = field(default_factory=dict)  # stricter ports by flag (see harness.system.ports)
     workload: Callable[[HarnessConfig, Plugins], Any] | None = None  # controlled runs (default: the engine's)
@@ -176,7 +176,7 @@ class Verdict:
     config: HarnessConfig
     run_id: str
     gates: tuple[GateResult, ...]
-    evidence: tuple[Evidence, ...]
+    evidence: tuple[Evidence[object], ...]
     events: Sequence[Event]
     started: str
     command: str
@@ -187,7 +187,7 @@ class Verdict:
         return unified(self.gates)
 
     @property
-    def status(self) -> str:
+    def status(self) -> Literal["PASS", "FAIL"]:
         """"PASS" or "FAIL"."""
         return "PASS" if self.passed else "FAIL"
 
@@ -230,7 +230,8 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     outcome = guarded(scenario.run, context)
     trial = Trial((), (outcome,)) if isinstance(outcome, Evidence) else outcome
     areas = () if isinstance(outcome, Evidence) else scenario.areas
-    extra, extra_gates = tuple(trial.extra), {**scenario.extra_gates, RUN_AREA: gate_run}
+    extra = tuple(trial.extra)
+    extra_gates: dict[str, Gate] = {**scenario.extra_gates, RUN_AREA: gate_run}
     if feed_ended(trial.events):  # a finite feed ran out: did it still give what was asked?
         extra += (check_feed_coverage(trial.events, config.run.until_feed_ends),)
         extra_gates[COVERAGE_AREA] = gate_feed_coverage

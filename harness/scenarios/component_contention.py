@@ -16,8 +16,9 @@ from typing import Any
 
 from harness import schedule
 from harness.explore.exploration import Outcome, Runner, Workload, plain_threads
+from harness.history.events import f
 from harness.history.log import History, LocalSequence
-from harness.judge.evidence import Evidence
+from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import GateResult, Line
 from harness.run.config import HarnessConfig
 from harness.run.plugins import Plugins
@@ -29,6 +30,17 @@ from harness.system.model import Fill, Order, Side, SymbolSpec
 
 AREA = "Component Contention"
 PRICE = Decimal(100)
+
+
+@evidence_record
+class ComponentFigures:
+    """The components' end state against the one every interleaving must reach."""
+
+    admitted: int = f("one-lot orders the guardian's positions add up to", "count")
+    expected_admitted: int = f("orders a correct guardian admits: what the limits hold", "count")
+    gross_exposure: Decimal = f("the guardian's gross exposure at the end", "quote currency")
+    limit: Decimal = f("max gross exposure x equity", "quote currency")
+    lost_updates: int = f("aggregator symbols whose trades or PnL differ from the deltas applied", "count")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +93,7 @@ def expected_admitted(config: HarnessConfig, trades: int) -> int:
     return min(int(limits.max_gross_exposure * limits.equity / unit), len(specs) * min(trades, per_symbol))
 
 
-def end_state(parts: Parts, config: HarnessConfig, trades: int) -> Evidence:
+def end_state(parts: Parts, config: HarnessConfig, trades: int) -> Evidence[ComponentFigures]:
     """The components' end state against the one a correct implementation must reach."""
     snap = parts.guardian.snapshot()
     admitted = sum(int(risk.position / spec.lot) for spec, risk in zip(parts.specs, snap.symbols.values(), strict=True))
@@ -96,24 +108,23 @@ def end_state(parts: Parts, config: HarnessConfig, trades: int) -> Evidence:
         if (got.trades, got.pnl) != (want.trades, want.pnl):
             lost[spec.name] = {"expected_trades": want.trades, "trades": got.trades,
                                "expected_pnl": str(want.pnl), "pnl": str(got.pnl)}
-    return Evidence(AREA, {"admitted": admitted, "expected_admitted": expected_admitted(config, trades),
-                           "gross_exposure": snap.gross_exposure, "limit": limit, "lost_updates": len(lost)},
-                    {"lost_updates": tuple({"symbol": k, **v} for k, v in lost.items())})
+    figures = ComponentFigures(admitted, expected_admitted(config, trades), snap.gross_exposure, limit, len(lost))
+    return Evidence(AREA, figures, {"lost_updates": tuple({"symbol": k, **v} for k, v in lost.items())})
 
 
-def gate_component(ev: Evidence, thresholds: Any) -> GateResult:
+def gate_component(ev: Evidence[ComponentFigures], thresholds: Any) -> GateResult:
     """Guardian admitted exactly what fits and stayed within its limit; aggregator lost nothing."""
-    f = ev.figures
+    fig = ev.figures
     return GateResult("component", AREA, (
-        Line(f["admitted"] == f["expected_admitted"],
-             f"Guardian admitted {f['admitted']} orders (a correct one admits {f['expected_admitted']})"),
-        Line(f["gross_exposure"] <= f["limit"], f"Gross exposure {f['gross_exposure']} (limit {f['limit']})"),
-        Line(f["lost_updates"] == 0, f"Aggregator symbols with lost updates: {f['lost_updates']}"),
+        Line(fig.admitted == fig.expected_admitted,
+             f"Guardian admitted {fig.admitted} orders (a correct one admits {fig.expected_admitted})"),
+        Line(fig.gross_exposure <= fig.limit, f"Gross exposure {fig.gross_exposure} (limit {fig.limit})"),
+        Line(fig.lost_updates == 0, f"Aggregator symbols with lost updates: {fig.lost_updates}"),
     ), {k: v for k, v in ev.violations.items() if v})
 
 
 def execute_once(config: HarnessConfig, plugins: Plugins, runner: Runner, trades: int,
-                 run_id: str) -> tuple[Evidence, History]:
+                 run_id: str) -> tuple[Evidence[ComponentFigures], History]:
     """Build the components, run one thread per symbol through ``runner``, judge the end state."""
     parts = build(config, plugins, run_id)
     runner([partial(worker, parts, rank, trades) for rank in range(len(parts.specs))])
@@ -124,10 +135,10 @@ def workload(config: HarnessConfig, plugins: Plugins) -> Workload:
     """This scenario as a controlled ``Workload``."""
     def run(runner: Runner, trades: int) -> Outcome:
         evidence, history = execute_once(config, plugins, runner, trades, "component-controlled")
-        f = evidence.figures
+        fig = evidence.figures
         broken = [name for name, bad in (
-            ("guardian", f["admitted"] != f["expected_admitted"] or f["gross_exposure"] > f["limit"]),
-            ("aggregator", f["lost_updates"] > 0)) if bad]
+            ("guardian", fig.admitted != fig.expected_admitted or fig.gross_exposure > fig.limit),
+            ("aggregator", fig.lost_updates > 0)) if bad]
         failing = tuple(line.text for line in gate_component(evidence, None).lines if not line.ok)
         return Outcome(", ".join(broken), failing, history.events())
 

@@ -10,12 +10,13 @@ longer, P0) and finally resumes trading from the recovered guardian. The resumed
 judged by every standard gate.
 """
 
+
 from harness.errors import ConfigError
-from harness.history.events import RUN_RESUME
+from harness.history.events import RUN_RESUME, f
 from harness.history.log import History
-from harness.judge.evidence import Evidence
+from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import GateResult, Line
-from harness.run.crash import AREA, CHILD_PORTS, CrashPlan, check_recovery, crash
+from harness.run.crash import AREA, CHILD_PORTS, CrashPlan, RecoveryFigures, check_recovery, crash
 from harness.run.plugins import load as load_plugin
 from harness.run.scenario import Scenario, ScenarioContext, Trial
 from harness.system.guardian.checkpoint import read_wal, snapshots
@@ -26,6 +27,25 @@ from harness.system.guardian.store import database_url_from_env, open_store
 from harness.system.ports import PersistedGuardianPort
 
 KILL_AFTER_EVENTS = 3000
+
+
+@evidence_record
+class FallbackFigures:
+    """The second recovery, from the newest snapshot torn in half (the "checkpoint unreadable" row)."""
+
+    used: int = f("unreadable snapshots recovery fell back from", "count")
+    p0_alerts: int = f("P0 alerts it raised", "count")
+    state_equal: bool = f("it recovered the same state and seq as the first recovery")
+    replayed: int = f("log events it replayed", "count")
+    recovery_ms: float = f("time it took", "ms")
+
+
+@evidence_record
+class CrashFigures:
+    """The crash, the recovery from it, and the recovery from a corrupted snapshot."""
+
+    recovery: RecoveryFigures = f("the first recovery against what the layers hold")
+    fallback: FallbackFigures = f("the recovery from the corrupted snapshot")
 
 
 def run(ctx: ScenarioContext) -> Trial:
@@ -48,9 +68,8 @@ def run(ctx: ScenarioContext) -> Trial:
     finally:
         store.close()
     fallback = _recover_from_corrupt_snapshot(plan, config, recovered)
-    evidence = Evidence(AREA, {**evidence.figures, **fallback})
     resumed = _resume(ctx, recovered)
-    return Trial(resumed.events(), (evidence,))
+    return Trial(resumed.events(), (Evidence(AREA, CrashFigures(evidence.figures, fallback)),))
 
 
 def _child_plugins(ctx: ScenarioContext) -> tuple[tuple[str, str], ...]:
@@ -65,18 +84,18 @@ def _child_plugins(ctx: ScenarioContext) -> tuple[tuple[str, str], ...]:
     return tuple((port, plugin.path) for port, plugin in given.items() if port in CHILD_PORTS)
 
 
-def _recover_from_corrupt_snapshot(plan, config, first) -> dict:
+def _recover_from_corrupt_snapshot(plan, config, first) -> FallbackFigures:
     newest = snapshots(plan.checkpoint)[0]
     newest.write_bytes(newest.read_bytes()[: len(newest.read_bytes()) // 2])  # torn, as a crash mid-write
     alerts = History(f"{plan.run_id}-recovery")
     again = recover(plan.checkpoint, config.symbols, config.limits, history=alerts)
-    return {
-        "fallback_used": len(again.fallbacks),
-        "fallback_p0_alerts": sum(1 for e in alerts.events() if e.kind == "alert" and e.payload["level"] == "P0"),
-        "fallback_state_equal": again.state == first.state and again.last_seq == first.last_seq,
-        "fallback_replayed": again.replayed,
-        "fallback_recovery_ms": again.elapsed_s * 1000,
-    }
+    return FallbackFigures(
+        used=len(again.fallbacks),
+        p0_alerts=sum(1 for e in alerts.events() if e.kind == "alert" and e.payload["level"] == "P0"),
+        state_equal=again.state == first.state and again.last_seq == first.last_seq,
+        replayed=again.replayed,
+        recovery_ms=again.elapsed_s * 1000,
+    )
 
 
 def _resume(ctx: ScenarioContext, recovered):
@@ -93,25 +112,25 @@ def _resume(ctx: ScenarioContext, recovered):
     return ctx.run_engine(history, on_guardian=restore)
 
 
-def gate_recovery(ev, thresholds) -> GateResult:
+def gate_recovery(ev: Evidence[CrashFigures], thresholds) -> GateResult:
     """The crash really happened, recovery is exact, no layer lost or doubled, the fallback works."""
-    f = ev.figures
-    tails_ok = all(f[f"ragged_tail_{layer}"] <= f["batch_size"] and f[f"duplicated_{layer}"] == 0
-                   for layer in ("log", "database"))
+    r, fb = ev.figures.recovery, ev.figures.fallback
+    tails_ok = all(tail <= r.batch_size and doubled == 0 for tail, doubled in (
+        (r.ragged_tail_log, r.duplicated_log), (r.ragged_tail_database, r.duplicated_database)))
     return GateResult("recovery", ev.area, (
-        Line(f["killed_by_sigkill"], f"Engine child killed by SIGKILL mid-run, {f['history_reaches_seq']} events in"),
-        Line(f["state_equals_history"] and f["log_reaches_recovery"],
-             f"Recovered state = the history up to the crash replayed (seq {f['recovered_seq']}: snapshot at "
-             f"{f['snapshot_seq']} + {f['replayed']} replayed, {f['torn_bytes_cut']} torn bytes cut; layers "
-             f"together hold seq 1..{f['history_reaches_seq']})"),
-        Line(tails_ok, f"Lost/doubled: log {f['duplicated_log']} doubled, seq {f['contiguous_log']} contiguous; "
-                       f"database {f['duplicated_database']} doubled, seq {f['contiguous_database']} contiguous "
-                       f"(ragged tails {f['ragged_tail_log']}/{f['ragged_tail_database']} <= one batch of "
-                       f"{f['batch_size']})"),
-        Line(f["recovery_ms"] < 30_000, f"Recovery time: {f['recovery_ms']:.1f} ms"),
-        Line(f["fallback_used"] >= 1 and f["fallback_p0_alerts"] >= 1 and f["fallback_state_equal"],
-             f"Checkpoint unreadable: {f['fallback_used']} fallback(s), {f['fallback_p0_alerts']} P0 alert(s), "
-             f"same state after {f['fallback_replayed']} replayed in {f['fallback_recovery_ms']:.1f} ms"),
+        Line(r.killed_by_sigkill, f"Engine child killed by SIGKILL mid-run, {r.history_reaches_seq} events in"),
+        Line(r.state_equals_history and r.log_reaches_recovery,
+             f"Recovered state = the history up to the crash replayed (seq {r.recovered_seq}: snapshot at "
+             f"{r.snapshot_seq} + {r.replayed} replayed, {r.torn_bytes_cut} torn bytes cut; layers "
+             f"together hold seq 1..{r.history_reaches_seq})"),
+        Line(tails_ok, f"Lost/doubled: log {r.duplicated_log} doubled, seq {r.contiguous_log} contiguous; "
+                       f"database {r.duplicated_database} doubled, seq {r.contiguous_database} contiguous "
+                       f"(ragged tails {r.ragged_tail_log}/{r.ragged_tail_database} <= one batch of "
+                       f"{r.batch_size})"),
+        Line(r.recovery_ms < 30_000, f"Recovery time: {r.recovery_ms:.1f} ms"),
+        Line(fb.used >= 1 and fb.p0_alerts >= 1 and fb.state_equal,
+             f"Checkpoint unreadable: {fb.used} fallback(s), {fb.p0_alerts} P0 alert(s), "
+             f"same state after {fb.replayed} replayed in {fb.recovery_ms:.1f} ms"),
     ))
 
 

@@ -11,9 +11,10 @@ hold every event exactly once -- spilled while it was unreachable, drained when 
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from harness.errors import ServiceUnavailable
-from harness.faults.nemesis import AREA, POLICY_ROWS, Nemesis, check_fault_rows
+from harness.faults.nemesis import AREA, POLICY_ROWS, FaultRowsFigures, Nemesis, check_fault_rows
 from harness.faults.proxy import FaultProxy
 from harness.judge.checks.persistence import check_persistence
+from harness.judge.evidence import Evidence
 from harness.judge.gates import GateResult, Line
 from harness.run.scenario import Scenario, ScenarioContext, Trial
 from harness.system.guardian.persistence import PersistenceConfig, session
@@ -67,17 +68,17 @@ def run(ctx: ScenarioContext) -> Trial:
     return Trial(events, (stored, check_fault_rows(events, POLICY_ROWS)))
 
 
-def gate_rows(ev, thresholds) -> GateResult:
+def gate_rows(ev: Evidence[FaultRowsFigures], thresholds) -> GateResult:
     """Each policy row happened, raised its level, degraded then recovered, and trading went on."""
     lines = []
-    for row in ev.figures["rows"]:
-        if not row["injected"]:
-            lines.append(Line(False, f"{row['row']}: not injected"))
+    for row in ev.figures.rows:
+        if not row.injected:
+            lines.append(Line(False, f"{row.row}: not injected"))
             continue
-        ok = row["expected_seen"] and row["degraded_then_healthy"] and row["fills_while_down"] > 0
-        lines.append(Line(ok, f"{row['row']}: alerts {', '.join(row['alerts']) or 'none'} (expected "
-                              f"{row['expected']}), {'DEGRADED -> HEALTHY' if row['degraded_then_healthy'] else 'health NOT restored'}, "
-                              f"{row['fills_while_down']} fills while down"))
+        ok = row.expected_seen and row.degraded_then_healthy and row.fills_while_down > 0
+        lines.append(Line(ok, f"{row.row}: alerts {', '.join(row.alerts) or 'none'} (expected "
+                              f"{row.expected}), {'DEGRADED -> HEALTHY' if row.degraded_then_healthy else 'health NOT restored'}, "
+                              f"{row.fills_while_down} fills while down"))
     return GateResult("fault_rows", ev.area, tuple(lines))
 
 

@@ -11,7 +11,7 @@ from harness.errors import ConfigError
 from harness.faults.faulty_client import Probes, send_faulty_operations
 from harness.history.events import LOCK_RULES as RULES
 from harness.history.log import History, new_sequence
-from harness.judge.checks.lock_rules import AREA, check_lock_rules
+from harness.judge.checks.lock_rules import AREA, LockRulesFigures, check_lock_rules
 from harness.judge.evidence import Evidence
 from harness.judge.gates import GateResult, Line
 from harness.run.scenario import Scenario, ScenarioContext, Trial
@@ -44,15 +44,15 @@ def _probes(locks: ZmqLockProvider, history: History) -> Probes:
     return Probes(owner, locks.client("faulty-b", history), short, expired)
 
 
-def gate_rules(ev: Evidence, thresholds) -> GateResult:
+def gate_rules(ev: Evidence[LockRulesFigures], thresholds) -> GateResult:
     """Every rule exercised at least once, and never honoured."""
-    f = ev.figures
-    lines = [Line(f["probes_total"] > 0, f"Forbidden operations sent: {f['probes_total']}")]
+    fig = ev.figures
+    lines = [Line(fig.probes_total > 0, f"Forbidden operations sent: {fig.probes_total}")]
     for rule in RULES:
-        sent, honoured = f[f"sent_{rule}"], f[f"honoured_{rule}"]
-        lines.append(Line(sent > 0 and honoured == 0,
-                          f"{rule.replace('_', ' ')}: {sent} sent, {f[f'refused_{rule}']} refused, {honoured} honoured"
-                          + ("" if sent else " -- rule never exercised")))
+        row = fig.rules[rule]
+        lines.append(Line(row.sent > 0 and row.honoured == 0,
+                          f"{rule.replace('_', ' ')}: {row.sent} sent, {row.refused} refused, {row.honoured} honoured"
+                          + ("" if row.sent else " -- rule never exercised")))
     return GateResult("lock_rules", ev.area, tuple(lines), {k: v for k, v in ev.violations.items() if v})
 
 

@@ -7,16 +7,39 @@ the channel must really have misbehaved (a consistency test with no disorder pro
 nothing).
 """
 
+
 from harness.faults.disorder import DisorderlyChannel
+from harness.history.events import f
 from harness.history.log import History
 from harness.judge.checks.pnl import reconcile, states_over_time
-from harness.judge.evidence import Evidence
+from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import GateResult, Line, gate_aggregator
 from harness.run.scenario import Scenario, ScenarioContext, Trial
 from harness.system.aggregator import MetricsAggregator
 
 REPLACE_AREA = "MetricsAggregator Accuracy (REPLACE mode)"
 DISORDER_AREA = "Delivery Disorder Injected"
+
+
+@evidence_record
+class DisorderHandling:
+    """How the reference aggregators handled the disorder."""
+
+    duplicates_ignored: int = f("duplicate deltas the INCREMENTAL aggregator ignored", "count")
+    held_for_gaps: int = f("early deltas it held until the gap before them closed", "count")
+    open_gaps: int = f("sequence gaps still open at the end", "count")
+    stale_snapshots_ignored: int = f("stale or repeated snapshots the REPLACE aggregator ignored", "count")
+
+
+@evidence_record
+class DisorderFigures:
+    """What the channel did to the deltas, and (reference aggregators) how they coped."""
+
+    published: int = f("deltas the workers published", "count")
+    duplicated: int = f("deltas the channel sent twice", "count")
+    delayed: int = f("deltas it delayed behind later ones", "count")
+    delivered: int = f("deliveries in all", "count")
+    handled: DisorderHandling | None = f("null for a plug-in aggregator: the accuracy gates judge its state")
 
 
 def run(ctx: ScenarioContext) -> Trial:
@@ -33,13 +56,12 @@ def run(ctx: ScenarioContext) -> Trial:
     result = ctx.run_engine(history, aggregator=channel)
     events = result.events()
     stats = channel.statistics()
-    figures = {"published": stats.published, "duplicated": stats.duplicated, "delayed": stats.delayed,
-               "delivered": stats.delivered}
+    handled = None
     if ctx.plugins.aggregator is None:  # the reference aggregator reports how it handled the disorder
-        figures.update({"duplicates_ignored": incremental.statistics().duplicates,
-                        "held_for_gaps": incremental.statistics().held,
-                        "open_gaps": incremental.statistics().open_gaps,
-                        "stale_snapshots_ignored": replacing.statistics().stale_snapshots})
+        counts = incremental.statistics()
+        handled = DisorderHandling(counts.duplicates, counts.held, counts.open_gaps,
+                                   replacing.statistics().stale_snapshots)
+    figures = DisorderFigures(stats.published, stats.duplicated, stats.delayed, stats.delivered, handled)
     replace_state = replacing.symbols()
     # The REPLACE side's states interleaved with the run's fills by their (shared) monotonic clock.
     merged = sorted([e for e in events if not e.kind.startswith("agg.")] + replace_history.events(),
@@ -48,21 +70,21 @@ def run(ctx: ScenarioContext) -> Trial:
     return Trial(events, (replaced, Evidence(DISORDER_AREA, figures)))
 
 
-def gate_disorder(ev: Evidence, thresholds) -> GateResult:
+def gate_disorder(ev: Evidence[DisorderFigures], thresholds) -> GateResult:
     """Disorder was really injected, and handled: every duplicate ignored, no gap left open."""
-    f = ev.figures
-    injected = Line(f["duplicated"] > 0 and f["delayed"] > 0,
-                    f"Injected: {f['duplicated']} duplicates, {f['delayed']} delayed/reordered of "
-                    f"{f['published']} deltas ({f['delivered']} deliveries)")
-    if "duplicates_ignored" not in f:  # a plug-in aggregator: the accuracy gates judge its state
+    fig, handled = ev.figures, ev.figures.handled
+    injected = Line(fig.duplicated > 0 and fig.delayed > 0,
+                    f"Injected: {fig.duplicated} duplicates, {fig.delayed} delayed/reordered of "
+                    f"{fig.published} deltas ({fig.delivered} deliveries)")
+    if handled is None:  # a plug-in aggregator: the accuracy gates judge its state
         return GateResult("disorder", ev.area, (injected,))
     return GateResult("disorder", ev.area, (
         injected,
-        Line(f["duplicates_ignored"] > 0 and f["held_for_gaps"] > 0,
-             f"INCREMENTAL: {f['duplicates_ignored']} duplicates ignored, {f['held_for_gaps']} early deltas held"),
-        Line(f["open_gaps"] == 0, f"INCREMENTAL: {f['open_gaps']} sequence gaps left open"),
-        Line(f["stale_snapshots_ignored"] > 0,
-             f"REPLACE: {f['stale_snapshots_ignored']} stale or repeated snapshots ignored"),
+        Line(handled.duplicates_ignored > 0 and handled.held_for_gaps > 0,
+             f"INCREMENTAL: {handled.duplicates_ignored} duplicates ignored, {handled.held_for_gaps} early deltas held"),
+        Line(handled.open_gaps == 0, f"INCREMENTAL: {handled.open_gaps} sequence gaps left open"),
+        Line(handled.stale_snapshots_ignored > 0,
+             f"REPLACE: {handled.stale_snapshots_ignored} stale or repeated snapshots ignored"),
     ))
 
 

@@ -44,8 +44,8 @@ def test_unlocked_provider_lets_two_threads_hold_one_lock():
     _threads(lambda: worker("A"), lambda: worker("B"))
     assert sorted(held) == ["A", "B"]
     ev = check_locks(history.events())
-    assert ev.figures["overlaps"] >= 1
-    assert ev.figures["pairs_balanced"] == ev.figures["pairs_total"] == 2
+    assert ev.figures.overlaps >= 1
+    assert ev.figures.pairs_balanced == ev.figures.pairs_total == 2
     hb.assert_fails_on(gate_locks(ev, Thresholds()), r"^Mutual exclusion: [1-9]\d* overlapping holds \(client [1-9]")
 
 
@@ -116,5 +116,5 @@ def test_check_then_act_control_breaches_every_time(seed):
     events = run(config.run, LockTable(), guardian_factory=check_then_act_guardian(first_round)).events()
     ev = check_risk(events)
     assert first_round.met
-    assert ev.figures["limit_breaches"] > 0
+    assert ev.figures.limit_breaches > 0
     hb.assert_fails_on(gate_risk(ev, Thresholds()), r"^Global exposure: .*[1-9]\d* breaches")

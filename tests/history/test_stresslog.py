@@ -79,6 +79,6 @@ def test_foreign_level_kept_and_counted_by_the_race_checker():
     assert level_of(error) == "ERROR"
     assert format_line(error).split(" ")[1] == "ERROR"
     figures = hb.evidence([same, error], "races").figures
-    assert (figures["errors"], figures["criticals"]) == (1, 0)
+    assert (figures.errors, figures.criticals) == (1, 0)
     critical = parse_line(FOREIGN.format(level="CRITICAL", kind="order.submit"))
-    assert hb.evidence([critical], "races").figures["criticals"] == 1
+    assert hb.evidence([critical], "races").figures.criticals == 1

@@ -129,7 +129,7 @@ def test_verify_log_and_evidence_show_not_applicable_areas_honestly(tmp_path, cl
     assert "[PHYSICAL_EVIDENCE] Risk Management -- N/A" in log.splitlines()
     assert ("[PHYSICAL_EVIDENCE] 2/2 gates passed; not applicable: Performance Metrics, MetricsAggregator Accuracy, "
             "Risk Management") in log.splitlines()
-    gates = {g["area"]: g["status"] for g in evidence_document(shown)["gates"]}
+    gates = {g.area: g.status for g in evidence_document(shown).gates}
     assert gates["Risk Management"] == "N/A" and gates["Lock Atomicity"] == "PASS"
 
 

@@ -35,7 +35,7 @@ def test_overlapping_holds_with_balanced_counts_fail():
     h = (hb.LockHistory().acquire("A", LOCK, 1).acquire("B", LOCK, 2)   # B granted while A holds
          .release("A", LOCK).release("B", LOCK))
     ev = check_locks(h.events)
-    assert ev.figures["pairs_balanced"] == ev.figures["pairs_total"] == 2
+    assert ev.figures.pairs_balanced == ev.figures.pairs_total == 2
     result = gate_locks(ev, Thresholds())
     hb.assert_fails_on(result, r"^Mutual exclusion: [1-9]\d* overlapping holds \(client [1-9]")
     assert result.counterexamples["overlaps"]
@@ -57,9 +57,9 @@ def test_unbalanced_pair_within_threshold_is_admitted_on_that_line():
 
 def test_linearizability_unknown_fails(clean):
     ev = check_locks(clean, lin_budget=Budget(steps=1, seconds=None))
-    assert ev.figures["linearizable"] == "unknown"
+    assert ev.figures.linearizable == "unknown"
     result = gate_locks(ev, Thresholds())
-    assert hb.failing(result) == [f"Linearizable (owner-aware mutex): unknown -- {ev.figures['linearizable_detail']}"]
+    assert hb.failing(result) == [f"Linearizable (owner-aware mutex): unknown -- {ev.figures.linearizable_detail}"]
     assert gate_locks(ev, Thresholds(require_linearizable=False)).status == "PASS"
 
 

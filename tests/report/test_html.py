@@ -74,8 +74,8 @@ def test_latency_marks_and_lock_figures_come_from_the_evidence(default_run):
     text, _ = page(default_run / "report.html")
     metrics = hb.evidence_json(default_run)["metrics"]
     for key in ("order_latency", "lock_latency"):
-        for mark in ("p50", "p99", "p99.9"):
-            assert f"{mark} {metrics[key][f'{mark}_ms']:g} ms" in text
+        for mark, name in (("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p99_9_ms")):
+            assert f"{mark} {metrics[key][name]:g} ms" in text
     overlaps = hb.evidence_json(default_run)["evidence"]["Lock Atomicity"]["figures"]["overlaps"]
     assert f"the lock checker reports {overlaps} overlaps" in text
 
@@ -132,7 +132,7 @@ def test_the_no_lock_control_report_marks_every_overlapping_hold(no_lock, monkey
     marked = {int(attrs["data-seq"]) for attrs in parsed.with_class("hold", "overlap")}
     assert marked
     caption = next(attrs for attrs in parsed.with_class("caption") if "data-overlap-pairs" in attrs)
-    assert int(caption["data-overlap-pairs"]) == evidence.figures["overlaps"]
+    assert int(caption["data-overlap-pairs"]) == evidence.figures.overlaps
     assert int(caption["data-overlap-holds"]) == len(parsed.with_class("hold", "overlap"))
     kept = {item[side]["seq"] for item in evidence.counterexample("overlaps") for side in ("event", "other")}
     assert kept <= marked

@@ -12,12 +12,24 @@ from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 
-from harness.history.events import FEED_END, ORDER_FILL, RUN_START, TRADE_CLOSED
+from harness.history.events import FEED_END, ORDER_FILL, RUN_START, TRADE_CLOSED, f
 from harness.history.log import Event
-from harness.judge.evidence import Evidence
+from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import GateResult, Line
 
 AREA = "Feed Coverage"
+
+
+@evidence_record
+class FeedCoverageFigures:
+    """Whether the symbols whose feed ran out still made their trades and ended flat."""
+
+    symbols: int = f("symbols run.start names", "count")
+    feeds_ended: int = f("symbols whose feed ran out (feed.end)", "count")
+    trades_asked: int | None = f("trades per symbol run.start asks for", "count")
+    short_symbols: int = f("symbols whose feed ended before they made the trades asked", "count")
+    open_positions: int = f("symbols left with an open position", "count")
+    until_feed_ends: bool = f("the trades asked were only an upper bound (--until-feed-ends)")
 
 
 def feed_ended(events: Sequence[Event]) -> bool:
@@ -25,7 +37,7 @@ def feed_ended(events: Sequence[Event]) -> bool:
     return any(e.kind == FEED_END for e in events)
 
 
-def check_feed_coverage(events: Sequence[Event], until_feed_ends: bool = False) -> Evidence:
+def check_feed_coverage(events: Sequence[Event], until_feed_ends: bool = False) -> Evidence[FeedCoverageFigures]:
     """Per symbol: trades asked and made, whether its feed ended, the position left open."""
     start = next((e for e in events if e.kind == RUN_START), None)
     asked = None if start is None else start.payload.get("trades")
@@ -40,20 +52,19 @@ def check_feed_coverage(events: Sequence[Event], until_feed_ends: bool = False) 
     short = [{"symbol": name, "asked": asked, "made": made[name], "ticks": ended[name]}
              for name in symbols if name in ended and asked is not None and made[name] < asked]
     open_ = [{"symbol": name, "position": str(qty)} for name, qty in position.items() if qty != 0]
-    return Evidence(AREA, {"symbols": len(symbols), "feeds_ended": len(ended), "trades_asked": asked,
-                           "short_symbols": len(short), "open_positions": len(open_),
-                           "until_feed_ends": until_feed_ends},
-                    {"short": tuple(short), "open": tuple(open_)})
+    figures = FeedCoverageFigures(symbols=len(symbols), feeds_ended=len(ended), trades_asked=asked,
+                                  short_symbols=len(short), open_positions=len(open_), until_feed_ends=until_feed_ends)
+    return Evidence(AREA, figures, {"short": tuple(short), "open": tuple(open_)})
 
 
-def gate_feed_coverage(ev: Evidence, thresholds: object = None) -> GateResult:
+def gate_feed_coverage(ev: Evidence[FeedCoverageFigures], thresholds: object = None) -> GateResult:
     """Fewer trades than asked fails unless --until-feed-ends; an open position left fails."""
-    f = ev.figures
+    fig = ev.figures
     short = ev.counterexample("short")
     detail = "; ".join(f"{s['symbol']} {s['made']}/{s['asked']} after {s['ticks']} ticks" for s in short)
-    size = Line(not short or f["until_feed_ends"],
-                f"Trades: {f['feeds_ended']} feed(s) ended, {f['short_symbols']} symbol(s) short of "
-                f"{f['trades_asked']} trades" + (f" ({detail})" if detail else "")
-                + (" -- allowed by --until-feed-ends" if short and f["until_feed_ends"] else ""))
-    flat = Line(f["open_positions"] == 0, f"Open positions left when the feeds ended: {f['open_positions']}")
+    size = Line(not short or fig.until_feed_ends,
+                f"Trades: {fig.feeds_ended} feed(s) ended, {fig.short_symbols} symbol(s) short of "
+                f"{fig.trades_asked} trades" + (f" ({detail})" if detail else "")
+                + (" -- allowed by --until-feed-ends" if short and fig.until_feed_ends else ""))
+    flat = Line(fig.open_positions == 0, f"Open positions left when the feeds ended: {fig.open_positions}")
     return GateResult("feed_coverage", ev.area, (size, flat), {"short": short, "open": ev.counterexample("open")})

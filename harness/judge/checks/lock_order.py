@@ -18,6 +18,7 @@ judged by the lock checker.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from harness.history.events import BROKER_GRANT, BROKER_QUEUE, BROKER_REFUSE, BROKER_REQUEST, BROKER_STOP
@@ -25,6 +26,14 @@ from harness.history.log import Event
 
 KEEP = 10
 Key = tuple[Any, Any]
+
+
+@dataclass(frozen=True)
+class OrderFigures:
+    """FIFO and atomic-grant counts of a history (part of the lock figures)."""
+
+    partial_grants: int
+    fifo_overtakes: int
 
 
 class _Order:
@@ -73,7 +82,7 @@ class _Order:
                 del self.queues[name]
 
 
-def check_lock_order(events: Sequence[Event]) -> tuple[dict[str, int], dict[str, tuple[dict[str, Any], ...]]]:
+def check_lock_order(events: Sequence[Event]) -> tuple[OrderFigures, dict[str, tuple[dict[str, Any], ...]]]:
     """Figures and counterexamples of the FIFO and atomic-grant properties of a history."""
     order = _Order()
     for event in events:
@@ -93,4 +102,5 @@ def check_lock_order(events: Sequence[Event]) -> tuple[dict[str, int], dict[str,
         elif event.kind == BROKER_STOP:
             order.queues.clear()
             order.queued.clear()
-    return dict(order.counts), {k: tuple(v) for k, v in order.kept.items() if v}
+    figures = OrderFigures(order.counts["partial_grants"], order.counts["fifo_overtakes"])
+    return figures, {k: tuple(v) for k, v in order.kept.items() if v}

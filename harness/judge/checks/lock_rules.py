@@ -7,12 +7,13 @@ unknown) and, when the broker is recorded, the broker's own answer to that reque
 (``broker.release`` / ``broker.renew`` = honoured, ``broker.refuse`` = refused). Either side
 saying "honoured" is a violation.
 
-Figures: ``sent_<rule>``, ``refused_<rule>``, ``honoured_<rule>`` per rule, ``probes_total``.
+Figures: ``LockRulesFigures`` below, one row per rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.history.events import (
@@ -23,23 +24,40 @@ from harness.history.events import (
     LOCK_INFO,
     LOCK_INVOKE,
     LOCK_OK,
+    f,
 )
 from harness.history.events import LOCK_RULES as RULES
 from harness.history.events import NEMESIS_LOCK_RULE as PROBE
 from harness.history.log import Event
 from harness.judge.checks.locks import event_dict
-from harness.judge.evidence import Evidence
+from harness.judge.evidence import Evidence, evidence_record
 
 AREA = "Lock State-Machine Rules"
 HONOURED = {BROKER_RELEASE, BROKER_RENEW, LOCK_OK}
 REFUSED = {BROKER_REFUSE, LOCK_FAIL}
 
 
-def check_lock_rules(events: Sequence[Event]) -> Evidence:
+@evidence_record
+class RuleFigures:
+    """The probes of one forbidden operation and how they were answered."""
+
+    sent: int = f("probes sent", "count")
+    refused: int = f("probes refused (lock.fail or broker.refuse)", "count")
+    honoured: int = f("probes honoured by the client's or the broker's answer (a violation)", "count")
+
+
+@evidence_record
+class LockRulesFigures:
+    """Every forbidden operation a faulty client sent, per rule."""
+
+    rules: Mapping[str, RuleFigures] = f("each rule of LOCK_RULES, and any other a probe named")
+    probes_total: int = f("probes sent of every rule", "count")
+
+
+def check_lock_rules(events: Sequence[Event]) -> Evidence[LockRulesFigures]:
     """Pair every probe with the answers to the operation it announced."""
     announced: dict[Any, tuple[str, Event]] = {}
     probed: dict[tuple[Any, Any], tuple[str, Event]] = {}
-    figures: dict[str, Any] = {f"{what}_{rule}": 0 for rule in RULES for what in ("sent", "refused", "honoured")}
     answers: dict[tuple[Any, Any], set[str]] = {}
     for event in events:
         payload = event.payload
@@ -53,14 +71,17 @@ def check_lock_rules(events: Sequence[Event]) -> Evidence:
             if key in probed:
                 answers.setdefault(key, set()).add(event.kind)
     violations = []
+    sent: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
+    honoured: Counter[str] = Counter()
     for key, (rule, probe) in probed.items():
         said = answers.get(key, set())
-        figures[f"sent_{rule}"] = figures.get(f"sent_{rule}", 0) + 1
+        sent[rule] += 1
         if said & HONOURED:
-            figures[f"honoured_{rule}"] = figures.get(f"honoured_{rule}", 0) + 1
+            honoured[rule] += 1
             violations.append({"reason": f"{rule}: honoured ({', '.join(sorted(said & HONOURED))})",
                                "event": event_dict(probe)})
         elif said & REFUSED:
-            figures[f"refused_{rule}"] = figures.get(f"refused_{rule}", 0) + 1
-    figures["probes_total"] = len(probed)
-    return Evidence(AREA, figures, {"honoured": tuple(violations)} if violations else {})
+            refused[rule] += 1
+    rules = {rule: RuleFigures(sent[rule], refused[rule], honoured[rule]) for rule in dict.fromkeys((*RULES, *sent))}
+    return Evidence(AREA, LockRulesFigures(rules, len(probed)), {"honoured": tuple(violations)} if violations else {})

@@ -1,36 +1,7 @@
 """Lock atomicity evidence: one pass over the lock, fence and broker events of a history.
 
-Figures (counts unless said otherwise):
-
-    events_total         lock.*, fence.* and broker.* events
-    acquires, releases   successful acquire / release operations (lock.ok), renews likewise
-    pairs_total          holds started (one per lock name of a successful acquire)
-    pairs_balanced       holds ended by their holder's own successful release
-    held_at_end          holds still open when the history ends
-    orphaned_locks       of those, holds nothing will ever free (see below)
-    wellformed_errors    a second invocation while one is outstanding, a completion without
-                         a matching invocation (same req)
-    state_errors         release or renew by a non-owner, double release, acquire granted
-                         while the lock is held (client view)
-    overlaps             two holders at once, seen from any side: pairs of definite client
-                         hold windows on one lock (overlaps_client), grants of a lock the
-                         broker made while another client held it (overlaps_broker), fenced
-                         writes outside the writer's hold or interleaved with another
-                         holder's (overlaps_resource); see ``harness.judge.checks.lock_sides``
-    refused_held         client lock.ok of an acquire the recorded broker refused or never
-                         granted: a refused acquire treated as held
-    token_order_errors   tokens not strictly increasing per lock, in the broker's grant order
-                         (when recorded) and in the clients' completion order; a service that
-                         gives tokens to some grants and not to others
-    fencing              "provided" when grants carry integer tokens, "not provided" when none
-                         does (mutual exclusion is still judged from all sides)
-    stale_accepted       fence.accept of a token older than one the resource accepted, or
-                         from a holder whose lease ended or after a newer grant
-    fence_accepts, fence_rejects, expiries, broker_errors
-    wait_die_violations  young waits for old, old refused, retry with a changed ts,
-                         a cycle in the wait-for graph
-    linearizable         "true" | "false" | "unknown" against the owner-aware mutex per lock;
-                         linearizable_detail says why (counterexample, exhausted budget)
+Figures: ``LockFigures`` below. Every overlap is a hold seen from some side -- the client
+view, the broker's grants, the fenced resources (see ``harness.judge.checks.lock_sides``).
 
 A definite hold window runs from the acquire's lock.ok to the earliest of the holder's
 release invocation, a broker.expire of it, and the earliest moment its lease can have run
@@ -49,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from harness.history.events import (
     BROKER_ERROR,
@@ -66,15 +37,16 @@ from harness.history.events import (
     LOCK_INVOKE,
     LOCK_OK,
     RUN_START,
+    f,
 )
 from harness.history.log import Event
-from harness.judge.checks.lock_order import check_lock_order
+from harness.judge.checks.lock_order import OrderFigures, check_lock_order
 from harness.judge.checks.lock_sides import BrokerView, ResourceView
-from harness.judge.evidence import Evidence
+from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.linearizability.checker import check
 from harness.judge.linearizability.formats import BROKER_EXPIRE, records_from_events
 from harness.judge.linearizability.models import OWNER_MUTEX
-from harness.judge.linearizability.operations import Budget, MalformedHistory, Operation, operations
+from harness.judge.linearizability.operations import Budget, MalformedHistory, Operation, Verdict, operations
 
 AREA = "Lock Atomicity"
 KEEP = 10
@@ -91,6 +63,47 @@ CHECKS = (
     "orphaned_locks",
     "linearizable",
 )
+
+
+@evidence_record
+class LockFigures:
+    """Lock atomicity figures of a history (counts unless said otherwise)."""
+
+    events_total: int = f("lock.*, fence.* and broker.* events", "count")
+    acquires: int = f("successful acquire operations (lock.ok)", "count")
+    releases: int = f("successful release operations (lock.ok)", "count")
+    renews: int = f("successful renew operations (lock.ok)", "count")
+    pairs_total: int = f("holds started (one per lock name of a successful acquire)", "count")
+    pairs_balanced: int = f("holds ended by their holder's own successful release", "count")
+    held_at_end: int = f("holds still open when the history ends", "count")
+    orphaned_locks: int = f("holds open at the end that nothing will ever free (no lease, or a lease the broker "
+                            "never expired)", "count")
+    wellformed_errors: int = f("a second invocation while one is outstanding, or a completion without a matching "
+                               "invocation (same req)", "count")
+    state_errors: int = f("release or renew by a non-owner, double release, acquire granted while the lock is "
+                          "held (client view)", "count")
+    overlaps: int = f("two holders at once, seen from any side (the sum of the three below)", "count")
+    overlaps_client: int = f("pairs of definite client hold windows on one lock", "count")
+    overlaps_broker: int = f("grants of a lock the broker made while another client held it", "count")
+    overlaps_resource: int = f("fenced writes outside the writer's hold or interleaved with another holder's",
+                               "count")
+    refused_held: int = f("client lock.ok of an acquire the recorded broker refused or never granted", "count")
+    token_order_errors: int = f("tokens not strictly increasing per lock (broker grant order, client completion "
+                                "order), or tokens given to some grants and not to others", "count")
+    fencing: Literal["provided", "not provided"] = f("whether grants carry integer fencing tokens")
+    stale_accepted: int = f("fence.accept of a token older than one accepted, or from a holder whose lease "
+                            "ended or after a newer grant", "count")
+    fence_accepts: int = f("fenced writes a resource accepted", "count")
+    fence_rejects: int = f("fenced writes a resource refused (fencing working)", "count")
+    expiries: int = f("leases the broker expired", "count")
+    broker_errors: int = f("malformed requests the broker rejected", "count")
+    wait_die_violations: int = f("young waits for old, old refused, retry with a changed ts, a wait-for cycle",
+                                 "count")
+    fifo_overtakes: int = f("queued waiters granted ahead of an earlier waiter on one of their names", "count")
+    partial_grants: int = f("broker.grant whose names differ from its request's", "count")
+    linearizable: Verdict = f("each lock's history against the owner-aware mutex")
+    linearizable_detail: str = f("why: the counterexample, or the exhausted budget")
+    lock_service: str | None = f("the lock service judged (module.Class), when run.start names it")
 
 
 def event_dict(event: Event) -> dict[str, Any]:
@@ -473,8 +486,8 @@ class _LockScan:
 
     # -- end of history ------------------------------------------------------------------
 
-    def finish(self, quiesce_ns: int | None) -> dict[str, Any]:
-        """Figures after the last event (token order and orphans are judged here)."""
+    def finish(self, quiesce_ns: int | None) -> int:
+        """Judge token order and orphans after the last event; the holds still open."""
         for order in (self.broker_order, self.client_order):
             for reason, event in order.errors:
                 self.found.add("token_order_errors", reason, event)
@@ -487,14 +500,7 @@ class _LockScan:
                 held_at_end += 1
                 if self._orphaned(hold, quiesce_ns or 0):
                     self.found.add("orphaned_locks", f"{name}: still held by {client} at the end", hold.event)
-        figures: dict[str, Any] = {k: v for k, v in self.counts.items() if k != "broker_events"}
-        figures["overlaps_broker"], figures["overlaps_resource"] = self.broker.overlaps, self.resources.overlaps
-        tokens = self.client_order.with_token + self.broker_order.with_token
-        figures["fencing"] = "provided" if tokens or not self.counts["acquires"] else "not provided"
-        figures["held_at_end"] = held_at_end
-        figures["wellformed_errors"] = self.found.counts["wellformed"]
-        figures.update((name, self.found.counts[name]) for name in CHECKS[1:-1])
-        return figures
+        return held_at_end
 
     def _orphaned(self, hold: _Hold, quiesce_ns: int) -> bool:
         if not hold.lease_ns:
@@ -547,19 +553,40 @@ def check_locks(
     quiesce_ns: int | None = None,
     lease_grace_ns: int = 0,
     lin_budget: Budget | None = DEFAULT_LIN_BUDGET,
-) -> Evidence:
+) -> Evidence[LockFigures]:
     """Lock atomicity evidence of a history (events in sequence order); lin_budget=None skips linearizability."""
     scan = _LockScan(lease_grace_ns)
     scan.scan(events)
-    figures = scan.finish(quiesce_ns)
-    figures["linearizable"], figures["linearizable_detail"] = _linearizable(events, lin_budget, scan.found)
-    order_figures, order_violations = check_lock_order(events)  # FIFO and atomic grants
+    held_at_end = scan.finish(quiesce_ns)
+    linearizable = _linearizable(events, lin_budget, scan.found)
+    order, order_violations = check_lock_order(events)  # FIFO and atomic grants
     service = next((e.payload.get("lock_service") for e in events if e.kind == RUN_START), None)
-    return Evidence(AREA, {**figures, **order_figures, "lock_service": service},
+    return Evidence(AREA, _figures(scan, held_at_end, linearizable, order, service),
                     {**scan.found.violations(), **order_violations})
 
 
-def _linearizable(events: Sequence[Event], budget: Budget | None, found: _Findings) -> tuple[str, str]:
+def _figures(scan: _LockScan, held_at_end: int, linearizable: tuple[Verdict, str], order: OrderFigures,
+             service: str | None) -> LockFigures:
+    """The figures of a finished scan, with the checks made outside it."""
+    counts, found = scan.counts, scan.found.counts
+    tokens = scan.client_order.with_token + scan.broker_order.with_token
+    return LockFigures(
+        events_total=counts["events_total"], acquires=counts["acquires"], releases=counts["releases"],
+        renews=counts["renews"], pairs_total=counts["pairs_total"], pairs_balanced=counts["pairs_balanced"],
+        held_at_end=held_at_end, orphaned_locks=found["orphaned_locks"], wellformed_errors=found["wellformed"],
+        state_errors=found["state_errors"], overlaps=found["overlaps"], overlaps_client=counts["overlaps_client"],
+        overlaps_broker=scan.broker.overlaps, overlaps_resource=scan.resources.overlaps,
+        refused_held=found["refused_held"], token_order_errors=found["token_order_errors"],
+        fencing="provided" if tokens or not counts["acquires"] else "not provided",
+        stale_accepted=found["stale_accepted"], fence_accepts=counts["fence_accepts"],
+        fence_rejects=counts["fence_rejects"], expiries=counts["expiries"], broker_errors=counts["broker_errors"],
+        wait_die_violations=found["wait_die_violations"], fifo_overtakes=order.fifo_overtakes,
+        partial_grants=order.partial_grants, linearizable=linearizable[0], linearizable_detail=linearizable[1],
+        lock_service=service,
+    )
+
+
+def _linearizable(events: Sequence[Event], budget: Budget | None, found: _Findings) -> tuple[Verdict, str]:
     """Each lock's history against the owner-aware mutex; lock.info may or may not have taken effect."""
     if budget is None:
         return "unknown", "not checked"

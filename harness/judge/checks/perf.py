@@ -8,29 +8,63 @@ order (the whole locked path); lock latency from an acquire's ``lock.invoke`` to
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from hdrh.histogram import HdrHistogram
 
-from harness.history.events import LOCK_INVOKE, LOCK_OK, ORDER_SUBMIT, RISK_SETTLE, RUN_END, TRADE_CLOSED
+from harness.history.events import LOCK_INVOKE, LOCK_OK, ORDER_SUBMIT, RISK_SETTLE, RUN_END, TRADE_CLOSED, f
 from harness.history.log import Event
-from harness.judge.evidence import Evidence
+from harness.judge.evidence import Evidence, evidence_record
 
 AREA = "Performance Metrics"
-PERCENTILES = (50.0, 99.0, 99.9)
 
 
-def latency_summary(samples_ns: Iterable[int]) -> dict[str, float | int]:
+@evidence_record
+class LatencySummary:
+    """Count and percentiles of latency samples (0.0 ms without samples)."""
+
+    count: int = f("samples", "count")
+    p50_ms: float = f("median", "ms")
+    p99_ms: float = f("99th percentile", "ms")
+    p99_9_ms: float = f("99.9th percentile", "ms")
+    max_ms: float = f("largest sample", "ms")
+
+
+@evidence_record
+class SymbolPerformance:
+    """One symbol's closed trades."""
+
+    trades: int = f("closed trades", "count")
+    wins: int = f("trades with pnl > 0", "count")
+    pnl: Decimal = f("realised PnL after fees", "quote currency")
+    win_rate: Decimal = f("wins / trades (0 without trades)", "ratio")
+    profit_factor: Decimal | None = f("gross profit / gross loss; null without a loss", "ratio")
+    max_drawdown: Decimal = f("deepest fall of cumulative PnL from its peak", "quote currency")
+
+
+@evidence_record
+class PerfFigures:
+    """Per-symbol trading figures, throughput and latency percentiles."""
+
+    per_symbol: Mapping[str, SymbolPerformance] = f("each symbol's trades, by name")
+    total_trades: int = f("closed trades of every symbol", "count")
+    elapsed_s: float = f("run.end's elapsed time, else first to last event", "s")
+    throughput_trades_per_s: float = f("total trades / elapsed", "trades/s")
+    order_latency: LatencySummary = f("order.submit to the guardian's risk.settle of that order")
+    lock_latency: LatencySummary = f("an acquire's lock.invoke to its lock.ok")
+
+
+def latency_summary(samples_ns: Iterable[int]) -> LatencySummary:
     """Count and p50/p99/p99.9/max in milliseconds of latency samples in ns."""
     hist = HdrHistogram(1, 3_600_000_000, 3)
     for ns in samples_ns:
         hist.record_value(max(1, ns // 1000))
-    summary: dict[str, float | int] = {"count": hist.get_total_count()}
-    for p in PERCENTILES:
-        summary[f"p{p:g}_ms"] = hist.get_value_at_percentile(p) / 1000 if summary["count"] else 0.0
-    summary["max_ms"] = hist.get_max_value() / 1000 if summary["count"] else 0.0
-    return summary
+    count = hist.get_total_count()
+    if not count:
+        return LatencySummary(0, 0.0, 0.0, 0.0, 0.0)
+    p50, p99, p99_9 = (hist.get_value_at_percentile(p) / 1000 for p in (50.0, 99.0, 99.9))
+    return LatencySummary(count, p50, p99, p99_9, hist.get_max_value() / 1000)
 
 
 def order_latencies(events: Sequence[Event]) -> list[int]:
@@ -60,7 +94,7 @@ def lock_latencies(events: Sequence[Event]) -> list[int]:
     return samples
 
 
-def _symbol_figures(pnls: list[Decimal]) -> dict[str, object]:
+def _symbol_figures(pnls: list[Decimal]) -> SymbolPerformance:
     wins = sum(1 for p in pnls if p > 0)
     profit = sum((p for p in pnls if p > 0), Decimal(0))
     loss = -sum((p for p in pnls if p < 0), Decimal(0))
@@ -69,14 +103,11 @@ def _symbol_figures(pnls: list[Decimal]) -> dict[str, object]:
         equity += p
         peak = max(peak, equity)
         drawdown = max(drawdown, peak - equity)
-    return {
-        "trades": len(pnls),
-        "wins": wins,
-        "pnl": sum(pnls, Decimal(0)),
-        "win_rate": Decimal(wins) / len(pnls) if pnls else Decimal(0),
-        "profit_factor": profit / loss if loss else None,
-        "max_drawdown": drawdown,
-    }
+    return SymbolPerformance(
+        trades=len(pnls), wins=wins, pnl=sum(pnls, Decimal(0)),
+        win_rate=Decimal(wins) / len(pnls) if pnls else Decimal(0),
+        profit_factor=profit / loss if loss else None, max_drawdown=drawdown,
+    )
 
 
 def _elapsed_ns(events: Sequence[Event]) -> int:
@@ -86,7 +117,7 @@ def _elapsed_ns(events: Sequence[Event]) -> int:
     return events[-1].mono_ns - events[0].mono_ns if events else 0
 
 
-def check_perf(events: Sequence[Event]) -> Evidence:
+def check_perf(events: Sequence[Event]) -> Evidence[PerfFigures]:
     """Per-symbol trades/PnL/win rate/profit factor/drawdown, throughput, latencies."""
     pnls: dict[str, list[Decimal]] = {}
     for event in events:
@@ -94,12 +125,12 @@ def check_perf(events: Sequence[Event]) -> Evidence:
             pnls.setdefault(str(event.symbol), []).append(Decimal(str(event.payload["pnl"])))
     trades = sum(len(v) for v in pnls.values())
     elapsed = _elapsed_ns(events)
-    figures = {
-        "per_symbol": {name: _symbol_figures(values) for name, values in sorted(pnls.items())},
-        "total_trades": trades,
-        "elapsed_s": elapsed / 1e9,
-        "throughput_trades_per_s": trades / (elapsed / 1e9) if elapsed > 0 else 0.0,
-        "order_latency": latency_summary(order_latencies(events)),
-        "lock_latency": latency_summary(lock_latencies(events)),
-    }
+    figures = PerfFigures(
+        per_symbol={name: _symbol_figures(values) for name, values in sorted(pnls.items())},
+        total_trades=trades,
+        elapsed_s=elapsed / 1e9,
+        throughput_trades_per_s=trades / (elapsed / 1e9) if elapsed > 0 else 0.0,
+        order_latency=latency_summary(order_latencies(events)),
+        lock_latency=latency_summary(lock_latencies(events)),
+    )
     return Evidence(AREA, figures)

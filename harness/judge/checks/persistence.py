@@ -10,27 +10,63 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from harness.history.events import PERSISTENCE_STATS, PERSISTENCE_UNREACHABLE
+from harness.history.events import PERSISTENCE_STATS, PERSISTENCE_UNREACHABLE, f
 from harness.history.log import Event
-from harness.judge.evidence import Evidence
+from harness.judge.evidence import Evidence, evidence_record
 
 AREA = "Guardian Persistence"
 SHOWN = 10
 
 
-def check_persistence(events: Sequence[Event], persisted: Mapping[str, Sequence[int]]) -> Evidence:
+@evidence_record
+class LayerFigures:
+    """What one layer holds when read back, against the events produced."""
+
+    persisted: int = f("distinct seqs the layer holds", "count")
+    lost: int = f("produced seqs the layer does not hold", "count")
+    duplicated: int = f("seqs the layer holds more than once", "count")
+
+
+@evidence_record
+class WriteLatency:
+    """The writer's write latency to one layer."""
+
+    p50_ms: float = f("median write", "ms")
+    p99_ms: float = f("99th percentile write", "ms")
+
+
+@evidence_record
+class PersistenceFigures:
+    """Every layer read back, the writer's statistics, alerts and health changes."""
+
+    produced: int = f("distinct seqs of the run's history", "count")
+    layers: Mapping[str, LayerFigures] = f("each layer read back, by name")
+    unreachable: Mapping[str, str] = f("each layer that could not be read back: why, where its events wait, and "
+                                       "how to drain them")
+    queue_high_water: int = f("deepest writer queue", "events")
+    spilled: int = f("events spilled while a layer was down", "count")
+    drained: int = f("spilled events written later", "count")
+    retries: int = f("failed write attempts", "count")
+    dropped: int = f("events the writer lost (must be 0)", "count")
+    alerts_P0: int = f("P0 alerts raised", "count")
+    alerts_P1: int = f("P1 alerts raised", "count")
+    health_transitions: int = f("health events", "count")
+    write_latency: Mapping[str, WriteLatency] = f("the writer's latency per layer, by name")
+
+
+def check_persistence(events: Sequence[Event], persisted: Mapping[str, Sequence[int]]) -> Evidence[PersistenceFigures]:
     """Lost and doubled seqs per layer, plus the writer's figures from the history."""
     produced = {e.seq for e in events}
-    figures: dict[str, object] = {"produced": len(produced)}
+    layers: dict[str, LayerFigures] = {}
+    unreachable: dict[str, str] = {}
     violations: dict[str, tuple[Mapping[str, object], ...]] = {}
     for layer, seqs in sorted(persisted.items()):
         counts = Counter(seqs)
         lost = sorted(produced - counts.keys())
         doubled = sorted(seq for seq, n in counts.items() if n > 1)
-        figures[f"persisted_{layer}"] = len(counts)
-        figures[f"lost_{layer}"] = len(lost)
-        figures[f"duplicated_{layer}"] = len(doubled)
+        layers[layer] = LayerFigures(len(counts), len(lost), len(doubled))
         if lost:
             violations[f"lost_{layer}"] = tuple({"seq": s} for s in lost[:SHOWN])
         if doubled:
@@ -38,27 +74,28 @@ def check_persistence(events: Sequence[Event], persisted: Mapping[str, Sequence[
     for e in events:
         if e.kind == PERSISTENCE_UNREACHABLE:  # a layer that could not be read back: its outage is the evidence
             p = e.payload
-            figures[f"unreachable_{p.get('layer')}"] = (f"{p.get('reason')}; {p.get('kept')} events kept in {p.get('spill')}; "
-                                               f"drain them later with: {p.get('drain')}")
+            unreachable[str(p.get("layer"))] = (f"{p.get('reason')}; {p.get('kept')} events kept in {p.get('spill')}; "
+                                                f"drain them later with: {p.get('drain')}")
             violations[f"unreachable_{p.get('layer')}"] = ({k: p.get(k) for k in ("reason", "kept", "spill", "drain")},)
-    figures.update(_writer_figures(events))
-    return Evidence(AREA, figures, violations)
+    return Evidence(AREA, _writer_figures(events, len(produced), layers, unreachable), violations)
 
 
-def _writer_figures(events: Sequence[Event]) -> dict[str, object]:
-    stats = next((e.payload for e in reversed(events) if e.kind == PERSISTENCE_STATS), {})
+def _writer_figures(events: Sequence[Event], produced: int, layers: Mapping[str, LayerFigures],
+                    unreachable: Mapping[str, str]) -> PersistenceFigures:
+    stats: Mapping[str, Any] = next((e.payload for e in reversed(events) if e.kind == PERSISTENCE_STATS), {})
     alerts = Counter(str(e.payload.get("level")) for e in events if e.kind == "alert")
-    figures: dict[str, object] = {
-        "queue_high_water": stats.get("queue_high_water", 0),
-        "spilled": stats.get("spilled", 0),
-        "drained": stats.get("drained", 0),
-        "retries": stats.get("retries", 0),
-        "dropped": stats.get("dropped", 0),
-        "alerts_P0": alerts["P0"],
-        "alerts_P1": alerts["P1"],
-        "health_transitions": sum(e.kind == "health" for e in events),
-    }
-    for layer, row in sorted(stats.get("layers", {}).items()):
-        figures[f"write_p50_ms_{layer}"] = row.get("write_p50_ms", 0.0)
-        figures[f"write_p99_ms_{layer}"] = row.get("write_p99_ms", 0.0)
-    return figures
+    return PersistenceFigures(
+        produced=produced,
+        layers=layers,
+        unreachable=unreachable,
+        queue_high_water=stats.get("queue_high_water", 0),
+        spilled=stats.get("spilled", 0),
+        drained=stats.get("drained", 0),
+        retries=stats.get("retries", 0),
+        dropped=stats.get("dropped", 0),
+        alerts_P0=alerts["P0"],
+        alerts_P1=alerts["P1"],
+        health_transitions=sum(e.kind == "health" for e in events),
+        write_latency={layer: WriteLatency(row.get("write_p50_ms", 0.0), row.get("write_p99_ms", 0.0))
+                       for layer, row in sorted(stats.get("layers", {}).items())},
+    )

@@ -19,15 +19,44 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from harness.history.events import AGG_APPLY, AGG_REPLACE, AGG_STATE, ORDER_FILL, TRADE_CLOSED
+from harness.history.events import AGG_APPLY, AGG_REPLACE, AGG_STATE, ORDER_FILL, TRADE_CLOSED, f
 from harness.history.log import Event
 from harness.judge.checks.oracle import Tally, tally, tally_of
 from harness.judge.checks.replay import Replay, fill_of, replay_books, run_info
-from harness.judge.evidence import Evidence
+from harness.judge.evidence import Evidence, evidence_record
 
 AREA = "MetricsAggregator Accuracy"
 KEEP = 10
 STATE_KINDS = (AGG_REPLACE, AGG_APPLY, AGG_STATE)
+
+
+@evidence_record
+class SymbolReconciliation:
+    """One symbol's aggregated PnL and trades against the fills replayed."""
+
+    simulated_pnl: Decimal = f("PnL of the fills replayed", "quote currency")
+    aggregator_pnl: Decimal = f("PnL the aggregator holds", "quote currency")
+    difference: Decimal = f("aggregator - replayed (exactly 0 when right)", "quote currency")
+    simulated_trades: int = f("trades the replay closed", "count")
+    aggregator_trades: int = f("trades the aggregator counts", "count")
+
+
+@evidence_record
+class AggregatorFigures:
+    """The aggregator's states and final totals against the fills replayed through the checkers' model."""
+
+    aggregator_state_recorded: bool = f("the history shows an aggregator state at all")
+    simulated_total_pnl: Decimal = f("total PnL of the replay", "quote currency")
+    aggregator_total_pnl: Decimal = f("total PnL of the aggregator's final state", "quote currency")
+    pnl_difference: Decimal = f("aggregator - replayed total (exactly 0 when right)", "quote currency")
+    simulated_trades: int = f("trades the replay closed", "count")
+    aggregator_trades: int = f("trades the final state counts", "count")
+    simulated_win_rate: Decimal = f("wins / trades of the replay", "ratio")
+    aggregator_win_rate: Decimal = f("wins / trades of the final state", "ratio")
+    mismatched_symbols: int = f("symbols whose aggregator or ledger tally differs from the replay", "count")
+    states_judged: int | None = f("aggregator states judged over time (null: only the final one)", "count")
+    bad_states: int = f("states that went back or differ from the replay's prefix", "count")
+    per_symbol: Mapping[str, SymbolReconciliation] = f("each symbol, by name")
 
 
 def as_tally(metrics: Any) -> Tally:
@@ -98,7 +127,7 @@ def states_over_time(events: Sequence[Event]) -> _Timeline:
     return timeline
 
 
-def check_pnl(events: Sequence[Event]) -> Evidence:
+def check_pnl(events: Sequence[Event]) -> Evidence[AggregatorFigures]:
     """Every aggregator state over time, and the final one, vs the fills replayed."""
     timeline = states_over_time(events)
     final = next((e for e in reversed(events) if e.kind == AGG_STATE), None)
@@ -110,36 +139,35 @@ def check_pnl(events: Sequence[Event]) -> Evidence:
 
 
 def reconcile(events: Sequence[Event], aggregated: Mapping[str, Any] | None, area: str = AREA,
-              timeline: _Timeline | None = None) -> Evidence:
+              timeline: _Timeline | None = None) -> Evidence[AggregatorFigures]:
     """An aggregator's final state (and states over time, when given) vs the fills of ``events`` replayed."""
     simulated = {name: tally(book.pnls) for name, book in replay_books(events).items()}
     final = {name: as_tally(m) for name, m in (aggregated or {}).items()}
     recorded = _recorded_trades(events)
     mismatches = []
-    per_symbol = {}
+    per_symbol: dict[str, SymbolReconciliation] = {}
     for name in sorted(set(simulated) | set(recorded) | set(final)):
         sim, agg, rec = simulated.get(name, Tally()), final.get(name, Tally()), recorded.get(name, Tally())
-        per_symbol[name] = {"simulated_pnl": sim.pnl, "aggregator_pnl": agg.pnl, "difference": agg.pnl - sim.pnl,
-                            "simulated_trades": sim.trades, "aggregator_trades": agg.trades}
+        per_symbol[name] = SymbolReconciliation(sim.pnl, agg.pnl, agg.pnl - sim.pnl, sim.trades, agg.trades)
         for what, got in (("aggregator", agg), ("ledger", rec)):
             if got != sim:
                 mismatches.append({"symbol": name, "source": what, "got": got.brief(), "recomputed": sim.brief()})
     sim_total, agg_total = _sum(simulated.values()), _sum(final.values())
     bad = timeline.bad if timeline is not None else []
-    figures = {
-        "aggregator_state_recorded": aggregated is not None,
-        "simulated_total_pnl": sim_total.pnl,
-        "aggregator_total_pnl": agg_total.pnl,
-        "pnl_difference": agg_total.pnl - sim_total.pnl,
-        "simulated_trades": sim_total.trades,
-        "aggregator_trades": agg_total.trades,
-        "simulated_win_rate": sim_total.win_rate,
-        "aggregator_win_rate": agg_total.win_rate,
-        "mismatched_symbols": len({m["symbol"] for m in mismatches}),
-        "states_judged": timeline.states if timeline is not None else None,
-        "bad_states": len(bad),
-        "per_symbol": per_symbol,
-    }
+    figures = AggregatorFigures(
+        aggregator_state_recorded=aggregated is not None,
+        simulated_total_pnl=sim_total.pnl,
+        aggregator_total_pnl=agg_total.pnl,
+        pnl_difference=agg_total.pnl - sim_total.pnl,
+        simulated_trades=sim_total.trades,
+        aggregator_trades=agg_total.trades,
+        simulated_win_rate=sim_total.win_rate,
+        aggregator_win_rate=agg_total.win_rate,
+        mismatched_symbols=len({m["symbol"] for m in mismatches}),
+        states_judged=timeline.states if timeline is not None else None,
+        bad_states=len(bad),
+        per_symbol=per_symbol,
+    )
     return Evidence(area, figures, {"mismatches": tuple(mismatches), "bad_states": tuple(bad[:KEEP])})
 
 

@@ -23,17 +23,31 @@ from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 
-from harness.history.events import AGG_APPLY, AGG_GAP, AGG_STATE, ORDER_FILL, RISK_SETTLE, RUN_START, TRADE_CLOSED
+from harness.history.events import AGG_APPLY, AGG_GAP, AGG_STATE, ORDER_FILL, RISK_SETTLE, RUN_START, TRADE_CLOSED, f
 from harness.history.log import Event
 from harness.history.stresslog import level_of
 from harness.judge.checks.replay import fill_of, initial_positions
-from harness.judge.evidence import Evidence
+from harness.judge.evidence import Evidence, evidence_record
 
 AREA = "Race Condition Detection"
 KEEP = 10
 
 
-def check_races(events: Sequence[Event]) -> Evidence:
+@evidence_record
+class RaceFigures:
+    """Log-level counts and the invariant violations races leave behind."""
+
+    errors: int = f("events logged at ERROR", "count")
+    criticals: int = f("events logged at CRITICAL", "count")
+    warnings: int = f("events logged at WARNING", "count")
+    race_conditions: int = f("events logged as RACE_CONDITION plus the three violations below", "count")
+    tracebacks: int = f("events carrying a Python traceback", "count")
+    lost_updates: int = f("aggregator trade counts and guardian positions off from the fills they sum", "count")
+    duplicate_fills: int = f("fill ids recorded more than once", "count")
+    sequence_gaps: int = f("missing seqs of a dense history, aggregator gaps never closed", "count")
+
+
+def check_races(events: Sequence[Event]) -> Evidence[RaceFigures]:
     """Log-level counts and invariant violations that concurrency bugs leave behind."""
     levels = Counter(level_of(e) for e in events)
     tracebacks = sum(1 for e in events if "Traceback" in str(e.payload.get("traceback", "")))
@@ -42,16 +56,13 @@ def check_races(events: Sequence[Event]) -> Evidence:
         "duplicate_fills": _duplicate_fills(events),
         "sequence_gaps": _sequence_gaps(events) + _open_aggregator_gaps(events),
     }
-    counts = {name: len(items) for name, items in found.items()}
     violations = {name: tuple(items[:KEEP]) for name, items in found.items()}
-    figures = {
-        "errors": levels["ERROR"],
-        "criticals": levels["CRITICAL"],
-        "warnings": levels["WARNING"],
-        "race_conditions": levels["RACE_CONDITION"] + sum(counts.values()),
-        "tracebacks": tracebacks,
-        **counts,
-    }
+    figures = RaceFigures(
+        errors=levels["ERROR"], criticals=levels["CRITICAL"], warnings=levels["WARNING"],
+        race_conditions=levels["RACE_CONDITION"] + sum(len(items) for items in found.values()),
+        tracebacks=tracebacks, lost_updates=len(found["lost_updates"]), duplicate_fills=len(found["duplicate_fills"]),
+        sequence_gaps=len(found["sequence_gaps"]),
+    )
     return Evidence(AREA, figures, violations)
 
 

@@ -31,17 +31,50 @@ from harness.history.events import (
     WORKER_HALTED,
     WORKER_STALLED,
     WORKER_START,
+    f,
 )
 from harness.history.log import Event
 from harness.judge.checks.breakers import check_breakers
 from harness.judge.checks.replay import fills, initial_positions, run_info
-from harness.judge.evidence import Evidence
+from harness.judge.evidence import Evidence, evidence_record
 
 AREA = "Risk Management"
 KEEP = 10
 
 
-def check_risk(events: Sequence[Event]) -> Evidence:
+@evidence_record
+class RiskFigures:
+    """Exposure replayed at every fill, breaker trips recomputed, isolation and the guardian's status."""
+
+    fills: int = f("order.fill events", "count")
+    equity: Decimal | None = f("equity run.start declares (null: exposure is n/a)", "quote currency")
+    max_gross_exposure_limit: Decimal | None = f("gross exposure limit run.start declares", "ratio of equity")
+    max_symbol_exposure_limit: Decimal | None = f("per-symbol exposure limit run.start declares", "ratio of equity")
+    max_exposure_ratio: Decimal | None = f("highest gross exposure at any fill (null without equity)",
+                                           "ratio of equity")
+    final_exposure_ratio: Decimal | None = f("gross exposure after the last fill (null without equity)",
+                                             "ratio of equity")
+    max_symbol_exposure_ratio: Mapping[str, Decimal] = f("highest exposure of each symbol at any fill",
+                                                         "ratio of equity")
+    limit_breaches: int = f("fills after which an exposure limit was exceeded", "count")
+    refusals: int = f("orders the guardian refused", "count")
+    breaker_trips: int = f("risk.trip events", "count")
+    breaker_trip_reasons: tuple[str, ...] = f("distinct scope:reason of the trips")
+    breaker_replay: str = f("\"judged\", or why the trips required by the limits were not recomputed")
+    required_trips: int = f("symbol trips the replayed trades require", "count")
+    missing_trips: int = f("required trips the guardian never recorded", "count")
+    unjustified_trips: int = f("recorded trips no order of the replayed trades justifies", "count")
+    halted_orders_accepted: int = f("non-reducing orders accepted while halted", "count")
+    failed_symbols: tuple[str, ...] = f("symbols whose worker failed (worker.error)")
+    completed_symbols: tuple[str, ...] = f("symbols whose worker ended on its own terms")
+    stalled_symbols: tuple[str, ...] = f("symbols stopped after repeated refusals")
+    halted_symbols: Mapping[str, str] = f("each halted symbol and the breaker that halted it")
+    failure_reasons: Mapping[str, str] = f("each failed symbol's error, cut to 80 characters")
+    isolation_violations: int = f("symbols that neither finished nor failed", "count")
+    guardian_status: str = f("HALTED after a global trip, else the last health state, else HEALTHY")
+
+
+def check_risk(events: Sequence[Event]) -> Evidence[RiskFigures]:
     """Exposure at every fill vs the limits, breaker trips, isolation and guardian status."""
     info = run_info(events)
     start = initial_positions(events)
@@ -69,32 +102,31 @@ def check_risk(events: Sequence[Event]) -> Evidence:
     stalled = sorted({str(e.symbol) for e in events if e.kind == WORKER_STALLED})
     started = {str(e.symbol) for e in events if e.kind == WORKER_START}
     broken = sorted(started - done - set(failed))
-    figures = {
-        "fills": sum(1 for e in events if e.kind == ORDER_FILL),
-        "equity": equity,
-        "max_gross_exposure_limit": info.max_gross_exposure,
-        "max_symbol_exposure_limit": info.max_symbol_exposure,
-        "max_exposure_ratio": max_gross / equity if equity else None,
-        "final_exposure_ratio": gross / equity if equity else None,
-        "max_symbol_exposure_ratio": {s: v / equity for s, v in sorted(max_symbol.items())} if equity else {},
-        "limit_breaches": len(breaches),
-        "refusals": sum(1 for e in events if e.kind == RISK_REFUSE),
-        "breaker_trips": len(trips),
-        "breaker_trip_reasons": sorted({f"{e.payload['scope']}:{e.payload['reason']}" for e in trips}),
-        "breaker_replay": breakers.not_judged or "judged",
-        "required_trips": len(breakers.required),
-        "missing_trips": len(breakers.missing),
-        "unjustified_trips": len(breakers.unjustified),
-        "halted_orders_accepted": len(breakers.halted_accepts),
-        "failed_symbols": failed,
-        "completed_symbols": sorted(done),
-        "stalled_symbols": stalled,
-        "halted_symbols": halted_reasons(events, trips),
-        "failure_reasons": {str(e.symbol): str(e.payload.get("error", ""))[:80]
-                            for e in events if e.kind == WORKER_ERROR},
-        "isolation_violations": len(broken),
-        "guardian_status": _status(events, trips),
-    }
+    figures = RiskFigures(
+        fills=sum(1 for e in events if e.kind == ORDER_FILL),
+        equity=equity,
+        max_gross_exposure_limit=info.max_gross_exposure,
+        max_symbol_exposure_limit=info.max_symbol_exposure,
+        max_exposure_ratio=max_gross / equity if equity else None,
+        final_exposure_ratio=gross / equity if equity else None,
+        max_symbol_exposure_ratio={s: v / equity for s, v in sorted(max_symbol.items())} if equity else {},
+        limit_breaches=len(breaches),
+        refusals=sum(1 for e in events if e.kind == RISK_REFUSE),
+        breaker_trips=len(trips),
+        breaker_trip_reasons=tuple(sorted({f"{e.payload['scope']}:{e.payload['reason']}" for e in trips})),
+        breaker_replay=breakers.not_judged or "judged",
+        required_trips=len(breakers.required),
+        missing_trips=len(breakers.missing),
+        unjustified_trips=len(breakers.unjustified),
+        halted_orders_accepted=len(breakers.halted_accepts),
+        failed_symbols=tuple(failed),
+        completed_symbols=tuple(sorted(done)),
+        stalled_symbols=tuple(stalled),
+        halted_symbols=halted_reasons(events, trips),
+        failure_reasons={str(e.symbol): str(e.payload.get("error", ""))[:80] for e in events if e.kind == WORKER_ERROR},
+        isolation_violations=len(broken),
+        guardian_status=_status(events, trips),
+    )
     violations: dict[str, tuple[Mapping[str, Any], ...]] = {
         "limit_breaches": tuple(breaches[:KEEP]),
         "isolation_violations": tuple({"symbol": s, "reason": "neither finished nor failed"} for s in broken),

@@ -50,8 +50,8 @@ def _stale_then_repaired(events, sym):
 def test_reference_states_over_time_pass():
     events = replace_mode()
     ev = hb.evidence(events, "aggregator")
-    assert ev.figures["states_judged"] >= len(hb.symbols(events))
-    assert ev.figures["bad_states"] == 0
+    assert ev.figures.states_judged >= len(hb.symbols(events))
+    assert ev.figures.bad_states == 0
     assert hb.gate(events, "aggregator").status == "PASS"
 
 
@@ -60,7 +60,7 @@ def test_stale_snapshot_later_repaired_fails_with_the_offending_event():
     sym = hb.symbols(events)[0]
     planted = _stale_then_repaired(list(events), sym)
     ev = hb.evidence(planted, "aggregator")
-    assert ev.figures["pnl_difference"] == 0  # the final state was repaired
+    assert ev.figures.pnl_difference == 0  # the final state was repaired
     result = hb.gate(planted, "aggregator")
     hb.assert_fails_on(result, r"^Aggregator states over time: \d+ judged against the replay, 1 stale or wrong$")
     (bad,) = result.counterexamples["bad_states"]

@@ -51,11 +51,11 @@ def tripped(limits: RiskLimits = STREAK, factory=Guardian, seed: int = 127, mode
 def test_justified_symbol_trips_are_a_reported_fact():
     events = tripped()
     figures = hb.evidence(events, "risk").figures
-    assert figures["breaker_trips"] >= 1
-    assert figures["required_trips"] == figures["breaker_trips"]
+    assert figures.breaker_trips >= 1
+    assert figures.required_trips == figures.breaker_trips
     result = hb.gate(events, "risk")
     assert result.status == "PASS", hb.failing(result)
-    assert any(line.text.startswith(f"Circuit breaker: {figures['breaker_trips']} trips (symbol:consecutive_losses")
+    assert any(line.text.startswith(f"Circuit breaker: {figures.breaker_trips} trips (symbol:consecutive_losses")
                for line in result.lines)
 
 
@@ -66,7 +66,7 @@ def test_fail_on_breaker_trip_restores_the_old_verdict():
 
 def test_justified_global_trip_halting_the_guardian_passes():
     events = tripped(LOSS)
-    assert hb.evidence(events, "risk").figures["guardian_status"] == "HALTED"
+    assert hb.evidence(events, "risk").figures.guardian_status == "HALTED"
     result = hb.gate(events, "risk")
     assert result.status == "PASS", hb.failing(result)
 
@@ -82,7 +82,7 @@ def test_global_trip_never_recorded_fails():
 def test_reference_guardian_trips_are_all_justified(seed, mode):
     events = tripped(STREAK, Guardian, seed, mode)
     figures = hb.evidence(events, "risk").figures
-    assert figures["breaker_trips"] >= 1 and figures["required_trips"] == figures["breaker_trips"]
+    assert figures.breaker_trips >= 1 and figures.required_trips == figures.breaker_trips
     assert hb.gate(events, "risk").status == "PASS", hb.failing(hb.gate(events, "risk"))
 
 

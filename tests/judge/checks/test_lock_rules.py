@@ -36,7 +36,7 @@ def test_every_rule_refused_passes():
     for rule in RULES:
         probed(h, rule, "f", "refused")
     evidence = check_lock_rules(h.events)
-    assert evidence.figure("probes_total") == len(RULES)
+    assert evidence.figures.probes_total == len(RULES)
     assert failing(evidence) == []
 
 

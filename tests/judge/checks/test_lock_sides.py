@@ -47,7 +47,7 @@ def test_broker_double_grant_is_an_overlap_although_client_windows_do_not_meet()
     h.invoke("a", "release", ["x"])  # a's client window ends here, before b's ok
     h.complete("b", "lock.ok", "acquire", ["x"], tokens={"x": 2}, lease_ms=10_000)
     evidence = h.check(lin_budget=None)
-    assert (evidence.figure("overlaps_client"), evidence.figure("overlaps_broker")) == (0, 1)
+    assert (evidence.figures.overlaps_client, evidence.figures.overlaps_broker) == (0, 1)
     assert "broker granted it to b while a holds it" in reasons(evidence, "overlaps")[0]
     assert any(text.startswith("Mutual exclusion: 1 overlapping") for text in failing_lines(evidence))
 
@@ -61,11 +61,11 @@ def test_refused_acquire_treated_as_held_is_named_and_its_writes_overlap():
     h.complete("b", "lock.ok", "acquire", ["x"], tokens={"x": 1}, lease_ms=10_000)
     write(h, "b", "x", 1)
     evidence = h.check(lin_budget=None)
-    assert evidence.figure("refused_held") == 1
+    assert evidence.figures.refused_held == 1
     (item,) = evidence.counterexample("refused_held")
     assert "b treats an acquire as held although the broker refused it (died)" in item["reason"]
     assert item["other"]["seq"] == refusal.seq
-    assert evidence.figure("overlaps_resource") == 1
+    assert evidence.figures.overlaps_resource == 1
     assert "Refused acquires treated as held: 1" in failing_lines(evidence)
 
 
@@ -75,7 +75,7 @@ def test_write_after_release_is_an_overlap_seen_from_the_resource():
     released(h, "a", "x", 1)
     write(h, "a", "x", 1)
     evidence = h.check(lin_budget=None)
-    assert evidence.figure("overlaps_resource") == 1
+    assert evidence.figures.overlaps_resource == 1
     assert "does not hold the lock" in reasons(evidence, "overlaps")[0]
 
 
@@ -86,9 +86,9 @@ def test_write_after_the_lease_ran_out_is_an_overlap_even_without_tokens():
         h.add("a", "noise")
     write(h, "a", "x", None)
     evidence = h.check(lin_budget=None)
-    assert evidence.figure("overlaps_resource") == 1
+    assert evidence.figures.overlaps_resource == 1
     assert "after its lease ran out" in reasons(evidence, "overlaps")[0]
-    assert evidence.figure("fencing") == "not provided"
+    assert evidence.figures.fencing == "not provided"
 
 
 def test_interleaved_writes_of_two_holders_without_tokens():
@@ -108,7 +108,7 @@ def test_interleaved_writes_of_two_holders_without_tokens():
     write(h2, "b", "x", None)
     write(h2, "a", "x", None)
     evidence = h2.check(lin_budget=None)
-    assert evidence.figure("overlaps_resource") == 2
+    assert evidence.figures.overlaps_resource == 2
     assert [r.split(" (")[0] for r in reasons(evidence, "overlaps")[1:]] == [
         "ledger/x: write by b while a, which wrote before, still holds the lock",
         "ledger/x: write by a while b, which wrote before, still holds the lock",
@@ -118,7 +118,7 @@ def test_interleaved_writes_of_two_holders_without_tokens():
 def assert_clean_but_fencing(h: Builder) -> None:
     evidence = h.check()
     assert_clean(evidence)
-    assert evidence.figure("fencing") == "not provided"
+    assert evidence.figures.fencing == "not provided"
     lines = [line.text for line in gate_locks(evidence, Thresholds()).lines]
     assert "Fencing: not provided (0 token errors)" in lines
     assert gate_locks(evidence, Thresholds()).status == "PASS"
@@ -134,7 +134,7 @@ def test_deferred_writes_are_judged_by_token_only():
     released(h, "b", "x", 2)
     assert_clean(h.check())
     write(h, "a", "x", 1, resource="aggregator", deferred=True)
-    assert h.check().figure("stale_accepted") == 1
+    assert h.check().figures.stale_accepted == 1
 
 
 def test_token_order_judged_in_broker_order_and_in_client_order():
@@ -215,7 +215,7 @@ def test_a_broker_whose_answers_name_no_request_is_not_matched_to_clients():
     h.add("broker", "broker.grant", client="a", names=["x"], tokens={"x": 1}, lease_ms=100, ts=1)
     h.complete("a", "lock.ok", "acquire", ["x"], tokens={"x": 1}, lease_ms=100)
     h.release("a", "x")
-    assert h.check(lin_budget=None).figure("refused_held") == 0
+    assert h.check(lin_budget=None).figures.refused_held == 0
 
 
 def test_writes_under_a_lock_no_client_acquired_are_not_judged_against_windows():

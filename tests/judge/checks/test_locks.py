@@ -59,8 +59,8 @@ class Builder:
 
 
 def assert_clean(evidence) -> None:
-    assert {name: evidence.figure(name) for name in ERROR_FIGURES} == dict.fromkeys(ERROR_FIGURES, 0)
-    assert evidence.figure("linearizable") == "true"
+    assert {name: getattr(evidence.figures, name) for name in ERROR_FIGURES} == dict.fromkeys(ERROR_FIGURES, 0)
+    assert evidence.figures.linearizable == "true"
     assert evidence.violations == {}
 
 
@@ -92,9 +92,9 @@ def test_real_lock_table_history_from_threads_is_clean():
     evidence = check_locks(history.events())
     assert evidence.area == AREA
     assert_clean(evidence)
-    assert evidence.figure("acquires") == evidence.figure("releases") == 160
-    assert evidence.figure("pairs_total") == evidence.figure("pairs_balanced") == 240
-    assert evidence.figure("fence_accepts") == 240
+    assert evidence.figures.acquires == evidence.figures.releases == 160
+    assert evidence.figures.pairs_total == evidence.figures.pairs_balanced == 240
+    assert evidence.figures.fence_accepts == 240
 
 
 def broker_history() -> Builder:
@@ -127,9 +127,9 @@ def broker_history() -> Builder:
 def test_clean_broker_history_with_wait_die_retry_and_expiry():
     evidence = broker_history().check()
     assert_clean(evidence)
-    assert evidence.figure("expiries") == 1
-    assert evidence.figure("fence_rejects") == 1
-    assert evidence.figure("pairs_total") == 3 and evidence.figure("pairs_balanced") == 2
+    assert evidence.figures.expiries == 1
+    assert evidence.figures.fence_rejects == 1
+    assert evidence.figures.pairs_total == 3 and evidence.figures.pairs_balanced == 2
 
 
 def test_lost_reply_may_or_may_not_have_taken_effect():
@@ -151,12 +151,12 @@ def test_overlapping_holds_with_balanced_counts():
     h.release("a", "x")
     h.release("b", "x")
     evidence = h.check()
-    assert evidence.figure("acquires") == evidence.figure("releases") == 2
-    assert evidence.figure("pairs_balanced") == evidence.figure("pairs_total") == 2
-    assert evidence.figure("overlaps") == 1
+    assert evidence.figures.acquires == evidence.figures.releases == 2
+    assert evidence.figures.pairs_balanced == evidence.figures.pairs_total == 2
+    assert evidence.figures.overlaps == 1
     (overlap,) = evidence.counterexample("overlaps")
     assert (overlap["event"]["seq"], overlap["other"]["seq"]) == (second.seq, first.seq)
-    assert evidence.figure("linearizable") == "false"
+    assert evidence.figures.linearizable == "false"
     assert evidence.counterexample("linearizable")[0]["event"]["worker"] == "b"
 
 
@@ -170,7 +170,7 @@ def test_hold_windows_are_the_holds_the_checker_judged_with_overlaps_flagged():
     h.acquire("a", "x", token=3)
     h.release("a", "x")
     timeline = hold_windows(h.events)
-    assert timeline.overlapping_pairs == h.check(lin_budget=None).figure("overlaps") == 1
+    assert timeline.overlapping_pairs == h.check(lin_budget=None).figures.overlaps == 1
     assert [(w.client, w.token, w.overlap) for w in timeline.windows] == [("a", 1, True), ("b", 2, True),
                                                                          ("a", 3, False)]
     a_first = timeline.windows[0]
@@ -185,7 +185,7 @@ def test_hold_whose_lease_certainly_ran_out_does_not_overlap():
     h.add("a", "noise")
     h.add("a", "noise")
     h.acquire("b", "x", token=2, lease_ms=1)
-    assert h.check(lin_budget=None).figure("overlaps") == 0
+    assert h.check(lin_budget=None).figures.overlaps == 0
 
 
 def test_stale_token_accepted_after_newer_grant():
@@ -197,7 +197,7 @@ def test_stale_token_accepted_after_newer_grant():
     h.add("a", "fence.accept", resource="ledger", lock="x", token=1)
     h.add("a", "fence.accept", resource="book", lock="x", token=1)
     evidence = h.check()
-    assert evidence.figure("stale_accepted") == 2
+    assert evidence.figures.stale_accepted == 2
     assert "token 2 was accepted before" in reasons(evidence, "stale_accepted")[0]
     assert "newer grant" in reasons(evidence, "stale_accepted")[1]
 
@@ -208,7 +208,7 @@ def test_token_accepted_after_its_lease_expired():
     h.add("broker", "broker.expire", name="x", client="a", token=1)
     h.add("a", "fence.accept", resource="ledger", lock="x", token=1)
     evidence = h.check()
-    assert evidence.figure("stale_accepted") == 1
+    assert evidence.figures.stale_accepted == 1
     assert "lease expired" in reasons(evidence, "stale_accepted")[0]
 
 
@@ -216,7 +216,7 @@ def test_fence_reject_is_counted_not_an_error():
     h = Builder()
     h.add("a", "fence.reject", resource="ledger", lock="x", token=1, newest=2)
     evidence = h.check()
-    assert evidence.figure("fence_rejects") == 1
+    assert evidence.figures.fence_rejects == 1
     assert_clean(evidence)
 
 
@@ -225,9 +225,9 @@ def test_release_by_non_owner():
     h.acquire("a", "x", token=1)
     h.release("b", "x")
     evidence = h.check()
-    assert evidence.figure("state_errors") == 1
+    assert evidence.figures.state_errors == 1
     assert "does not hold it" in reasons(evidence, "state_errors")[0]
-    assert evidence.figure("linearizable") == "false"
+    assert evidence.figures.linearizable == "false"
 
 
 def test_double_release():
@@ -236,7 +236,7 @@ def test_double_release():
     h.release("a", "x")
     h.release("a", "x")
     evidence = h.check(lin_budget=None)
-    assert evidence.figure("state_errors") == 1
+    assert evidence.figures.state_errors == 1
     assert "released twice" in reasons(evidence, "state_errors")[0]
 
 
@@ -247,7 +247,7 @@ def test_tokens_not_increasing_in_grant_order():
     h.acquire("b", "x", token=2)
     h.release("b", "x")
     evidence = h.check()
-    assert evidence.figure("token_order_errors") == 1
+    assert evidence.figures.token_order_errors == 1
     assert reasons(evidence, "token_order_errors") == ["x: token 2 after 2 (client order)"]
 
 
@@ -255,21 +255,21 @@ def test_broker_grant_order_is_judged_when_broker_events_exist():
     h = Builder()
     h.add("broker", "broker.grant", client="a", names=["x"], tokens={"x": 5}, lease_ms=10, ts=1)
     h.add("broker", "broker.grant", client="b", names=["x"], tokens={"x": 4}, lease_ms=10, ts=2)
-    assert h.check().figure("token_order_errors") == 1
+    assert h.check().figures.token_order_errors == 1
 
 
 def test_young_waits_for_old():
     h = Builder()
     h.add("broker", "broker.wait", client="b", names=["x"], blocked_by="a", ts=20, holder_ts=10)
     evidence = h.check()
-    assert evidence.figure("wait_die_violations") == 1
+    assert evidence.figures.wait_die_violations == 1
     assert reasons(evidence, "wait_die_violations")[0].startswith("younger b")
 
 
 def test_old_refused_for_young():
     h = Builder()
     h.add("broker", "broker.refuse", client="a", names=["x"], reason="died", ts=10, holder_ts=20)
-    assert h.check().figure("wait_die_violations") == 1
+    assert h.check().figures.wait_die_violations == 1
 
 
 def test_retry_with_a_changed_ts():
@@ -279,7 +279,7 @@ def test_retry_with_a_changed_ts():
     h.invoke("b", "acquire", ["x"], ts=21, attempt=2)
     h.complete("b", "lock.fail", "acquire", ["x"], reason="died")
     evidence = h.check()
-    assert evidence.figure("wait_die_violations") == 1
+    assert evidence.figures.wait_die_violations == 1
     assert "changed ts 20 -> 21" in reasons(evidence, "wait_die_violations")[0]
 
 
@@ -304,7 +304,7 @@ def test_lock_never_released_without_lease_is_orphaned():
     h = Builder()
     h.acquire("a", "x", token=1)
     evidence = h.check()
-    assert (evidence.figure("held_at_end"), evidence.figure("orphaned_locks")) == (1, 1)
+    assert (evidence.figures.held_at_end, evidence.figures.orphaned_locks) == (1, 1)
 
 
 @pytest.mark.parametrize(("quiesce_ms", "orphaned"), [(0, 1), (10, 0)])
@@ -314,7 +314,7 @@ def test_leased_lock_not_expired_by_the_broker_is_orphaned(quiesce_ms, orphaned)
     h.acquire("a", "x", token=1, lease_ms=2)
     for _ in range(5):
         h.add("a", "noise")
-    assert h.check(quiesce_ns=quiesce_ms * MS).figure("orphaned_locks") == orphaned
+    assert h.check(quiesce_ns=quiesce_ms * MS).figures.orphaned_locks == orphaned
 
 
 def test_two_outstanding_operations_are_malformed():
@@ -324,20 +324,20 @@ def test_two_outstanding_operations_are_malformed():
     h.complete("a", "lock.ok", "acquire", ["y"], tokens={"y": 1}, lease_ms=0)
     h.add("b", "lock.ok", op="release", names=["x"], req=7, tokens={}, lease_ms=0)
     evidence = h.check()
-    assert evidence.figure("wellformed_errors") == 2
+    assert evidence.figures.wellformed_errors == 2
     assert reasons(evidence, "wellformed") == [
         "invocation while another operation is outstanding",
         "completion without an invocation",
     ]
-    assert evidence.figure("linearizable") == "unknown"
+    assert evidence.figures.linearizable == "unknown"
 
 
 def test_linearizability_only_within_budget():
     h = broker_history()
-    assert h.check(lin_budget=None).figure("linearizable_detail") == "not checked"
+    assert h.check(lin_budget=None).figures.linearizable_detail == "not checked"
     evidence = h.check(lin_budget=Budget(steps=1, seconds=None))
-    assert evidence.figure("linearizable") == "unknown"
-    assert "steps budget exhausted" in evidence.figure("linearizable_detail")
+    assert evidence.figures.linearizable == "unknown"
+    assert "steps budget exhausted" in evidence.figures.linearizable_detail
 
 
 def test_stale_write_refused_by_a_real_fence_is_not_a_violation():
@@ -353,7 +353,7 @@ def test_stale_write_refused_by_a_real_fence_is_not_a_violation():
     b.release(new)
     evidence = check_locks(history.events())
     assert_clean(evidence)
-    assert evidence.figure("fence_rejects") == 1
+    assert evidence.figures.fence_rejects == 1
 
 
 # -- real ZeroMQ broker histories --------------------------------------------------------------
@@ -382,7 +382,7 @@ def test_real_broker_history_with_conflicting_multi_lock_requests_is_clean():
             thread.join()
     evidence = check_locks(history.events())
     assert_clean(evidence)
-    assert evidence.figure("acquires") == evidence.figure("releases") == 100
+    assert evidence.figures.acquires == evidence.figures.releases == 100
 
 
 def test_real_broker_lease_expiry_and_fenced_stale_write_are_clean():
@@ -404,4 +404,4 @@ def test_real_broker_lease_expiry_and_fenced_stale_write_are_clean():
         fresh.close()
     evidence = check_locks(history.events())
     assert_clean(evidence)
-    assert (evidence.figure("expiries"), evidence.figure("fence_rejects")) == (1, 1)
+    assert (evidence.figures.expiries, evidence.figures.fence_rejects) == (1, 1)

@@ -15,8 +15,8 @@ def test_clean_run_passes_within_limits(clean):
     result = hb.gate(clean, "performance", LIMITS)
     assert result.status == "PASS", hb.failing(result)
     figures = hb.evidence(clean, "performance").figures
-    assert figures["total_trades"] == len(hb.where(clean, "trade.closed"))
-    assert figures["order_latency"]["count"] == len(hb.where(clean, "order.submit"))
+    assert figures.total_trades == len(hb.where(clean, "trade.closed"))
+    assert figures.order_latency.count == len(hb.where(clean, "order.submit"))
     for name in hb.symbols(clean):
         line = next(line for line in result.lines if line.text.startswith(f"{name}: "))
         assert line.text.startswith(f"{name}: {len(hb.where(clean, 'trade.closed', name))} trades, ")
@@ -41,7 +41,7 @@ def test_slow_orders_fail_p99(clean):
     for submit in hb.where(clean, "order.submit")[5:8]:  # 3 of ~60 orders: above the 99th percentile
         events = hb.replace(events, submit, dataclasses.replace(submit, mono_ns=submit.mono_ns - 10 * S))
     figures = hb.evidence(events, "performance").figures
-    assert figures["order_latency"]["p99_ms"] >= 10_000
+    assert figures.order_latency.p99_ms >= 10_000
     hb.assert_fails_on(hb.gate(events, "performance", LIMITS), r"^Order latency: p50 .* p99 \d{5,}\.\d{3} ms")
 
 

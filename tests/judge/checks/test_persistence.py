@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.history.log import History
-from harness.judge.checks.persistence import AREA, check_persistence
+from harness.judge.checks.persistence import AREA, LayerFigures, PersistenceFigures, WriteLatency, check_persistence
 
 
 def history_with_stats() -> list:
@@ -26,14 +26,12 @@ def test_clean_run_passes_and_reports_the_writer_figures() -> None:
     seqs = [e.seq for e in events]
     evidence = check_persistence(events, {"postgres": seqs, "checkpoint": seqs})
     assert evidence.area == AREA and evidence.violations == {}
-    assert evidence.figures == {
-        "produced": 25, "persisted_checkpoint": 25, "lost_checkpoint": 0, "duplicated_checkpoint": 0,
-        "persisted_postgres": 25, "lost_postgres": 0, "duplicated_postgres": 0,
-        "queue_high_water": 7, "spilled": 4, "drained": 4, "retries": 2, "dropped": 0,
-        "alerts_P0": 0, "alerts_P1": 1, "health_transitions": 2,
-        "write_p50_ms_postgres": 1.5, "write_p99_ms_postgres": 9.0,
-        "write_p50_ms_redis": 0.2, "write_p99_ms_redis": 0.8,
-    }
+    assert evidence.figures == PersistenceFigures(
+        produced=25, layers={"checkpoint": LayerFigures(25, 0, 0), "postgres": LayerFigures(25, 0, 0)},
+        unreachable={}, queue_high_water=7, spilled=4, drained=4, retries=2, dropped=0,
+        alerts_P0=0, alerts_P1=1, health_transitions=2,
+        write_latency={"postgres": WriteLatency(1.5, 9.0), "redis": WriteLatency(0.2, 0.8)},
+    )
 
 
 def test_missing_and_doubled_events_fail_with_their_seqs() -> None:
@@ -41,14 +39,14 @@ def test_missing_and_doubled_events_fail_with_their_seqs() -> None:
     seqs = [e.seq for e in events]
     broken = [s for s in seqs if s != 5] + [9, 9, 12]
     evidence = check_persistence(events, {"postgres": broken, "checkpoint": seqs})
-    assert evidence.figure("lost_postgres") == 1 and evidence.figure("duplicated_postgres") == 2
+    assert evidence.figures.layers["postgres"].lost == 1 and evidence.figures.layers["postgres"].duplicated == 2
     assert evidence.counterexample("lost_postgres") == ({"seq": 5},)
     assert evidence.counterexample("duplicated_postgres") == ({"seq": 9, "copies": 3}, {"seq": 12, "copies": 2})
-    assert evidence.figure("lost_checkpoint") == 0 and evidence.counterexample("lost_checkpoint") == ()
+    assert evidence.figures.layers["checkpoint"].lost == 0 and evidence.counterexample("lost_checkpoint") == ()
 
 
 def test_an_empty_layer_loses_everything_and_shows_the_first_ten() -> None:
     events = history_with_stats()
     evidence = check_persistence(events, {"sqlite": []})
-    assert evidence.figure("lost_sqlite") == 25
+    assert evidence.figures.layers["sqlite"].lost == 25
     assert [v["seq"] for v in evidence.counterexample("lost_sqlite")] == list(range(1, 11))

@@ -12,9 +12,9 @@ def test_clean_run_matches_exactly(clean):
     result = hb.gate(clean, "aggregator")
     assert result.status == "PASS", hb.failing(result)
     figures = hb.evidence(clean, "aggregator").figures
-    assert figures["pnl_difference"] == 0
-    assert figures["aggregator_total_pnl"] == figures["simulated_total_pnl"]
-    assert figures["simulated_trades"] == len(hb.where(clean, "trade.closed"))
+    assert figures.pnl_difference == 0
+    assert figures.aggregator_total_pnl == figures.simulated_total_pnl
+    assert figures.simulated_trades == len(hb.where(clean, "trade.closed"))
     assert any("PERFECT MATCH" in line.text for line in result.lines)
 
 
@@ -22,8 +22,8 @@ def test_pnl_off_by_a_hundredth_of_a_cent_fails(clean, sym):
     pnl = Decimal(hb.last(clean, "agg.state").payload["symbols"][sym]["pnl"])
     events = hb.alter_agg_state(clean, sym, pnl=pnl + Decimal("0.0001"))
     ev = hb.evidence(events, "aggregator")
-    assert ev.figures["pnl_difference"] == Decimal("0.0001")
-    assert ev.figures["per_symbol"][sym]["difference"] == Decimal("0.0001")
+    assert ev.figures.pnl_difference == Decimal("0.0001")
+    assert ev.figures.per_symbol[sym].difference == Decimal("0.0001")
     result = hb.gate(events, "aggregator")
     hb.assert_fails_on(result, r"^Difference: 0\.0001 \(exact, limit 0\)$")
     hb.assert_fails_on(result, r"1 symbols differ")
@@ -47,7 +47,7 @@ def test_ledger_trade_pnl_differing_from_fills_fails(clean, sym):
     events = hb.alter(clean, trade, pnl=str(Decimal(trade.payload["pnl"]) + 1))
     result = hb.gate(events, "aggregator")
     hb.assert_fails_on(result, r"^Per-symbol trades/wins/PnL match: 1 symbols differ")
-    assert hb.evidence(events, "aggregator").figures["pnl_difference"] == 0
+    assert hb.evidence(events, "aggregator").figures.pnl_difference == 0
     (mismatch,) = result.counterexamples["mismatches"]
     assert (mismatch["symbol"], mismatch["source"]) == (sym, "ledger")
 
@@ -57,12 +57,12 @@ def test_missing_final_state_is_judged_from_the_states_shown(clean):
     events = hb.drop(clean, hb.last(clean, "agg.state"))
     result = hb.gate(events, "aggregator")
     assert result.status == "PASS", hb.failing(result)
-    assert hb.evidence(events, "aggregator").figures["aggregator_state_recorded"] is True
+    assert hb.evidence(events, "aggregator").figures.aggregator_state_recorded is True
 
 
 def test_no_aggregator_state_at_all_fails(clean):
     events = hb.renumber(e for e in clean if not e.kind.startswith("agg."))
     result = hb.gate(events, "aggregator")
-    assert hb.evidence(events, "aggregator").figures["aggregator_state_recorded"] is False
+    assert hb.evidence(events, "aggregator").figures.aggregator_state_recorded is False
     hb.assert_fails_on(result, r"^Aggregator Total PnL: ")
     hb.assert_fails_on(result, r"^Simulated Total PnL: ")

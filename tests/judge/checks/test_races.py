@@ -14,7 +14,7 @@ def test_clean_run_passes_with_no_violation(clean):
     result = hb.gate(clean, "races")
     assert result.status == "PASS", hb.failing(result)
     figures = hb.evidence(clean, "races").figures
-    assert {k: figures[k] for k in ("errors", "criticals", "tracebacks", "race_conditions")} == dict.fromkeys(
+    assert {k: getattr(figures, k) for k in ("errors", "criticals", "tracebacks", "race_conditions")} == dict.fromkeys(
         ("errors", "criticals", "tracebacks", "race_conditions"), 0)
     assert result.counterexamples == {}
 
@@ -31,7 +31,7 @@ def test_clean_run_passes_with_no_violation(clean):
 def test_worker_error_fails(clean, sym, fatal, traceback, counts, failing_line):
     events = hb.worker_error(clean, sym, fatal=fatal, traceback=traceback)
     figures = hb.evidence(events, "races").figures
-    assert (figures["errors"], figures["criticals"], figures["tracebacks"]) == counts
+    assert (figures.errors, figures.criticals, figures.tracebacks) == counts
     hb.assert_fails_on(hb.gate(events, "races"), failing_line)
 
 

@@ -24,13 +24,13 @@ def test_sparse_numbering_without_a_dense_declaration_is_not_a_gap(clean):
     sparse = [dataclasses.replace(e, seq=e.seq * 10) for e in clean if e.kind != "run.start"]
     result = hb.gate(sparse, "races")
     assert result.status == "PASS", hb.failing(result)
-    assert hb.evidence(sparse, "races").figures["sequence_gaps"] == 0
+    assert hb.evidence(sparse, "races").figures.sequence_gaps == 0
 
 
 def test_the_reference_engine_declares_dense_numbering_so_a_gap_fails(clean, sym):
     assert hb.first(clean, "run.start").payload["dense_seq"] is True
     sparse = [dataclasses.replace(e, seq=e.seq * 10) for e in clean]
-    assert hb.evidence(sparse, "races").figures["sequence_gaps"] == len(clean) - 1
+    assert hb.evidence(sparse, "races").figures.sequence_gaps == len(clean) - 1
 
 
 def test_interleaved_fills_and_settles_are_no_lost_update():
@@ -51,7 +51,7 @@ def test_a_lost_write_between_interleaved_settles_counts_once():
 def test_a_second_lost_write_counts_again():
     events = [_fill(1, "f1"), _settle(2, "f1", "1"), _fill(3, "f2"), _settle(4, "f2", "1"),
               _fill(5, "f3"), _settle(6, "f3", "1")]
-    assert hb.evidence(events, "races").figures["lost_updates"] == 2
+    assert hb.evidence(events, "races").figures.lost_updates == 2
 
 
 def test_settles_without_fill_ids_follow_fill_order():

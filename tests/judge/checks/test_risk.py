@@ -15,9 +15,9 @@ def test_clean_run_passes(clean):
     result = hb.gate(clean, "risk")
     assert result.status == "PASS", hb.failing(result)
     figures = hb.evidence(clean, "risk").figures
-    assert figures["limit_breaches"] == 0 and figures["isolation_violations"] == 0
-    assert figures["completed_symbols"] == sorted(hb.symbols(clean))
-    assert figures["max_exposure_ratio"] <= Decimal(hb.first(clean, "run.start").payload["max_gross_exposure"])
+    assert figures.limit_breaches == 0 and figures.isolation_violations == 0
+    assert figures.completed_symbols == tuple(sorted(hb.symbols(clean)))
+    assert figures.max_exposure_ratio <= Decimal(hb.first(clean, "run.start").payload["max_gross_exposure"])
 
 
 def test_fill_pushing_exposure_over_the_limit_fails(clean, sym):
@@ -44,13 +44,13 @@ def test_isolation_violation_fails(clean, sym):
 def test_worker_ending_on_its_own_terms_is_not_a_violation(clean, sym, kind):
     done = hb.first(clean, "worker.done", sym)
     events = hb.replace(clean, done, dataclasses.replace(done, kind=kind, payload={}))
-    assert hb.evidence(events, "risk").figures["isolation_violations"] == 0
+    assert hb.evidence(events, "risk").figures.isolation_violations == 0
     assert hb.gate(events, "risk").status == "PASS"
 
 
 def test_failed_symbol_is_reported_and_judged(clean, sym):
     events = hb.worker_error(clean, sym)
-    assert hb.evidence(events, "risk").figures["failed_symbols"] == [sym]
+    assert hb.evidence(events, "risk").figures.failed_symbols == (sym,)
     hb.assert_fails_on(hb.gate(events, "risk"), rf"failed: {sym} \(RuntimeError: boom\) \(allowed 0\)")
     assert hb.gate(events, "risk", Thresholds(max_failed_symbols=1)).status == "PASS"
 
@@ -59,7 +59,7 @@ def test_exposure_without_declared_equity_is_not_applicable(clean):
     """A history that declares no equity has no exposure ratio: n/a, not a ratio against equity 1."""
     start = hb.first(clean, "run.start")
     events = hb.alter(clean, start, equity=None)
-    assert hb.evidence(events, "risk").figures["max_exposure_ratio"] is None
+    assert hb.evidence(events, "risk").figures.max_exposure_ratio is None
     result = hb.gate(events, "risk")
     assert result.lines[0].ok and result.lines[0].text == "Global exposure: n/a (no equity declared in run.start)"
 

@@ -146,7 +146,7 @@ def tiled_lock_events(total: int) -> list[Event]:
 
 def assert_lock_checker_proves(total: int) -> None:
     evidence = check_locks(tiled_lock_events(total), lin_budget=DEFAULT_LIN_BUDGET)
-    assert evidence.figure("linearizable") == "true", evidence.figure("linearizable_detail")
+    assert evidence.figures.linearizable == "true", evidence.figures.linearizable_detail
 
 
 def test_lock_checker_proves_a_100k_lock_event_history_within_the_default_budget():
@@ -166,4 +166,4 @@ def test_a_planted_double_grant_in_a_tiled_history_is_refuted():
     asked = max(i for i in range(done) if events[i].kind == "lock.invoke" and events[i].worker == events[done].worker)
     del events[done], events[asked]
     evidence = check_locks(events, lin_budget=DEFAULT_LIN_BUDGET)
-    assert evidence.figure("linearizable") == "false"
+    assert evidence.figures.linearizable == "false"

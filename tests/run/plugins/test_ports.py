@@ -78,8 +78,8 @@ def test_store_and_cache_plugins_replace_the_servers(store, expected, tmp_path):
     main(["run", "guardian_persistence", "--trades", "8", "--out", str(out),
           "--store", f"examples.ports.store:{store}", "--cache", "examples.ports.store:cache"])
     figures = json.loads((out / "evidence.json").read_text())["evidence"]["Guardian Persistence"]["figures"]
-    assert figures["persisted_memory"] > 0
-    assert (figures["lost_memory"] > 0) == (expected == "FAIL")
+    assert figures["layers"]["memory"]["persisted"] > 0
+    assert (figures["layers"]["memory"]["lost"] > 0) == (expected == "FAIL")
     assert _gates(out)["Guardian Persistence"] == expected
 
 

@@ -31,8 +31,8 @@ def notices(events):
 def assert_exactly_once(events, persisted) -> None:
     evidence = check_persistence(events, persisted)
     for layer in persisted:
-        assert evidence.figure(f"lost_{layer}") == 0, evidence.counterexample(f"lost_{layer}")
-        assert evidence.figure(f"duplicated_{layer}") == 0, evidence.counterexample(f"duplicated_{layer}")
+        assert evidence.figures.layers[layer].lost == 0, evidence.counterexample(f"lost_{layer}")
+        assert evidence.figures.layers[layer].duplicated == 0, evidence.counterexample(f"duplicated_{layer}")
 
 
 def test_redis_lost_degrades_with_p1_both_down_is_p0_fail_open_and_healing_restores_health(
@@ -73,8 +73,8 @@ def test_redis_lost_degrades_with_p1_both_down_is_p0_fail_open_and_healing_resto
     assert_exactly_once(events, persistence.persisted())
     assert cache.load().last_seq == events[-1].seq
     evidence = check_persistence(events, persistence.persisted())
-    assert evidence.figure("alerts_P0") == 1 and evidence.figure("alerts_P1") == 1
-    assert evidence.figure("health_transitions") == 2 and evidence.figure("spilled") > 0
+    assert evidence.figures.alerts_P0 == 1 and evidence.figures.alerts_P1 == 1
+    assert evidence.figures.health_transitions == 2 and evidence.figures.spilled > 0
 
 
 def test_engine_run_with_embedded_layers_persists_every_event_once(tmp_path: Path) -> None:

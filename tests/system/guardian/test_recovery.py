@@ -28,12 +28,11 @@ def crash_and_check(plan: CrashPlan, sqlite_path: Path) -> None:
     stored = store.read_events(RUN_ID)
     store.close()
     figures = check_recovery(plan, recovered, read_wal(plan.checkpoint).events, stored, code).figures
-    assert figures["killed_by_sigkill"]
+    assert figures.killed_by_sigkill
     assert recovered.snapshot_seq > 0 and recovered.last_seq >= plan.kill_after_events
-    assert figures["state_equals_history"] and figures["log_reaches_recovery"]
-    for layer in ("log", "database"):
-        assert figures[f"duplicated_{layer}"] == 0
-        assert figures[f"ragged_tail_{layer}"] <= plan.batch_size
+    assert figures.state_equals_history and figures.log_reaches_recovery
+    assert figures.duplicated_log == figures.duplicated_database == 0
+    assert figures.ragged_tail_log <= plan.batch_size and figures.ragged_tail_database <= plan.batch_size
     assert 0 < recovered.elapsed_s < 30
 
 
@@ -59,11 +58,11 @@ def test_check_recovery_fails_when_recovered_state_differs_or_a_layer_doubles(tm
     stored = store.read_events(RUN_ID)
     store.close()
     wrong = dataclasses.replace(recovered, state=(recovered.state[0] + 1, *recovered.state[1:]))
-    assert not check_recovery(plan, wrong, logged, stored, code).figures["state_equals_history"]
+    assert not check_recovery(plan, wrong, logged, stored, code).figures.state_equals_history
     doubled = check_recovery(plan, recovered, logged, [*stored, stored[5]], code).figures
-    assert doubled["duplicated_database"] == 1
+    assert doubled.duplicated_database == 1
     holed = check_recovery(plan, recovered, logged, [e for e in stored if e.seq != 10], code).figures
-    assert holed["contiguous_database"] == "1..9" and holed["ragged_tail_database"] > 0
+    assert holed.contiguous_database == "1..9" and holed.ragged_tail_database > 0
     assert contiguous_prefix([1, 2, 4]) == 2 and snapshots(plan.checkpoint)
 
 

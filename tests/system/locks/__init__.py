@@ -112,5 +112,5 @@ def in_thread(target: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
 def assert_lock_history_clean(history: History) -> None:
     """The lock checker finds no violation in a recorded history."""
     evidence = check_locks(history.events())
-    assert evidence.figure("linearizable") != "false", evidence.figure("linearizable_detail")
+    assert evidence.figures.linearizable != "false", evidence.figures.linearizable_detail
     assert not any(evidence.violations.values()), evidence.violations

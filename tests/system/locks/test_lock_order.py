@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from harness.judge.checks.lock_order import check_lock_order
+from harness.judge.checks.lock_order import OrderFigures, check_lock_order
 from harness.judge.checks.locks import check_locks
 from harness.judge.gates import gate_locks
 from harness.judge.thresholds import Thresholds
@@ -58,7 +58,7 @@ def _scenario(broker_class: type[LockBroker]) -> list:
 def test_reference_broker_serves_fifo_and_atomically():
     events = _scenario(LockBroker)
     figures, violations = check_lock_order(events)
-    assert figures == {"partial_grants": 0, "fifo_overtakes": 0} and violations == {}
+    assert figures == OrderFigures(partial_grants=0, fifo_overtakes=0) and violations == {}
     grants = [(e.payload["client"], list(e.payload["names"])) for e in events if e.kind == "broker.grant"]
     assert grants == [("h", ["A"]), ("w1", ["A", "B"]), ("late", ["B"])]
     assert gate_locks(check_locks(events, lin_budget=None), Thresholds()).lines[-2].ok
@@ -66,7 +66,7 @@ def test_reference_broker_serves_fifo_and_atomically():
 
 def test_overtaking_broker_is_caught():
     figures, violations = check_lock_order(_scenario(OvertakingBroker))
-    assert figures["fifo_overtakes"] == 1
+    assert figures.fifo_overtakes == 1
     assert "late granted B ahead of w1" in violations["fifo_overtakes"][0]["reason"]
     evidence = check_locks(_scenario(OvertakingBroker), lin_budget=None)
     assert not gate_locks(evidence, Thresholds()).passed
@@ -74,7 +74,7 @@ def test_overtaking_broker_is_caught():
 
 def test_partial_grant_is_caught():
     figures, violations = check_lock_order(_scenario(PartialBroker))
-    assert figures["partial_grants"] >= 1
+    assert figures.partial_grants >= 1
     assert "asked for ['A', 'B'], granted ['A']" in violations["partial_grants"][0]["reason"]
 
 
@@ -95,4 +95,4 @@ def test_hold_and_wait_request_may_go_ahead_of_fifo_waiters():
     events = list(history.events())
     grant = next(e for e in events if e.kind == "broker.grant" and list(e.payload["names"]) == ["B"])
     assert grant.payload["mode"] == "wait_die"
-    assert check_lock_order(events)[0] == {"partial_grants": 0, "fifo_overtakes": 0}
+    assert check_lock_order(events)[0] == OrderFigures(partial_grants=0, fifo_overtakes=0)

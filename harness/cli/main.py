@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_utf8(argv)
         args = build_parser(_command_word(argv) or "").parse_args(argv)  # no command: no subcommand imported
         if args.version:
-            from harness import __version__
+            from harness._version import __version__
 
             print(f"harness {__version__}")
             return EXIT_PASS

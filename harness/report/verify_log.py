@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness import __version__
+from harness._version import __version__
 from harness.judge.gates import GateResult
 from harness.run.scenario import Verdict
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from harness import __version__
+from harness._version import __version__
 from harness.history.events import f
 from harness.history.log import write_jsonl
 from harness.history.stresslog import write_log

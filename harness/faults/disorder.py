@@ -35,10 +35,13 @@ class DisorderlyChannel:
     def __init__(self, incremental: AggregatorPort, replace: AggregatorPort, seed: int,
                  duplicate: float = 0.2, delay: float = 0.3) -> None:
         self.incremental, self.replacing = incremental, replace
-        self._rng = random.Random(derive_seed(seed, "disorder"))
+        # One random stream and one held-back queue per symbol: a symbol's disorder is then the
+        # same whatever order the worker threads happen to call in (one shared stream made it vary).
+        self._seed = seed
+        self._rngs: dict[str, random.Random] = {}
         self._duplicate, self._delay = duplicate, delay
         self._totals: dict[str, SymbolMetrics] = {}
-        self._held: list[tuple[str, str, SymbolMetrics, str, Any]] = []
+        self._held: dict[str, list[tuple[str, str, SymbolMetrics, str, Any]]] = {}
         self._lock = threading.Lock()
         self._published = self._duplicated = self._delayed = self._delivered = 0
 
@@ -49,33 +52,41 @@ class DisorderlyChannel:
             self._totals[symbol] = total
             self._published += 1
             messages = [("apply", symbol, delta, worker, fence_token), ("replace", symbol, total, worker, fence_token)]
+            rng = self._rng(symbol)
+            held = self._held.setdefault(symbol, [])
             for message in list(messages):
-                if self._rng.random() < self._duplicate:
+                if rng.random() < self._duplicate:
                     messages.append(message)
                     self._duplicated += 1
             due = []
             for message in messages:
-                if self._rng.random() < self._delay:
-                    self._held.append(message)
+                if rng.random() < self._delay:
+                    held.append(message)
                     self._delayed += 1
                 else:
                     due.append(message)
-            if self._held and self._rng.random() < 0.5:
-                due += self._held
-                self._held = []
-            self._rng.shuffle(due)
+            if held and rng.random() < 0.5:
+                due += held
+                held.clear()
+            rng.shuffle(due)
             self._deliver(due)
+
+    def _rng(self, symbol: str) -> random.Random:
+        if symbol not in self._rngs:
+            self._rngs[symbol] = random.Random(derive_seed(self._seed, "disorder", symbol))
+        return self._rngs[symbol]
 
     def replace(self, symbol: str, snapshot: SymbolMetrics, *, worker: str, fence_token: Any) -> None:
         """Snapshots are derived from deltas here; a worker's own snapshot goes straight through."""
         self.replacing.replace(symbol, snapshot, worker=worker, fence_token=fence_token)
 
     def flush(self) -> None:
-        """Deliver everything still held back (end of run), shuffled."""
+        """Deliver everything still held back (end of run), shuffled per symbol."""
         with self._lock:
-            held, self._held = self._held, []
-            self._rng.shuffle(held)
-            self._deliver(held)
+            for symbol in sorted(self._held):
+                held, self._held[symbol] = self._held[symbol], []
+                self._rng(symbol).shuffle(held)
+                self._deliver(held)
 
     def _deliver(self, messages: list[tuple[str, str, SymbolMetrics, str, Any]]) -> None:
         for kind, symbol, metrics, worker, _token in messages:

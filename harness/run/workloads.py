@@ -48,7 +48,7 @@ def engine_workload(scenario: Scenario, config: HarnessConfig, plugins: Plugins,
         if plugins.guardian is not None:
             kwargs["guardian_factory"] = built_with_controlled_locks(plugins.guardian)
         result = reference_run(run_config, LockTable(), history=history, threads=runner, **kwargs)
-        gates = judge(evaluate(result.events(), areas), config.gates)
+        gates = judge(evaluate(result.events(), areas, limits=config.gates), config.gates)
         failing = [g for g in gates if not g.passed]
         detail = tuple(f"{g.area}: {line.text}" for g in failing for line in g.lines if not line.ok)
         return Outcome(", ".join(g.area for g in failing), detail, result.events())

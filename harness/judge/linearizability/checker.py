@@ -3,7 +3,7 @@
 The operation and model types are ``operations``; the Wing-Gong-Lowe search of one key is
 ``search``; a model may give a fast path (``Model.fast``) that decides a key without it.
 
-Each key's search has its own step budget, and the searches are interleaved in rounds of
+Each key's search has its own step budget, proportional to its length, and the searches are interleaved in rounds of
 growing slices, smallest key first: a key that refutes the history in a few thousand steps
 is found before a hard key spends the budget, and one refuted key decides "false" whatever
 the others would say. The seconds budget bounds the whole check.
@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from harness.judge.linearizability.operations import Budget, KeyVerdict, Model, Operation, Result, Verdict, invalid
 from harness.judge.linearizability.search import Search, search
 
-DEFAULT_BUDGET = Budget()  # 1 M steps a key, 10 s
+DEFAULT_BUDGET = Budget()  # 10,000 steps an op (1 M at least) a key, 10 s
 FIRST_SLICE = 1024  # steps each key searches in the first round; the slice doubles each round
 MAX_SLICE = 1 << 16  # the clock is read between slices: about 0.1 s of search at most
 
@@ -58,7 +58,7 @@ class _Schedule:
                  deadline: float | None) -> None:
         self.parts, self.model, self.budget, self.deadline = parts, model, budget, deadline
         self.done: dict[Hashable, KeyVerdict] = {}
-        self.live: dict[Hashable, tuple[Search, int]] = {}  # key -> (search, steps taken)
+        self.live: dict[Hashable, tuple[Search, int, int | None]] = {}  # key -> (search, steps taken, budget)
 
     def run(self) -> Result:
         """The verdict of the whole history, with each key's."""
@@ -81,15 +81,14 @@ class _Schedule:
         if fast is None:
             found = search(key_ops, self.model, key)
             next(found)
-            self.live[key] = (found, 0)
+            self.live[key] = (found, 0, self.budget.for_key(len(key_ops)))
             return None
         self._decided(key, fast.verdict, fast.steps)
         return fast if fast.verdict == "false" else None
 
     def _advance(self, key: Hashable, slice_: int) -> Result | None:
         """One slice of a key's search, within its step budget and the deadline."""
-        found, taken = self.live[key]
-        limit = self.budget.steps
+        found, taken, limit = self.live[key]
         until = taken + slice_ if limit is None else min(taken + slice_, limit)
         try:
             taken = found.send(until)
@@ -98,7 +97,7 @@ class _Schedule:
             del self.live[key]
             self._decided(key, result.verdict, result.steps)
             return result if result.verdict == "false" else None
-        self.live[key] = (found, taken)
+        self.live[key] = (found, taken, limit)
         if limit is not None and taken >= limit:
             self._give_up(key, "steps")
         elif self.deadline is not None and time.monotonic() > self.deadline:
@@ -110,23 +109,23 @@ class _Schedule:
         self.done[key] = KeyVerdict(key, verdict, steps, len(self.parts[key]), exhausted)
 
     def _give_up(self, key: Hashable, why: str) -> None:
-        found, taken = self.live.pop(key)
+        found, taken, _ = self.live.pop(key)
         found.close()  # frees the search's memo now, not when the check ends
         self._decided(key, "unknown", taken, why)
 
     def _result(self, refuted: Result | None) -> Result:
-        """The whole history's result: the refutation, else unknown if a key is, else true."""
+        """The whole history's result: the refutation, else unknown if a key is, else true (steps: the
+        deciding key's, or all keys' for "true")."""
         for key in list(self.live):
             self._give_up(key, "stopped")
         keys = tuple(self.done[key] for key in self.parts if key in self.done)
-        steps = sum(verdict.steps for verdict in keys)
         if refuted is not None:
             return Result("false", failed_op=refuted.failed_op, linearized_prefix=refuted.linearized_prefix,
                           key=refuted.key, steps=refuted.steps, keys=keys)
         unknown = next((verdict for verdict in keys if verdict.verdict == "unknown"), None)
         if unknown is not None:
-            return Result("unknown", exhausted=unknown.exhausted, key=unknown.key, steps=steps, keys=keys)
-        return Result("true", steps=steps, keys=keys)
+            return Result("unknown", exhausted=unknown.exhausted, key=unknown.key, steps=unknown.steps, keys=keys)
+        return Result("true", steps=sum(verdict.steps for verdict in keys), keys=keys)
 
 
 @contextmanager

@@ -35,6 +35,8 @@ FailSemantics = Literal["knossos", "porcupine"]
 FAIL_SEMANTICS: tuple[FailSemantics, ...] = ("knossos", "porcupine")
 # Failed ops porcupine semantics keeps: a failed cas still compared (and found another value).
 KEPT_WHEN_FAILED = frozenset({"cas"})
+# The default budget (also the [gates] defaults of the lock checker's).
+STEPS, STEPS_PER_OP, SECONDS = 1_000_000, 10_000, 10.0
 
 
 class MalformedHistory(InputError):
@@ -108,10 +110,22 @@ class Model:
 
 @dataclass(frozen=True)
 class Budget:
-    """Limits of one check: search steps for each key on its own, seconds for the whole check; None: unlimited."""
+    """Limits of one check: search steps for each key on its own, seconds for the whole check.
 
-    steps: int | None = 1_000_000
-    seconds: float | None = 10.0
+    A key's step budget grows with its length -- ``steps_per_op`` for each of its ops, at
+    least ``steps`` -- so a long clean history is not "unknown" because it is long. None: no
+    limit (``steps``), or a budget that does not grow (``steps_per_op``).
+    """
+
+    steps: int | None = STEPS
+    seconds: float | None = SECONDS
+    steps_per_op: int | None = STEPS_PER_OP
+
+    def for_key(self, ops: int) -> int | None:
+        """The step budget of a key with ``ops`` operations (None: unlimited)."""
+        if self.steps is None or self.steps_per_op is None:
+            return self.steps
+        return max(self.steps, self.steps_per_op * ops)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from harness.errors import ConfigError
+from harness.faults.lock_nemesis import NemesisConfig, refuse_undeclared
 from harness.history.log import Event, History, new_sequence
 from harness.judge.areas import STANDARD_AREAS, Gate, evaluate, judge
 from harness.judge.checks.feed_coverage import AREA as COVERAGE_AREA
@@ -54,7 +55,8 @@ class ScenarioContext:
         """The lock service of this run: a plugin's (closed at the end), or a ZeroMQ broker on loopback."""
         if self.plugins.locks is not None:
             return owned(self.plugins.locks(self.config.run, history))
-        return broker_service(history, self.out_dir / "broker.state", self.config.run.seed)
+        run = self.config.run
+        return broker_service(history, self.out_dir / "broker.state", run.seed, run.lock_lease_ms)
 
     def run_engine(self, history: History | None = None, persistence: Persistence | None = None,
                    **kwargs: Any) -> RunResult:
@@ -113,7 +115,7 @@ def owned(component: Any) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def broker_service(history: History, state_file: Path, seed: int) -> Iterator[LockProvider]:
+def broker_service(history: History, state_file: Path, seed: int, lease_ms: int = 10_000) -> Iterator[LockProvider]:
     """A ZeroMQ lock broker on a free loopback port, for the run's duration.
 
     A history numbered across processes gets a broker process of its own (off the GIL of
@@ -127,10 +129,10 @@ def broker_service(history: History, state_file: Path, seed: int) -> Iterator[Lo
     state_file.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(history.sequence, SharedSequence):
         with broker_process(history, state_file) as endpoint:
-            yield ZmqLockProvider(endpoint, seed=seed)
+            yield ZmqLockProvider(endpoint, seed=seed, lease_ms=lease_ms)
         return
     with LockBroker("tcp://127.0.0.1:0", state_file=state_file, history=history) as broker:
-        yield ZmqLockProvider(broker.endpoint, seed=seed)
+        yield ZmqLockProvider(broker.endpoint, seed=seed, lease_ms=lease_ms)
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ class Scenario:
     accepts: frozenset[str] = ENGINE_PARTS
     needs: Mapping[str, type] = field(default_factory=dict)  # stricter ports by flag (see harness.system.ports)
     workload: Callable[[HarnessConfig, Plugins], Any] | None = None  # controlled runs (default: the engine's)
+    faults: frozenset[str] = frozenset()  # lock-path faults its nemesis can inject (--nemesis)
 
     def refuse_unhonoured(self, plugins: Plugins) -> None:
         """A plug-in this scenario would not use is an error, never silently ignored."""
@@ -203,7 +206,21 @@ def reproduce_command(scenario: str, config: HarnessConfig, extra: Sequence[str]
     words = ["harness", "run", scenario, "--seed", str(run.seed), "--symbols", ",".join(run.symbol_names),
              "--mode", run.mode.value]
     words += ["--trades", str(run.trades)] if run.trades is not None else ["--duration", str(run.duration)]
-    return shlex.join([*words, *extra])
+    return shlex.join([*words, *nemesis_flags(config.nemesis), *extra])
+
+
+def nemesis_flags(nemesis: NemesisConfig) -> list[str]:
+    """The flags that declare the same nemesis (none without faults)."""
+    if not nemesis.faults:
+        return []
+    flags = ["--nemesis", ",".join(nemesis.faults)]
+    if nemesis.seed is not None:
+        flags += ["--nemesis-seed", str(nemesis.seed)]
+    if nemesis.interval:
+        flags += ["--nemesis-interval", str(nemesis.interval)]
+    if nemesis.rounds != NemesisConfig.rounds:
+        flags += ["--nemesis-rounds", str(nemesis.rounds)]
+    return flags
 
 
 def run_dir_name(scenario: str, seed: int, now: _dt.datetime | None = None) -> str:
@@ -221,6 +238,7 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     file, plug-ins) beyond what the config itself says.
     """
     scenario.refuse_unhonoured(plugins)
+    refuse_undeclared(scenario.name, config.nemesis.faults, scenario.faults)
     plugins = plugins.replaced(**{name: dataclasses.replace(plugin, product=scenario.needs[name])
                                   for name, plugin in plugins.given().items() if name in scenario.needs})
     started = _dt.datetime.now(_dt.UTC)

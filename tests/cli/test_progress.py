@@ -90,7 +90,7 @@ def test_the_console_shows_aggregator_pnl_beside_the_ledgers_only_when_they_diff
 
     monkeypatch.chdir(Path(__file__).resolve().parents[2])  # examples/ is importable from the project root
     code, out, _ = hb.cli(capsys, "run", "multi_symbol_stress", "--trades", "4", "--out", tmp_path / "lossy",
-                          "--aggregator", "examples.lossy_aggregator:factory")
+                          "--aggregator", "harness.examples.lossy_aggregator:factory")
     assert code == 1
     assert "PnL (ledger)" in out and "PnL (aggregator)" in out
     assert re.search(r"BTCUSD\.s .*\$.*-?\$[\d.]+ ❌", out)

@@ -29,6 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.clock import Clock, monotonic_ns, seconds
+from harness.judge.checks.delivery import check_delivery, delivery_lines
 from harness.judge.checks.perf import AREA as PERF_AREA
 from harness.judge.checks.perf import PerfFigures
 from harness.judge.checks.pnl import AREA as PNL_AREA
@@ -150,14 +151,19 @@ def _symbol_table(verdict: Verdict) -> Table | None:
         return None  # no area, or not applicable: a run with no closed trade has no table to show
     table = Table(title=f"{figures.total_trades} trades, {figures.throughput_trades_per_s:.1f} trades/s")
     differing = _aggregator_pnl(verdict)
+    delivery = check_delivery(verdict.events)
+    stopped = {} if delivery is None else delivery.stopped_early
     columns = ["symbol", "trades", "PnL (ledger)" if differing else "PnL", "win rate"]
     columns += ["PnL (aggregator)"] if differing else []
+    columns += ["stopped early"] if stopped else []
     for column in columns:
-        table.add_column(column, justify="left" if column == "symbol" else "right")
+        table.add_column(column, justify="left" if column in ("symbol", "stopped early") else "right")
     for name, s in figures.per_symbol.items():
         row = [name, str(s.trades), money(s.pnl), percent(s.win_rate)]
         if differing:
             row.append(f"{money(differing[name])} ❌" if name in differing else "=")
+        if stopped:
+            row.append(f"{stopped[name].reason} at {stopped[name].at_s:g} s" if name in stopped else "")
         table.add_row(*row)
     return table
 
@@ -176,6 +182,9 @@ def print_verdict(verdict: Verdict, out: Path | None = None) -> None:
     symbols = _symbol_table(verdict)
     if symbols is not None:
         console.print(symbols)
+    delivery = check_delivery(verdict.events)
+    for line in [] if delivery is None or delivery.complete else delivery_lines(delivery):
+        console.print(line)
     console.print(f"[UnifiedGate] {verdict.scenario.name.upper()} {verdict.status}")
     if out is not None:
         console.print(f"report: {out}")

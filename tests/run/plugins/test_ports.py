@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -149,6 +152,44 @@ def test_plugins_from_files_reach_process_mode_workers(tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert main(["run", "multi_symbol_stress", "--trades", "3", "--mode", "process", "--out", str(out),
                  "--guardian", "mine.py:guardian", "--ledger", "mine.py:ledger"]) == 0
+
+
+MY_LOCKS = """
+import dataclasses, tempfile
+from harness.examples.filelock_provider import FileLockProvider
+
+
+@dataclasses.dataclass(frozen=True)
+class MyLocks(FileLockProvider):
+    \"\"\"Defined in the user's file: a spawned worker unpickles it, so it must import the file too.\"\"\"
+
+
+def factory(run, history):
+    return MyLocks(tempfile.mkdtemp(prefix="harness-mylocks-"))
+"""
+
+
+def test_a_class_from_a_plugin_file_reaches_process_mode_workers_and_is_named_by_the_file(tmp_path, monkeypatch):
+    (tmp_path / "my").mkdir()
+    (tmp_path / "my" / "locks.py").write_text(MY_LOCKS)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    assert main(["run", "multi_symbol_stress", "--trades", "3", "--mode", "process", "--out", str(out),
+                 "--locks", "my/locks.py:factory"]) == 0
+    log = (out / "VERIFY_LOG.txt").read_text(encoding="utf-8")
+    assert "Lock service: my/locks.py:MyLocks" in log
+
+
+def test_a_plugin_files_module_name_is_its_path_so_any_process_imports_it(tmp_path):
+    from harness import userfiles
+
+    (tmp_path / "mine.py").write_text("class Thing:\n    pass\n")
+    module = userfiles.load(tmp_path / "mine.py")
+    assert userfiles.file_of(module.__name__) == (tmp_path / "mine.py").resolve()
+    assert userfiles.qualified(module.Thing) == f"{(tmp_path / 'mine.py').resolve()}:Thing"
+    probe = f"import pickle; print(pickle.loads({pickle.dumps(module.Thing)!r}).__name__)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "Thing", done.stderr
 
 
 GUARDIAN_WITHOUT_PERSISTENCE_HOOKS = '''

@@ -149,7 +149,7 @@ def _live(args: argparse.Namespace) -> Iterator[Callable[[Any], None] | None]:
         source = LiveSource()
         server = start(source, token, port=args.serve)
     except ImportError as exc:
-        raise UsageError(f"--serve: the API needs fastapi and uvicorn (pip install 'harness[api]'): {exc}") from None
+        raise UsageError(f"--serve: the API needs fastapi and uvicorn (pip install 'trading-harness[api]'): {exc}") from None
     except (OSError, OverflowError) as exc:
         raise UsageError(f"--serve: cannot listen on 127.0.0.1:{args.serve}: {exc}") from None
     print(f"live: {server.url} (Guardian API: /health /guardian /metrics /alerts /audit /docs)", flush=True)

@@ -79,7 +79,7 @@ class EvidenceDocument:
     mode: str = f("thread, process or single")
     symbols: tuple[str, ...] = f("symbols traded")
     started: str = f("UTC start time")
-    status: Literal["PASS", "FAIL"] = f("the UnifiedGate")
+    status: Literal["PASS", "FAIL", "NOTHING JUDGED"] = f("the UnifiedGate; NOTHING JUDGED when no gate judged anything")
     reproduce: str = f("the command that reruns the run")
     areas: tuple[str, ...] = f("the registry areas judged; what `harness check` re-judges without the scenario")
     config: Mapping[str, Any] = f("every run setting and gate threshold, dotted keys")

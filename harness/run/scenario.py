@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
 from harness.faults.lock_nemesis import NemesisConfig, refuse_undeclared
@@ -26,7 +26,7 @@ from harness.judge.areas import STANDARD_AREAS, Gate, evaluate, judge
 from harness.judge.checks.feed_coverage import AREA as COVERAGE_AREA
 from harness.judge.checks.feed_coverage import check_feed_coverage, feed_ended, gate_feed_coverage
 from harness.judge.evidence import Evidence
-from harness.judge.gates import GateResult, unified
+from harness.judge.gates import GateResult, Outcome, outcome, unified
 from harness.run.config import HarnessConfig, harness_config
 from harness.run.guard import AREA as RUN_AREA
 from harness.run.guard import gate_run, guarded
@@ -190,9 +190,9 @@ class Verdict:
         return unified(self.gates)
 
     @property
-    def status(self) -> Literal["PASS", "FAIL"]:
-        """"PASS" or "FAIL"."""
-        return "PASS" if self.passed else "FAIL"
+    def status(self) -> Outcome:
+        """"PASS", "FAIL" or "NOTHING JUDGED" (no gate judged anything; that is never a pass)."""
+        return outcome(self.gates)
 
     @property
     def exit_code(self) -> int:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from harness import schedule
+from harness import schedule, userfiles
 from harness.errors import ConfigError
 from harness.history.events import (
     AGG_STATE,
@@ -187,9 +187,8 @@ def run(
 
 
 def lock_service_name(locks: Any) -> str:
-    """What the history calls the lock service: its class, as ``module.Class``."""
-    kind = type(locks)
-    return f"{kind.__module__}.{kind.__qualname__}"
+    """What the history calls the lock service: its class, as ``module.Class`` (``file.py:Class`` from a user's file)."""
+    return userfiles.qualified(type(locks))
 
 
 def _start_event(history: History, config: RunConfig, locks: Any = None) -> None:
@@ -440,7 +439,7 @@ def fencing_token(grant: Grant, name: str, client: LockClient) -> int | None:
     token = grant.tokens.get(name)
     if token is None or (isinstance(token, int) and not isinstance(token, bool)):
         return token
-    raise LockError(f"lock service {type(client).__module__}.{type(client).__qualname__} granted {name} with "
+    raise LockError(f"lock service {userfiles.qualified(type(client))} granted {name} with "
                     f"fencing token {token!r}: a token must be an int, or None when the service has none")
 
 

@@ -164,6 +164,8 @@ def print_verdict(verdict: Verdict, out: Path | None = None) -> None:
     if symbols is not None:
         console.print(symbols)
     console.print(f"[UnifiedGate] {verdict.scenario.name.upper()} {verdict.status}")
+    if verdict.interruption is not None:
+        console.print(verdict.interruption)
     if out is not None:
         console.print(f"report: {out}")
     if not verdict.passed:

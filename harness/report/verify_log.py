@@ -33,6 +33,7 @@ def verify_log(verdict: Verdict, artefacts: Sequence[str]) -> str:
         f"Harness: v{__version__}",
         f"Run: {verdict.run_id} (seed {run.seed}, mode {run.mode.value}, symbols {', '.join(run.symbol_names)})",
         f"Status: {_mark(verdict.passed)} {verdict.status}",
+        *([] if verdict.interruption is None else [f"Run: ❌ {verdict.interruption}"]),
         "",
     ]
     lines += _banner("VERIFICATION RESULTS") + [""]
@@ -61,6 +62,7 @@ def physical_evidence(verdict: Verdict) -> str:
     """The text of PHYSICAL_EVIDENCE.md: every gate's lines and its counterexamples."""
     out = [f"# Physical evidence: {verdict.scenario.title}", "",
            f"- Run: `{verdict.run_id}`", f"- Status: **{verdict.status}**",
+           *([] if verdict.interruption is None else [f"- {verdict.interruption}"]),
            f"- Reproduce: `{verdict.command}`", ""]
     for gate in verdict.gates:
         out += _gate_section(gate)

@@ -26,6 +26,7 @@ import functools
 import multiprocessing
 import multiprocessing.connection as mp_connection
 import pickle
+import signal
 import threading
 import time
 import traceback
@@ -510,6 +511,7 @@ class _ChildSpec:
 
 
 def _child_main(child: _ChildSpec) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches us too: the parent's stop decides
     uplink = _Uplink(child.channel)
     history = History(child.run_id, child.sequence, sink=uplink.event)
     guardian = child.make_guardian(child.config.symbols, child.config.limits, state=child.state, mutex=child.mutex,

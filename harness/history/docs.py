@@ -145,8 +145,8 @@ listed under a failed `History Contract` gate (exit 1): a history that breaks th
 never passes.
 
 Each kind below says which evidence areas read it; `harness check` judges the areas whose
-events the history holds. Fields not listed here are allowed and dropped when read (no
-checker reads them); kinds starting with `{USER_PREFIX}` are yours: any payload, read by no checker.
+events the history holds. Fields not listed here are allowed and ignored; kinds starting
+with `{USER_PREFIX}` are yours: any payload, read by no checker.
 
 ## Conventions
 

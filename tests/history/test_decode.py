@@ -73,6 +73,14 @@ def test_user_kinds_take_any_object_and_unknown_kinds_are_refused(lines, kind):
     assert (decode(line) is not None) == (kind == "x.quote")
 
 
+def test_fields_beyond_the_record_are_kept(lines):
+    raw = json.loads(next(line for line in lines if b'"agg.state"' in line))  # older engines added more
+    raw["payload"]["total"] = {"trades": 1}
+    next(iter(raw["payload"]["symbols"].values()))["win_rate"] = "0.5"
+    event = decode(json.dumps(raw).encode())
+    assert event is not None and event.payload == raw["payload"]
+
+
 @pytest.mark.parametrize("damage", [b"\xff", b"\xc3\x28", b"\xed\xa0\x80"])
 def test_bad_utf8_is_refused_even_where_the_decoder_does_not_look(lines, damage):
     raw = lines[3].replace(b'"symbol"', b'"sym' + damage + b'bol"', 1)

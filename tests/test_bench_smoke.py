@@ -88,8 +88,16 @@ def test_main_writes_bench_json_and_renders_it(tmp_path: Path, capsys: pytest.Ca
     assert "| checkers | lock checker, no lin." in text and "| yes |" in text
 
 
-
 def test_decode_tiny() -> None:
     rows = bench_decode.run(quick=True, tiny=True)
     _valid(rows)
     assert [r["baseline"] for r in rows[1:]] == [rows[0]["name"]] * 2
+
+
+@pytest.mark.slow
+def test_sweep_tiny() -> None:
+    from bench import bench_sweep
+
+    rows = bench_sweep.run(quick=True, tiny=True)
+    _valid(rows)
+    assert {r["name"].split(",")[0] for r in rows} == {"sweep runs/s", "sweep schedules/s"}

@@ -96,6 +96,8 @@ class Exploration:
     elapsed_s: float
     failure: Execution | None
     last: Execution
+    first: int = 0
+    digests: tuple[str, ...] = ()  # each schedule's interleaving, in index order from ``first``
 
     @property
     def per_second(self) -> tuple[float, float]:
@@ -129,19 +131,27 @@ def replay(workload: Workload, switches: Sequence[tuple[int, int]], trades: int,
     return execute(workload, ReplayStrategy(dict(switches)), trades, label)
 
 
-def explore(workload: Workload, schedules: int, seed: int, strategy: str = "pct", depth: int = 3) -> Exploration:
-    """Run up to ``schedules`` controlled executions; stop at the first that fails."""
+def explore(workload: Workload, schedules: int, seed: int, strategy: str = "pct", depth: int = 3,
+            first: int = 0) -> Exploration:
+    """Run schedules ``first .. first+schedules-1`` (after the calibration one); stop at the first that fails.
+
+    Schedule ``i`` depends on (seed, i) and the calibration alone, so chunks of indices run on
+    several workers explore exactly the schedules one worker would.
+    """
     trades = workload.trades
     started = time.perf_counter()
     last = replay(workload, (), trades, "calibration")
-    k, steps, digests, count = len(last.trace.steps), len(last.trace.steps), {last.trace.digest}, 1
-    index = 0
-    while not last.violation and index < schedules:
+    k, steps, count, calibration = len(last.trace.steps), len(last.trace.steps), 1, last.trace.digest
+    explored: list[str] = []
+    index = first
+    while not last.violation and index < first + schedules:
         last = execute(workload, make_strategy(strategy, seed, index, depth, k), trades, f"schedule {index}")
         steps, count, index = steps + len(last.trace.steps), count + 1, index + 1
-        digests.add(last.trace.digest)
+        explored.append(last.trace.digest)
     failure = last if last.violation else None
-    return Exploration(strategy, seed, depth, count, steps, len(digests), time.perf_counter() - started, failure, last)
+    distinct = len({calibration, *explored})
+    return Exploration(strategy, seed, depth, count, steps, distinct, time.perf_counter() - started, failure,
+                       last, first, tuple(explored))
 
 
 def shrink(workload: Workload, failure: Execution, budget: int = 300) -> tuple[Execution, int]:

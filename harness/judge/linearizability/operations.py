@@ -79,10 +79,11 @@ class Operation:
         return self.complete_index is None
 
     def describe(self) -> str:
-        """Short human-readable form, e.g. ``p0 acquire nil -> 3 [12..15]``."""
+        """Short human-readable form, e.g. ``p0 acquire None -> 3 [12..15]``; a crashed op reads
+        ``p0 write 2 -> crashed (:info) [12..?]``: it may or may not have taken effect."""
         end = "?" if self.complete_index is None else str(self.complete_index)
         key = "" if self.key is None else f" key={self.key}"
-        out = "failed" if self.failed else repr(self.output)
+        out = "failed" if self.failed else "crashed (:info)" if self.is_info else repr(self.output)
         return f"{self.process} {self.f} {self.value!r} -> {out} [{self.invoke_index}..{end}]{key}"
 
 

@@ -95,7 +95,7 @@ def search(ops: Sequence[Operation], model: Model, key: Hashable) -> Search:
     frame: Frame | None = None
     depth = 0
     cache: set[tuple[int, int, int, Hashable]] = {(0, 0, 0, state)}
-    best: tuple[Frame | None, int] = (None, -1)
+    best: tuple[Frame | None, int, tuple[int, int]] = (None, -1, (-1, -1))
     info_from = 0
     pos = nxt[n]
     while pos != n:
@@ -141,9 +141,11 @@ def search(ops: Sequence[Operation], model: Model, key: Hashable) -> Search:
                     reps |= 1 << next_twin[j]
                 break
         else:
-            # Stuck: undo the latest choice. The deepest frame seen is the counterexample.
-            if best[1] < 0 or depth > (best[0][8] if best[0] else 0):
-                best = (frame, op_id)
+            # Stuck: undo the latest choice. The configuration stuck latest in time (then deepest)
+            # is the counterexample: every op returned before that point could be linearised, and
+            # the history up to that return cannot -- its op is the first that cannot be.
+            if (time_, depth) > best[2]:
+                best = (frame, op_id, (time_, depth))
             if frame is None:
                 return _refuted(done, infos_ops, entries, best, key, steps)
             call_pos, j, state, base, window, infos, reps, frame, depth = frame
@@ -161,10 +163,10 @@ def search(ops: Sequence[Operation], model: Model, key: Hashable) -> Search:
 
 def _refuted(
     done: Sequence[Operation], infos_ops: Sequence[Operation], entries: Sequence[tuple[int, int, bool]],
-    best: tuple[Frame | None, int], key: Hashable, steps: int,
+    best: tuple[Frame | None, int, tuple[int, int]], key: Hashable, steps: int,
 ) -> Result:
     """A "false" result: the deepest linearised prefix found and the op that could not follow it."""
-    frame, failed = best
+    frame, failed, _ = best
     prefix = []
     while frame is not None:
         call_pos, j = frame[0], frame[1]

@@ -159,7 +159,8 @@ def _explored(workload: Workload, ex: Exploration,
     if ex.failure is None:
         lines.append(Line(True, "No schedule violated a correctness gate"))
         return GateResult("schedules", AREA, tuple(lines)), Evidence(AREA, figures), ex.last
-    minimal, attempts = shrink(workload, ex.failure)
+    shrunk = shrink(workload, ex.failure)
+    minimal, attempts = shrunk.execution, shrunk.attempts
     path = save(minimal, workload, out / "schedule.json",
                 {"strategy": ex.strategy, "depth": ex.depth, "seed": ex.seed, "schedule": ex.failure.label})
     _, exact = replay_saved(workload, load(path))
@@ -177,8 +178,8 @@ def _explored(workload: Workload, ex: Exploration,
     rows = timeline(t)
     gate = GateResult("schedules", AREA, tuple(lines),
                       {"timeline": tuple({"row": row} for row in rows)})
-    shrunk = MinimalSchedule(len(t.steps), t.preemptions, minimal.trades, attempts, exact)
-    return gate, Evidence(AREA, replace(figures, minimal=shrunk)), minimal
+    figures_min = MinimalSchedule(len(t.steps), t.preemptions, minimal.trades, attempts, exact)
+    return gate, Evidence(AREA, replace(figures, minimal=figures_min)), minimal
 
 
 def _replay(workload: Workload, path: Path) -> tuple[GateResult, Evidence[ReplayFigures], Execution]:

@@ -28,6 +28,10 @@ from harness.system.settings import ConcurrencyMode
 
 JUDGED = ("locks", "races", "aggregator", "risk")
 TRADES = 3  # per symbol and execution: races need contention, not length
+# A refused worker retries on its next tick; under control each retry is two steps, so a worker
+# refused while others hold the exposure would spin through thousands of them. It stops after
+# this many refusals in a row instead (reported as stalled, which no gate counts as a failure).
+REFUSALS = 20
 
 
 def engine_workload(scenario: Scenario, config: HarnessConfig, plugins: Plugins, trades: int | None = None) -> Workload:
@@ -37,7 +41,8 @@ def engine_workload(scenario: Scenario, config: HarnessConfig, plugins: Plugins,
                           "a plug-in engine or lock service cannot be controlled (aggregator and guardian can)")
     areas = tuple(a for a in scenario.areas if a in JUDGED) or JUDGED
     size = trades or min(config.run.trades or TRADES, TRADES)
-    base = dataclasses.replace(config.run, mode=ConcurrencyMode.THREAD, trades=size, duration=None)
+    base = dataclasses.replace(config.run, mode=ConcurrencyMode.THREAD, trades=size, duration=None,
+                               max_refusals=min(config.run.max_refusals, REFUSALS))
 
     def run(runner: Runner, trades: int) -> Outcome:
         run_config = dataclasses.replace(base, trades=trades)
@@ -53,7 +58,14 @@ def engine_workload(scenario: Scenario, config: HarnessConfig, plugins: Plugins,
         detail = tuple(f"{g.area}: {line.text}" for g in failing for line in g.lines if not line.ok)
         return Outcome(", ".join(g.area for g in failing), detail, result.events())
 
-    return Workload(scenario.name, run, size, tuple(f"{spec.name}#0" for spec in base.symbols))
+    return Workload(scenario.name, run, size, tuple(f"{spec.name}#0" for spec in base.symbols),
+                    narrow=lambda kept: engine_workload(scenario, with_workers(config, kept), plugins, size))
+
+
+def with_workers(config: HarnessConfig, names: tuple[str, ...]) -> HarnessConfig:
+    """``config`` with only the symbols of the workers ``names`` ("SYMBOL#0"): a narrowed workload's."""
+    symbols = tuple(spec for spec in config.run.symbols if f"{spec.name}#0" in names)
+    return dataclasses.replace(config, run=dataclasses.replace(config.run, symbols=symbols))
 
 
 def workload_of(scenario: Scenario, config: HarnessConfig, plugins: Plugins) -> Workload:

@@ -23,6 +23,7 @@ from harness.judge.gates import GateResult, Line
 from harness.run.config import HarnessConfig
 from harness.run.plugins import Plugins
 from harness.run.scenario import Scenario, ScenarioContext, Trial
+from harness.run.workloads import with_workers
 from harness.system.aggregator import MetricsAggregator, SymbolMetrics
 from harness.system.guardian.risk import Guardian, Refusal
 from harness.system.locks.protocol import symbol_lock
@@ -143,7 +144,8 @@ def workload(config: HarnessConfig, plugins: Plugins) -> Workload:
         return Outcome(", ".join(broken), failing, history.events())
 
     names = tuple(f"{spec.name}#0" for spec in config.run.symbols)
-    return Workload(SCENARIO.name, run, config.run.trades or 3, names)
+    return Workload(SCENARIO.name, run, config.run.trades or 3, names,
+                    narrow=lambda kept: workload(with_workers(config, kept), plugins))
 
 
 def run(ctx: ScenarioContext) -> Trial:

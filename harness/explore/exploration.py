@@ -111,6 +111,8 @@ class Exploration:
     failure: Execution | None
     last: Execution
     points: int = 0  # preemption points passed in all executions (k summed)
+    first: int = 0
+    digests: tuple[str, ...] = ()  # each schedule's interleaving, in index order from ``first``
 
     @property
     def found_by(self) -> str:
@@ -156,23 +158,28 @@ def replay(workload: Workload, switches: Sequence[tuple[int, int]], trades: int,
 
 
 def explore(workload: Workload, schedules: int, seed: int, strategy: str = DEFAULT_STRATEGY,
-            depth: int = 3) -> Exploration:
-    """Run up to ``schedules`` controlled executions; stop at the first that fails."""
+            depth: int = 3, first: int = 0) -> Exploration:
+    """Run schedules ``first .. first+schedules-1`` (after the calibration one); stop at the first that fails.
+
+    Schedule ``i`` depends on (seed, i) and the calibration alone, so chunks of indices run on
+    several workers explore exactly the schedules one worker would.
+    """
     trades = workload.trades
     started = time.perf_counter()
     last = replay(workload, (), trades, "calibration")
-    k = last.trace.points
-    steps, points, digests, count = len(last.trace.steps), k, {last.trace.digest}, 1
-    index = 0
-    while not last.violation and index < schedules:
+    k, calibration = last.trace.points, last.trace.digest
+    steps, points, count = len(last.trace.steps), k, 1
+    explored: list[str] = []
+    index = first
+    while not last.violation and index < first + schedules:
         drawn_by = plan(strategy, index, depth).label
         last = execute(workload, make_strategy(strategy, seed, index, depth, k), trades,
                        f"schedule {index} ({drawn_by})", drawn_by=drawn_by)
         steps, points, count, index = steps + len(last.trace.steps), points + last.trace.points, count + 1, index + 1
-        digests.add(last.trace.digest)
+        explored.append(last.trace.digest)
     failure = last if last.violation else None
-    return Exploration(strategy, seed, depth, count, steps, len(digests), time.perf_counter() - started, failure,
-                       last, points)
+    return Exploration(strategy, seed, depth, count, steps, len({calibration, *explored}),
+                       time.perf_counter() - started, failure, last, points, first, tuple(explored))
 
 
 Keyed = tuple[tuple[tuple[int, str, int], int], ...]  # switches as ((worker, point, arrival), chosen), in order

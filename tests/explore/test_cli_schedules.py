@@ -69,7 +69,7 @@ def test_bad_flags_are_one_line_exit_two(argv: list[str], message: str, tmp_path
 
 def test_an_uncontrollable_lock_service_is_refused(tmp_path: Path, capsys) -> None:
     code, _, err = _run(capsys, "run", "multi_symbol_stress", "--schedules", "3",
-                        "--locks", "examples.ports.locks:own_broker", "--out", str(tmp_path / "o"))
+                        "--locks", "harness.examples.ports.locks:own_broker", "--out", str(tmp_path / "o"))
     assert code == 2 and "cannot be controlled" in err
 
 

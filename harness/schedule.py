@@ -125,15 +125,16 @@ def controlled_locks() -> Iterator[None]:
 
     So a component that guards its state with plain locks gets a scheduling point at each
     acquire (a check-then-act between two critical sections becomes visible) and waits
-    through the scheduler, without changing a line of it. Locks bound before (``from
+    through the scheduler, without changing a line of it; ``threading.Condition()`` makes a
+    ``schedule.Condition`` (its waits go through the scheduler). Locks bound before (``from
     threading import Lock``, module-level locks) and ``RLock`` stay plain.
     """
-    original = threading.Lock
-    threading.Lock = Lock  # type: ignore[assignment]
+    originals = threading.Lock, threading.Condition
+    threading.Lock, threading.Condition = Lock, Condition  # type: ignore[misc,assignment]
     try:
         yield
     finally:
-        threading.Lock = original
+        threading.Lock, threading.Condition = originals  # type: ignore[misc]
 
 
 def built_with_controlled_locks(factory: Callable[..., Any]) -> Callable[..., Any]:

@@ -229,7 +229,9 @@ def shrink(workload: Workload, failure: Execution, budget: int = 300) -> Shrunk:
         pass
     progress = True
     while progress and attempts < budget:
-        progress = any(attempt(candidate, t) for t in range(1, best.trades) for candidate in (keyed(), _first(keyed())))
+        # Fewer trades: the switches where they were, at first arrivals, or one moved earlier.
+        progress = any(attempt(candidate, t) for t in range(1, best.trades)
+                       for candidate in (keyed(), _first(keyed()), *_earlier(keyed())))
         progress = _ddmin(keyed(), lambda s: attempt(s, best.trades), lambda: attempts < budget) or progress
         progress = any(attempt(candidate, best.trades) for candidate in _earlier(keyed())) or progress
         if not progress and best.trace.preemptions > 1:  # stuck: one preemption alone, by any worker at the same point
@@ -275,9 +277,13 @@ def _alone(switches: Keyed, workers: int) -> list[Keyed]:
 
 
 def _earlier(switches: Keyed) -> list[Keyed]:
-    """Candidates moving one switch to an earlier arrival at its point (shortening the prefix before it)."""
-    return [switches[:i] + (((worker, point, arrival // 2), chosen),) + switches[i + 1:]
-            for i, ((worker, point, arrival), chosen) in enumerate(switches) if arrival]
+    """Candidates moving one switch to an earlier arrival at its point (shortening the prefix before it).
+
+    One and two arrivals back (points often alternate, a read then a write), half-way, the first.
+    """
+    return [switches[:i] + (((worker, point, earlier), chosen),) + switches[i + 1:]
+            for i, ((worker, point, arrival), chosen) in enumerate(switches)
+            for earlier in sorted({arrival - 1, arrival - 2, arrival // 2, 0}) if 0 <= earlier < arrival]
 
 
 @dataclass(frozen=True)

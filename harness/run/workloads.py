@@ -1,27 +1,29 @@
 """The reference engine as a controlled workload: a scenario's symbols and limits, judged by its gates.
 
-Each execution runs the reference engine in thread mode over the in-process lock table
-(the only lock service a scheduler can control: a ZeroMQ broker or a user's Redis locks
-live in another thread or process, outside the baton), with the user's aggregator and
-guardian plug-ins if given (built so that their own ``threading.Lock``s are scheduling
-points: ``harness.schedule.controlled_locks``), and judges the history on the scenario's
-correctness areas.
+Each execution runs the reference engine in thread mode over the in-process lock table, or
+a user's in-process ``--locks`` provider (each client call a point; a ZeroMQ broker or
+Redis locks answer from outside the baton and are refused), with the user's aggregator,
+guardian and ledger plug-ins if given -- built with controlled locks and traced, so their
+own locks, conditions and attribute reads and writes are scheduling points
+(``harness.explore.control``) -- and judges the history on the scenario's correctness areas.
 Performance is not judged here: a controlled run's timings say nothing about the system.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.explore.control import ControlledProvider, build_lock_plugin, controlled_factory
 from harness.explore.exploration import Outcome, Runner, Workload
 from harness.history.log import History, LocalSequence
 from harness.judge.areas import judge
 from harness.run.config import HarnessConfig
 from harness.run.plugins import Plugins
-from harness.run.scenario import Scenario, evaluate
-from harness.schedule import built_with_controlled_locks
+from harness.run.scenario import Scenario, evaluate, owned
 from harness.system.engine import run as reference_run
 from harness.system.locks.local import LockTable
 from harness.system.settings import ConcurrencyMode
@@ -36,9 +38,9 @@ REFUSALS = 20
 
 def engine_workload(scenario: Scenario, config: HarnessConfig, plugins: Plugins, trades: int | None = None) -> Workload:
     """The scenario's engine run as a ``Workload`` (small trade counts per execution)."""
-    if plugins.engine is not None or plugins.locks is not None:
-        raise ConfigError("--schedules controls the reference engine over the in-process lock table; "
-                          "a plug-in engine or lock service cannot be controlled (aggregator and guardian can)")
+    if plugins.engine is not None:
+        raise ConfigError("--schedules controls the reference engine's worker threads; a plug-in engine runs its "
+                          "own threads, which the scheduler cannot own (its parts can be plugged in instead)")
     areas = tuple(a for a in scenario.areas if a in JUDGED) or JUDGED
     size = trades or min(config.run.trades or TRADES, TRADES)
     base = dataclasses.replace(config.run, mode=ConcurrencyMode.THREAD, trades=size, duration=None,
@@ -47,12 +49,8 @@ def engine_workload(scenario: Scenario, config: HarnessConfig, plugins: Plugins,
     def run(runner: Runner, trades: int) -> Outcome:
         run_config = dataclasses.replace(base, trades=trades)
         history = History(f"{scenario.name}-controlled", LocalSequence())
-        kwargs: dict[str, Any] = {}
-        if plugins.aggregator is not None:
-            kwargs["aggregator"] = built_with_controlled_locks(plugins.aggregator)(history)
-        if plugins.guardian is not None:
-            kwargs["guardian_factory"] = built_with_controlled_locks(plugins.guardian)
-        result = reference_run(run_config, LockTable(), history=history, threads=runner, **kwargs)
+        with _lock_service(plugins, run_config, history) as locks:
+            result = reference_run(run_config, locks, history=history, threads=runner, **_parts(plugins, history))
         gates = judge(evaluate(result.events(), areas), config.gates)
         failing = [g for g in gates if not g.passed]
         detail = tuple(f"{g.area}: {line.text}" for g in failing for line in g.lines if not line.ok)
@@ -60,6 +58,30 @@ def engine_workload(scenario: Scenario, config: HarnessConfig, plugins: Plugins,
 
     return Workload(scenario.name, run, size, tuple(f"{spec.name}#0" for spec in base.symbols),
                     narrow=lambda kept: engine_workload(scenario, with_workers(config, kept), plugins, size))
+
+
+def _parts(plugins: Plugins, history: History) -> dict[str, Any]:
+    """The engine's keyword arguments for the plugged-in parts, each controlled and traced."""
+    kwargs: dict[str, Any] = {}
+    if plugins.aggregator is not None:
+        kwargs["aggregator"] = controlled_factory(plugins.aggregator, "aggregator")(history)
+    if plugins.guardian is not None:
+        kwargs["guardian_factory"] = controlled_factory(plugins.guardian, "guardian")
+    if plugins.ledger is not None:
+        kwargs["ledger_factory"] = controlled_factory(plugins.ledger, "ledger")
+    if plugins.feed is not None:
+        kwargs["feed"] = plugins.feed
+    return kwargs
+
+
+@contextlib.contextmanager
+def _lock_service(plugins: Plugins, config: Any, history: History) -> Iterator[Any]:
+    """The in-process lock table, or the user's in-process provider with every client call a point."""
+    if plugins.locks is None:
+        yield LockTable()
+        return
+    with owned(build_lock_plugin(plugins.locks, config, history)) as provider:
+        yield ControlledProvider(provider)
 
 
 def with_workers(config: HarnessConfig, names: tuple[str, ...]) -> HarnessConfig:

@@ -9,6 +9,7 @@ from typing import Any
 from harness import schedule
 from harness.system.aggregator import SymbolMetrics
 from harness.system.guardian.risk import Discipline, Guardian
+from harness.system.locks.local import LockTable
 
 
 def check_then_act(gap_s: float, plain_lock: bool = False) -> Any:
@@ -63,3 +64,46 @@ def racy_aggregator(history: Any = None) -> RacyAggregator:
 
 zero_gap_guardian = check_then_act(0)
 short_gap_guardian = check_then_act(0.0003)
+
+
+class UnmarkedAggregator(RacyAggregator):
+    """The same unlocked read-modify-write with no schedule point: only tracing its attributes shows the gap."""
+
+    def apply(self, symbol: str, delta: SymbolMetrics, *, worker: str = "-", fence_token: Any = None) -> str:
+        """Read the table, modify a copy, write it back."""
+        slots = dict(self._slots)
+        slots[symbol] = slots.get(symbol, SymbolMetrics()).plus(delta)
+        self._slots = slots
+        return "applied"
+
+
+def unmarked_aggregator(history: Any = None) -> UnmarkedAggregator:
+    """Factory for ``--aggregator``."""
+    return UnmarkedAggregator(history)
+
+
+class EarlyRelease(LockTable):
+    """An in-process lock provider that frees each lock as soon as it grants it, before the holder's write.
+
+    The caller believes it holds the locks through its critical section (its client records
+    the grant and, later, the release); in the table nobody holds them.
+    """
+
+    def take(self, client: str, names: Any, timeout: float) -> dict[str, int]:
+        """Grant, then free at once: the bug."""
+        tokens = super().take(client, names, timeout)
+        super().give(client, names)
+        return tokens
+
+    def give(self, client: str, names: Any) -> None:
+        """Already given back."""
+
+
+def early_release(config: Any = None, history: Any = None) -> EarlyRelease:
+    """Factory for ``--locks``."""
+    return EarlyRelease()
+
+
+def table_locks(config: Any = None, history: Any = None) -> LockTable:
+    """The reference in-process lock table, plugged in with ``--locks`` like a user's provider."""
+    return LockTable()

@@ -10,7 +10,7 @@ import pytest
 
 from harness.cli.main import main
 
-RACY = ["--aggregator", "tests.explore.buggy:racy_aggregator"]
+RACY = ["--aggregator", "harness.explore.planted:racy_aggregator"]
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -83,7 +83,7 @@ def test_a_schedule_of_another_scenario_is_refused(tmp_path: Path, capsys) -> No
 
 def test_an_in_process_lock_plug_in_is_controlled_and_its_early_release_caught(tmp_path: Path, capsys) -> None:
     code, text, _ = _run(capsys, "run", "multi_symbol_stress", "--schedules", "50",
-                         "--locks", "tests.explore.buggy:early_release", "--out", str(tmp_path / "o"))
+                         "--locks", "harness.explore.planted:early_release", "--out", str(tmp_path / "o"))
     assert code == 1 and "violated: Lock Atomicity" in text
     saved = json.loads((tmp_path / "o" / "schedule.json").read_text())
     assert len(saved["workers"]) == 2  # two workers meet in the critical section the lock no longer guards

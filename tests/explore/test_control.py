@@ -10,6 +10,7 @@ from harness import schedule
 from harness.errors import ConfigError
 from harness.explore.control import build_lock_plugin, traced
 from harness.explore.exploration import explore, shrink
+from harness.explore.planted import UnmarkedAggregator, early_release, table_locks, unmarked_aggregator
 from harness.explore.scheduler import Scheduler
 from harness.explore.strategies import RandomStrategy
 from harness.run.config import load_config
@@ -17,7 +18,6 @@ from harness.run.plugins import Plugins
 from harness.run.scenario import load as load_scenario
 from harness.run.workloads import workload_of
 from harness.system.aggregator import SymbolMetrics
-from tests.explore.buggy import UnmarkedAggregator, early_release, table_locks, unmarked_aggregator
 from tests.explore.test_controlled import component
 
 

@@ -9,11 +9,11 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.explore.exploration import DEFAULT_SCHEDULES, Workload, explore, load, replay_saved, save, shrink
+from harness.explore.planted import check_then_act, racy_aggregator
 from harness.run.config import load_config
 from harness.run.plugins import Plugins
 from harness.run.scenario import load as load_scenario
 from harness.run.workloads import workload_of
-from tests.explore.buggy import check_then_act, racy_aggregator
 
 BROKEN = {
     "check-then-act, no gap": (Plugins(guardian=check_then_act(0)), "guardian"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.explore.exploration import execute, explore, shrink
+from harness.explore.planted import check_then_act, racy_aggregator
 from harness.explore.strategies import RandomStrategy
 from harness.run.config import load_config, run_config
 from harness.run.plugins import Plugins
@@ -13,7 +14,6 @@ from harness.run.workloads import engine_workload
 from harness.system.engine import run as run_engine
 from harness.system.locks.local import LockTable
 from harness.system.locks.protocol import symbol_lock
-from tests.explore.buggy import check_then_act, racy_aggregator
 
 
 def test_aggregator_is_updated_under_the_symbol_lock_only() -> None:

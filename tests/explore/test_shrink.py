@@ -8,9 +8,9 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.explore.exploration import SavedSchedule, explore, load, replay_saved, save, shrink, timeline
+from harness.explore.planted import racy_aggregator
 from harness.explore.scheduler import Step, Trace
 from harness.run.plugins import Plugins
-from tests.explore.buggy import racy_aggregator
 from tests.explore.test_controlled import component
 
 

@@ -6,10 +6,10 @@ import pytest
 
 from harness import schedule
 from harness.explore.exploration import explore
+from harness.explore.planted import racy_aggregator
 from harness.explore.scheduler import Scheduler
 from harness.explore.strategies import PCTStrategy, POSStrategy, make_strategy, plan
 from harness.run.plugins import Plugins
-from tests.explore.buggy import racy_aggregator
 from tests.explore.test_controlled import component
 
 

@@ -1,4 +1,12 @@
-"""Known-broken components the controlled scheduler must catch (plugged in like a user's)."""
+"""Planted races: known-broken components a controlled exploration must catch, plugged in like a user's.
+
+Each is a plug-in factory (``--guardian``/``--aggregator``/``--locks harness.explore.planted:...``):
+a check-then-act guardian (its reserve checks and books in two critical sections), an
+unlocked read-modify-write aggregator with a manual schedule point in its gap and one
+without (only tracing shows that gap), and an in-process lock provider that frees each lock
+as it grants it. ``table_locks`` is the reference lock table plugged in the same way. The
+tests and ``bench/bench_races.py`` measure how soon each strategy finds each of them.
+"""
 
 from __future__ import annotations
 

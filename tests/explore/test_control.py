@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import pytest
@@ -89,3 +90,41 @@ def test_a_lock_service_shared_across_processes_is_refused() -> None:
 def test_a_plug_in_engine_is_refused_with_one_line() -> None:
     with pytest.raises(ConfigError, match="runs its own threads"):
         _engine("multi_symbol_stress", Plugins(engine=lambda *a, **k: None))
+
+
+class _ReentrantCounter:
+    """A correct component guarding its state with an RLock taken twice and a Condition."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self.value = 0
+
+    def increment(self) -> None:
+        with self._lock, self._lock:  # reentrant: a point while held must not stall the others
+            current = self.value
+            self.value = current + 1
+            self._changed.notify_all()
+
+    def wait_for(self, value: int) -> None:
+        with self._changed:
+            while self.value < value:
+                self._changed.wait()
+
+
+def test_a_component_with_rlocks_and_conditions_is_controlled_without_stalls_or_lost_updates() -> None:
+    for index in range(15):
+        with schedule.controlled_locks():
+            counter = traced(_ReentrantCounter(), "counter")
+        trace = Scheduler(RandomStrategy(4, index), stall_s=2).run(
+            [counter.increment, counter.increment, functools.partial(counter.wait_for, 2)])
+        assert not trace.stalled and not trace.deadlock and not trace.errors and counter.value == 2
+
+
+def test_schedule_rlock_is_reentrant_outside_controlled_runs_too() -> None:
+    lock = schedule.RLock()
+    with lock, lock:
+        assert lock._is_owned()
+    assert not lock._is_owned()
+    with pytest.raises(RuntimeError, match="un-acquired"):
+        lock.release()

@@ -10,9 +10,10 @@ or ``schedule.Condition``, a ``wait`` on a condition) tells the scheduler what i
 sits with a thread that cannot move; when every live worker waits, that is a deadlock of the
 system under test, reported with its schedule. A worker that blocks on something the
 scheduler does not know (a plain ``threading.Lock`` held across a point, a socket, an
-external lock service) cannot be controlled: after ``stall_s`` without a step the run is
-stopped and reported as stalled, never left hanging. ``controlled_locks`` turns the plain
-``threading.Lock``s a component makes while it is built into ``schedule.Lock``s.
+external lock service called directly) cannot be controlled: after ``stall_s`` without a
+step the run is stopped and reported as stalled, never left hanging. ``controlled_locks``
+turns the plain locks and conditions a component makes while it is built into these; a
+``--locks`` service is called through ``harness.explore.control``'s relay.
 
 This module is the user-facing hook (``harness.schedule.point("my gap")`` in a user's own
 code) and imports nothing of the harness; the scheduler itself lives in

@@ -1,8 +1,8 @@
 """The reference engine as a controlled workload: a scenario's symbols and limits, judged by its gates.
 
 Each execution runs the reference engine in thread mode over the in-process lock table, or
-a user's in-process ``--locks`` provider (each client call a point; a ZeroMQ broker or
-Redis locks answer from outside the baton and are refused), with the user's aggregator,
+a user's ``--locks`` provider (each client call a point; an external service's replies
+delivered through the relay of ``harness.explore.control``), with the user's aggregator,
 guardian and ledger plug-ins if given -- built with controlled locks and traced, so their
 own locks, conditions and attribute reads and writes are scheduling points
 (``harness.explore.control``) -- and judges the history on the scenario's correctness areas.
@@ -76,7 +76,7 @@ def _parts(plugins: Plugins, history: History) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _lock_service(plugins: Plugins, config: Any, history: History) -> Iterator[Any]:
-    """The in-process lock table, or the user's in-process provider with every client call a point."""
+    """The in-process lock table, or the user's provider with every client call a point (relayed if external)."""
     if plugins.locks is None:
         yield LockTable()
         return

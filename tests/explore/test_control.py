@@ -9,11 +9,12 @@ import pytest
 
 from harness import schedule
 from harness.errors import ConfigError
-from harness.explore.control import build_lock_plugin, traced
-from harness.explore.exploration import explore, shrink
+from harness.examples.ports.locks import own_broker
+from harness.explore.control import Board, traced
+from harness.explore.exploration import execute, explore, shrink
 from harness.explore.planted import UnmarkedAggregator, early_release, table_locks, unmarked_aggregator
 from harness.explore.scheduler import Scheduler
-from harness.explore.strategies import RandomStrategy
+from harness.explore.strategies import RandomStrategy, make_strategy
 from harness.run.config import load_config
 from harness.run.plugins import Plugins
 from harness.run.scenario import load as load_scenario
@@ -79,12 +80,23 @@ def test_a_correct_in_process_lock_provider_passes() -> None:
     assert any(s.point == "locks.acquire" for s in exploration.last.trace.steps)  # its calls are points
 
 
-def test_a_lock_service_shared_across_processes_is_refused() -> None:
-    class Remote:
-        shared_across_processes = True
+def test_an_external_lock_service_is_relayed_deterministically() -> None:
+    # A ZeroMQ broker answers from its own thread: requests for held names park outside the
+    # baton, and grants are delivered when the schedule says, so a schedule replays exactly.
+    work = _engine("multi_symbol_stress", Plugins(locks=own_broker))
+    runs = [[execute(work, make_strategy("portfolio", 3, i), work.trades, "x") for i in range(5)] for _ in range(2)]
+    assert all(not e.violation for e in runs[0])
+    assert [e.trace.digest for e in runs[0]] == [e.trace.digest for e in runs[1]]
+    assert any(s.point == "await locks.acquire" for e in runs[0] for s in e.trace.steps)  # some request parked
 
-    with pytest.raises(ConfigError, match="cannot be controlled"):
-        build_lock_plugin(lambda: Remote())
+
+def test_a_broker_reply_that_frees_a_name_only_counts_from_its_holder() -> None:
+    board = Board()
+    board.mark("b", ["g"], True)  # the grant a release let through arrived first ...
+    board.mark("a", ["g"], False)  # ... then the releaser's own reply
+    assert not board.free(["g"])
+    board.mark("b", ["g"], False)
+    assert board.free(["g", "h"])
 
 
 def test_a_plug_in_engine_is_refused_with_one_line() -> None:

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SCENARIO ?= multi_symbol_stress
 ARGS ?=
 
-.PHONY: run test lint bench fuzz sweep clean
+.PHONY: run test lint bench fuzz sweep lock-faults-sweep clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(STAMP)
 # The false-alarm sweep: 50 clean multi_symbol_stress seeds (thread/process) + 10 each of three more.
 sweep: $(STAMP)
 	$(BIN)/python -m bench.sweep $(ARGS)
+
+# Lock-path faults on 20 seeds: every pause must bite, its stale write be rejected, every gate PASS.
+lock-faults-sweep: $(STAMP)
+	$(BIN)/harness sweep 'lock_faults seeds=1-20 modes=thread -- --nemesis pause' $(ARGS)
 
 clean:
 	rm -rf reports/*/ .pytest_cache

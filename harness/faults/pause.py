@@ -3,9 +3,11 @@
 Thread mode stalls the target where it is about to book its fill in the guardian -- under
 its symbol and global locks, the last write of its critical section (``guardian.settle``).
 The nemesis arms one symbol (seeded), waits until that symbol's worker stops there, records
-``fault.inject``, and heals only once the history shows the fault biting: the broker expired
-the stopped worker's lease *and* another worker has written since. The woken holder's next
-write carries its old token, which the guardian's book must reject. No sleep decides any of
+``fault.inject``, and heals only once the history shows the fault biting: another worker has
+written under the global lock the stopped one holds -- its lease ran out and the lock went on
+(or the lock service never excluded anyone). The woken holder's next write carries its old
+token, which the guardian's book must reject; without tokens nothing can reject it, and the
+checker sees a write after its holder's lease. No sleep decides any of
 this; the timeouts only end a round that can never bite (one symbol, workers gone), which
 the Faults gate then reports as a fault that never bit.
 """
@@ -19,7 +21,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from harness.history.events import (
-    BROKER_EXPIRE,
     FAULT_HEAL,
     FAULT_INJECT,
     FENCE_ACCEPT,
@@ -30,6 +31,7 @@ from harness.history.events import (
 )
 from harness.history.log import Event, History
 from harness.system.guardian.risk import Guardian, Reservation
+from harness.system.locks.protocol import GLOBAL_LOCK
 from harness.system.model import ClosedTrade, Fill
 
 WORKER = "nemesis"
@@ -47,7 +49,7 @@ class PauseNemesis:
         self._cond = threading.Condition()
         self._armed: str | None = None  # symbol whose worker stops at its next settle
         self._stalled: str | None = None  # worker stopped now
-        self._expired = self._overtaken = self._aborted = False
+        self._overtaken = self._aborted = False
         self._gone: set[str | None] = set()  # symbols whose worker stopped trading: never armed
         self._history: History | None = None
         self.done = threading.Event()
@@ -67,27 +69,21 @@ class PauseNemesis:
             self._thread.join()
 
     def observe(self, event: Event) -> None:
-        """The history's sink: notes the stopped worker's lease expiring, then another worker's write."""
+        """The history's sink: notes another worker writing under the global lock the stopped one holds."""
         with self._cond:
             if event.kind in WORKER_ENDS:
                 self._gone.add(event.symbol)
-            if self._stalled is None:
-                return
-            if event.kind == BROKER_EXPIRE and event.payload.get("client") == self._stalled:
-                self._expired = True
-            elif event.kind == FENCE_ACCEPT and self._expired and event.worker != self._stalled:
+            elif (event.kind == FENCE_ACCEPT and self._stalled not in (None, event.worker)
+                  and event.payload.get("lock") == GLOBAL_LOCK):
                 self._overtaken = True
-            else:
-                return
-            self._cond.notify_all()
+                self._cond.notify_all()
 
     def stall(self, worker: str, symbol: str) -> None:
         """Where a holder may be paused: stop here while ``symbol`` is armed, until healed."""
         with self._cond:
             if symbol != self._armed or self._aborted:
                 return
-            self._armed, self._stalled = None, worker
-            self._expired = self._overtaken = False
+            self._armed, self._stalled, self._overtaken = None, worker, False
             self._cond.notify_all()
             self._cond.wait_for(lambda: self._stalled != worker or self._aborted)
 

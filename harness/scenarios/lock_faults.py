@@ -44,7 +44,7 @@ SCENARIO = Scenario(
     settings={"run": {"trades": 1_000_000, "mode": "thread", "lock_lease_ms": 1000},
               "nemesis": {"faults": ["pause"]}},
     extra_gates={AREA: gate_lock_faults},
-    accepts=frozenset({"aggregator", "ledger", "feed"}),
+    accepts=frozenset({"aggregator", "ledger", "feed", "locks"}),
     faults=frozenset({"pause"}),
 )
 

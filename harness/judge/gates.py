@@ -42,6 +42,14 @@ class GateResult:
     lines: tuple[Line, ...]
     counterexamples: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
     applicable: bool = True  # False: the history holds none of the area's inputs (neither pass nor fail)
+    # True: applicable, but the history held nothing the area judges (its lines hold trivially),
+    # so it does not count as having judged the run.
+    vacuous: bool = False
+
+    @property
+    def judged(self) -> bool:
+        """True when the gate judged something the history holds (neither n/a nor vacuous)."""
+        return self.applicable and not self.vacuous
 
     @property
     def passed(self) -> bool:
@@ -250,9 +258,20 @@ def _isolation_text(f: RiskFigures, t: Thresholds) -> str:
     return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
+Outcome = Literal["PASS", "FAIL", "NOTHING JUDGED"]
+NOTHING_JUDGED: Outcome = "NOTHING JUDGED"
+
+
+def outcome(results: Sequence[GateResult]) -> Outcome:
+    """FAIL when a gate failed; NOTHING JUDGED when no gate judged anything; else PASS."""
+    if not all(r.passed for r in results):
+        return "FAIL"
+    return "PASS" if any(r.judged for r in results) else NOTHING_JUDGED
+
+
 def unified(results: Sequence[GateResult]) -> bool:
     """UnifiedGate: True only if at least one gate judged something and every gate passed (n/a is neither)."""
-    return any(r.applicable for r in results) and all(r.passed for r in results)
+    return outcome(results) == "PASS"
 
 
 CONTRACT_AREA = "History Contract"

@@ -26,6 +26,7 @@ import functools
 import multiprocessing
 import multiprocessing.connection as mp_connection
 import pickle
+import signal
 import threading
 import time
 import traceback
@@ -34,7 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from harness import schedule
+from harness import schedule, userfiles
 from harness.errors import ConfigError
 from harness.history.events import (
     AGG_STATE,
@@ -187,9 +188,8 @@ def run(
 
 
 def lock_service_name(locks: Any) -> str:
-    """What the history calls the lock service: its class, as ``module.Class``."""
-    kind = type(locks)
-    return f"{kind.__module__}.{kind.__qualname__}"
+    """What the history calls the lock service: its class, as ``module.Class`` (``file.py:Class`` from a user's file)."""
+    return userfiles.qualified(type(locks))
 
 
 def _start_event(history: History, config: RunConfig, locks: Any = None) -> None:
@@ -440,7 +440,7 @@ def fencing_token(grant: Grant, name: str, client: LockClient) -> int | None:
     token = grant.tokens.get(name)
     if token is None or (isinstance(token, int) and not isinstance(token, bool)):
         return token
-    raise LockError(f"lock service {type(client).__module__}.{type(client).__qualname__} granted {name} with "
+    raise LockError(f"lock service {userfiles.qualified(type(client))} granted {name} with "
                     f"fencing token {token!r}: a token must be an int, or None when the service has none")
 
 
@@ -511,6 +511,7 @@ class _ChildSpec:
 
 
 def _child_main(child: _ChildSpec) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches us too: the parent's stop decides
     uplink = _Uplink(child.channel)
     history = History(child.run_id, child.sequence, sink=uplink.event)
     guardian = child.make_guardian(child.config.symbols, child.config.limits, state=child.state, mutex=child.mutex,

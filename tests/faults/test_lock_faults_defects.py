@@ -71,7 +71,7 @@ def redis_url(monkeypatch: pytest.MonkeyPatch) -> str:
 def test_redis_lock_without_fencing_fails_and_with_fencing_passes(tmp_path: Path, redis_url: str,
                                                                    seed: int) -> None:
     """The worked example of why fencing matters (README): same lock, same pause, only the token differs."""
-    from examples.redis_lock_provider import factory, fenced_factory
+    from harness.examples.redis_lock_provider import factory, fenced_factory
 
     failures, examples = _lock_gate_failures(_run(tmp_path / "plain", factory, seed))
     assert any("Mutual exclusion" in line for line in failures), failures

@@ -24,16 +24,21 @@ ROUNDS = 2
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Verdict:
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the reference run writes its reports."""
+    return Path(tmp_path_factory.mktemp("lock_faults"))
+
+
+@pytest.fixture(scope="module")
+def reference(run_dir: Path) -> Verdict:
     """One lock_faults run: three symbols, two pauses past a 1 s lease."""
     from harness.report import write_reports
     from harness.run.scenario import execute, load
 
     scenario = load("lock_faults")
     config = scenario.configure(hb.small_config(seed=3), {"nemesis": {"rounds": ROUNDS}})
-    out = Path(tmp_path_factory.mktemp("lock_faults"))
-    verdict = execute(scenario, config, out)
-    write_reports(verdict, out)
+    verdict = execute(scenario, config, run_dir)
+    write_reports(verdict, run_dir)
     return verdict
 
 
@@ -52,12 +57,9 @@ def test_reference_passes_and_each_pause_bites(reference: Verdict) -> None:
     assert locks.pairs_faulted >= ROUNDS and locks.pairs_total == locks.pairs_balanced + locks.pairs_faulted
 
 
-def test_verify_log_lists_each_fault_window(reference: Verdict, tmp_path: Path) -> None:
+def test_verify_log_lists_each_fault_window(reference: Verdict, run_dir: Path) -> None:
     """VERIFY_LOG.txt has a [PHYSICAL_EVIDENCE] Faults section naming each pause, its target and effect."""
-    from harness.report import write_reports
-
-    write_reports(reference, tmp_path)
-    text = (tmp_path / "VERIFY_LOG.txt").read_text(encoding="utf-8")
+    text = (run_dir / "VERIFY_LOG.txt").read_text(encoding="utf-8")
     section = text.split("[PHYSICAL_EVIDENCE] Faults", 1)[1]
     assert "pause: declared 2x, injected 2x, healed 2x" in section
     assert "pause-1: pause of " in section and "stale write(s) rejected, 0 accepted" in section

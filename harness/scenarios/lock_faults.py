@@ -1,18 +1,20 @@
 """Faults on the lock path: holders paused past short leases, and proof that fencing holds.
 
-Every symbol trades through the ZeroMQ broker with short leases while a nemesis pauses one
-lock holder at a time (seeded) past its lease, until the broker expires it and another
-worker writes; then the holder wakes and goes on writing with its old token. The guarded
+Every symbol trades through the ZeroMQ broker (or ``--locks``) with short leases while a
+nemesis pauses one lock holder at a time (seeded) past its lease -- a stalled thread, or in
+process mode a ``SIGSTOP``ped worker process -- until the lock went on and another worker
+wrote; then the holder wakes and goes on writing with its old token. The guarded
 resources must reject those stale writes (> 0: proof each fault reached a writer) and accept
 none, no fill may be lost or doubled, and every declared fault must be injected, bite and
 heal -- a fault that never bit fails the run instead of passing it.
 """
 
 import functools
+import multiprocessing
 
 from harness.errors import ConfigError
-from harness.faults.pause import PausableGuardian, PauseNemesis
-from harness.history.log import History, LocalSequence
+from harness.faults.pause import PausableGuardian, PauseNemesis, ProcessStop, ThreadStop
+from harness.history.log import History, LocalSequence, SharedSequence
 from harness.judge.checks.faults import AREA, check_lock_faults, gate_lock_faults
 from harness.run.scenario import Scenario, ScenarioContext, Trial
 from harness.system.settings import ConcurrencyMode
@@ -21,16 +23,21 @@ from harness.system.settings import ConcurrencyMode
 def run(ctx: ScenarioContext) -> Trial:
     """One run under the nemesis; it ends when the nemesis has done every round."""
     config, nemesis_config = ctx.config.run, ctx.config.nemesis
-    if config.mode is not ConcurrencyMode.THREAD:
-        raise ConfigError(f"lock_faults: --mode {config.mode.value} is not supported yet (pause stalls a worker "
-                          f"thread; use --mode thread)")
-    nemesis = PauseNemesis(config.symbol_names, rounds=nemesis_config.rounds,
+    if config.mode is ConcurrencyMode.SINGLE:
+        raise ConfigError("lock_faults: --mode single has no second worker to take a paused holder's lock "
+                          "(use thread or process)")
+    process = config.mode is ConcurrencyMode.PROCESS
+    spawn = multiprocessing.get_context("spawn")
+    stop = ProcessStop(spawn, config.symbol_names, config.lock_lease_ms) if process else ThreadStop(config.lock_lease_ms)
+    # The workers end when the nemesis is done: an Event every worker process can read.
+    nemesis = PauseNemesis(config.symbol_names, stop, rounds=nemesis_config.rounds,
                            seed=config.seed if nemesis_config.seed is None else nemesis_config.seed,
-                           lease_ms=config.lock_lease_ms, interval=nemesis_config.interval)
-    history = History(ctx.run_id, LocalSequence(), sink=nemesis.observe)
+                           lease_ms=config.lock_lease_ms, interval=nemesis_config.interval,
+                           done=spawn.Event() if process else None)
+    history = History(ctx.run_id, SharedSequence.create(spawn) if process else LocalSequence(), sink=nemesis.observe)
     with nemesis.running(history):
         result = ctx.run_engine(history, stop=nemesis.done,
-                                guardian_factory=functools.partial(PausableGuardian, nemesis=nemesis))
+                                guardian_factory=functools.partial(PausableGuardian, stop=stop))
     events = result.events()
     return Trial(events, (check_lock_faults(events, nemesis_config.faults, nemesis_config.rounds),))
 

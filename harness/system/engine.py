@@ -39,6 +39,7 @@ from harness import schedule, userfiles
 from harness.errors import ConfigError
 from harness.history.events import (
     AGG_STATE,
+    FAULT_INJECT,
     FEED_END,
     LOCK_FAIL,
     LOCK_INFO,
@@ -449,7 +450,9 @@ def fencing_token(grant: Grant, name: str, client: LockClient) -> int | None:
 
 UPLINK_BATCH = 64  # items per message at most
 UPLINK_FLUSH_NS = 2_000_000  # a batch older than this goes out with the next item
-_LOCK_COMPLETIONS = frozenset({LOCK_OK, LOCK_FAIL, LOCK_INFO})
+# Sent at once: lock completions (the parent's view of who holds what), and a fault stopping
+# this worker (so everything it did before the stop precedes the fault in the history).
+_URGENT = frozenset({LOCK_OK, LOCK_FAIL, LOCK_INFO, FAULT_INJECT})
 
 
 class _Uplink:
@@ -458,7 +461,7 @@ class _Uplink:
     Items are sent in batches (one pickled list per message), in the order they were made:
     a batch goes out when it is full, when its oldest item is older than ``UPLINK_FLUSH_NS``,
     when a lock operation completes (so the parent's view of who holds what lags by at most
-    one critical section), and when the worker ends. A hard crash of the child loses at most
+    one critical section), when a fault stops the worker, and when the worker ends. A hard crash of the child loses at most
     the batch being collected.
     """
 
@@ -484,7 +487,7 @@ class _Uplink:
             self._batch = []
 
     def event(self, event: Event) -> None:
-        self._send(("event", event), urgent=event.kind in _LOCK_COMPLETIONS)
+        self._send(("event", event), urgent=event.kind in _URGENT)
 
     def replace(self, symbol, snapshot, *, worker, fence_token):
         self._send(("replace", symbol, snapshot, worker, fence_token))

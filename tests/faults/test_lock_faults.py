@@ -109,3 +109,15 @@ def test_lapsed_holds_are_excused_only_inside_a_fault(reference: Verdict) -> Non
     figures = check_locks(events).figures
     assert figures.pairs_faulted == 0
     assert any("unbalanced" in line for line in hb.failing(gate_locks(check_locks(events), Thresholds())))
+
+
+def test_process_mode_stops_worker_processes_and_passes(tmp_path: Path) -> None:
+    """Process mode: the paused worker is a SIGSTOPped process; every pause bites and every gate passes."""
+    from harness.run.scenario import execute, load
+
+    scenario = load("lock_faults")
+    config = scenario.configure(hb.small_config(seed=3, mode="process"), {"nemesis": {"rounds": ROUNDS}})
+    verdict = execute(scenario, config, tmp_path / "run")
+    assert verdict.passed, [(g.area, hb.failing(g)) for g in verdict.gates if not g.passed]
+    windows = check_lock_faults(verdict.events, ("pause",), ROUNDS).figures.windows
+    assert len(windows) == ROUNDS and all(w.bit and w.rejected >= 1 for w in windows)

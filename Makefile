@@ -43,9 +43,10 @@ bench: $(STAMP)
 sweep: $(STAMP)
 	$(BIN)/python -m bench.sweep $(ARGS)
 
-# Lock-path faults on 20 seeds: every pause must bite, its stale write be rejected, every gate PASS.
+# Lock-path faults on 20 seeds: every fault must bite, its stale write be rejected, every gate PASS.
 lock-faults-sweep: $(STAMP)
-	$(BIN)/harness sweep 'lock_faults seeds=1-20 modes=thread -- --nemesis pause' $(ARGS)
+	$(BIN)/harness sweep 'lock_faults seeds=1-20 modes=thread -- --nemesis pause,broker-restart' \
+		'lock_faults seeds=1-20 modes=process -- --nemesis pause' $(ARGS)
 
 clean:
 	rm -rf reports/*/ .pytest_cache

@@ -20,7 +20,7 @@ import os
 import random
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from harness.history.events import (
@@ -44,9 +44,10 @@ WORKER_ENDS = frozenset({WORKER_DONE, WORKER_ERROR, WORKER_HALTED, WORKER_STALLE
 Record = Callable[..., None]  # the guardian's recorder: (kind, worker, symbol, **payload)
 
 
-def announce(record: Record, worker: str, symbol: str, round_: int, lease_ms: int) -> None:
+def announce(record: Record, worker: str, symbol: str, row: str, lease_ms: int) -> None:
     """The stopping worker records the fault itself, so all it did before comes first in the history."""
-    record(FAULT_INJECT, WORKER, symbol, row=f"pause-{round_}", fault="pause", target=worker, lease_ms=lease_ms)
+    fault = row.rpartition("-")[0]
+    record(FAULT_INJECT, WORKER, symbol, row=row, fault=fault, target=worker, lease_ms=lease_ms)
 
 
 class Stop(Protocol):
@@ -55,8 +56,8 @@ class Stop(Protocol):
     def stall(self, worker: str, symbol: str, record: Record) -> None:
         """Called by the worker: if ``symbol`` is armed, record fault.inject and stop here."""
 
-    def arm(self, symbol: str | None, round_: int = 0) -> None:
-        """The next worker of ``symbol`` to reach the stall point stops there in ``round_`` (None: nobody)."""
+    def arm(self, symbol: str | None, row: str = "") -> None:
+        """The next worker of ``symbol`` to reach the stall point stops there for fault ``row`` (None: nobody)."""
 
     def wait_stopped(self, timeout: float) -> str | None:
         """The worker that stopped, once it has; None after ``timeout``."""
@@ -72,7 +73,7 @@ class ThreadStop:
         self._lease_ms = lease_ms
         self._cond = threading.Condition()
         self._armed: str | None = None
-        self._round = 0
+        self._row = ""
         self._stopped: str | None = None
 
     def stall(self, worker: str, symbol: str, record: Record) -> None:
@@ -81,14 +82,14 @@ class ThreadStop:
             if symbol != self._armed:
                 return
             self._armed, self._stopped = None, worker
-            announce(record, worker, symbol, self._round, self._lease_ms)
+            announce(record, worker, symbol, self._row, self._lease_ms)
             self._cond.notify_all()
             self._cond.wait_for(lambda: self._stopped != worker)
 
-    def arm(self, symbol: str | None, round_: int = 0) -> None:
+    def arm(self, symbol: str | None, row: str = "") -> None:
         """Arm ``symbol``; None disarms and ends a wait for a stop."""
         with self._cond:
-            self._armed, self._round = symbol, round_
+            self._armed, self._row = symbol, row
             self._cond.notify_all()
 
     def wait_stopped(self, timeout: float) -> str | None:
@@ -115,7 +116,7 @@ class ProcessStop:
     def __init__(self, ctx: Any, symbols: Sequence[str], lease_ms: int) -> None:
         self._symbols, self._lease_ms = tuple(symbols), lease_ms
         self._armed = ctx.Value("i", -1)  # index of the armed symbol; its lock guards the rest too
-        self._round = ctx.Value("i", 0, lock=False)
+        self._row = ctx.Array("c", 64, lock=False)
         self._pid = ctx.Value("i", 0)
         self._worker = ctx.Array("c", 128)
         self._stopping = ctx.Event()
@@ -126,14 +127,14 @@ class ProcessStop:
             if symbol not in self._symbols or self._armed.value != self._symbols.index(symbol):
                 return
             self._armed.value, self._pid.value, self._worker.value = -1, os.getpid(), worker.encode()[:127]
-        announce(record, worker, symbol, self._round.value, self._lease_ms)
+        announce(record, worker, symbol, self._row.value.decode(), self._lease_ms)
         self._stopping.set()
         os.kill(os.getpid(), signal.SIGSTOP)
 
-    def arm(self, symbol: str | None, round_: int = 0) -> None:
+    def arm(self, symbol: str | None, row: str = "") -> None:
         """Arm ``symbol``; None disarms and ends a wait for a stop."""
         with self._armed.get_lock():
-            self._round.value = round_
+            self._row.value = row.encode()[:63]
             self._armed.value = -1 if symbol is None else self._symbols.index(symbol)
         if symbol is None:
             self._stopping.set()
@@ -159,13 +160,20 @@ class ProcessStop:
 
 
 class PauseNemesis:
-    """Pauses one armed symbol's worker per round, past its lease; sets ``done`` after ``rounds``."""
+    """Stops one armed symbol's worker per fault, each of ``faults`` ``rounds`` times; then sets ``done``.
+
+    ``actions`` maps a fault to what is done while the holder is stopped (a pause does nothing
+    but wait; a broker restart restarts the broker under it).
+    """
 
     def __init__(self, symbols: Sequence[str], stop: Stop, *, rounds: int, seed: int, lease_ms: int,
-                 interval: float = 0.0, done: Any = None) -> None:
+                 interval: float = 0.0, done: Any = None, faults: Sequence[str] = ("pause",),
+                 actions: Mapping[str, Callable[[], None]] | None = None) -> None:
         self._symbols, self.stop, self._rounds, self._interval = tuple(symbols), stop, rounds, interval
+        self._faults, self._actions = tuple(faults), dict(actions or {})
         self._rng = random.Random(seed)
-        self._timeout = 5.0 + 5 * lease_ms / 1000
+        # Only a fault that can never bite waits this long (a waiter hears of a restarted broker late).
+        self._timeout = 20.0 + 5 * lease_ms / 1000
         self._cond = threading.Condition()
         self._target: str | None = None  # worker stopped now, from its fault.inject
         self._since = 0  # mono_ns of that fault.inject: writes made after it can bite
@@ -210,30 +218,33 @@ class PauseNemesis:
 
     def _run(self) -> None:
         try:
-            for round_ in range(1, self._rounds + 1):
-                if round_ > 1 and self._interval and self._wait(lambda: self._aborted, self._interval):
+            rows = [f"{fault}-{round_}" for round_ in range(1, self._rounds + 1) for fault in self._faults]
+            for i, row in enumerate(rows):
+                if i and self._interval and self._wait(lambda: self._aborted, self._interval):
                     return
                 live = [symbol for symbol in self._symbols if symbol not in self._gone]
-                if not live or not self._round(round_, self._rng.choice(live)):
+                if not live or not self._round(row, self._rng.choice(live)):
                     return
         finally:
             self.stop.arm(None)
             self.done.set()
 
-    def _round(self, round_: int, symbol: str) -> bool:
-        """One pause; False when the armed worker never stopped (the run is ending)."""
-        self.stop.arm(symbol, round_)
+    def _round(self, row: str, symbol: str) -> bool:
+        """One fault; False when the armed worker never stopped (the run is ending)."""
+        self.stop.arm(symbol, row)
         target = self.stop.wait_stopped(self._timeout)
         if target is None:
             return False
         # Its fault.inject reaches the history with (after) all it did before it stopped.
         self._wait(lambda: self._target == target or self._aborted, self._timeout)
+        if not self._aborted:
+            self._actions.get(row.rpartition("-")[0], lambda: None)()
         self._wait(lambda: self._overtaken or self._aborted, self._timeout)
         with self._cond:
             self._target = None
         self.stop.resume()
         assert self._history is not None
-        self._history.append(FAULT_HEAL, worker=WORKER, row=f"pause-{round_}", target=target)
+        self._history.append(FAULT_HEAL, worker=WORKER, row=row, target=target)
         return not self._aborted
 
     def _wait(self, predicate: Callable[[], bool], timeout: float) -> bool:

@@ -62,7 +62,15 @@ from harness.system.feed import seeded_feed
 from harness.system.guardian.risk import Guardian, GuardianSnapshot, Refusal, Reservation, state_size
 from harness.system.ledger import Ledger
 from harness.system.locks.fence import Fence, StaleToken
-from harness.system.locks.protocol import GLOBAL_LOCK, Grant, LockClient, LockError, LockProvider, symbol_lock
+from harness.system.locks.protocol import (
+    GLOBAL_LOCK,
+    Grant,
+    LockClient,
+    LockError,
+    LockProvider,
+    LockUnavailable,
+    symbol_lock,
+)
 from harness.system.model import ClosedTrade, Fill, Order, SymbolSpec, Tick
 from harness.system.ports import GuardianPort, LedgerPort, MetricsSink
 from harness.system.settings import ConcurrencyMode, RunConfig
@@ -387,10 +395,16 @@ class SymbolWorker:
                 # A failure inside the critical section must not leave exposure booked forever.
                 schedule.point("guardian.cancel")
                 self.shared.guardian.cancel(reservation, worker)
-            self.client.release(grant)
+            self._release(grant)
         if closed and self.shared.config.aggregation is Mode.INCREMENTAL:
             self._publish_deltas(closed)
         return None
+
+    def _release(self, grant: Grant) -> None:
+        """Give the grant back; a release the lock service refuses (the lease ran out, the broker
+        restarted) leaves nothing to give back -- the client recorded it, the checker judges it."""
+        with contextlib.suppress(LockError):
+            self.client.release(grant)
 
     def _settle(self, reservation: Reservation, fill: Fill, closed: Sequence[ClosedTrade], grant: Grant) -> Grant:
         """Book the fill in the guardian under the grant's global token; return the grant then held.
@@ -407,9 +421,15 @@ class SymbolWorker:
                                             fencing_token(grant, GLOBAL_LOCK, self.client))
                 return grant
             except StaleToken:
-                with contextlib.suppress(LockError):
-                    self.client.release(grant)
-                grant = self.client.acquire(self.names, self.shared.config.lock_timeout)
+                self._release(grant)
+                grant = self._reacquire()
+
+    def _reacquire(self, attempts: int = 3) -> Grant:
+        """Take the locks again for a fill already made: a request lost with its broker is retried."""
+        for _ in range(attempts - 1):
+            with contextlib.suppress(LockUnavailable):
+                return self.client.acquire(self.names, self.shared.config.lock_timeout)
+        return self.client.acquire(self.names, self.shared.config.lock_timeout)
 
     def _publish_deltas(self, closed: Sequence[ClosedTrade]) -> None:
         # Under the symbol lock only, as real engines do: updates of different symbols meet
@@ -422,7 +442,7 @@ class SymbolWorker:
                 schedule.point("aggregator.apply")
                 self.shared.aggregator.apply(self.spec.name, delta, worker=self.worker, fence_token=token)
         finally:
-            self.client.release(grant)
+            self._release(grant)
 
     def _publish_snapshot(self) -> None:
         # The seed's lesson: always push the final state when the symbol loop ends.
@@ -433,7 +453,7 @@ class SymbolWorker:
             schedule.point("aggregator.replace")
             self.shared.aggregator.replace(self.spec.name, snapshot, worker=self.worker, fence_token=token)
         finally:
-            self.client.release(grant)
+            self._release(grant)
 
 
 def fencing_token(grant: Grant, name: str, client: LockClient) -> int | None:

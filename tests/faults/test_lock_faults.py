@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 import harness.testing as hb
+from harness.faults.broker_restart import RestartableBroker
 from harness.history.log import Event
 from harness.judge.checks.faults import check_lock_faults, gate_lock_faults
 from harness.judge.checks.locks import check_locks
 from harness.judge.gates import gate_locks
 from harness.judge.thresholds import Thresholds
 from harness.run.scenario import Verdict
+from harness.system.locks.server import LockBroker
 
 ROUNDS = 2
 
@@ -121,3 +123,42 @@ def test_process_mode_stops_worker_processes_and_passes(tmp_path: Path) -> None:
     assert verdict.passed, [(g.area, hb.failing(g)) for g in verdict.gates if not g.passed]
     windows = check_lock_faults(verdict.events, ("pause",), ROUNDS).figures.windows
     assert len(windows) == ROUNDS and all(w.bit and w.rejected >= 1 for w in windows)
+
+
+class _ForgetfulBroker(RestartableBroker):
+    """Restarts without its state file: the new broker reissues tokens below the old one's (the defect)."""
+
+    def restart(self) -> None:
+        self._broker.stop()
+        self._broker = LockBroker(self.endpoint, history=self._history).start()
+
+
+def _restart_run(tmp_path: Path, seed: int) -> Verdict:
+    from harness.run.scenario import execute, load
+
+    scenario = load("lock_faults")
+    config = scenario.configure(hb.small_config(seed=seed), {"nemesis": {"faults": "broker-restart", "rounds": 1}})
+    return execute(scenario, config, tmp_path / f"restart-{seed}")
+
+
+def test_a_broker_restart_keeps_tokens_increasing_and_passes(tmp_path: Path) -> None:
+    """The broker is stopped under a holder and started from its state file: tokens of a new epoch, PASS."""
+    verdict = _restart_run(tmp_path, 4)
+    assert verdict.passed, [(g.area, hb.failing(g)) for g in verdict.gates if not g.passed]
+    stop = hb.first(verdict.events, "broker.stop")
+    later = [t for e in hb.where(verdict.events, "broker.grant") if e.seq > stop.seq
+             for t in e.payload["tokens"].values()]
+    assert later and min(later) >> 32 == stop.payload["epoch"] + 1  # the next epoch's tokens, above all before
+    (window,) = check_lock_faults(verdict.events, ("broker-restart",), 1).figures.windows
+    assert window.bit and window.rejected >= 1
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_broker_reissuing_lower_tokens_after_restart_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             seed: int) -> None:
+    """A restart that forgets the state file gives tokens below earlier ones: Lock Atomicity FAILs."""
+    monkeypatch.setattr("harness.scenarios.lock_faults.RestartableBroker", _ForgetfulBroker)
+    verdict = _restart_run(tmp_path, seed)
+    gate = next(g for g in verdict.gates if g.area == "Lock Atomicity")
+    assert any("token order errors" in line for line in hb.failing(gate)), hb.failing(gate)
+    assert gate.counterexamples["token_order_errors"]

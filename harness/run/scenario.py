@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
-import importlib.metadata
 import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from harness.judge.checks.feed_coverage import AREA as COVERAGE_AREA
 from harness.judge.checks.feed_coverage import check_feed_coverage, feed_ended, gate_feed_coverage
 from harness.judge.evidence import Evidence
 from harness.judge.gates import GateResult, Outcome, outcome, unified
+from harness.run.catalog import available
 from harness.run.config import HarnessConfig, harness_config
 from harness.run.guard import AREA as RUN_AREA
 from harness.run.guard import gate_run, guarded
@@ -248,22 +248,6 @@ def make_dir(path: Path) -> Path:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot create the report directory: {exc.strerror or exc}") from None
     return path
-
-
-SCENARIO_GROUP = "harness.scenarios"
-
-
-def available() -> dict[str, str]:
-    """Scenario targets (``module:SCENARIO``) by name, from the ``harness.scenarios`` entry-point group.
-
-    The packaged scenarios register there exactly as a user's package does (pyproject.toml),
-    so there is one registry; a name registered twice is an error naming both targets.
-    """
-    found: dict[str, str] = {}
-    for entry in importlib.metadata.entry_points(group=SCENARIO_GROUP):
-        if found.setdefault(entry.name, entry.value) != entry.value:
-            raise ConfigError(f"scenario {entry.name!r} is registered twice: {found[entry.name]} and {entry.value}")
-    return dict(sorted(found.items()))
 
 
 def load(name: str) -> Scenario:

@@ -38,6 +38,8 @@ def judged(path: Path, scenario_name: str | None = None, config_file: Path | Non
     """
     chosen = parse_areas(areas)
     checked, document = read_run(path, lenient)
+    for note in checked.notes:
+        print(f"note: {note}")
     name = scenario_name or document.get("scenario")
     recorded = None if scenario_name else recorded_plan(document, load_thresholds(config_file))
     if recorded is not None:

@@ -186,6 +186,8 @@ def print_verdict(verdict: Verdict, out: Path | None = None) -> None:
     for line in [] if delivery is None or delivery.complete else delivery_lines(delivery):
         console.print(line)
     console.print(f"[UnifiedGate] {verdict.scenario.name.upper()} {verdict.status}")
+    if verdict.interruption is not None:
+        console.print(verdict.interruption)
     if out is not None:
         console.print(f"report: {out}")
     if not verdict.passed:

@@ -82,7 +82,8 @@ def _failing(evidence: Evidence[object], names: Sequence[str]) -> dict[str, tupl
 def gate_locks(ev: Evidence[LockFigures], t: Thresholds) -> GateResult:
     """ZMQ lock atomicity: balance, orphans, state machine, exclusion, fencing, wait-or-die, linearizability."""
     f = ev.figures
-    unbalanced = f.pairs_total - f.pairs_balanced
+    unbalanced = f.pairs_total - f.pairs_balanced - f.pairs_faulted
+    faulted = f", {f.pairs_faulted} ended by a lease expiry under an injected fault" if f.pairs_faulted else ""
     lin = f.linearizable
     service = f.lock_service
     lines = (
@@ -91,9 +92,9 @@ def gate_locks(ev: Evidence[LockFigures], t: Thresholds) -> GateResult:
         Line(f.acquires > 0, f"Total Lock Events: {f.acquires + f.releases} "
                              f"({f.acquires} ACQUIRE + {f.releases} RELEASE), {f.events_total} recorded"),
         Line(unbalanced <= t.max_unbalanced_pairs,
-             f"All lock pairs balanced: {f.pairs_balanced}/{f.pairs_total} match"
+             f"All lock pairs balanced: {f.pairs_balanced}/{f.pairs_total} match{faulted}"
              if unbalanced == 0 else f"Lock pairs balanced: {f.pairs_balanced}/{f.pairs_total} "
-                                    f"({unbalanced} unbalanced, allowed {t.max_unbalanced_pairs})"),
+                                    f"({unbalanced} unbalanced, allowed {t.max_unbalanced_pairs}{faulted})"),
         Line(f.orphaned_locks <= t.max_orphaned_locks, f"Orphaned locks: {f.orphaned_locks}"),
         Line(f.state_errors == 0, f"EFSM state errors: {f.state_errors}"),
         Line(f.overlaps <= t.max_overlaps,

@@ -35,6 +35,7 @@ def verify_log(verdict: Verdict, artefacts: Sequence[str]) -> str:
         f"Run: {verdict.run_id} (seed {run.seed}, mode {run.mode.value}, symbols {', '.join(run.symbol_names)})",
         f"Status: {_mark(verdict.passed)} {verdict.status}",
         *_delivery(verdict),
+        *([] if verdict.interruption is None else [f"Run: ❌ {verdict.interruption}"]),
         "",
     ]
     lines += _banner("VERIFICATION RESULTS") + [""]
@@ -71,6 +72,7 @@ def physical_evidence(verdict: Verdict) -> str:
     """The text of PHYSICAL_EVIDENCE.md: every gate's lines and its counterexamples."""
     out = [f"# Physical evidence: {verdict.scenario.title}", "",
            f"- Run: `{verdict.run_id}`", f"- Status: **{verdict.status}**",
+           *([] if verdict.interruption is None else [f"- {verdict.interruption}"]),
            f"- Reproduce: `{verdict.command}`", ""]
     for gate in verdict.gates:
         out += _gate_section(gate)

@@ -58,6 +58,8 @@ def _command_flags(config: pytest.Config, explicit: dict[str, Any]) -> list[str]
 
 # The `harness run` flags a controlled run takes, and their defaults (harness.cli.schedules).
 CONTROLLED = {"schedules": None, "replay_schedule": None, "first_schedule": 0, "strategy": None, "depth": None}
+# The --nemesis flags, as keywords, and their keys in the [nemesis] table.
+NEMESIS = {"nemesis": "faults", "nemesis_seed": "seed", "nemesis_interval": "interval", "nemesis_rounds": "rounds"}
 
 
 def _plugin_flags(plugins: Any) -> list[str]:
@@ -77,8 +79,9 @@ def harness_scenario(request: pytest.FixtureRequest, record_property):
 
     Takes what ``harness run`` takes, as keywords: run settings (``trades=5``, ``mode="process"``,
     any ``--set`` key), ``gates={...}`` (``--gate``), components by port (``locks="my.mod:factory"``
-    or a callable), ``out=`` and the controlled-run flags (``schedules=100``, ``strategy=``,
-    ``depth=``, ``first_schedule=``, ``replay_schedule=``).
+    or a callable), ``out=``, the nemesis (``nemesis="pause"``, ``nemesis_seed=``, ``nemesis_interval=``,
+    ``nemesis_rounds=``) and the controlled-run flags (``schedules=100``, ``strategy=``, ``depth=``,
+    ``first_schedule=``, ``replay_schedule=``).
     """
     from harness.cli import schedules
     from harness.report import write_reports
@@ -98,6 +101,9 @@ def harness_scenario(request: pytest.FixtureRequest, record_property):
         plugins = Plugins.of(**{name: settings.pop(name) for name in PORTS if name in settings})
         controlled = {**CONTROLLED, **{k: settings.pop(k) for k in CONTROLLED if k in settings}}
         explicit = _settings(config)
+        nemesis = {key: settings.pop(word) for word, key in NEMESIS.items() if word in settings}
+        if nemesis:
+            explicit["nemesis"] = nemesis
         if settings:
             explicit.setdefault("run", {}).update(settings)
         if gates:

@@ -137,3 +137,12 @@ def test_harness_scenario_refuses_a_controlled_flag_without_schedules(harness_sc
 
     with pytest.raises(ConfigError, match="add --schedules N"):
         harness_scenario(load("component_contention"), strategy="random", out=tmp_path / "run")
+
+
+def test_harness_scenario_takes_the_nemesis_flags_as_the_cli_does(harness_scenario, tmp_path):
+    from harness.errors import ConfigError
+    from harness.run.scenario import load
+
+    # The same refusal `harness run multi_symbol_stress --nemesis pause` gives, not "unknown setting".
+    with pytest.raises(ConfigError, match="--nemesis: scenario multi_symbol_stress cannot inject pause"):
+        harness_scenario(load("multi_symbol_stress"), nemesis="pause", nemesis_rounds=2, out=tmp_path / "run")

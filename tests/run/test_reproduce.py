@@ -146,3 +146,23 @@ def test_harness_scenario_takes_the_nemesis_flags_as_the_cli_does(harness_scenar
     # The same refusal `harness run multi_symbol_stress --nemesis pause` gives, not "unknown setting".
     with pytest.raises(ConfigError, match="--nemesis: scenario multi_symbol_stress cannot inject pause"):
         harness_scenario(load("multi_symbol_stress"), nemesis="pause", nemesis_rounds=2, out=tmp_path / "run")
+
+
+def test_every_harness_run_flag_has_a_harness_scenario_keyword():
+    """A flag added to `harness run` without a way to give it from pytest fails here."""
+    import argparse
+    import dataclasses
+
+    from harness.cli.run import add_arguments
+    from harness.pytest.plugin import CONTROLLED, NEMESIS
+    from harness.system.ports import PORTS
+    from harness.system.settings import RunConfig
+
+    run_parser = argparse.ArgumentParser()
+    add_arguments(run_parser)
+    dests = {a.dest for a in run_parser._actions if a.dest != "help"}
+    keywords = {*PORTS, *CONTROLLED, *NEMESIS, "out", "gates", *(f.name for f in dataclasses.fields(RunConfig))}
+    # The scenario is the first argument, --config is --harness-config, --set KEY is any keyword,
+    # and a live API is not something a test item serves.
+    elsewhere = {"name", "config", "settings", "serve", "token"}
+    assert dests - keywords - elsewhere == set()

@@ -19,6 +19,7 @@ from harness._version import __version__
 from harness.history.events import f
 from harness.history.log import write_jsonl
 from harness.history.stresslog import write_log
+from harness.judge.checks.delivery import Delivery, check_delivery
 from harness.judge.checks.perf import AREA as PERF_AREA
 from harness.judge.checks.perf import LatencySummary, PerfFigures, SymbolPerformance
 from harness.judge.checks.pnl import AREA as PNL_AREA
@@ -89,6 +90,8 @@ class EvidenceDocument:
     gates: tuple[GateRecord, ...] = f("each gate's verdict, in report order")
     metrics: Metrics = f("the headline figures")
     evidence: Mapping[str, AreaRecord] = f("each area's figures and counterexamples, by area name")
+    delivery: Delivery | None = f("what was asked and not delivered, and whether the seed reproduces the run "
+                                  "(null for a history without run.start)", default=None)
 
 
 def gate_record(gate: GateResult) -> GateRecord:
@@ -125,6 +128,7 @@ def evidence_document(verdict: Verdict) -> EvidenceDocument:
         gates=tuple(gate_record(g) for g in verdict.gates),
         metrics=metrics(verdict),
         evidence={ev.area: AreaRecord(ev.figures, ev.violations) for ev in verdict.evidence},
+        delivery=check_delivery(verdict.events),
     )
 
 

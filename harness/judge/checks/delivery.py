@@ -62,7 +62,9 @@ class Delivery:
     stopped_early: Mapping[str, EarlyStop] = f("symbols stopped before the ask, by symbol")
     refused: Mapping[str, int] = f("orders the guardian refused, by reason", "count")
     global_trips: int = f("global breaker trips (a decision on the sum over symbols)", "count")
-    mode: str | None = f("thread, process or single, as run.start says", default=None)
+    mode: str | None = f("thread, process or single, as run.start says")
+    reproducible: bool = f("the seed reproduces per-symbol trades and PnL: sized in trades, and no decision "
+                           "depended on how the symbols' workers interleaved (single mode: fixed order)")
 
     @property
     def complete(self) -> bool:
@@ -72,13 +74,12 @@ class Delivery:
     @property
     def cross_symbol_decisions(self) -> int:
         """Decisions taken on the sum over symbols, which depends on the interleaving."""
-        return self.refused.get(GLOBAL_REFUSAL, 0) + self.global_trips
+        return _cross_symbol(self.refused, self.global_trips)
 
-    @property
-    def reproducible(self) -> bool:
-        """True when the seed reproduces per-symbol trades and PnL: sized in trades, and no decision
-        depended on how the symbols' workers interleaved."""
-        return self.duration_asked is None and (self.cross_symbol_decisions == 0 or self.mode == "single")
+
+def _cross_symbol(refused: Mapping[str, int], global_trips: int) -> int:
+    return refused.get(GLOBAL_REFUSAL, 0) + global_trips
+
 
 
 def check_delivery(events: Sequence[Event]) -> Delivery | None:
@@ -97,8 +98,10 @@ def check_delivery(events: Sequence[Event]) -> Delivery | None:
                 stopped[event.symbol] = EarlyStop(EARLY_STOPS[event.kind], round(at_s, 1), trades[event.symbol])
     refused = Counter(str(e.payload.get("reason")) for e in events if e.kind == RISK_REFUSE)
     global_trips = sum(1 for e in events if e.kind == RISK_TRIP and e.payload.get("scope") == "global")
+    mode = start.payload.get("mode")
+    reproducible = asked_s is None and (_cross_symbol(refused, global_trips) == 0 or mode == "single")
     return Delivery(len(start.payload.get("symbols") or ()), asked_trades, asked_s, stopped, dict(refused),
-                    global_trips, start.payload.get("mode"))
+                    global_trips, mode, reproducible)
 
 
 def delivery_lines(d: Delivery) -> list[str]:

@@ -89,3 +89,11 @@ def test_a_single_mode_run_reproduces_its_global_decisions_in_single_mode_only(c
     delivery = check_delivery(events)
     assert delivery.reproducible
     assert "yes in single mode only" in delivery_lines(delivery)[-1]
+
+
+def test_evidence_json_records_the_delivery_and_whether_the_seed_reproduces_the_run(tmp_path):
+    from harness.testing import evidence_json, run_scenario
+
+    run_scenario(tmp_path / "run", trades=3)
+    delivery = evidence_json(tmp_path / "run")["delivery"]
+    assert (delivery["trades_asked"], delivery["stopped_early"], delivery["reproducible"]) == (3, {}, True)

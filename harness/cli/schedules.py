@@ -148,7 +148,8 @@ def controlled(args: argparse.Namespace, scenario: Scenario, config: HarnessConf
         chunk = ["--first-schedule", str(args.first_schedule)] if args.first_schedule else []
         command = _command(scenario, config, [*flags, "--replay-schedule", str(out / "schedule.json")]
                            if exploration.failure else [*flags, "--schedules", str(args.schedules), *chunk])
-    return Verdict(scenario, config, out.name, (gate,), (evidence,), execution.outcome.events, started, command)
+    return Verdict(scenario, config, out.name, (gate,), (evidence,), execution.outcome.events, started, command,
+                   plugins=plugins.named())
 
 
 def _command(scenario: Scenario, config: HarnessConfig, flags: list[str]) -> str:

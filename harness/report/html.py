@@ -139,7 +139,7 @@ def from_verdict(verdict: Verdict) -> ReportData:
     return ReportData(verdict.scenario.name, verdict.run_id, verdict.status, verdict.gates,
                       figures_of(verdict.evidence, PERF_AREA, PerfFigures),
                       figures_of(verdict.evidence, LOCK_AREA, LockFigures), verdict.events,
-                      verdict.command, run_settings(verdict.config), violations)
+                      verdict.command, run_settings(verdict.config, verdict.plugins), violations)
 
 
 def from_saved(path: Path) -> ReportData:

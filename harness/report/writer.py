@@ -86,7 +86,7 @@ class EvidenceDocument:
                                 "null when it ran to its end")
     reproduce: str = f("the command that reruns the run")
     areas: tuple[str, ...] = f("the registry areas judged; what `harness check` re-judges without the scenario")
-    config: Mapping[str, Any] = f("every run setting and gate threshold, dotted keys")
+    config: Mapping[str, Any] = f("every run setting and gate threshold, and each plug-in as given (plugins.PORT), dotted keys")
     gates: tuple[GateRecord, ...] = f("each gate's verdict, in report order")
     metrics: Metrics = f("the headline figures")
     evidence: Mapping[str, AreaRecord] = f("each area's figures and counterexamples, by area name")
@@ -124,7 +124,7 @@ def evidence_document(verdict: Verdict) -> EvidenceDocument:
         interrupted=verdict.interrupted,
         reproduce=verdict.command,
         areas=tuple(verdict.scenario.areas),  # what `harness check` re-judges, without loading the scenario
-        config=run_settings(verdict.config),
+        config=run_settings(verdict.config, verdict.plugins),
         gates=tuple(gate_record(g) for g in verdict.gates),
         metrics=metrics(verdict),
         evidence={ev.area: AreaRecord(ev.figures, ev.violations) for ev in verdict.evidence},

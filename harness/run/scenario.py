@@ -194,6 +194,7 @@ class Verdict:
     command: str
     interrupted: str | None = None  # the signal that ended the run early (SIGTERM, ...)
     history_written: bool = False  # events.jsonl already holds exactly ``events`` (streamed during the run)
+    plugins: Mapping[str, str] = field(default_factory=dict)  # port -> the plug-in as the user gave it
 
     @property
     def passed(self) -> bool:
@@ -280,7 +281,7 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     gates = judge(evidence, config.gates, extra_gates)
     return Verdict(scenario, config, run_id, gates, evidence, trial.events,
                    started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags),
-                   None if stop is None else stop.signal_name, journal.holds(trial.events))
+                   None if stop is None else stop.signal_name, journal.holds(trial.events), plugins.named())
 
 
 def make_dir(path: Path) -> Path:

@@ -178,6 +178,9 @@ def test_a_class_from_a_plugin_file_reaches_process_mode_workers_and_is_named_by
                  "--locks", "my/locks.py:factory"]) == 0
     log = (out / "VERIFY_LOG.txt").read_text(encoding="utf-8")
     assert "Lock service: my/locks.py:MyLocks" in log
+    assert "Plug-ins: --locks my/locks.py:factory" in log.splitlines()
+    config = json.loads((out / "evidence.json").read_text(encoding="utf-8"))["config"]
+    assert config["plugins.locks"] == "my/locks.py:factory"
 
 
 def test_a_plugin_files_module_name_is_its_path_so_any_process_imports_it(tmp_path):

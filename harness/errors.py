@@ -54,7 +54,11 @@ def exit_code(exc: BaseException) -> int:
     return exc.exit_code if isinstance(exc, HarnessError) else EXIT_BAD_INPUT
 
 
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
+
+
 def one_line(message: object) -> str:
-    """``message`` on one printable line: newlines folded, text that cannot be encoded escaped."""
-    text = " ".join(str(message).split())
+    """``message`` on one printable line: newlines folded; control bytes (NUL, ESC) and text that cannot be
+    encoded escaped."""
+    text = " ".join(str(message).split()).translate(_CONTROL)
     return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -35,6 +35,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.history.log import Event
+from harness.system.guardian.writer import Unstorable
 
 DAY = dt.timedelta(days=1)
 IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -72,10 +73,14 @@ class EventStore:
         self.dialect.run(self.dialect.setup)
 
     def write(self, events: Sequence[Event]) -> None:
-        """Insert a batch; rows already stored are skipped."""
+        """Insert a batch; rows already stored are skipped; ``Unstorable`` when the server refuses the data."""
         if events:
             rows = [_row(e) for e in events]
-            self.dialect.run(lambda conn: self.dialect.insert(conn, rows))
+            refused: tuple[type[Exception], ...] = (UnicodeEncodeError, *self.dialect.data_errors())
+            try:
+                self.dialect.run(lambda conn: self.dialect.insert(conn, rows))
+            except refused as exc:
+                raise Unstorable(f"{self.name} refused the data: {type(exc).__name__}: {exc}") from exc
 
     def read_events(self, run_id: str) -> list[Event]:
         """The stored events of one run, in seq order (duplicates, if any, kept)."""
@@ -133,6 +138,10 @@ class _Dialect(abc.ABC):
         """Call ``fn(connection)`` in a transaction and return its result."""
 
     @abc.abstractmethod
+    def data_errors(self) -> tuple[type[Exception], ...]:
+        """What the backend raises for data it cannot hold (a NUL in PostgreSQL text), not for an outage."""
+
+    @abc.abstractmethod
     def setup(self, conn: Any) -> None:
         """Create the table (and partitioning) idempotently."""
 
@@ -178,6 +187,10 @@ class SQLiteDialect(_Dialect):
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._lock = threading.Lock()
+
+    def data_errors(self) -> tuple[type[Exception], ...]:
+        """sqlite3's data errors."""
+        return (sqlite3.DataError,)
 
     def run(self, fn: Callable[[Any], Any]) -> Any:
         with self._lock:
@@ -243,6 +256,12 @@ class PostgresDialect(_Dialect):
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.dsn, connect_timeout=max(1, int(self.timeout_s)))
         return self._conn
+
+    def data_errors(self) -> tuple[type[Exception], ...]:
+        """psycopg's data errors (a NUL in text, an untranslatable character, a value out of range)."""
+        import psycopg
+
+        return (psycopg.DataError,)
 
     def run(self, fn: Callable[[Any], Any]) -> Any:
         box: dict[str, Any] = {}

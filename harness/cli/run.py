@@ -35,6 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{plugin}", metavar="MODULE:FACTORY",
                        help="price files: csv:PATH or SYMBOL=FILE,... -- or your own feed factory" if plugin == "feed"
                        else f"use your own {plugin} (see docs/PLUGINS.md)")
+    p.add_argument("--nemesis", metavar="FAULTS",
+                   help="inject lock-path faults: pause,partition,delay,broker-restart,clock-jump (see lock_faults)")
+    p.add_argument("--nemesis-seed", type=positive_int, help="seed of the nemesis's targets (default: --seed)")
+    p.add_argument("--nemesis-interval", type=positive_float, help="seconds between two injected faults")
+    p.add_argument("--nemesis-rounds", type=positive_int, help="injections of each fault (default 3)")
     p.add_argument("--until-feed-ends", action="store_true", default=None,
                    help="--trades is an upper bound: a price file that ends first is not a failure")
     p.add_argument("--serve", nargs="?", const=8787, type=port, metavar="PORT",
@@ -65,6 +70,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
             run[key] = value
     if _data_feed(args):
         run["feed"] = args.feed
+    nemesis = {key: value for key in ("faults", "seed", "interval", "rounds")
+               if (value := getattr(args, "nemesis" if key == "faults" else f"nemesis_{key}", None)) is not None}
+    if nemesis:
+        explicit["nemesis"] = nemesis
     return {**explicit, "run": run} if run else explicit
 
 
@@ -146,7 +155,7 @@ def _live(args: argparse.Namespace) -> Iterator[Callable[[Any], None] | None]:
         source = LiveSource()
         server = start(source, token, port=args.serve)
     except ImportError as exc:
-        raise UsageError(f"--serve: the API needs fastapi and uvicorn (pip install 'harness[api]'): {exc}") from None
+        raise UsageError(f"--serve: the API needs fastapi and uvicorn (pip install 'trading-harness[api]'): {exc}") from None
     except (OSError, OverflowError) as exc:
         raise UsageError(f"--serve: cannot listen on 127.0.0.1:{args.serve}: {exc}") from None
     print(f"live: {server.url} (Guardian API: /health /guardian /metrics /alerts /audit /docs)", flush=True)

@@ -80,7 +80,7 @@ class EvidenceDocument:
     mode: str = f("thread, process or single")
     symbols: tuple[str, ...] = f("symbols traded")
     started: str = f("UTC start time")
-    status: Literal["PASS", "FAIL"] = f("the UnifiedGate")
+    status: Literal["PASS", "FAIL", "NOTHING JUDGED"] = f("the UnifiedGate; NOTHING JUDGED when no gate judged anything")
     interrupted: str | None = f("the signal that stopped the run early (SIGINT, SIGTERM, SIGHUP); "
                                 "null when it ran to its end")
     reproduce: str = f("the command that reruns the run")

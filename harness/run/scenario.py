@@ -18,16 +18,17 @@ import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
+from harness.faults.lock_nemesis import NemesisConfig, refuse_undeclared
 from harness.history.journal import Journal
 from harness.history.log import Event, History, new_sequence
 from harness.judge.areas import STANDARD_AREAS, Gate, evaluate, judge
 from harness.judge.checks.feed_coverage import AREA as COVERAGE_AREA
 from harness.judge.checks.feed_coverage import check_feed_coverage, feed_ended, gate_feed_coverage
 from harness.judge.evidence import Evidence
-from harness.judge.gates import GateResult, unified
+from harness.judge.gates import GateResult, Outcome, outcome, unified
 from harness.run.config import HarnessConfig, harness_config
 from harness.run.guard import AREA as RUN_AREA
 from harness.run.guard import gate_run, guarded
@@ -59,7 +60,8 @@ class ScenarioContext:
         """The lock service of this run: a plugin's (closed at the end), or a ZeroMQ broker on loopback."""
         if self.plugins.locks is not None:
             return owned(self.plugins.locks(self.config.run, history))
-        return broker_service(history, self.out_dir / "broker.state", self.config.run.seed)
+        run = self.config.run
+        return broker_service(history, self.out_dir / "broker.state", run.seed, run.lock_lease_ms)
 
     def run_engine(self, history: History | None = None, persistence: Persistence | None = None,
                    **kwargs: Any) -> RunResult:
@@ -122,7 +124,7 @@ def owned(component: Any) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def broker_service(history: History, state_file: Path, seed: int) -> Iterator[LockProvider]:
+def broker_service(history: History, state_file: Path, seed: int, lease_ms: int = 10_000) -> Iterator[LockProvider]:
     """A ZeroMQ lock broker on a free loopback port, for the run's duration.
 
     A history numbered across processes gets a broker process of its own (off the GIL of
@@ -136,10 +138,10 @@ def broker_service(history: History, state_file: Path, seed: int) -> Iterator[Lo
     state_file.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(history.sequence, SharedSequence):
         with broker_process(history, state_file) as endpoint:
-            yield ZmqLockProvider(endpoint, seed=seed)
+            yield ZmqLockProvider(endpoint, seed=seed, lease_ms=lease_ms)
         return
     with LockBroker("tcp://127.0.0.1:0", state_file=state_file, history=history) as broker:
-        yield ZmqLockProvider(broker.endpoint, seed=seed)
+        yield ZmqLockProvider(broker.endpoint, seed=seed, lease_ms=lease_ms)
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,7 @@ class Scenario:
     accepts: frozenset[str] = ENGINE_PARTS
     needs: Mapping[str, type] = field(default_factory=dict)  # stricter ports by flag (see harness.system.ports)
     workload: Callable[[HarnessConfig, Plugins], Any] | None = None  # controlled runs (default: the engine's)
+    faults: frozenset[str] = frozenset()  # lock-path faults its nemesis can inject (--nemesis)
 
     def refuse_unhonoured(self, plugins: Plugins) -> None:
         """A plug-in this scenario would not use is an error, never silently ignored."""
@@ -198,9 +201,9 @@ class Verdict:
         return unified(self.gates)
 
     @property
-    def status(self) -> Literal["PASS", "FAIL"]:
-        """"PASS" or "FAIL"."""
-        return "PASS" if self.passed else "FAIL"
+    def status(self) -> Outcome:
+        """"PASS", "FAIL" or "NOTHING JUDGED" (no gate judged anything; that is never a pass)."""
+        return outcome(self.gates)
 
     @property
     def interruption(self) -> str | None:
@@ -224,7 +227,21 @@ def reproduce_command(scenario: str, config: HarnessConfig, extra: Sequence[str]
     words = ["harness", "run", scenario, "--seed", str(run.seed), "--symbols", ",".join(run.symbol_names),
              "--mode", run.mode.value]
     words += ["--trades", str(run.trades)] if run.trades is not None else ["--duration", str(run.duration)]
-    return shlex.join([*words, *extra])
+    return shlex.join([*words, *nemesis_flags(config.nemesis), *extra])
+
+
+def nemesis_flags(nemesis: NemesisConfig) -> list[str]:
+    """The flags that declare the same nemesis (none without faults)."""
+    if not nemesis.faults:
+        return []
+    flags = ["--nemesis", ",".join(nemesis.faults)]
+    if nemesis.seed is not None:
+        flags += ["--nemesis-seed", str(nemesis.seed)]
+    if nemesis.interval:
+        flags += ["--nemesis-interval", str(nemesis.interval)]
+    if nemesis.rounds != NemesisConfig.rounds:
+        flags += ["--nemesis-rounds", str(nemesis.rounds)]
+    return flags
 
 
 def run_dir_name(scenario: str, seed: int, now: _dt.datetime | None = None) -> str:
@@ -243,6 +260,7 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     signal sets it; the verdict then judges what ran, and says so.
     """
     scenario.refuse_unhonoured(plugins)
+    refuse_undeclared(scenario.name, config.nemesis.faults, scenario.faults)
     plugins = plugins.replaced(**{name: dataclasses.replace(plugin, product=scenario.needs[name])
                                   for name, plugin in plugins.given().items() if name in scenario.needs})
     started = _dt.datetime.now(_dt.UTC)

@@ -40,11 +40,16 @@ from harness.system.guardian.writer import Unstorable
 DAY = dt.timedelta(days=1)
 IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 PARTITION = re.compile(r"^events_p(\d{8})$")
+HARNESS_TABLE = re.compile(r"^events(_default|_p\d{8})?$")  # what setup creates in a run's schema
 COLUMNS = ("run_id", "seq", "ts", "mono_ns", "worker", "symbol", "kind", "payload")
 
 
 class StoreError(HarnessError, RuntimeError):
     """The store cannot be set up or written; the message says why."""
+
+
+class NotOwned(StoreError):
+    """The store holds what is not the caller's run's: left untouched."""
 
 
 def database_url_from_env(env: Mapping[str, str] = os.environ) -> str | None:
@@ -75,8 +80,11 @@ class EventStore:
     def write(self, events: Sequence[Event]) -> None:
         """Insert a batch; rows already stored are skipped; ``Unstorable`` when the server refuses the data."""
         if events:
-            rows = [_row(e) for e in events]
-            refused: tuple[type[Exception], ...] = (UnicodeEncodeError, *self.dialect.data_errors())
+            try:
+                rows = [_row(e) for e in events]
+            except (ValueError, OverflowError) as exc:  # a wall time that is no time: this event, not an outage
+                raise Unstorable(f"{self.name}: not a storable event: {type(exc).__name__}: {exc}") from exc
+            refused: tuple[type[Exception], ...] = (UnicodeEncodeError, OverflowError, *self.dialect.data_errors())
             try:
                 self.dialect.run(lambda conn: self.dialect.insert(conn, rows))
             except refused as exc:
@@ -109,6 +117,19 @@ class EventStore:
     def drop(self) -> None:
         """Remove everything this store created (a run's schema on a shared server)."""
         self.dialect.run(self.dialect.drop)
+
+    def foreign(self, run_id: str) -> str | None:
+        """What in this store is not ``run_id``'s (another run's events, tables the harness never makes), or None."""
+        return self.dialect.run(lambda conn: self.dialect.foreign(conn, run_id))
+
+    def drop_owned(self, run_id: str) -> None:
+        """``drop``, only when the store holds nothing but ``run_id``'s events (StoreError naming what else)."""
+        def checked(conn: Any) -> None:
+            found = self.dialect.foreign(conn, run_id)
+            if found is not None:
+                raise NotOwned(f"{found}: not run {run_id}'s, left untouched")
+            self.dialect.drop(conn)
+        self.dialect.run(checked)
 
     def close(self) -> None:
         """Close the connection."""
@@ -164,6 +185,10 @@ class _Dialect(abc.ABC):
     def partitions(self, conn: Any) -> list[str]:
         """Partition names (none by default)."""
         return []
+
+    def foreign(self, conn: Any, run_id: str) -> str | None:
+        """What the store holds that is not ``run_id``'s (None: nothing, or nothing it can tell)."""
+        return None
 
     def create_sql(self, key_type: str, time_type: str, json_type: str) -> str:
         return (
@@ -316,6 +341,25 @@ class PostgresDialect(_Dialect):
             for row in rows:
                 copy.write_row(row)
         conn.execute(self.insert_sql(f"SELECT {', '.join(COLUMNS)} FROM stage"))
+
+    def foreign(self, conn: Any, run_id: str) -> str | None:
+        """Tables the harness never makes, or events of another run, in this schema."""
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (self.schema,)).fetchall()]
+        strange = sorted(t for t in tables if not HARNESS_TABLE.match(t))
+        if strange:
+            return f"schema {self.schema} holds tables the harness never makes ({', '.join(strange[:3])})"
+        if "events" not in tables:
+            return None
+        import psycopg
+
+        try:
+            with conn.transaction():  # a savepoint: the table may go meanwhile (an abandoned connection's late drop)
+                runs = [r[0] for r in conn.execute(f"SELECT DISTINCT run_id FROM {self.table} LIMIT 2").fetchall()]
+        except psycopg.errors.UndefinedTable:
+            return None
+        other = next((r for r in runs if r != run_id), None)
+        return None if other is None else f"schema {self.schema} holds events of run {other!r}"
 
     def partitions(self, conn: Any) -> list[str]:
         return [r[0] for r in conn.execute(

@@ -99,7 +99,7 @@ def _problem(line: bytes, problem: str) -> str:
 def iter_checked(path: Path, found: list[str], notes: list[str] | None = None) -> Iterator[Event]:
     """The events of a JSONL history or a STRESS_TEST.log that meet the contract, as they are read;
     ``FILE:LINE: ...`` for every other line is appended to ``found`` (a last line cut short, to ``notes``)."""
-    parse = _from_log if path.suffix == ".log" else _from_jsonl
+    parse = _from_log if path.name.removesuffix(".gz").endswith(".log") else _from_jsonl  # STRESS_TEST.log(.gz)
     last_seq: int | None = None
     count = 0
     for number, line, complete in _lines(path):

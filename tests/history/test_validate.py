@@ -16,6 +16,7 @@ from harness.cli.main import main
 from harness.history.log import write_jsonl
 from harness.history.stresslog import write_log
 from harness.history.validate import load
+from harness.report.writer import compress_if_large
 from tests import _history_builders as hb
 
 pytestmark = pytest.mark.usefixtures("in_empty_dir")
@@ -230,6 +231,8 @@ def test_a_run_directory_and_its_log_validate_too(tmp_path):
     write_log(events, tmp_path / "STRESS_TEST.log")
     assert run_cli("check", tmp_path)[0] == 0
     assert run_cli("check", tmp_path / "STRESS_TEST.log")[0] == 0
+    compress_if_large(tmp_path / "STRESS_TEST.log", limit=0)  # as a long run's log is written
+    assert run_cli("check", tmp_path / "STRESS_TEST.log.gz")[0] == 0
 
 
 @st.composite

@@ -28,7 +28,7 @@ from harness.errors import ConfigError
 DECIMAL_DIGITS, DECIMAL_EXPONENT, INT_BOUND = 28, 28, 2**63
 
 
-def _decimal(value: Any) -> Decimal | None:
+def sane_decimal(value: Any) -> Decimal | None:
     """``value`` as a Decimal setting, or None when it is no finite number of sane size."""
     if isinstance(value, bool):
         return None
@@ -53,7 +53,7 @@ def coerce(name: str, value: Any, kind: Any) -> Any:
             raise ConfigError(f"{name}: expected a table of settings")
         return build(kind, value, f"{name}.")
     try:
-        if kind is Decimal and (number := _decimal(value)) is not None:
+        if kind is Decimal and (number := sane_decimal(value)) is not None:
             return number
         if isinstance(kind, type) and issubclass(kind, enum.Enum):
             return kind(value)

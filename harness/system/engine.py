@@ -289,7 +289,7 @@ def _work(shared: _Shared, spec: SymbolSpec, worker: str) -> None:
         client = shared.locks.client(worker, history)
         trades = SymbolWorker(shared, spec, worker, client).run()
         _told(shared, history.append(WORKER_DONE, worker=worker, symbol=spec.name, trades=trades))
-    except Exception as exc:  # noqa: BLE001 -- isolation: the failure becomes evidence
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 -- isolation: the failure (a plug-in's exit too) is evidence
         _told(shared, history.append(
             WORKER_ERROR, worker=worker, symbol=spec.name, error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),

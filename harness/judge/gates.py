@@ -157,7 +157,9 @@ def gate_aggregator(ev: Evidence[AggregatorFigures], t: Thresholds) -> GateResul
     )
     if f.states_judged is not None:
         lines += (Line(f.bad_states == 0, f"Aggregator states over time: {f.states_judged} judged against the "
-                                          f"replay, {f.bad_states} stale or wrong"),)
+                                          f"replay, {f.bad_states} stale or wrong"),
+                  Line(True, "Published figures not judged (the model cannot recompute them): "
+                             + (", ".join(f.not_judged) or "none")))
     return GateResult("aggregator", ev.area, lines, _failing(ev, ["mismatches", "bad_states"]))
 
 

@@ -377,7 +377,8 @@ class RiskReserve:
     order: str = f("order id")
     side: Side = f("BUY or SELL")
     qty: Decimal = f("quantity", "base units")
-    worst_price: Decimal = f("price the reservation assumes", "price")
+    worst_price: Decimal = f("highest price a fill may have: the order's notional is booked at it; a fill above "
+                             "it is not covered", "price")
 
 
 @kind(RISK_REFUSE, ("risk",), symbol=True)

@@ -87,3 +87,12 @@ def test_main_writes_bench_json_and_renders_it(tmp_path: Path, capsys: pytest.Ca
     text = capsys.readouterr().out
     assert "| checkers | lock checker, no lin." in text and "| yes |" in text
 
+
+
+@pytest.mark.slow
+def test_sweep_tiny() -> None:
+    from bench import bench_sweep
+
+    rows = bench_sweep.run(quick=True, tiny=True)
+    _valid(rows)
+    assert {r["name"].split(",")[0] for r in rows} == {"sweep runs/s", "sweep schedules/s"}

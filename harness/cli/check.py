@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from harness.judge.areas import STANDARD_AREAS
-from harness.judge.gates import GateResult, unified
+from harness.judge.gates import NOTHING_JUDGED, GateResult, outcome
 from harness.judge.rejudge import judge_history, parse_areas, read_run, recorded_plan
 from harness.judge.thresholds import Thresholds, load_thresholds
 
@@ -36,6 +36,8 @@ def judged(path: Path, scenario_name: str | None = None, config_file: Path | Non
     """
     chosen = parse_areas(areas)
     checked, document = read_run(path, lenient)
+    for note in checked.notes:
+        print(f"note: {note}")
     name = scenario_name or document.get("scenario")
     recorded = None if scenario_name else recorded_plan(document, load_thresholds(config_file))
     if recorded is not None:
@@ -48,16 +50,20 @@ def judged(path: Path, scenario_name: str | None = None, config_file: Path | Non
 
 
 def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, areas: str | None = None,
-            lenient: bool = False) -> int:
-    """Judge a saved history and print the verdict; return the exit code (0 PASS, 1 FAIL)."""
+            lenient: bool = False, allow_empty: bool = False) -> int:
+    """Judge a saved history and print the verdict; return the exit code.
+
+    0 PASS, 1 FAIL -- and 1 when no area found anything to judge, unless ``allow_empty``.
+    """
     name, gates = judged(path, scenario_name, config_file, areas, lenient)
     for gate in gates:
-        print(f"[PHYSICAL_EVIDENCE] {gate.area}: {gate.status}")
+        print(f"[PHYSICAL_EVIDENCE] {gate.area}: {gate.status}" + (" (nothing to judge)" if gate.vacuous else ""))
         for line in gate.lines:
             print(f"  {'✅' if line.ok else '❌'} {line.text}")
-    status = "PASS" if unified(gates) else "FAIL"
-    print(f"[UnifiedGate] {(name or 'HISTORY').upper()} {status}")
-    return 0 if status == "PASS" else 1
+    status = outcome(gates)
+    why = f" (no area found events it judges in {path}{'; allowed' if allow_empty else ''})"
+    print(f"[UnifiedGate] {(name or 'HISTORY').upper()} {status}" + (why if status == NOTHING_JUDGED else ""))
+    return 0 if status == "PASS" or (status == NOTHING_JUDGED and allow_empty) else 1
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -68,8 +74,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path)
     p.add_argument("--lenient", action="store_true",
                    help="judge the lines that meet the history contract; report the others as a failed gate")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="exit 0 when no area found anything to judge (the verdict is NOTHING JUDGED, never PASS)")
 
 
 def execute(args: argparse.Namespace) -> int:
     """Re-judge a saved history with the same gates."""
-    return rejudge(args.path, args.scenario, args.config, args.areas, args.lenient)
+    return rejudge(args.path, args.scenario, args.config, args.areas, args.lenient, args.allow_empty)

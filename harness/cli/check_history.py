@@ -51,9 +51,25 @@ def run_check_history(args: argparse.Namespace) -> int:
     if result.error is not None:
         return _error(f"{args.file}: {result.error}")
     print(f"{args.file}: {len(ops)} operations, model {model.name}: {result.summary()}")
+    if len(result.keys) > 1:
+        print(keys_line(result))
     if result.verdict == "false":
         _print_counterexample(result)
     return {"true": EXIT_TRUE, "false": EXIT_FALSE, "unknown": EXIT_UNKNOWN}[result.verdict]
+
+
+KEY_OUTCOMES = {"steps": "out of steps", "seconds": "out of time", "stopped": "stopped (another key refuted it)"}
+
+
+def keys_line(result: Result) -> str:
+    """Each key's verdict and steps on one line, grouped by outcome (the first few keys of each)."""
+    groups: dict[str, list[str]] = {}
+    for verdict in result.keys:
+        outcome = KEY_OUTCOMES.get(verdict.exhausted or "", verdict.verdict)
+        groups.setdefault(outcome, []).append(f"{verdict.key} ({verdict.steps:,} steps)")
+    shown = (f"{outcome} {len(keys)}: {', '.join(keys[:SHOWN_PREFIX])}{', ...' if len(keys) > SHOWN_PREFIX else ''}"
+             for outcome, keys in groups.items())
+    return f"keys: {len(result.keys)}; " + "; ".join(shown)
 
 
 def _print_counterexample(result: Result) -> None:

@@ -55,6 +55,8 @@ COMMANDS: dict[str, Command] = {
     "broker": Command("serve the ZeroMQ lock broker in this process", "harness.system.locks.server",
                       "add_broker_arguments", "run_broker"),
     "serve": Command("serve the Guardian API over a saved run", "harness.serve.app", "add_serve_arguments", "run_serve"),
+    "sweep": Command("run many scenarios x seeds x modes x schedule chunks, spread by pytest-xdist",
+                     "harness.cli.sweep", "add_arguments", "execute"),
     "drain": Command("write the spill a run kept because a service was down", "harness.run.drain",
                      "add_drain_arguments", "run_drain"),
 }

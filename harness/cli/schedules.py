@@ -27,7 +27,7 @@ from harness.explore.exploration import (
     shrink,
     timeline,
 )
-from harness.explore.strategies import STRATEGIES
+from harness.explore.strategies import DEFAULT_STRATEGY, STRATEGIES
 from harness.history.events import f
 from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import GateResult, Line
@@ -55,11 +55,13 @@ class MinimalSchedule:
 class ExplorationFigures:
     """What ``--schedules N`` explored, and the first failure shrunk."""
 
-    strategy: str = f("how schedules were drawn")
+    strategy: str = f("how schedules were drawn (portfolio: random, pct depth 1..d and pos in turn)")
     depth: int = f("PCT bug depth d")
+    found_by: str = f("the strategy that drew the first failing schedule (empty when none failed)")
     seed: int = f("seed of the strategy")
     schedules: int = f("schedules run", "count")
     steps: int = f("scheduling decisions made in all", "count")
+    preemption_points: float = f("k: points per execution where a worker could be preempted", "count")
     distinct_interleavings: int = f("distinct orders of the scheduling points", "count")
     schedules_per_s: float = f("schedules run per second", "1/s")
     steps_per_s: float = f("scheduling decisions per second", "1/s")
@@ -81,7 +83,10 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, count: Any) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--schedules", type=count, help="explore N controlled schedules (thread mode)")
     group.add_argument("--replay-schedule", type=Path, metavar="PATH", help="replay a saved schedule.json exactly")
-    parser.add_argument("--strategy", choices=STRATEGIES, help="how schedules are drawn (default pct)")
+    parser.add_argument("--first-schedule", type=int, default=0, metavar="I",
+                        help="explore schedule indices I .. I+N-1 (one chunk of a sweep; default 0)")
+    parser.add_argument("--strategy", choices=STRATEGIES,
+                        help=f"how schedules are drawn (default {DEFAULT_STRATEGY}: random, pct depth 1..d, pos)")
     parser.add_argument("--depth", type=count, help=f"PCT bug depth d, d-1 priority change points (default {DEPTH})")
 
 
@@ -89,8 +94,9 @@ def wanted(args: argparse.Namespace) -> bool:
     """True when the command line asks for a controlled run; ConfigError for a flag that would be ignored."""
     if getattr(args, "schedules", None) is not None or getattr(args, "replay_schedule", None) is not None:
         return True
-    if getattr(args, "strategy", None) or getattr(args, "depth", None) is not None:
-        raise ConfigError("--strategy/--depth apply to controlled runs: add --schedules N")
+    if getattr(args, "strategy", None) or getattr(args, "depth", None) is not None \
+            or getattr(args, "first_schedule", 0):
+        raise ConfigError("--strategy/--depth/--first-schedule apply to controlled runs: add --schedules N")
     return False
 
 
@@ -102,6 +108,8 @@ def run_controlled(args: argparse.Namespace, scenario: Scenario, config: Harness
         raise ConfigError(f"--depth: must be at least 1, got {depth}")
     if args.schedules is not None and args.schedules < 1:
         raise ConfigError(f"--schedules: must be at least 1, got {args.schedules}")
+    if args.first_schedule < 0:
+        raise ConfigError(f"--first-schedule: must be at least 0, got {args.first_schedule}")
     if getattr(args, "mode", None) == "process":
         raise ConfigError("controlled runs are thread mode: worker processes cannot be scheduled from here")
     if getattr(args, "duration", None) is not None:
@@ -116,10 +124,12 @@ def run_controlled(args: argparse.Namespace, scenario: Scenario, config: Harness
         gate, evidence, execution = _replay(workload, args.replay_schedule)
         command = _command(scenario, config, [*flags, "--replay-schedule", str(args.replay_schedule)])
     else:
-        exploration = explore(workload, args.schedules, config.run.seed, args.strategy or "pct", depth)
+        exploration = explore(workload, args.schedules, config.run.seed, args.strategy or DEFAULT_STRATEGY, depth,
+                              args.first_schedule)
         gate, evidence, execution = _explored(workload, exploration, out)
+        chunk = ["--first-schedule", str(args.first_schedule)] if args.first_schedule else []
         command = _command(scenario, config, [*flags, "--replay-schedule", str(out / "schedule.json")]
-                           if exploration.failure else [*flags, "--schedules", str(args.schedules)])
+                           if exploration.failure else [*flags, "--schedules", str(args.schedules), *chunk])
     verdict = Verdict(scenario, config, out.name, (gate,), (evidence,), execution.outcome.events, started, command)
     from harness.report import write_reports
 
@@ -144,13 +154,15 @@ def _command(scenario: Scenario, config: HarnessConfig, flags: list[str]) -> str
 def _explored(workload: Workload, ex: Exploration,
               out: Path) -> tuple[GateResult, Evidence[ExplorationFigures], Execution]:
     per_schedule, per_step = ex.per_second
+    indices = f", indices {ex.first}-{ex.first + len(ex.digests) - 1}" if ex.first else ""
     lines = [Line(True, f"Explored {ex.schedules} schedules (the non-preemptive one, then {ex.strategy} "
-                        f"depth {ex.depth}, seed {ex.seed}): "
-                        f"{ex.steps} steps, {ex.distinct} distinct interleavings, "
-                        f"{per_schedule:.1f} schedules/s, {per_step:.0f} steps/s")]
+                        f"depth {ex.depth}, seed {ex.seed}{indices}): "
+                        f"{ex.steps} steps, k = {ex.mean_k:.0f} preemption points per execution, "
+                        f"{ex.distinct} distinct interleavings, {per_schedule:.1f} schedules/s, {per_step:.0f} steps/s")]
     figures = ExplorationFigures(
-        strategy=ex.strategy, depth=ex.depth, seed=ex.seed, schedules=ex.schedules, steps=ex.steps,
-        distinct_interleavings=ex.distinct, schedules_per_s=round(per_schedule, 1), steps_per_s=round(per_step, 1),
+        strategy=ex.strategy, depth=ex.depth, found_by=ex.found_by, seed=ex.seed, schedules=ex.schedules,
+        steps=ex.steps, preemption_points=round(ex.mean_k, 1), distinct_interleavings=ex.distinct,
+        schedules_per_s=round(per_schedule, 1), steps_per_s=round(per_step, 1),
         violation=ex.failure.violation if ex.failure else "", minimal=None)
     if ex.failure is None:
         lines.append(Line(True, "No schedule violated a correctness gate"))
@@ -162,7 +174,7 @@ def _explored(workload: Workload, ex: Exploration,
     t = minimal.trace
     (out / "schedule_timeline.txt").write_text("\n".join(timeline(t)) + "\n", encoding="utf-8")
     lines += [
-        Line(False, f"{ex.failure.label} (seed {ex.seed}) violated: {ex.failure.violation}"),
+        Line(False, f"{ex.failure.label} (seed {ex.seed}, found by {ex.found_by}) violated: {ex.failure.violation}"),
         *(Line(False, f"  {text}") for text in minimal.details()),
         Line(False, f"Minimal failing schedule: {t.preemptions} preemptions, {len(t.switches)} switches, "
                     f"{len(t.steps)} steps, {minimal.trades} trades per worker (from {ex.failure.trace.preemptions} "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ class Checked:
     path: Path
     events: tuple[Event, ...]
     problems: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # e.g. a last line cut short by a killed writer, left out
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
@@ -79,31 +80,40 @@ def _as_raw(event: Event) -> dict[str, Any]:
             "worker": event.worker, "symbol": event.symbol, "kind": event.kind, "payload": dict(event.payload)}
 
 
+def _parsed(line: bytes, parse: Callable[[bytes], tuple[Event | None, str | None]]) -> tuple[Event | None, str | None]:
+    """The event on a line, or what is wrong with it."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+    event, problem = parse(line)
+    return event, None if problem is None else f"not a valid event: {problem}"
+
+
 def check_file(path: Path) -> Checked:
     """Read every line of a JSONL history or a STRESS_TEST.log and check it against the contract."""
     parse = _from_log if path.suffix == ".log" else _from_jsonl
     events: list[Event] = []
     found: list[str] = []
     last_seq: int | None = None
+    notes: list[str] = []
     for number, line, complete in _lines(path):
         if not line.strip():
             continue
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            found.append(f"{path}:{number}: not UTF-8 text: {exc.reason} at byte {exc.start}")
-            continue
-        event, problem = parse(line)
-        if problem is not None:
-            hint = "" if complete else " (truncated last line?)"
-            found.append(f"{path}:{number}: not a valid event{hint}: {problem}")
+        event, problem = _parsed(line, parse)
+        if problem is not None and not complete:
+            # A writer killed mid-line (SIGKILL, power loss): every whole line before it is judged.
+            notes.append(f"{path}:{number}: the last line is cut short ({len(line)} bytes, no newline; {problem}): "
+                         f"left out, the {len(events)} events before it are judged")
+        elif problem is not None:
+            found.append(f"{path}:{number}: {problem}")
         elif event is not None:
             if last_seq is not None and event.seq <= last_seq:
                 found.append(f"{path}:{number}: seq {event.seq} does not increase (the event before has {last_seq})")
                 continue
             last_seq = event.seq
             events.append(event)
-    return Checked(path, tuple(events), tuple(found))
+    return Checked(path, tuple(events), tuple(found), tuple(notes))
 
 
 def load(path: Path, lenient: bool = False) -> Checked:

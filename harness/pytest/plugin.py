@@ -16,7 +16,7 @@ from typing import Any, cast
 import pytest
 
 VERDICT_PROPERTY = "harness_verdict"
-pytest_plugins = ("harness.pytest.schedules",)  # the harness_schedules fixture
+pytest_plugins = ("harness.pytest.schedules", "harness.pytest.sweep")  # harness_schedules, --harness-sweep
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -23,7 +23,6 @@ observed a value other than the one it expected (porcupine's etcd model), which 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -104,15 +103,30 @@ class Model:
     unobservable: frozenset[str] = frozenset()
     unseen: Callable[[Sequence[Operation]], set[int]] | None = None
     by_process: bool = False
-    fast: Callable[[Sequence[Operation], Model, StepMeter, Hashable], Result | None] | None = None
+    fast: Callable[[Sequence[Operation], Model, Hashable], Result | None] | None = None
 
 
 @dataclass(frozen=True)
 class Budget:
-    """Limits of one check; None means unlimited."""
+    """Limits of one check: search steps for each key on its own, seconds for the whole check; None: unlimited."""
 
     steps: int | None = 1_000_000
     seconds: float | None = 10.0
+
+
+@dataclass(frozen=True)
+class KeyVerdict:
+    """One key's verdict and the steps its search (or fast path) took.
+
+    ``exhausted`` names the budget that ran out for an "unknown" key, or "stopped" when
+    another key refuted the history first and this one was not searched further.
+    """
+
+    key: Hashable
+    verdict: Verdict
+    steps: int
+    ops: int
+    exhausted: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +140,7 @@ class Result:
     key: Hashable = None
     steps: int = 0
     error: str | None = None
+    keys: tuple[KeyVerdict, ...] = ()
 
     def summary(self) -> str:
         """One line saying what was found."""
@@ -134,7 +149,8 @@ class Result:
         if self.verdict == "true":
             return f"linearizable ({self.steps} steps)"
         if self.verdict == "unknown":
-            return f"unknown: {self.exhausted} budget exhausted after {self.steps} steps"
+            on = "" if self.key is None else f" on key {self.key}"
+            return f"unknown: {self.exhausted} budget exhausted{on} after {self.steps} steps"
         assert self.failed_op is not None
         return (
             f"not linearizable: cannot linearize {self.failed_op.describe()} "
@@ -192,24 +208,6 @@ def _pair(invoke: Record, complete: Record | None, failed: bool = False) -> Oper
         key=invoke.key,
         failed=failed,
     )
-
-
-class StepMeter:
-    """Counts search steps against a Budget; says which limit ran out."""
-
-    def __init__(self, budget: Budget) -> None:
-        self.budget = budget
-        self.steps = 0
-        self._deadline = None if budget.seconds is None else time.monotonic() + budget.seconds
-
-    def count(self, steps: int) -> str | None:
-        """Count steps against the step budget only (for work bounded by the history's size)."""
-        self.steps += steps
-        return "steps" if self.budget.steps is not None and self.steps > self.budget.steps else None
-
-    def late(self) -> bool:
-        """True once the seconds budget has run out (callers ask every thousand steps or so)."""
-        return self._deadline is not None and time.monotonic() > self._deadline
 
 
 def invalid(ops: Sequence[Operation], model: Model) -> str | None:

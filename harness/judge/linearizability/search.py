@@ -10,15 +10,17 @@
   open forever, they are interchangeable. One that leaves the state as it was is not tried.
 - The stack is a persistent linked list of frames, so keeping the deepest one for the
   counterexample is one assignment, not a copy.
+- The search is a generator that pauses at a step count it is sent, so the checker can
+  interleave the keys' searches and stop them on its own budgets.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Hashable, Sequence
+from collections.abc import Generator, Hashable, Sequence
 from typing import Any
 
-from harness.judge.linearizability.operations import Model, Operation, Result, StepMeter
+from harness.judge.linearizability.operations import Model, Operation, Result
 
 # A frame: (call position, info index or -1, state, base, window, infos, info reps, parent, depth)
 Frame = tuple[int, int, Hashable, int, int, int, int, Any, int]
@@ -59,8 +61,15 @@ def _twins(infos_ops: Sequence[Operation], by_process: bool) -> tuple[int, list[
     return reps, next_twin
 
 
-def search(ops: Sequence[Operation], model: Model, meter: StepMeter, key: Hashable) -> Result:
-    """Linearizability of one key's operations, or "unknown" when the meter's budget runs out."""
+Search = Generator[int, int, Result]
+
+
+def search(ops: Sequence[Operation], model: Model, key: Hashable) -> Search:
+    """Linearizability of one key's operations, step by step.
+
+    Sent a step count, it runs until it has taken that many steps and yields the count, or
+    returns the verdict (``StopIteration.value``) once decided. Prime it with ``next``.
+    """
     done = [op for op in ops if not op.is_info]
     infos_ops = sorted((op for op in ops if op.is_info), key=lambda op: op.invoke_index)
     info_invokes = [op.invoke_index for op in infos_ops]
@@ -79,8 +88,8 @@ def search(ops: Sequence[Operation], model: Model, meter: StepMeter, key: Hashab
             partner[call_of[op_id]], partner[pos] = pos, call_of[op_id]
 
     step = model.step
-    # The budget is checked inline: a method call per step was a seventh of the search's time.
-    steps, limit = meter.steps, meter.budget.steps if meter.budget.steps is not None else float("inf")
+    steps = 0
+    pause = yield steps
     state: Hashable = model.init
     base = window = infos = 0
     frame: Frame | None = None
@@ -91,9 +100,8 @@ def search(ops: Sequence[Operation], model: Model, meter: StepMeter, key: Hashab
     pos = nxt[n]
     while pos != n:
         steps += 1
-        if steps > limit or (not steps & 1023 and meter.late()):
-            meter.steps = steps
-            return Result("unknown", exhausted="steps" if steps > limit else "seconds", key=key, steps=steps)
+        if steps > pause:  # checked inline: a method call per step was a seventh of the search's time
+            pause = yield steps - 1
         time_, op_id, is_call = entries[pos]
         if is_call:
             ok, new_state = step(state, done[op_id])
@@ -137,8 +145,7 @@ def search(ops: Sequence[Operation], model: Model, meter: StepMeter, key: Hashab
             if best[1] < 0 or depth > (best[0][8] if best[0] else 0):
                 best = (frame, op_id)
             if frame is None:
-                meter.steps = steps
-                return _refuted(done, infos_ops, entries, best, key, meter)
+                return _refuted(done, infos_ops, entries, best, key, steps)
             call_pos, j, state, base, window, infos, reps, frame, depth = frame
             if j >= 0:
                 pos, info_from = call_pos, j + 1
@@ -149,13 +156,12 @@ def search(ops: Sequence[Operation], model: Model, meter: StepMeter, key: Hashab
             pos = nxt[call_pos]
             continue
         pos = nxt[n]
-    meter.steps = steps
     return Result("true", key=key, steps=steps)
 
 
 def _refuted(
     done: Sequence[Operation], infos_ops: Sequence[Operation], entries: Sequence[tuple[int, int, bool]],
-    best: tuple[Frame | None, int], key: Hashable, meter: StepMeter,
+    best: tuple[Frame | None, int], key: Hashable, steps: int,
 ) -> Result:
     """A "false" result: the deepest linearised prefix found and the op that could not follow it."""
     frame, failed = best
@@ -165,4 +171,17 @@ def _refuted(
         prefix.append(infos_ops[j] if j >= 0 else done[entries[call_pos][1]])
         frame = frame[7]
     prefix.reverse()
-    return Result("false", failed_op=done[failed], linearized_prefix=tuple(prefix), key=key, steps=meter.steps)
+    return Result("false", failed_op=done[failed], linearized_prefix=tuple(prefix), key=key, steps=steps)
+
+
+def decide(ops: Sequence[Operation], model: Model, key: Hashable, steps: int | None = None) -> Result | None:
+    """One key's verdict by the search alone, or None when it needs more than ``steps`` steps."""
+    found = search(ops, model, key)
+    next(found)
+    try:
+        found.send(steps if steps is not None else 1 << 62)
+    except StopIteration as stop:
+        result: Result = stop.value
+        return result
+    found.close()
+    return None

@@ -16,8 +16,8 @@ from harness.judge.linearizability.checker import check
 from harness.judge.linearizability.formats import BROKER_EXPIRE, LOCK_KINDS
 from harness.judge.linearizability.models import FENCED_MUTEX, OWNER_MUTEX
 from harness.judge.linearizability.mutex import fast_mutex
-from harness.judge.linearizability.operations import Budget, Operation, Record, Result, StepMeter, operations
-from harness.judge.linearizability.search import search
+from harness.judge.linearizability.operations import Budget, Operation, Record, Result, operations
+from harness.judge.linearizability.search import decide
 from tests._history_builders import clean_events
 
 UNLIMITED = Budget(steps=None, seconds=None)
@@ -75,7 +75,9 @@ def lock_history(data: st.DataObject, processes: int, steps: int, buggy: bool, c
 
 def both(ops: Sequence[Operation], model: Any) -> tuple[Result | None, Result]:
     """The fast path's verdict (None when it declines) and the general search's, for one lock."""
-    return fast_mutex(ops, model, StepMeter(UNLIMITED), None), search(ops, model, StepMeter(UNLIMITED), None)
+    general = decide(ops, model, None)
+    assert general is not None
+    return fast_mutex(ops, model, None), general
 
 
 @settings(max_examples=300, deadline=None)

@@ -239,8 +239,11 @@ def gate_persistence(ev: Evidence[PersistenceFigures], t: Thresholds) -> GateRes
     lines = [Line(bool(layers), f"Events produced: {f.produced}; layers read back: "
                                 f"{', '.join(name for name, _ in layers) or 'none'}")]
     for name, layer in layers:
-        lines.append(Line(layer.lost <= t.max_lost_events and layer.duplicated <= t.max_duplicated_events,
-                          f"{name}: {layer.persisted} persisted, lost = {layer.lost}, duplicated = {layer.duplicated}"))
+        content = "content not read back" if layer.wrong_content is None else f"wrong content = {layer.wrong_content}"
+        lines.append(Line(layer.lost <= t.max_lost_events and layer.duplicated <= t.max_duplicated_events
+                          and not layer.wrong_content,
+                          f"{name}: {layer.persisted} persisted, lost = {layer.lost}, duplicated = {layer.duplicated}, "
+                          f"{content}"))
     lines += [Line(False, f"{name}: not readable at the end of the run: {why}")
               for name, why in sorted(f.unreachable.items())]
     lines.append(Line(f.dropped == 0 and f.drained == f.spilled,

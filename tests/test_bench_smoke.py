@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bench_checkers, bench_e2e, bench_locks, bench_scaling
+from bench import bench_checkers, bench_decode, bench_e2e, bench_locks, bench_scaling
 from bench.__main__ import main
 from bench.runner import Plan, Target, growth, loglog_exponent, repeat, row
 from harness.system.guardian.services import skip_or_fail
@@ -87,6 +87,11 @@ def test_main_writes_bench_json_and_renders_it(tmp_path: Path, capsys: pytest.Ca
     text = capsys.readouterr().out
     assert "| checkers | lock checker, no lin." in text and "| yes |" in text
 
+
+def test_decode_tiny() -> None:
+    rows = bench_decode.run(quick=True, tiny=True)
+    _valid(rows)
+    assert [r["baseline"] for r in rows[1:]] == [rows[0]["name"]] * 2
 
 
 @pytest.mark.slow

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from harness.history.decode import decode
 from harness.history.log import Event, HistoryError
 from harness.history.schema import problems
 from harness.history.stresslog import parse_line
@@ -34,22 +35,28 @@ class Checked:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number, bytes, ends with a newline) for every line of a file."""
+    """(line number, bytes, ends with a newline) for every line of a file, read as a stream."""
     try:
-        data = path.read_bytes()
+        # A long run's history is written compressed; either way one line is in memory at a time.
+        handle = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise HistoryError(f"{path}: cannot open history: {exc.strerror or exc}") from None
-    if path.suffix == ".gz":  # a long run's history, written compressed
+    with handle:
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
+            for number, line in enumerate(handle, start=1):
+                complete = line.endswith(b"\n")
+                yield number, line.rstrip(b"\n").rstrip(b"\r") if complete else line.rstrip(b"\r"), complete
+        except OSError as exc:  # also a gzip.BadGzipFile
+            raise HistoryError(f"{path}: cannot read history: {exc.strerror or exc}") from None
+        except (EOFError, zlib.error) as exc:
             raise HistoryError(f"{path}: corrupt gzip history: {exc}") from None
-    lines = data.split(b"\n")
-    for number, line in enumerate(lines, start=1):
-        yield number, line.rstrip(b"\r"), number < len(lines)
 
 
 def _from_jsonl(line: bytes) -> tuple[Event | None, str | None]:
+    event = decode(line)
+    if event is not None:
+        return event, None
+    # Refused by the fast path: the contract's checker says why, in its own words.
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -80,40 +87,49 @@ def _as_raw(event: Event) -> dict[str, Any]:
             "worker": event.worker, "symbol": event.symbol, "kind": event.kind, "payload": dict(event.payload)}
 
 
-def _parsed(line: bytes, parse: Callable[[bytes], tuple[Event | None, str | None]]) -> tuple[Event | None, str | None]:
-    """The event on a line, or what is wrong with it."""
+def _problem(line: bytes, problem: str) -> str:
+    """What is wrong with a refused line; bad UTF-8 is named before what it broke."""
     try:
         line.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return None, f"not UTF-8 text: {exc.reason} at byte {exc.start}"
-    event, problem = parse(line)
-    return event, None if problem is None else f"not a valid event: {problem}"
+        return f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+    return f"not a valid event: {problem}"
 
 
-def check_file(path: Path) -> Checked:
-    """Read every line of a JSONL history or a STRESS_TEST.log and check it against the contract."""
+def iter_checked(path: Path, found: list[str], notes: list[str] | None = None) -> Iterator[Event]:
+    """The events of a JSONL history or a STRESS_TEST.log that meet the contract, as they are read;
+    ``FILE:LINE: ...`` for every other line is appended to ``found`` (a last line cut short, to ``notes``)."""
     parse = _from_log if path.suffix == ".log" else _from_jsonl
-    events: list[Event] = []
-    found: list[str] = []
     last_seq: int | None = None
-    notes: list[str] = []
+    count = 0
     for number, line, complete in _lines(path):
         if not line.strip():
             continue
-        event, problem = _parsed(line, parse)
-        if problem is not None and not complete:
+        try:
+            event, problem = parse(line)
+        except UnicodeDecodeError:  # a log line is text before it is parsed
+            event, problem = None, ""
+        if problem is not None and not complete and notes is not None:
             # A writer killed mid-line (SIGKILL, power loss): every whole line before it is judged.
-            notes.append(f"{path}:{number}: the last line is cut short ({len(line)} bytes, no newline; {problem}): "
-                         f"left out, the {len(events)} events before it are judged")
+            notes.append(f"{path}:{number}: the last line is cut short ({len(line)} bytes, no newline; "
+                         f"{_problem(line, problem)}): left out, the {count} events before it are judged")
         elif problem is not None:
-            found.append(f"{path}:{number}: {problem}")
+            found.append(f"{path}:{number}: {_problem(line, problem)}")
         elif event is not None:
             if last_seq is not None and event.seq <= last_seq:
                 found.append(f"{path}:{number}: seq {event.seq} does not increase (the event before has {last_seq})")
                 continue
             last_seq = event.seq
-            events.append(event)
-    return Checked(path, tuple(events), tuple(found), tuple(notes))
+            count += 1
+            yield event
+
+
+def check_file(path: Path) -> Checked:
+    """Read every line of a JSONL history or a STRESS_TEST.log and check it against the contract."""
+    found: list[str] = []
+    notes: list[str] = []
+    events = tuple(iter_checked(path, found, notes))
+    return Checked(path, events, tuple(found), tuple(notes))
 
 
 def load(path: Path, lenient: bool = False) -> Checked:

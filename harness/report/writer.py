@@ -162,7 +162,8 @@ def write_reports(verdict: Verdict, out_dir: Path) -> list[Path]:
     make_dir(out_dir)
     paths = [out_dir / name for name in ARTEFACTS]
     # A run that raised judges no events: the history streamed up to the error is kept instead.
-    if not verdict.history_written and (verdict.events or not paths[0].exists()):
+    # Reports written elsewhere than the run's directory get the judged events written there.
+    if not paths[0].exists() or (not verdict.history_written and verdict.events):
         _replace_history(verdict, paths[0])
     paths[0] = compress_if_large(paths[0])
     write_log(verdict.events, paths[1])

@@ -196,7 +196,9 @@ def run(
     history, agg, guardian = runner(config, locks, run_id, history, options)
     elapsed = time.perf_counter() - started
     final = agg.symbols()
-    history.append(AGG_STATE, worker="engine", symbols={k: v.as_payload() for k, v in final.items()})
+    total = functools.reduce(SymbolMetrics.plus, final.values(), SymbolMetrics())
+    history.append(AGG_STATE, worker="engine", symbols={k: v.published() for k, v in final.items()},
+                   total=total.published())
     history.append(RUN_END, worker="engine", elapsed_ns=int(elapsed * 1e9))
     return RunResult(run_id, config, history, final, guardian.snapshot(), elapsed)
 

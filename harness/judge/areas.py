@@ -12,7 +12,7 @@ applicable (no X events)" -- neither a pass nor a fail -- unless the user requir
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from harness.errors import InputError
 from harness.history.events import RUN_START, TRADE_CLOSED, f
 from harness.history.log import Event
 from harness.judge.checks.locks import check_locks
-from harness.judge.checks.perf import check_perf
+from harness.judge.checks.perf import PerfChecker, check_perf
 from harness.judge.checks.persistence import AREA as PERSISTENCE_AREA
 from harness.judge.checks.pnl import check_pnl
 from harness.judge.checks.races import check_races
@@ -36,6 +36,7 @@ from harness.judge.gates import (
     gate_races,
     gate_risk,
 )
+from harness.judge.stream import Batch, Incremental
 from harness.judge.thresholds import Thresholds
 
 Gate = Callable[[Evidence[Any], Thresholds], GateResult]
@@ -58,6 +59,11 @@ class Area:
     checker: Callable[[Sequence[Event]], Evidence[Any]]
     gate: Gate
     needs: tuple[str, ...]  # event kinds, or kind families ending in "." ("lock."); any one suffices
+    incremental: Callable[[], Incremental[Evidence[Any]]] | None = None  # None: the checker runs on all events
+
+    def start(self) -> Incremental[Evidence[Any]]:
+        """A fresh checker of this area, to be fed the history one event at a time."""
+        return self.incremental() if self.incremental is not None else Batch(self.checker)
 
     def applicable(self, kinds: set[str]) -> bool:
         """True when the history holds an event this area needs (an empty ``needs``: always)."""
@@ -72,7 +78,7 @@ class Area:
 AREAS: Mapping[str, Area] = {a.key: a for a in (
     Area("locks", "Lock Atomicity", check_locks, gate_locks, ("lock.", "fence.")),
     Area("races", "Race Condition Detection", check_races, gate_races, ()),
-    Area("performance", "Performance Metrics", check_perf, gate_performance, (TRADE_CLOSED,)),
+    Area("performance", "Performance Metrics", check_perf, gate_performance, (TRADE_CLOSED,), PerfChecker),
     Area("aggregator", "MetricsAggregator Accuracy", check_pnl, gate_aggregator, ("agg.",)),
     Area("risk", "Risk Management", check_risk, gate_risk, ("risk.", RUN_START)),  # run.start: limits, equity
 )}
@@ -94,18 +100,41 @@ def known(keys: Sequence[str]) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def evaluate(events: Sequence[Event], keys: Sequence[str], extra: Sequence[Evidence[object]] = (),
+class Judging:
+    """Every chosen area judged in one pass: each event goes to each area's checker as it comes."""
+
+    def __init__(self, keys: Sequence[str], required: Sequence[str] = ()) -> None:
+        self.areas = [AREAS[key] for key in keys]
+        self.required = required
+        self.checkers = [area.start() for area in self.areas]
+        self.kinds: set[str] = set()
+        self.events = 0
+
+    def feed(self, event: Event) -> None:
+        """Take the next event of the history."""
+        self.events += 1
+        self.kinds.add(event.kind)
+        for checker in self.checkers:
+            checker.feed(event)
+
+    def result(self, extra: Sequence[Evidence[object]] = ()) -> tuple[Evidence[object], ...]:
+        """Each area's evidence -- or its not-applicable record -- plus evidence computed elsewhere."""
+        out: list[Evidence[object]] = []
+        for area, checker in zip(self.areas, self.checkers, strict=True):
+            if area.applicable(self.kinds):
+                out.append(checker.result())
+            else:
+                out.append(Evidence(area.name, NotApplicable(area.missing, area.key in self.required)))
+        return tuple(out) + tuple(extra)
+
+
+def evaluate(events: Iterable[Event], keys: Sequence[str], extra: Sequence[Evidence[object]] = (),
              required: Sequence[str] = ()) -> tuple[Evidence[object], ...]:
-    """Each area's evidence -- or its not-applicable record -- plus evidence computed elsewhere."""
-    kinds = {e.kind for e in events}
-    out: list[Evidence[object]] = []
-    for key in keys:
-        area = AREAS[key]
-        if area.applicable(kinds):
-            out.append(area.checker(events))
-        else:
-            out.append(Evidence(area.name, NotApplicable(area.missing, key in required)))
-    return tuple(out) + tuple(extra)
+    """Each area's evidence -- or its not-applicable record -- plus evidence computed elsewhere (one pass)."""
+    judging = Judging(keys, required)
+    for event in events:
+        judging.feed(event)
+    return judging.result(extra)
 
 
 def not_applicable_gate(ev: Evidence[NotApplicable]) -> GateResult:

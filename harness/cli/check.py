@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.cli.judge_progress import judge_progress
+from harness.history.validate import Reader
 from harness.judge.areas import STANDARD_AREAS
 from harness.judge.gates import GateResult, unified
-from harness.judge.rejudge import judge_history, parse_areas, read_run, recorded_plan
+from harness.judge.rejudge import Progress, judge_history, locate, parse_areas, recorded_plan
 from harness.judge.thresholds import Thresholds, load_thresholds
 
 
@@ -27,15 +29,16 @@ def _scenario_plan(name: str, config_file: Path | None) -> tuple[tuple[str, ...]
 
 
 def judged(path: Path, scenario_name: str | None = None, config_file: Path | None = None,
-           areas: str | None = None, lenient: bool = False) -> tuple[str | None, tuple[GateResult, ...]]:
+           areas: str | None = None, lenient: bool = False,
+           progress: Progress | None = None) -> tuple[str | None, tuple[GateResult, ...]]:
     """The scenario name (if known) and the gates of a saved history.
 
     ``areas`` (``--areas locks,races``) judges exactly those areas, each required to apply;
     ``lenient`` judges the lines that meet the history contract and fails a contract gate
-    listing the others.
+    listing the others; ``progress`` is called as the file is read.
     """
     chosen = parse_areas(areas)
-    checked, document = read_run(path, lenient)
+    history, document = locate(path)
     name = scenario_name or document.get("scenario")
     recorded = None if scenario_name else recorded_plan(document, load_thresholds(config_file))
     if recorded is not None:
@@ -44,13 +47,14 @@ def judged(path: Path, scenario_name: str | None = None, config_file: Path | Non
         judged_areas, limits = _scenario_plan(name, config_file)
     else:
         judged_areas, limits = STANDARD_AREAS, load_thresholds(config_file)
-    return name, judge_history(checked, judged_areas, limits, chosen, str(path))
+    return name, judge_history(Reader(history), judged_areas, limits, chosen, str(path), lenient, progress)
 
 
 def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, areas: str | None = None,
             lenient: bool = False) -> int:
     """Judge a saved history and print the verdict; return the exit code (0 PASS, 1 FAIL)."""
-    name, gates = judged(path, scenario_name, config_file, areas, lenient)
+    with judge_progress() as bar:
+        name, gates = judged(path, scenario_name, config_file, areas, lenient, bar)
     for gate in gates:
         print(f"[PHYSICAL_EVIDENCE] {gate.area}: {gate.status}")
         for line in gate.lines:

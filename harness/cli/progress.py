@@ -7,8 +7,6 @@ only, not redraw noise.
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -28,6 +26,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from harness.cli.judge_progress import interactive
 from harness.clock import Clock, monotonic_ns, seconds
 from harness.judge.checks.perf import AREA as PERF_AREA
 from harness.judge.checks.perf import PerfFigures
@@ -37,11 +36,6 @@ from harness.judge.evidence import figures_of
 from harness.judge.gates import money, percent
 from harness.run.scenario import Verdict
 from harness.system.settings import RunConfig
-
-
-def interactive() -> bool:
-    """True when progress bars help: a terminal, and not under CI."""
-    return sys.stdout.isatty() and not os.environ.get("CI")
 
 
 class TimeBarColumn(ProgressColumn):

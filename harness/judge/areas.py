@@ -19,7 +19,7 @@ from typing import Any
 from harness.errors import InputError
 from harness.history.events import RUN_START, TRADE_CLOSED, f
 from harness.history.log import Event
-from harness.judge.checks.locks import check_locks
+from harness.judge.checks.locks import LockChecker, check_locks
 from harness.judge.checks.perf import PerfChecker, check_perf
 from harness.judge.checks.persistence import AREA as PERSISTENCE_AREA
 from harness.judge.checks.pnl import check_pnl
@@ -76,7 +76,7 @@ class Area:
 
 
 AREAS: Mapping[str, Area] = {a.key: a for a in (
-    Area("locks", "Lock Atomicity", check_locks, gate_locks, ("lock.", "fence.")),
+    Area("locks", "Lock Atomicity", check_locks, gate_locks, ("lock.", "fence."), LockChecker),
     Area("races", "Race Condition Detection", check_races, gate_races, ()),
     Area("performance", "Performance Metrics", check_perf, gate_performance, (TRADE_CLOSED,), PerfChecker),
     Area("aggregator", "MetricsAggregator Accuracy", check_pnl, gate_aggregator, ("agg.",)),

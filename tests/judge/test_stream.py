@@ -10,6 +10,7 @@ import pytest
 from harness.history.events import ORDER_SUBMIT, RISK_SETTLE, RUN_END, TRADE_CLOSED
 from harness.history.log import Event
 from harness.judge.areas import AREAS, STANDARD_AREAS, Judging, evaluate
+from harness.judge.checks.locks import LockChecker, check_locks
 from harness.judge.checks.perf import PerfChecker, check_perf
 from harness.judge.stream import Batch, fed
 from tests import _history_builders as hb
@@ -87,3 +88,34 @@ def test_the_perf_figures_are_running_sums_of_the_trades(clean):
         assert ten.per_symbol[name].pnl == 10 * sym.pnl and ten.per_symbol[name].win_rate == sym.win_rate
         assert ten.per_symbol[name].max_drawdown >= sym.max_drawdown >= Decimal(0)
     assert ten.order_latency.count == 10 * one.order_latency.count
+
+
+def test_the_lock_checker_sees_a_double_grant_when_it_happens():
+    """violations() rises at the second grant's lock.ok, before the history ends."""
+    from tests.judge.checks.test_locks import Builder
+
+    h = Builder()
+    h.acquire("a", "x", token=1)
+    h.acquire("b", "x", token=2)
+    h.release("a", "x")
+    h.release("b", "x")
+    checker = LockChecker()
+    seen = []
+    for event in h.events:
+        checker.feed(event)
+        seen.append(checker.violations())
+    assert seen[:3] == [0, 0, 0] and seen[3] > 0 and len(set(seen[3:])) == 1
+    assert checker.result() == check_locks(h.events) and checker.result().figures.overlaps == 1
+
+
+def test_the_lock_checker_without_linearizability_holds_only_live_locks(clean):
+    """Without the search (which needs every operation) its state after ten runs is that after one."""
+    states = []
+    for copies in (1, 10):
+        checker = LockChecker(lin_budget=None)
+        for event in _tiled(clean, copies):
+            checker.feed(event)
+        scan = checker.scan
+        states.append((len(checker.operations), len(scan.open), sum(map(len, scan.holders.values())),
+                       len(checker.order.requested)))
+    assert states[0] == states[1] == (0, 0, 0, 0)

@@ -23,7 +23,7 @@ from harness.judge.checks.locks import LockChecker, check_locks
 from harness.judge.checks.perf import PerfChecker, check_perf
 from harness.judge.checks.persistence import AREA as PERSISTENCE_AREA
 from harness.judge.checks.pnl import check_pnl
-from harness.judge.checks.races import check_races
+from harness.judge.checks.races import RaceChecker, check_races
 from harness.judge.checks.risk import check_risk
 from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import (
@@ -77,7 +77,7 @@ class Area:
 
 AREAS: Mapping[str, Area] = {a.key: a for a in (
     Area("locks", "Lock Atomicity", check_locks, gate_locks, ("lock.", "fence."), LockChecker),
-    Area("races", "Race Condition Detection", check_races, gate_races, ()),
+    Area("races", "Race Condition Detection", check_races, gate_races, (), RaceChecker),
     Area("performance", "Performance Metrics", check_perf, gate_performance, (TRADE_CLOSED,), PerfChecker),
     Area("aggregator", "MetricsAggregator Accuracy", check_pnl, gate_aggregator, ("agg.",)),
     Area("risk", "Risk Management", check_risk, gate_risk, ("risk.", RUN_START)),  # run.start: limits, equity

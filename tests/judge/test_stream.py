@@ -12,6 +12,7 @@ from harness.history.log import Event
 from harness.judge.areas import AREAS, STANDARD_AREAS, Judging, evaluate
 from harness.judge.checks.locks import LockChecker, check_locks
 from harness.judge.checks.perf import PerfChecker, check_perf
+from harness.judge.checks.races import RaceChecker, check_races
 from harness.judge.stream import Batch, fed
 from tests import _history_builders as hb
 
@@ -119,3 +120,14 @@ def test_the_lock_checker_without_linearizability_holds_only_live_locks(clean):
         states.append((len(checker.operations), len(scan.open), sum(map(len, scan.holders.values())),
                        len(checker.order.requested)))
     assert states[0] == states[1] == (0, 0, 0, 0)
+
+
+def test_the_race_checker_keeps_counts_and_the_first_findings_not_the_history(clean):
+    """Ten runs renumbered with gaps: every gap is counted, ten are shown, and nothing per event is kept."""
+    events = [dataclasses.replace(e, seq=e.seq * 2) for e in _tiled(clean, 10)]
+    checker = RaceChecker()
+    for event in events:
+        checker.feed(event)
+    assert len(checker.book.unsettled.get(hb.symbols(clean)[0], {})) <= 1
+    assert checker.numbering.gaps.count == len(events) - 1 and len(checker.numbering.gaps.items) == 10
+    assert checker.result() == check_races(events)

@@ -78,7 +78,11 @@ def run_info(events: Sequence[Event]) -> RunInfo:
 
 def initial_positions(events: Sequence[Event]) -> dict[str, tuple[Decimal, Decimal]]:
     """(position, mark) per symbol a resumed run started from (its ``run.resume`` event), else none."""
-    resume = next((e.payload for e in events if e.kind == RUN_RESUME), {})
+    return resumed_positions(next((e.payload for e in events if e.kind == RUN_RESUME), {}))
+
+
+def resumed_positions(resume: Mapping[str, Any]) -> dict[str, tuple[Decimal, Decimal]]:
+    """(position, mark) per symbol of a ``run.resume`` payload."""
     return {name: (Decimal(str(p["position"])), Decimal(str(p["mark"])))
             for name, p in (resume.get("positions") or {}).items()}
 

@@ -12,6 +12,8 @@ ARGS ?=
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# The distribution was renamed harness -> trading-harness; drop an old install of the same code.
+	@$(BIN)/python -m pip uninstall --quiet --yes harness 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 

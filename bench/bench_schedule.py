@@ -40,7 +40,7 @@ def uncontrolled(trades: int, executions: int) -> float:
 def controlled(strategy: str, trades: int, executions: int) -> dict[str, float]:
     """Seconds and steps for ``executions`` controlled executions of the workload."""
     work, _ = workload(trades)
-    seconds, runs = timed(lambda: [execute(work, make_strategy(strategy, 1, i, 3, 40 * trades), trades, "bench")
+    seconds, runs = timed(lambda: [execute(work, make_strategy(strategy, 1, i, 3, 30 * trades), trades, "bench")
                                    for i in range(executions)])
     return {"seconds": seconds, "steps": sum(len(r.trace.steps) for r in runs)}
 

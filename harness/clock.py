@@ -12,6 +12,7 @@ This module imports nothing of the harness.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,20 @@ NS_PER_S = 1_000_000_000
 
 monotonic_ns: Clock = time.monotonic_ns
 wall_ns: Clock = time.time_ns
+
+
+def backoff_delay(attempt: int, initial_s: float, factor: float, cap_s: float) -> float:
+    """``initial_s * factor ** (attempt - 1)`` capped at ``cap_s``: the delay is capped, never the attempts.
+
+    Exact for any attempt number: past the cap the power is never computed, so a retry loop
+    that runs for hours cannot overflow (``2.0 ** 1025`` raises OverflowError).
+    """
+    exponent = max(0, attempt - 1)
+    if initial_s <= 0 or cap_s <= initial_s:
+        return max(0.0, min(initial_s, cap_s))
+    if factor > 1 and exponent >= math.log(cap_s / initial_s, factor):
+        return cap_s
+    return min(cap_s, initial_s * factor ** exponent)
 
 
 def seconds(clock: Clock) -> float:

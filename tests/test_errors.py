@@ -9,8 +9,9 @@ import pkgutil
 import harness
 from harness.errors import EXIT_BAD_INPUT, EXIT_FAIL, ConfigError, Finding, HarnessError, exit_code, one_line
 from harness.explore.scheduler import ScheduleAborted
+from harness.run.interrupt import Interrupted
 
-CONTROL_FLOW = {ScheduleAborted}  # unwinds a worker thread; never reaches a user
+CONTROL_FLOW = {ScheduleAborted, Interrupted}  # unwind a worker thread / a run on a second signal
 
 
 def _defined_exceptions() -> set[type[BaseException]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from harness.cli.judge_progress import judge_progress
 from harness.history.validate import Reader
 from harness.judge.areas import STANDARD_AREAS
-from harness.judge.gates import GateResult, unified
+from harness.judge.gates import NOTHING_JUDGED, GateResult, outcome
 from harness.judge.rejudge import Progress, judge_history, locate, parse_areas, recorded_plan
 from harness.judge.thresholds import Thresholds, load_thresholds
 
@@ -47,21 +47,29 @@ def judged(path: Path, scenario_name: str | None = None, config_file: Path | Non
         judged_areas, limits = _scenario_plan(name, config_file)
     else:
         judged_areas, limits = STANDARD_AREAS, load_thresholds(config_file)
-    return name, judge_history(Reader(history), judged_areas, limits, chosen, str(path), lenient, progress)
+    reader = Reader(history)
+    gates = judge_history(reader, judged_areas, limits, chosen, str(path), lenient, progress)
+    for note in reader.notes:
+        print(f"note: {note}")
+    return name, gates
 
 
 def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, areas: str | None = None,
-            lenient: bool = False) -> int:
-    """Judge a saved history and print the verdict; return the exit code (0 PASS, 1 FAIL)."""
+            lenient: bool = False, allow_empty: bool = False) -> int:
+    """Judge a saved history and print the verdict; return the exit code.
+
+    0 PASS, 1 FAIL -- and 1 when no area found anything to judge, unless ``allow_empty``.
+    """
     with judge_progress() as bar:
         name, gates = judged(path, scenario_name, config_file, areas, lenient, bar)
     for gate in gates:
-        print(f"[PHYSICAL_EVIDENCE] {gate.area}: {gate.status}")
+        print(f"[PHYSICAL_EVIDENCE] {gate.area}: {gate.status}" + (" (nothing to judge)" if gate.vacuous else ""))
         for line in gate.lines:
             print(f"  {'✅' if line.ok else '❌'} {line.text}")
-    status = "PASS" if unified(gates) else "FAIL"
-    print(f"[UnifiedGate] {(name or 'HISTORY').upper()} {status}")
-    return 0 if status == "PASS" else 1
+    status = outcome(gates)
+    why = f" (no area found events it judges in {path}{'; allowed' if allow_empty else ''})"
+    print(f"[UnifiedGate] {(name or 'HISTORY').upper()} {status}" + (why if status == NOTHING_JUDGED else ""))
+    return 0 if status == "PASS" or (status == NOTHING_JUDGED and allow_empty) else 1
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -72,8 +80,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path)
     p.add_argument("--lenient", action="store_true",
                    help="judge the lines that meet the history contract; report the others as a failed gate")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="exit 0 when no area found anything to judge (the verdict is NOTHING JUDGED, never PASS)")
 
 
 def execute(args: argparse.Namespace) -> int:
     """Re-judge a saved history with the same gates."""
-    return rejudge(args.path, args.scenario, args.config, args.areas, args.lenient)
+    return rejudge(args.path, args.scenario, args.config, args.areas, args.lenient, args.allow_empty)

@@ -28,6 +28,7 @@ from rich.text import Text
 
 from harness.cli.judge_progress import interactive
 from harness.clock import Clock, monotonic_ns, seconds
+from harness.judge.checks.delivery import check_delivery, delivery_lines
 from harness.judge.checks.perf import AREA as PERF_AREA
 from harness.judge.checks.perf import PerfFigures
 from harness.judge.checks.pnl import AREA as PNL_AREA
@@ -46,8 +47,9 @@ class TimeBarColumn(ProgressColumn):
         self.duration, self.started, self.clock = duration, started, clock
 
     def render(self, task: Task) -> Text:
-        """``12.3/60s [#####-----]``: elapsed against the duration."""
-        elapsed = min(seconds(self.clock) - self.started, self.duration)
+        """``12.3/60s [#####-----]``: elapsed against the duration (frozen where the symbol stopped)."""
+        now = task.fields.get("stopped_at") or seconds(self.clock)
+        elapsed = min(now - self.started, self.duration)
         width = 20
         filled = int(width * elapsed / self.duration) if self.duration else width
         return Text(f"{elapsed:5.1f}/{self.duration:g}s [" + "#" * filled + "-" * (width - filled) + "]")
@@ -61,6 +63,16 @@ class CountColumn(ProgressColumn):
         return Text("" if task.total is None else f"{task.completed:.0f}/{task.total:.0f}", style="green")
 
 
+class EtaColumn(TimeRemainingColumn):
+    """``ETA 0:00:12`` while a symbol trades; nothing once it stopped (it will not finish)."""
+
+    def render(self, task: Task) -> Text:
+        """The time remaining, or blank for a stopped bar."""
+        if task.stop_time is not None:
+            return Text("")
+        return Text.assemble("ETA ", super().render(task))
+
+
 class SymbolBars:
     """The bars of one run: one per symbol, a reason when one stops, a status line at the end.
 
@@ -69,8 +81,8 @@ class SymbolBars:
     run is being judged, which can take a while on a long history: a spinner line says so.
     """
 
-    def __init__(self, progress: Progress, run: RunConfig) -> None:
-        self._progress = progress
+    def __init__(self, progress: Progress, run: RunConfig, clock: Clock = monotonic_ns) -> None:
+        self._progress, self._clock = progress, clock
         self._lock = threading.Lock()
         self._tasks = {name: progress.add_task(name, total=run.trades, status="") for name in run.symbol_names}
         self._stopped: dict[str, str] = {}
@@ -87,6 +99,9 @@ class SymbolBars:
             first = self._stopped.setdefault(symbol, reason)
             # "done" follows a halt or a stall; the first reason is the one a person needs.
             self._progress.update(task, status="" if first == "done" else f"stopped early: {first}")
+            if first == reason:  # a stopped bar's clock and time bar freeze, and it shows no ETA
+                self._progress.update(task, stopped_at=seconds(self._clock))
+                self._progress.stop_task(task)
             if len(self._stopped) == len(self._tasks):
                 self._progress.update(self._judging, visible=True)
 
@@ -102,8 +117,7 @@ def _columns(run: RunConfig, clock: Clock) -> list[ProgressColumn]:
     if run.duration is not None:
         return [*head, TimeBarColumn(run.duration, seconds(clock), clock), TextColumn("{task.completed:>6.0f} trades"),
                 *tail]
-    return [*head, BarColumn(), CountColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(), *tail]
+    return [*head, BarColumn(), CountColumn(), TimeElapsedColumn(), EtaColumn(), *tail]
 
 
 @contextlib.contextmanager
@@ -114,7 +128,7 @@ def symbol_progress(run: RunConfig, *, force: bool = False, console: Console | N
         yield None
         return
     with Progress(*_columns(run, clock), console=console, transient=True) as progress:
-        yield SymbolBars(progress, run)
+        yield SymbolBars(progress, run, clock)
 
 
 def _aggregator_pnl(verdict: Verdict) -> dict[str, Decimal]:
@@ -131,14 +145,19 @@ def _symbol_table(verdict: Verdict) -> Table | None:
         return None  # no area, or not applicable: a run with no closed trade has no table to show
     table = Table(title=f"{figures.total_trades} trades, {figures.throughput_trades_per_s:.1f} trades/s")
     differing = _aggregator_pnl(verdict)
+    delivery = check_delivery(verdict.events)
+    stopped = {} if delivery is None else delivery.stopped_early
     columns = ["symbol", "trades", "PnL (ledger)" if differing else "PnL", "win rate"]
     columns += ["PnL (aggregator)"] if differing else []
+    columns += ["stopped early"] if stopped else []
     for column in columns:
-        table.add_column(column, justify="left" if column == "symbol" else "right")
+        table.add_column(column, justify="left" if column in ("symbol", "stopped early") else "right")
     for name, s in figures.per_symbol.items():
         row = [name, str(s.trades), money(s.pnl), percent(s.win_rate)]
         if differing:
             row.append(f"{money(differing[name])} ❌" if name in differing else "=")
+        if stopped:
+            row.append(f"{stopped[name].reason} at {stopped[name].at_s:g} s" if name in stopped else "")
         table.add_row(*row)
     return table
 
@@ -157,7 +176,12 @@ def print_verdict(verdict: Verdict, out: Path | None = None) -> None:
     symbols = _symbol_table(verdict)
     if symbols is not None:
         console.print(symbols)
+    delivery = check_delivery(verdict.events)
+    for line in [] if delivery is None or delivery.complete else delivery_lines(delivery):
+        console.print(line)
     console.print(f"[UnifiedGate] {verdict.scenario.name.upper()} {verdict.status}")
+    if verdict.interruption is not None:
+        console.print(verdict.interruption)
     if out is not None:
         console.print(f"report: {out}")
     if not verdict.passed:

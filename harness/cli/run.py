@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.cli.arguments import port, positive_float, positive_int
 from harness.cli.boundary import check_new_run_dir
-from harness.errors import EXIT_PASS, UsageError
+from harness.errors import EXIT_PASS, RunError, UsageError
 from harness.system.ports import PORTS
 
 
@@ -35,6 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{plugin}", metavar="MODULE:FACTORY",
                        help="price files: csv:PATH or SYMBOL=FILE,... -- or your own feed factory" if plugin == "feed"
                        else f"use your own {plugin} (see docs/PLUGINS.md)")
+    p.add_argument("--nemesis", metavar="FAULTS",
+                   help="inject lock-path faults: pause,partition,delay,broker-restart,clock-jump (see lock_faults)")
+    p.add_argument("--nemesis-seed", type=positive_int, help="seed of the nemesis's targets (default: --seed)")
+    p.add_argument("--nemesis-interval", type=positive_float, help="seconds between two injected faults")
+    p.add_argument("--nemesis-rounds", type=positive_int, help="injections of each fault (default 3)")
     p.add_argument("--until-feed-ends", action="store_true", default=None,
                    help="--trades is an upper bound: a price file that ends first is not a failure")
     p.add_argument("--serve", nargs="?", const=8787, type=port, metavar="PORT",
@@ -65,6 +70,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
             run[key] = value
     if _data_feed(args):
         run["feed"] = args.feed
+    nemesis = {key: value for key in ("faults", "seed", "interval", "rounds")
+               if (value := getattr(args, "nemesis" if key == "faults" else f"nemesis_{key}", None)) is not None}
+    if nemesis:
+        explicit["nemesis"] = nemesis
     return {**explicit, "run": run} if run else explicit
 
 
@@ -103,6 +112,7 @@ def execute(args: argparse.Namespace) -> int:
     from harness.report import write_reports
     from harness.report.writer import sizes_line
     from harness.run.config import load_config
+    from harness.run.interrupt import Interrupted, StopRequest, on_signals
     from harness.run.scenario import execute, load, run_dir_name
 
     scenario = load(args.name)
@@ -112,10 +122,15 @@ def execute(args: argparse.Namespace) -> int:
     check_new_run_dir(out)
     if schedules.wanted(args):
         return schedules.run_controlled(args, scenario, config, plugins, out, _repeated_flags(args))
-    with _live(args) as on_history, symbol_progress(config.run) as progress:
-        verdict = execute(scenario, config, out, plugins=plugins, progress=progress,
-                          command_flags=_repeated_flags(args), on_history=on_history)
-    paths = write_reports(verdict, out)
+    try:
+        with on_signals(StopRequest()) as stop:
+            with _live(args) as on_history, symbol_progress(config.run) as progress:
+                verdict = execute(scenario, config, out, plugins=plugins, progress=progress,
+                                  command_flags=_repeated_flags(args), on_history=on_history, stop=stop)
+            paths = write_reports(verdict, out)
+    except Interrupted as exc:
+        raise RunInterrupted(f"{exc}: the run was abandoned before its report; the history recorded so far is in "
+                             f"{out}/events.jsonl (judge it with: harness check {out})", exc.exit_code) from None
     print_verdict(verdict, out)
     print(sizes_line(paths))
     return verdict.exit_code
@@ -140,7 +155,7 @@ def _live(args: argparse.Namespace) -> Iterator[Callable[[Any], None] | None]:
         source = LiveSource()
         server = start(source, token, port=args.serve)
     except ImportError as exc:
-        raise UsageError(f"--serve: the API needs fastapi and uvicorn (pip install 'harness[api]'): {exc}") from None
+        raise UsageError(f"--serve: the API needs fastapi and uvicorn (pip install 'trading-harness[api]'): {exc}") from None
     except (OSError, OverflowError) as exc:
         raise UsageError(f"--serve: cannot listen on 127.0.0.1:{args.serve}: {exc}") from None
     print(f"live: {server.url} (Guardian API: /health /guardian /metrics /alerts /audit /docs)", flush=True)
@@ -148,6 +163,14 @@ def _live(args: argparse.Namespace) -> Iterator[Callable[[Any], None] | None]:
         yield source.attach
     finally:
         server.stop()
+
+
+class RunInterrupted(RunError):
+    """A run abandoned on a second signal; its exit code is the signal's (128 + its number)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code
 
 
 def list_scenarios(args: argparse.Namespace) -> int:

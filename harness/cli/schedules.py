@@ -27,7 +27,7 @@ from harness.explore.exploration import (
     shrink,
     timeline,
 )
-from harness.explore.strategies import STRATEGIES
+from harness.explore.strategies import DEFAULT_STRATEGY, STRATEGIES
 from harness.history.events import f
 from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import GateResult, Line
@@ -55,11 +55,13 @@ class MinimalSchedule:
 class ExplorationFigures:
     """What ``--schedules N`` explored, and the first failure shrunk."""
 
-    strategy: str = f("how schedules were drawn")
+    strategy: str = f("how schedules were drawn (portfolio: random, pct depth 1..d and pos in turn)")
     depth: int = f("PCT bug depth d")
+    found_by: str = f("the strategy that drew the first failing schedule (empty when none failed)")
     seed: int = f("seed of the strategy")
     schedules: int = f("schedules run", "count")
     steps: int = f("scheduling decisions made in all", "count")
+    preemption_points: float = f("k: points per execution where a worker could be preempted", "count")
     distinct_interleavings: int = f("distinct orders of the scheduling points", "count")
     schedules_per_s: float = f("schedules run per second", "1/s")
     steps_per_s: float = f("scheduling decisions per second", "1/s")
@@ -83,7 +85,8 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, count: Any) -> None:
     group.add_argument("--replay-schedule", type=Path, metavar="PATH", help="replay a saved schedule.json exactly")
     parser.add_argument("--first-schedule", type=int, default=0, metavar="I",
                         help="explore schedule indices I .. I+N-1 (one chunk of a sweep; default 0)")
-    parser.add_argument("--strategy", choices=STRATEGIES, help="how schedules are drawn (default pct)")
+    parser.add_argument("--strategy", choices=STRATEGIES,
+                        help=f"how schedules are drawn (default {DEFAULT_STRATEGY}: random, pct depth 1..d, pos)")
     parser.add_argument("--depth", type=count, help=f"PCT bug depth d, d-1 priority change points (default {DEPTH})")
 
 
@@ -121,7 +124,7 @@ def run_controlled(args: argparse.Namespace, scenario: Scenario, config: Harness
         gate, evidence, execution = _replay(workload, args.replay_schedule)
         command = _command(scenario, config, [*flags, "--replay-schedule", str(args.replay_schedule)])
     else:
-        exploration = explore(workload, args.schedules, config.run.seed, args.strategy or "pct", depth,
+        exploration = explore(workload, args.schedules, config.run.seed, args.strategy or DEFAULT_STRATEGY, depth,
                               args.first_schedule)
         gate, evidence, execution = _explored(workload, exploration, out)
         chunk = ["--first-schedule", str(args.first_schedule)] if args.first_schedule else []
@@ -154,11 +157,12 @@ def _explored(workload: Workload, ex: Exploration,
     indices = f", indices {ex.first}-{ex.first + len(ex.digests) - 1}" if ex.first else ""
     lines = [Line(True, f"Explored {ex.schedules} schedules (the non-preemptive one, then {ex.strategy} "
                         f"depth {ex.depth}, seed {ex.seed}{indices}): "
-                        f"{ex.steps} steps, {ex.distinct} distinct interleavings, "
-                        f"{per_schedule:.1f} schedules/s, {per_step:.0f} steps/s")]
+                        f"{ex.steps} steps, k = {ex.mean_k:.0f} preemption points per execution, "
+                        f"{ex.distinct} distinct interleavings, {per_schedule:.1f} schedules/s, {per_step:.0f} steps/s")]
     figures = ExplorationFigures(
-        strategy=ex.strategy, depth=ex.depth, seed=ex.seed, schedules=ex.schedules, steps=ex.steps,
-        distinct_interleavings=ex.distinct, schedules_per_s=round(per_schedule, 1), steps_per_s=round(per_step, 1),
+        strategy=ex.strategy, depth=ex.depth, found_by=ex.found_by, seed=ex.seed, schedules=ex.schedules,
+        steps=ex.steps, preemption_points=round(ex.mean_k, 1), distinct_interleavings=ex.distinct,
+        schedules_per_s=round(per_schedule, 1), steps_per_s=round(per_step, 1),
         violation=ex.failure.violation if ex.failure else "", minimal=None)
     if ex.failure is None:
         lines.append(Line(True, "No schedule violated a correctness gate"))
@@ -170,7 +174,7 @@ def _explored(workload: Workload, ex: Exploration,
     t = minimal.trace
     (out / "schedule_timeline.txt").write_text("\n".join(timeline(t)) + "\n", encoding="utf-8")
     lines += [
-        Line(False, f"{ex.failure.label} (seed {ex.seed}) violated: {ex.failure.violation}"),
+        Line(False, f"{ex.failure.label} (seed {ex.seed}, found by {ex.found_by}) violated: {ex.failure.violation}"),
         *(Line(False, f"  {text}") for text in minimal.details()),
         Line(False, f"Minimal failing schedule: {t.preemptions} preemptions, {len(t.switches)} switches, "
                     f"{len(t.steps)} steps, {minimal.trades} trades per worker (from {ex.failure.trace.preemptions} "

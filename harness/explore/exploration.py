@@ -2,8 +2,9 @@
 
 A ``Workload`` runs its worker targets through whatever runner it is given (a
 ``Scheduler`` here) at a given size and says whether the end state is right. ``explore``
-runs one non-preemptive calibration execution (it also measures ``k``, the step count PCT
-draws its change points from), then schedules 0..N-1, each built from (seed, index) alone.
+runs one non-preemptive calibration execution (it also measures ``k``, the preemption points
+PCT draws its change points from), then schedules 0..N-1, each built from (seed, index) alone
+by the strategy (by default the portfolio: each schedule says which member drew it).
 ``shrink`` reduces a failure the way hypothesis shrinks a choice sequence: it tries fewer
 trades and fewer switches (chunks, then single ones) and keeps a candidate only when it
 fails with the same violation and is smaller (fewer preemptions, then steps, then trades).
@@ -23,7 +24,7 @@ from typing import Any
 
 from harness.errors import ConfigError
 from harness.explore.scheduler import Scheduler, Strategy, Trace
-from harness.explore.strategies import KeyedReplay, ReplayStrategy, make_strategy
+from harness.explore.strategies import DEFAULT_STRATEGY, KeyedReplay, ReplayStrategy, make_strategy, plan
 
 FORMAT = "harness.schedule/1"
 DEFAULT_SCHEDULES = 200  # the budget the known-broken components are caught within (tests/schedules)
@@ -51,13 +52,14 @@ class Workload:
 
 @dataclass(frozen=True)
 class Execution:
-    """One controlled execution: its size, its decisions and its outcome."""
+    """One controlled execution: its size, its decisions, its outcome and the strategy that drew it."""
 
     label: str
     trades: int
     trace: Trace
     outcome: Outcome
     diverged: tuple[int, ...] = ()
+    strategy: str = "non-preemptive"
 
     @property
     def violation(self) -> str:
@@ -96,8 +98,19 @@ class Exploration:
     elapsed_s: float
     failure: Execution | None
     last: Execution
+    points: int = 0  # preemption points passed in all executions (k summed)
     first: int = 0
     digests: tuple[str, ...] = ()  # each schedule's interleaving, in index order from ``first``
+
+    @property
+    def found_by(self) -> str:
+        """The strategy whose schedule failed first ("" when none did)."""
+        return self.failure.strategy if self.failure else ""
+
+    @property
+    def mean_k(self) -> float:
+        """Preemption points per execution."""
+        return self.points / max(self.schedules, 1)
 
     @property
     def per_second(self) -> tuple[float, float]:
@@ -116,14 +129,15 @@ def plain_threads(targets: Sequence[Callable[[], Any]]) -> None:
         thread.join()
 
 
-def execute(workload: Workload, strategy: Strategy, trades: int, label: str, stall_s: float = 10.0) -> Execution:
-    """Run the workload once under ``strategy``."""
+def execute(workload: Workload, strategy: Strategy, trades: int, label: str, stall_s: float = 10.0,
+            drawn_by: str = "non-preemptive") -> Execution:
+    """Run the workload once under ``strategy`` (``drawn_by`` names it in reports)."""
     scheduler = Scheduler(strategy, stall_s=stall_s, names=workload.workers)
     outcome = workload.run(scheduler, trades)
     if scheduler.trace is None:
         raise ConfigError(f"{workload.name}: the workload never ran its workers through the scheduler")
     diverged = tuple(getattr(strategy, "diverged", ()))
-    return Execution(label, trades, scheduler.trace, outcome, diverged)
+    return Execution(label, trades, scheduler.trace, outcome, diverged, drawn_by)
 
 
 def replay(workload: Workload, switches: Sequence[tuple[int, int]], trades: int, label: str = "replay") -> Execution:
@@ -131,8 +145,8 @@ def replay(workload: Workload, switches: Sequence[tuple[int, int]], trades: int,
     return execute(workload, ReplayStrategy(dict(switches)), trades, label)
 
 
-def explore(workload: Workload, schedules: int, seed: int, strategy: str = "pct", depth: int = 3,
-            first: int = 0) -> Exploration:
+def explore(workload: Workload, schedules: int, seed: int, strategy: str = DEFAULT_STRATEGY,
+            depth: int = 3, first: int = 0) -> Exploration:
     """Run schedules ``first .. first+schedules-1`` (after the calibration one); stop at the first that fails.
 
     Schedule ``i`` depends on (seed, i) and the calibration alone, so chunks of indices run on
@@ -141,41 +155,71 @@ def explore(workload: Workload, schedules: int, seed: int, strategy: str = "pct"
     trades = workload.trades
     started = time.perf_counter()
     last = replay(workload, (), trades, "calibration")
-    k, steps, count, calibration = len(last.trace.steps), len(last.trace.steps), 1, last.trace.digest
+    k, calibration = last.trace.points, last.trace.digest
+    steps, points, count = len(last.trace.steps), k, 1
     explored: list[str] = []
     index = first
     while not last.violation and index < first + schedules:
-        last = execute(workload, make_strategy(strategy, seed, index, depth, k), trades, f"schedule {index}")
-        steps, count, index = steps + len(last.trace.steps), count + 1, index + 1
+        drawn_by = plan(strategy, index, depth).label
+        last = execute(workload, make_strategy(strategy, seed, index, depth, k), trades,
+                       f"schedule {index} ({drawn_by})", drawn_by=drawn_by)
+        steps, points, count, index = steps + len(last.trace.steps), points + last.trace.points, count + 1, index + 1
         explored.append(last.trace.digest)
     failure = last if last.violation else None
-    distinct = len({calibration, *explored})
-    return Exploration(strategy, seed, depth, count, steps, distinct, time.perf_counter() - started, failure,
-                       last, first, tuple(explored))
+    return Exploration(strategy, seed, depth, count, steps, len({calibration, *explored}),
+                       time.perf_counter() - started, failure, last, points, first, tuple(explored))
+
+
+Keyed = tuple[tuple[tuple[int, str, int], int], ...]  # switches as ((worker, point, arrival), chosen), in order
 
 
 def shrink(workload: Workload, failure: Execution, budget: int = 300) -> tuple[Execution, int]:
-    """A minimal execution failing with the same violation; also the number of attempts made."""
+    """A minimal execution failing with the same violation; also the number of attempts made.
+
+    Candidates keep each switch at the same arrival of the same worker at the same point
+    (``KeyedReplay``), so dropping one switch leaves the others meaning what they meant.
+    """
     best, attempts = failure, 0
 
-    def attempt(switches: Sequence[tuple[int, int]], trades: int | None = None) -> bool:
+    def attempt(switches: Keyed, trades: int) -> bool:
         nonlocal best, attempts
         attempts += 1
-        label = f"{failure.label}, shrunk"
-        if trades is None:
-            candidate = replay(workload, switches, best.trades, label)
-        else:  # a smaller workload: the same switches at the same arrivals, wherever those steps now fall
-            candidate = execute(workload, KeyedReplay(best.trace.keyed_switches()), trades, label)
+        candidate = execute(workload, KeyedReplay(dict(switches)), trades, f"{failure.label}, shrunk",
+                            drawn_by=failure.strategy)
         if candidate.violation == failure.violation and _size(candidate) < _size(best):
             best = candidate
             return True
         return False
 
+    def keyed() -> Keyed:
+        return tuple(best.trace.keyed_switches().items())
+
     progress = True
     while progress and attempts < budget:
-        progress = any(attempt(best.trace.switches, t) for t in range(1, best.trades))
-        progress = _drop_switches(best.trace.switches, attempt, lambda: attempts < budget) or progress
+        progress = any(attempt(candidate, t) for t in range(1, best.trades) for candidate in (keyed(), _first(keyed())))
+        progress = _drop_switches(keyed(), lambda s: attempt(s, best.trades), lambda: attempts < budget) or progress
+        progress = any(attempt(candidate, best.trades) for candidate in _earlier(keyed())) or progress
+        if not progress and best.trace.preemptions > 1:  # stuck: one preemption alone, by any worker at the same point
+            progress = any(attempt(c, best.trades) for c in _alone(keyed(), len(best.trace.workers)))
     return best, attempts
+
+
+def _first(switches: Keyed) -> Keyed:
+    """The same switches at each worker's first arrival at their point: what a smaller workload still reaches."""
+    return tuple(((worker, point, 0), chosen) for (worker, point, _), chosen in switches)
+
+
+def _alone(switches: Keyed, workers: int) -> list[Keyed]:
+    """Single-switch candidates: any worker preempted at a switch's point and arrival, for any other."""
+    keys = dict.fromkeys((point, arrival) for (_, point, arrival), _ in switches)
+    return [(((w, point, arrival), other),) for point, arrival in keys for w in range(workers)
+            for other in range(workers) if other != w]
+
+
+def _earlier(switches: Keyed) -> list[Keyed]:
+    """Candidates moving one switch to an earlier arrival at its point (shortening the prefix before it)."""
+    return [switches[:i] + (((worker, point, arrival // 2), chosen),) + switches[i + 1:]
+            for i, ((worker, point, arrival), chosen) in enumerate(switches) if arrival]
 
 
 def _size(execution: Execution) -> tuple[int, int, int]:
@@ -183,8 +227,7 @@ def _size(execution: Execution) -> tuple[int, int, int]:
     return execution.trace.preemptions, len(execution.trace.steps), execution.trades
 
 
-def _drop_switches(switches: tuple[tuple[int, int], ...], attempt: Callable[[Sequence[tuple[int, int]]], bool],
-                   allowed: Callable[[], bool]) -> bool:
+def _drop_switches(switches: Keyed, attempt: Callable[[Keyed], bool], allowed: Callable[[], bool]) -> bool:
     """Delta debugging over the switches: drop chunks, halving their size; True once one drop held."""
     size = max(len(switches) // 2, 1)
     while switches and size >= 1 and allowed():

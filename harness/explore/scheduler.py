@@ -4,7 +4,8 @@ Workers run as threads but hold a baton: each runs until it reaches a point
 (``harness.schedule``), where the seeded strategy (``harness.explore.strategies``) picks who
 goes next. Waiting workers say what they wait for, so the baton never sits with a thread
 that cannot move; when every live worker waits, that is a deadlock of the system under
-test. A worker that makes no step for ``stall_s`` is reported as stalled.
+test. A worker that makes no step for ``stall_s`` is reported as stalled. A decision with
+only one runnable worker is no choice: the strategy is not asked and it is not a step.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness import schedule
+from harness.explore.strategies import default_choice, preemptible
 
 _local = threading.local()
 
@@ -44,7 +46,7 @@ class Step:
     @property
     def default(self) -> int:
         """The non-preemptive choice: the arriving worker if it can go on, else the lowest enabled."""
-        return self.worker if self.worker in self.enabled else min(self.enabled)
+        return default_choice(self.worker, self.enabled)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,11 @@ class Trace:
         return keyed
 
     @property
+    def points(self) -> int:
+        """Preemption points passed: decisions where the arriving worker could go on and another could run (k)."""
+        return sum(1 for s in self.steps if preemptible(s.worker, s.enabled))
+
+    @property
     def preemptions(self) -> int:
         """Steps where a worker that could go on was switched away from."""
         return sum(1 for s in self.steps if s.worker in s.enabled and s.chosen != s.worker)
@@ -112,6 +119,7 @@ class Scheduler:
         self._names = tuple(names)
         self._workers: list[_Worker] = []
         self._steps: list[Step] = []
+        self._decisions = 0  # every decision, recorded as a step or not: the stall watch counts these
         self._running = -1
         self._aborted = False
         self._finished = threading.Event()
@@ -142,8 +150,8 @@ class Scheduler:
         """Wait for the end; stop the run when no step happens for ``stall_s``."""
         seen, quiet = -1, 0.0
         while not self._finished.wait(0.2):
-            quiet = quiet + 0.2 if len(self._steps) == seen else 0.0
-            seen = len(self._steps)
+            quiet = quiet + 0.2 if self._decisions == seen else 0.0
+            seen = self._decisions
             if quiet >= self._stall_s:
                 name = self._workers[self._running].name if self._running >= 0 else "?"
                 self._stalled = (f"{name} made no step for {self._stall_s:g}s: blocked outside the scheduler's "
@@ -203,8 +211,12 @@ class Scheduler:
                 raise ScheduleAborted
             self._finished.set()
             return -1
-        chosen = self._strategy.choose(len(self._steps), worker, name, enabled)
-        self._steps.append(Step(worker, name, enabled, chosen))
+        self._decisions += 1
+        if len(enabled) == 1:  # no choice to make: not a step of the schedule (replay passes it the same way)
+            chosen = enabled[0]
+        else:
+            chosen = self._strategy.choose(len(self._steps), worker, name, enabled)
+            self._steps.append(Step(worker, name, enabled, chosen))
         self._running = chosen
         if chosen != worker:
             self._workers[chosen].go.set()

@@ -661,11 +661,13 @@ class PersistenceUnreachable:
 @kind(FAULT_INJECT, ())
 @record
 class FaultInject:
-    """The nemesis cut layers off."""
+    """The nemesis injected a fault: cut persistence layers off, or broke a worker's lock path."""
 
-    row: str = f("fault row name")
-    layers: list[str] = f("layers cut")
-    fault: str | None = f("blackhole, drop, delay", default=None)
+    row: str = f("fault name, unique in the run (its fault.heal names it too)")
+    layers: list[str] | None = f("layers cut (persistence faults; none for lock-path faults)", default=None)
+    fault: str | None = f("what: blackhole, drop, delay, pause, partition, broker-restart, clock-jump", default=None)
+    target: str | None = f("whom: the worker (lock client) the fault hits", default=None)
+    lease_ms: int | None = f("the target's lease when it was hit (a pause must outlive it)", "ms", None)
 
 
 @kind(FAULT_HEAL, ())
@@ -675,6 +677,7 @@ class FaultHeal:
 
     row: str = f("fault row name")
     seen_down: bool | None = f("every layer was seen down before the heal", default=None)
+    target: str | None = f("the worker the fault hit", default=None)
 
 
 @kind(FAULT_OVER, ())

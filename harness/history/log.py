@@ -217,6 +217,7 @@ class History:
         self._events: list[Event] = []
         self._lock = threading.Lock()
         self._sorted = True
+        self._listeners: tuple[Callable[[Event], None], ...] = ()
 
     @property
     def sequence(self) -> Sequence:
@@ -241,8 +242,20 @@ class History:
             if self._events and self._events[-1].seq > event.seq:
                 self._sorted = False
             self._events.append(event)
+            for listener in self._listeners:
+                listener(event)
         if self._sink is not None:
             self._sink(event)
+
+    def subscribe(self, listener: Callable[[Event], None]) -> list[Event]:
+        """Call ``listener`` with every event from now on; return the events before it, atomically.
+
+        The listener runs under the history's lock, on the trading thread: it must be cheap
+        and must not append (a ``deque.append`` is the intended use).
+        """
+        with self._lock:
+            self._listeners += (listener,)
+            return list(self._events)
 
     def events(self) -> list[Event]:
         """All events so far, in sequence order."""

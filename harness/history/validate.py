@@ -31,6 +31,7 @@ class Checked:
     path: Path
     events: tuple[Event, ...]
     problems: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # e.g. a last line cut short by a killed writer, left out
 
 
 def _from_jsonl(line: bytes) -> tuple[Event | None, str | None]:
@@ -68,23 +69,24 @@ def _as_raw(event: Event) -> dict[str, Any]:
             "worker": event.worker, "symbol": event.symbol, "kind": event.kind, "payload": dict(event.payload)}
 
 
-def _problem(path: Path, number: int, line: bytes, problem: str, complete: bool) -> str:
-    """``FILE:LINE: ...`` for a refused line; bad UTF-8 is named before what it broke."""
+def _problem(line: bytes, problem: str) -> str:
+    """What is wrong with a refused line; bad UTF-8 is named before what it broke."""
     try:
         line.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return f"{path}:{number}: not UTF-8 text: {exc.reason} at byte {exc.start}"
-    hint = "" if complete else " (truncated last line?)"
-    return f"{path}:{number}: not a valid event{hint}: {problem}"
+        return f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+    return f"not a valid event: {problem}"
 
 
 class Reader:
     """One pass over a JSONL history or a STRESS_TEST.log: the events that meet the contract as they are
-    read, ``FILE:LINE: ...`` for every other line, and how far into the file it is."""
+    read, ``FILE:LINE: ...`` for every other line (a last line cut short: a note), and how far into the file
+    it is."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.problems: list[str] = []
+        self.notes: list[str] = []
         self._raw: BinaryIO | None = None
 
     @property
@@ -101,8 +103,10 @@ class Reader:
         return raw.tell() if raw is not None and not raw.closed else 0
 
     def __iter__(self) -> Iterator[Event]:
-        parse = _from_log if self.path.suffix == ".log" else _from_jsonl
+        path = self.path
+        parse = _from_log if path.suffix == ".log" else _from_jsonl
         last_seq: int | None = None
+        count = 0
         for number, line, complete in self._lines():
             if not line.strip():
                 continue
@@ -110,14 +114,19 @@ class Reader:
                 event, problem = parse(line)
             except UnicodeDecodeError:  # a log line is text before it is parsed
                 event, problem = None, ""
-            if problem is not None:
-                self.problems.append(_problem(self.path, number, line, problem, complete))
+            if problem is not None and not complete:
+                # A writer killed mid-line (SIGKILL, power loss): every whole line before it is judged.
+                self.notes.append(f"{path}:{number}: the last line is cut short ({len(line)} bytes, no newline; "
+                                  f"{_problem(line, problem)}): left out, the {count} events before it are judged")
+            elif problem is not None:
+                self.problems.append(f"{path}:{number}: {_problem(line, problem)}")
             elif event is not None:
                 if last_seq is not None and event.seq <= last_seq:
-                    self.problems.append(f"{self.path}:{number}: seq {event.seq} does not increase "
+                    self.problems.append(f"{path}:{number}: seq {event.seq} does not increase "
                                          f"(the event before has {last_seq})")
                     continue
                 last_seq = event.seq
+                count += 1
                 yield event
 
     def _lines(self) -> Iterator[tuple[int, bytes, bool]]:
@@ -157,4 +166,4 @@ def load(path: Path, lenient: bool = False) -> Checked:
     events = tuple(reader)
     if not lenient:
         reader.refuse()
-    return Checked(path, events, tuple(reader.problems))
+    return Checked(path, events, tuple(reader.problems), tuple(reader.notes))

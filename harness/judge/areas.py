@@ -12,12 +12,13 @@ applicable (no X events)" -- neither a pass nor a fail -- unless the user requir
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import InputError
-from harness.history.events import RUN_START, TRADE_CLOSED, f
+from harness.history.events import ORDER_FILL, RUN_START, TRADE_CLOSED, f
 from harness.history.log import Event
 from harness.judge.checks.locks import LockChecker, check_locks
 from harness.judge.checks.perf import PerfChecker, check_perf
@@ -59,6 +60,8 @@ class Area:
     checker: Callable[[Sequence[Event]], Evidence[Any]]
     gate: Gate
     needs: tuple[str, ...]  # event kinds, or kind families ending in "." ("lock."); any one suffices
+    # The kinds without which the area, though applicable, judges nothing (None: its ``needs``).
+    substance: tuple[str, ...] | None = None
     incremental: Callable[[], Incremental[Evidence[Any]]] | None = None  # None: the checker runs on all events
 
     def start(self) -> Incremental[Evidence[Any]]:
@@ -67,7 +70,11 @@ class Area:
 
     def applicable(self, kinds: set[str]) -> bool:
         """True when the history holds an event this area needs (an empty ``needs``: always)."""
-        return not self.needs or any(k.startswith(n) if n.endswith(".") else k == n for n in self.needs for k in kinds)
+        return not self.needs or _holds(kinds, self.needs)
+
+    def judges_something(self, kinds: set[str]) -> bool:
+        """True when the history holds an event of the area's substance (not only what makes it apply)."""
+        return _holds(kinds, self.needs if self.substance is None else self.substance)
 
     @property
     def missing(self) -> str:
@@ -75,12 +82,20 @@ class Area:
         return "no " + " / ".join(f"{n}*" if n.endswith(".") else n for n in self.needs) + " events"
 
 
+def _holds(kinds: set[str], wanted: Sequence[str]) -> bool:
+    """True when a kind in ``kinds`` is one of ``wanted`` (or of a family ending in ".")."""
+    return any(k.startswith(n) if n.endswith(".") else k == n for n in wanted for k in kinds)
+
+
+# What a race leaves its mark on: log-level counts alone (of broker events, say) judge no trading.
+_RACE_SUBSTANCE = ("order.", "trade.", "agg.", "risk.", "lock.", "fence.", "worker.")
 AREAS: Mapping[str, Area] = {a.key: a for a in (
-    Area("locks", "Lock Atomicity", check_locks, gate_locks, ("lock.", "fence."), LockChecker),
-    Area("races", "Race Condition Detection", check_races, gate_races, (), RaceChecker),
-    Area("performance", "Performance Metrics", check_perf, gate_performance, (TRADE_CLOSED,), PerfChecker),
+    Area("locks", "Lock Atomicity", check_locks, gate_locks, ("lock.", "fence."), incremental=LockChecker),
+    Area("races", "Race Condition Detection", check_races, gate_races, (), _RACE_SUBSTANCE, RaceChecker),
+    Area("performance", "Performance Metrics", check_perf, gate_performance, (TRADE_CLOSED,), incremental=PerfChecker),
     Area("aggregator", "MetricsAggregator Accuracy", check_pnl, gate_aggregator, ("agg.",)),
-    Area("risk", "Risk Management", check_risk, gate_risk, ("risk.", RUN_START)),  # run.start: limits, equity
+    # run.start gives the limits and equity; without a risk event or a fill there is nothing to judge.
+    Area("risk", "Risk Management", check_risk, gate_risk, ("risk.", RUN_START), ("risk.", ORDER_FILL)),
 )}
 STANDARD_AREAS = tuple(AREAS)
 # Areas whose evidence a scenario computes outside the history (what the layers hold): gated here too.
@@ -122,7 +137,8 @@ class Judging:
         out: list[Evidence[object]] = []
         for area, checker in zip(self.areas, self.checkers, strict=True):
             if area.applicable(self.kinds):
-                out.append(checker.result())
+                evidence = checker.result()
+                out.append(evidence if area.judges_something(self.kinds) else dataclasses.replace(evidence, vacuous=True))
             else:
                 out.append(Evidence(area.name, NotApplicable(area.missing, area.key in self.required)))
         return tuple(out) + tuple(extra)
@@ -155,4 +171,5 @@ def gate_for(ev: Evidence[object], extra: Mapping[str, Gate] | None = None) -> G
 def judge(evidence: Sequence[Evidence[object]], thresholds: Thresholds,
           extra: Mapping[str, Gate] | None = None) -> tuple[GateResult, ...]:
     """Judge each evidence area with its gate (the registry's, a scenario's extra one, or not applicable)."""
-    return tuple(gate_for(ev, extra)(ev, thresholds) for ev in evidence)
+    gates = ((gate_for(ev, extra)(ev, thresholds), ev.vacuous) for ev in evidence)
+    return tuple(dataclasses.replace(gate, vacuous=True) if vacuous else gate for gate, vacuous in gates)

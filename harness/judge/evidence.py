@@ -43,6 +43,7 @@ class Evidence(Generic[F_co]):
     area: str
     figures: F_co
     violations: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    vacuous: bool = False  # the history held none of what the area judges: its figures are trivially clean
 
     def counterexample(self, name: str) -> tuple[Mapping[str, Any], ...]:
         """Offending items recorded for a check (empty when it found none)."""

@@ -41,6 +41,14 @@ class GateResult:
     lines: tuple[Line, ...]
     counterexamples: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
     applicable: bool = True  # False: the history holds none of the area's inputs (neither pass nor fail)
+    # True: applicable, but the history held nothing the area judges (its lines hold trivially),
+    # so it does not count as having judged the run.
+    vacuous: bool = False
+
+    @property
+    def judged(self) -> bool:
+        """True when the gate judged something the history holds (neither n/a nor vacuous)."""
+        return self.applicable and not self.vacuous
 
     @property
     def passed(self) -> bool:
@@ -73,7 +81,8 @@ def _failing(evidence: Evidence[object], names: Sequence[str]) -> dict[str, tupl
 def gate_locks(ev: Evidence[LockFigures], t: Thresholds) -> GateResult:
     """ZMQ lock atomicity: balance, orphans, state machine, exclusion, fencing, wait-or-die, linearizability."""
     f = ev.figures
-    unbalanced = f.pairs_total - f.pairs_balanced
+    unbalanced = f.pairs_total - f.pairs_balanced - f.pairs_faulted
+    faulted = f", {f.pairs_faulted} ended by a lease expiry under an injected fault" if f.pairs_faulted else ""
     lin = f.linearizable
     service = f.lock_service
     lines = (
@@ -82,9 +91,9 @@ def gate_locks(ev: Evidence[LockFigures], t: Thresholds) -> GateResult:
         Line(f.acquires > 0, f"Total Lock Events: {f.acquires + f.releases} "
                              f"({f.acquires} ACQUIRE + {f.releases} RELEASE), {f.events_total} recorded"),
         Line(unbalanced <= t.max_unbalanced_pairs,
-             f"All lock pairs balanced: {f.pairs_balanced}/{f.pairs_total} match"
+             f"All lock pairs balanced: {f.pairs_balanced}/{f.pairs_total} match{faulted}"
              if unbalanced == 0 else f"Lock pairs balanced: {f.pairs_balanced}/{f.pairs_total} "
-                                    f"({unbalanced} unbalanced, allowed {t.max_unbalanced_pairs})"),
+                                    f"({unbalanced} unbalanced, allowed {t.max_unbalanced_pairs}{faulted})"),
         Line(f.orphaned_locks <= t.max_orphaned_locks, f"Orphaned locks: {f.orphaned_locks}"),
         Line(f.state_errors == 0, f"EFSM state errors: {f.state_errors}"),
         Line(f.overlaps <= t.max_overlaps,
@@ -248,9 +257,20 @@ def _isolation_text(f: RiskFigures, t: Thresholds) -> str:
     return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
+Outcome = Literal["PASS", "FAIL", "NOTHING JUDGED"]
+NOTHING_JUDGED: Outcome = "NOTHING JUDGED"
+
+
+def outcome(results: Sequence[GateResult]) -> Outcome:
+    """FAIL when a gate failed; NOTHING JUDGED when no gate judged anything; else PASS."""
+    if not all(r.passed for r in results):
+        return "FAIL"
+    return "PASS" if any(r.judged for r in results) else NOTHING_JUDGED
+
+
 def unified(results: Sequence[GateResult]) -> bool:
     """UnifiedGate: True only if at least one gate judged something and every gate passed (n/a is neither)."""
-    return any(r.applicable for r in results) and all(r.passed for r in results)
+    return outcome(results) == "PASS"
 
 
 CONTRACT_AREA = "History Contract"

@@ -34,6 +34,7 @@ from harness.explore.exploration import (
     shrink,
     timeline,
 )
+from harness.explore.strategies import DEFAULT_STRATEGY, STRATEGIES
 from harness.schedule import controlled_locks
 
 Setup = Callable[[], tuple[Sequence[Callable[[], Any]], Callable[[], Any]]]
@@ -73,7 +74,7 @@ def failure_message(execution: Execution, minimal: Execution, origin: str) -> st
     ])
 
 
-def check_schedules(setup: Setup, schedules: int = DEFAULT_SCHEDULES, seed: int = 0, strategy: str = "pct",
+def check_schedules(setup: Setup, schedules: int = DEFAULT_SCHEDULES, seed: int = 0, strategy: str = DEFAULT_STRATEGY,
                     depth: int = 3,
                     replay_switches: Sequence[tuple[int, int]] | None = None) -> Exploration | Execution:
     """Explore (or replay) controlled schedules of ``setup``; raise AssertionError with the minimal failing one."""
@@ -87,7 +88,7 @@ def check_schedules(setup: Setup, schedules: int = DEFAULT_SCHEDULES, seed: int 
     exploration = explore(workload, schedules, seed, strategy, depth)
     if exploration.failure is not None:
         minimal, _ = shrink(workload, exploration.failure)
-        origin = f"{exploration.failure.label} ({strategy}, seed {seed})"
+        origin = f"{exploration.failure.label} (seed {seed})"
         raise ScheduleFailure(failure_message(exploration.failure, minimal, origin), minimal.trace.switches)
     return exploration
 
@@ -97,7 +98,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--harness-schedules", type=int, default=None,
                     help=f"controlled schedules per harness_schedules call (default {DEFAULT_SCHEDULES})")
     group.addoption("--harness-schedule-seed", type=int, default=None, help="seed of the controlled schedules")
-    group.addoption("--harness-strategy", choices=("random", "pct"), default=None, help="how schedules are drawn")
+    group.addoption("--harness-strategy", choices=STRATEGIES, default=None,
+                    help=f"how schedules are drawn (default {DEFAULT_STRATEGY})")
 
 
 @pytest.fixture
@@ -110,7 +112,7 @@ def harness_schedules(request: pytest.FixtureRequest) -> Callable[..., Explorati
         return check_schedules(
             setup, schedules or options("--harness-schedules") or DEFAULT_SCHEDULES,
             seed if seed is not None else options("--harness-schedule-seed") or 0,
-            strategy or options("--harness-strategy") or "pct", depth, replay,
+            strategy or options("--harness-strategy") or DEFAULT_STRATEGY, depth, replay,
         )
 
     return run

@@ -70,7 +70,7 @@ PAGE_STYLE = """
 body{font-family:"DejaVu Sans",system-ui,sans-serif;margin:1.5em auto;max-width:1300px;color:#222}
 h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}
 table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
-.PASS .status{background:#d9f2d9;font-weight:bold}.FAIL .status{background:#f8d0d0;font-weight:bold}
+.PASS .status{background:#d9f2d9;font-weight:bold}.FAIL .status{background:#f8d0d0;font-weight:bold}.NOTHING_JUDGED .status{background:#eee;font-weight:bold}
 .facts{margin:0;padding:0;list-style:none;font-size:.9em}.bad{color:#b00}
 .panel svg{max-width:100%;height:auto}.caption,.skipped{font-size:.9em;color:#555}
 .hold.overlap path{stroke:#7a0000}
@@ -170,12 +170,12 @@ def _recorded(evidence: Mapping[str, Any], area: str, record: type[F]) -> F | No
 def _rejudged(events: Sequence[Event]) -> ReportData:
     """A history without its evidence: judge it with the default gates on the areas it has events for."""
     from harness.judge.areas import STANDARD_AREAS, evaluate, judge
-    from harness.judge.gates import unified
+    from harness.judge.gates import outcome
     from harness.run.config import load_config
 
     evidence = evaluate(events, STANDARD_AREAS)
     gates = tuple(judge(evidence, load_config(None).gates))
-    status = "PASS" if unified(gates) else "FAIL"
+    status = outcome(gates)
     return ReportData("history", events[0].run_id, status, gates, figures_of(evidence, PERF_AREA, PerfFigures),
                       figures_of(evidence, LOCK_AREA, LockFigures), events,
                       violations={ev.area: ev.violations for ev in evidence})
@@ -660,7 +660,7 @@ def render(data: ReportData) -> str:
     title = f"{data.title} {data.status}"
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{PAGE_STYLE}</style></head><body>"
-            f'<h1 id="verdict" class="{data.status}">{html.escape(data.title)}: '
+            f'<h1 id="verdict" class="{data.status.replace(" ", "_")}">{html.escape(data.title)}: '
             f'<span class="status">{data.status}</span></h1>'
             f"<p class=\"caption\">run {html.escape(data.run_id)}, {len(data.events)} events</p>"
             f"{verdict_table(data)}{reproduce_section(data)}{counterexample_section(data)}{settings_section(data)}"

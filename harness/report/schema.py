@@ -27,6 +27,8 @@ from harness.history.docs import DOCS, docs_command
 from harness.history.schema import record_schema, type_schema
 from harness.judge.areas import AREAS as REGISTRY
 from harness.judge.areas import NotApplicable
+from harness.judge.checks.faults import AREA as LOCK_FAULTS_AREA
+from harness.judge.checks.faults import FaultFigures
 from harness.judge.checks.feed_coverage import AREA as FEED_AREA
 from harness.judge.checks.feed_coverage import FeedCoverageFigures
 from harness.judge.checks.lock_rules import AREA as LOCK_RULES_AREA
@@ -69,6 +71,7 @@ AREAS: Mapping[str, tuple[type, ...]] = {
     LOCK_RULES_AREA: (LockRulesFigures,),
     CRASH_AREA: (CrashFigures,),
     FAULT_ROWS_AREA: (FaultRowsFigures,),
+    LOCK_FAULTS_AREA: (FaultFigures,),
     COMPONENT_AREA: (ComponentFigures,),
     REPLACE_AREA: (AggregatorFigures,),
     DISORDER_AREA: (DisorderFigures,),

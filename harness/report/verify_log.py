@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness._version import __version__
+from harness.judge.checks.delivery import check_delivery, delivery_lines
 from harness.judge.gates import GateResult
 from harness.run.scenario import Verdict
 
@@ -33,6 +34,8 @@ def verify_log(verdict: Verdict, artefacts: Sequence[str]) -> str:
         f"Harness: v{__version__}",
         f"Run: {verdict.run_id} (seed {run.seed}, mode {run.mode.value}, symbols {', '.join(run.symbol_names)})",
         f"Status: {_mark(verdict.passed)} {verdict.status}",
+        *_delivery(verdict),
+        *([] if verdict.interruption is None else [f"Run: ❌ {verdict.interruption}"]),
         "",
     ]
     lines += _banner("VERIFICATION RESULTS") + [""]
@@ -44,10 +47,12 @@ def verify_log(verdict: Verdict, artefacts: Sequence[str]) -> str:
     failed = [g.area for g in verdict.gates if not g.passed]
     judged = [g for g in verdict.gates if g.applicable]
     not_applicable = [g.area for g in verdict.gates if not g.applicable]
+    vacuous = [g.area for g in verdict.gates if g.vacuous]
     lines.append(
         f"[PHYSICAL_EVIDENCE] {len(judged) - len(failed)}/{len(judged)} gates passed"
         + (f"; failed: {', '.join(failed)}" if failed else "")
         + (f"; not applicable: {', '.join(not_applicable)}" if not_applicable else "")
+        + (f"; nothing to judge: {', '.join(vacuous)}" if vacuous else "")
     )
     lines.append("")
     lines += _banner("ARTIFACTS GENERATED") + [""]
@@ -57,10 +62,17 @@ def verify_log(verdict: Verdict, artefacts: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _delivery(verdict: Verdict) -> list[str]:
+    """The ask and what the run did not deliver (nothing for a history without run.start)."""
+    delivery = check_delivery(verdict.events)
+    return [] if delivery is None else delivery_lines(delivery)
+
+
 def physical_evidence(verdict: Verdict) -> str:
     """The text of PHYSICAL_EVIDENCE.md: every gate's lines and its counterexamples."""
     out = [f"# Physical evidence: {verdict.scenario.title}", "",
            f"- Run: `{verdict.run_id}`", f"- Status: **{verdict.status}**",
+           *([] if verdict.interruption is None else [f"- {verdict.interruption}"]),
            f"- Reproduce: `{verdict.command}`", ""]
     for gate in verdict.gates:
         out += _gate_section(gate)

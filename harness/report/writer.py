@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 from collections.abc import Mapping
 from decimal import Decimal
@@ -79,7 +80,9 @@ class EvidenceDocument:
     mode: str = f("thread, process or single")
     symbols: tuple[str, ...] = f("symbols traded")
     started: str = f("UTC start time")
-    status: Literal["PASS", "FAIL"] = f("the UnifiedGate")
+    status: Literal["PASS", "FAIL", "NOTHING JUDGED"] = f("the UnifiedGate; NOTHING JUDGED when no gate judged anything")
+    interrupted: str | None = f("the signal that stopped the run early (SIGINT, SIGTERM, SIGHUP); "
+                                "null when it ran to its end")
     reproduce: str = f("the command that reruns the run")
     areas: tuple[str, ...] = f("the registry areas judged; what `harness check` re-judges without the scenario")
     config: Mapping[str, Any] = f("every run setting and gate threshold, dotted keys")
@@ -115,6 +118,7 @@ def evidence_document(verdict: Verdict) -> EvidenceDocument:
         symbols=tuple(verdict.config.run.symbol_names),
         started=verdict.started,
         status=verdict.status,
+        interrupted=verdict.interrupted,
         reproduce=verdict.command,
         areas=tuple(verdict.scenario.areas),  # what `harness check` re-judges, without loading the scenario
         config=run_settings(verdict.config),
@@ -146,11 +150,21 @@ def _mb(size: int) -> str:
     return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 2**10:.0f} KB"
 
 
+def _replace_history(verdict: Verdict, path: Path) -> None:
+    """Write the judged events over the history streamed during the run, which stays until the copy is whole."""
+    partial = path.with_name(path.name + ".partial")
+    write_jsonl(verdict.events, partial)
+    os.replace(partial, path)
+
+
 def write_reports(verdict: Verdict, out_dir: Path) -> list[Path]:
     """Write every artefact of a judged run into ``out_dir``; return their paths."""
     make_dir(out_dir)
     paths = [out_dir / name for name in ARTEFACTS]
-    write_jsonl(verdict.events, paths[0])
+    # A run that raised judges no events: the history streamed up to the error is kept instead.
+    # Reports written elsewhere than the run's directory get the judged events written there.
+    if not paths[0].exists() or (not verdict.history_written and verdict.events):
+        _replace_history(verdict, paths[0])
     paths[0] = compress_if_large(paths[0])
     write_log(verdict.events, paths[1])
     if not verdict.passed:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.faults.lock_nemesis import NemesisConfig, nemesis_config
 from harness.judge.thresholds import Thresholds, thresholds
 from harness.settings import assignments, changed_fields, coerce, load_toml
 from harness.system.feed import CsvFeed, FeedError, anchor_feed, fit_specs, parse_feed
@@ -117,24 +118,29 @@ def _feed(value: Any, specs: tuple[SymbolSpec, ...], symbols_given: bool) -> Csv
 
 @dataclass(frozen=True)
 class HarnessConfig:
-    """The whole configuration: how to run, and how to judge."""
+    """The whole configuration: how to run, how to judge, and which faults to inject."""
 
     run: RunConfig = field(default_factory=RunConfig)
     gates: Thresholds = field(default_factory=Thresholds)
+    nemesis: NemesisConfig = field(default_factory=NemesisConfig)
+
+
+SECTIONS = ("gates", "nemesis", "run")
 
 
 def harness_config(raw: Mapping[str, Any], base: HarnessConfig | None = None) -> HarnessConfig:
-    """Layer a ``{"run": {...}, "gates": {...}}`` mapping over ``base``."""
+    """Layer a ``{"run": {...}, "gates": {...}, "nemesis": {...}}`` mapping over ``base``."""
     base = base or HarnessConfig()
-    unknown = set(raw) - {"run", "gates"}
+    unknown = set(raw) - set(SECTIONS)
     if unknown:
-        raise ConfigError(f"{sorted(unknown)[0]}: unknown section (known: gates, run)")
-    for section in ("run", "gates"):
+        raise ConfigError(f"{sorted(unknown)[0]}: unknown section (known: {', '.join(SECTIONS)})")
+    for section in SECTIONS:
         if section in raw and not isinstance(raw[section], Mapping):
             raise ConfigError(f"{section}: expected a table of settings")
     gates = thresholds(raw["gates"], base.gates) if "gates" in raw else base.gates
     run = run_config(raw["run"], base.run) if "run" in raw else base.run
-    return HarnessConfig(run, gates)
+    nemesis = nemesis_config(raw["nemesis"], base.nemesis) if "nemesis" in raw else base.nemesis
+    return HarnessConfig(run, gates, nemesis)
 
 
 def load_config(config_file: Path | None = None, project_dir: Path = Path(".")) -> HarnessConfig:

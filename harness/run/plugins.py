@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
+from harness import userfiles
 from harness.errors import ConfigError
 from harness.system.ports import PORTS
 
@@ -64,20 +65,8 @@ def import_module(name: str, what: str = "plug-in") -> ModuleType:
 def _import_file(path: Path) -> ModuleType:
     if not path.is_file():
         raise PluginError(f"no such file {path}")
-    module_name = f"harness_user_{abs(hash(str(path.resolve())))}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise PluginError(f"{path} is not a Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses and pickling look their module up here
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[module_name]
-        raise
-    return module
+    # Imported by a name that encodes its path: a spawned worker unpickling what it defines imports it too.
+    return userfiles.load(path)
 
 
 def problem(protocol: type, obj: Any) -> str | None:
@@ -164,13 +153,6 @@ class Plugin:
         """One line: ``--flag path: text``."""
         return PluginError(f"--{self.flag} {self.path}: {text}")
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Spawned worker processes re-import a plug-in from its path (a file's module is not importable by name).
-        if self.path.rpartition(":")[0].endswith(".py"):
-            return (load, (self.flag, self.path))
-        return (Plugin, (self.flag, self.path, self.factory, self.product))
-
-
 def load(flag: str, path: str) -> Plugin:
     """Import the ``--flag`` plug-in at ``path`` and check its factory's signature."""
     if flag not in PORTS:
@@ -184,7 +166,9 @@ def load(flag: str, path: str) -> Plugin:
 
 def of(flag: str, factory: Any, label: str | None = None) -> Plugin:
     """Wrap a component factory (loaded or given in a test) and check it can be called as the port calls it."""
-    label = label or f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', repr(factory))}"
+    if label is None:
+        module = userfiles.display(getattr(factory, "__module__", None) or "?")
+        label = f"{module}:{getattr(factory, '__qualname__', repr(factory))}"
     plugin = Plugin(flag, label, factory)
     if not callable(factory):
         raise plugin.error(f"is a {type(factory).__name__}, not a factory (a callable)")

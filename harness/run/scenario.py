@@ -14,21 +14,25 @@ import dataclasses
 import datetime as _dt
 import importlib.metadata
 import shlex
+import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
+from harness.faults.lock_nemesis import NemesisConfig, refuse_undeclared
+from harness.history.journal import Journal
 from harness.history.log import Event, History, new_sequence
 from harness.judge.areas import STANDARD_AREAS, Gate, evaluate, judge
 from harness.judge.checks.feed_coverage import AREA as COVERAGE_AREA
 from harness.judge.checks.feed_coverage import check_feed_coverage, feed_ended, gate_feed_coverage
 from harness.judge.evidence import Evidence
-from harness.judge.gates import GateResult, unified
+from harness.judge.gates import GateResult, Outcome, outcome, unified
 from harness.run.config import HarnessConfig, harness_config
 from harness.run.guard import AREA as RUN_AREA
 from harness.run.guard import gate_run, guarded
+from harness.run.interrupt import StopRequest, exit_code
 from harness.run.plugins import NO_PLUGINS, Plugins, import_target
 from harness.system.engine import Progress, RunResult
 from harness.system.engine import run as reference_run
@@ -49,12 +53,15 @@ class ScenarioContext:
     plugins: Plugins = NO_PLUGINS
     progress: Progress | None = None
     on_history: Callable[[History], None] | None = None  # e.g. the live Guardian API follows it
+    stop: StopRequest | None = None  # a signal's request to end the run early
+    journal: Journal | None = None  # streams the run's history to disk as it is made
 
     def lock_service(self, history: History) -> contextlib.AbstractContextManager[LockProvider]:
         """The lock service of this run: a plugin's (closed at the end), or a ZeroMQ broker on loopback."""
         if self.plugins.locks is not None:
             return owned(self.plugins.locks(self.config.run, history))
-        return broker_service(history, self.out_dir / "broker.state", self.config.run.seed)
+        run = self.config.run
+        return broker_service(history, self.out_dir / "broker.state", run.seed, run.lock_lease_ms)
 
     def run_engine(self, history: History | None = None, persistence: Persistence | None = None,
                    **kwargs: Any) -> RunResult:
@@ -72,6 +79,10 @@ class ScenarioContext:
             history = History(self.run_id, new_sequence(process))
         if self.on_history is not None:
             self.on_history(history)
+        if self.journal is not None:
+            self.journal.follow(history)
+        if self.stop is not None:
+            kwargs["stop"] = self.stop.event(process, kwargs.get("stop"))
         if plugins.aggregator is not None and "aggregator" not in kwargs:
             kwargs["aggregator"] = plugins.aggregator(history)
         if plugins.guardian is not None:
@@ -113,7 +124,7 @@ def owned(component: Any) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def broker_service(history: History, state_file: Path, seed: int) -> Iterator[LockProvider]:
+def broker_service(history: History, state_file: Path, seed: int, lease_ms: int = 10_000) -> Iterator[LockProvider]:
     """A ZeroMQ lock broker on a free loopback port, for the run's duration.
 
     A history numbered across processes gets a broker process of its own (off the GIL of
@@ -127,10 +138,10 @@ def broker_service(history: History, state_file: Path, seed: int) -> Iterator[Lo
     state_file.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(history.sequence, SharedSequence):
         with broker_process(history, state_file) as endpoint:
-            yield ZmqLockProvider(endpoint, seed=seed)
+            yield ZmqLockProvider(endpoint, seed=seed, lease_ms=lease_ms)
         return
     with LockBroker("tcp://127.0.0.1:0", state_file=state_file, history=history) as broker:
-        yield ZmqLockProvider(broker.endpoint, seed=seed)
+        yield ZmqLockProvider(broker.endpoint, seed=seed, lease_ms=lease_ms)
 
 
 @dataclass(frozen=True)
@@ -155,6 +166,7 @@ class Scenario:
     accepts: frozenset[str] = ENGINE_PARTS
     needs: Mapping[str, type] = field(default_factory=dict)  # stricter ports by flag (see harness.system.ports)
     workload: Callable[[HarnessConfig, Plugins], Any] | None = None  # controlled runs (default: the engine's)
+    faults: frozenset[str] = frozenset()  # lock-path faults its nemesis can inject (--nemesis)
 
     def refuse_unhonoured(self, plugins: Plugins) -> None:
         """A plug-in this scenario would not use is an error, never silently ignored."""
@@ -180,6 +192,8 @@ class Verdict:
     events: Sequence[Event]
     started: str
     command: str
+    interrupted: str | None = None  # the signal that ended the run early (SIGTERM, ...)
+    history_written: bool = False  # events.jsonl already holds exactly ``events`` (streamed during the run)
 
     @property
     def passed(self) -> bool:
@@ -187,13 +201,23 @@ class Verdict:
         return unified(self.gates)
 
     @property
-    def status(self) -> Literal["PASS", "FAIL"]:
-        """"PASS" or "FAIL"."""
-        return "PASS" if self.passed else "FAIL"
+    def status(self) -> Outcome:
+        """"PASS", "FAIL" or "NOTHING JUDGED" (no gate judged anything; that is never a pass)."""
+        return outcome(self.gates)
+
+    @property
+    def interruption(self) -> str | None:
+        """The reports' line for a run a signal ended early (None when it ran to its end)."""
+        if self.interrupted is None:
+            return None
+        return (f"INTERRUPTED by {self.interrupted}: the run was stopped early; "
+                f"the verdict judges the {len(self.events)} events it recorded")
 
     @property
     def exit_code(self) -> int:
-        """0 PASS, 1 FAIL."""
+        """0 PASS, 1 FAIL; 128 + the signal's number when a signal ended the run early."""
+        if self.interrupted is not None:
+            return exit_code(signal.Signals[self.interrupted].value)
         return 0 if self.passed else 1
 
 
@@ -203,7 +227,21 @@ def reproduce_command(scenario: str, config: HarnessConfig, extra: Sequence[str]
     words = ["harness", "run", scenario, "--seed", str(run.seed), "--symbols", ",".join(run.symbol_names),
              "--mode", run.mode.value]
     words += ["--trades", str(run.trades)] if run.trades is not None else ["--duration", str(run.duration)]
-    return shlex.join([*words, *extra])
+    return shlex.join([*words, *nemesis_flags(config.nemesis), *extra])
+
+
+def nemesis_flags(nemesis: NemesisConfig) -> list[str]:
+    """The flags that declare the same nemesis (none without faults)."""
+    if not nemesis.faults:
+        return []
+    flags = ["--nemesis", ",".join(nemesis.faults)]
+    if nemesis.seed is not None:
+        flags += ["--nemesis-seed", str(nemesis.seed)]
+    if nemesis.interval:
+        flags += ["--nemesis-interval", str(nemesis.interval)]
+    if nemesis.rounds != NemesisConfig.rounds:
+        flags += ["--nemesis-rounds", str(nemesis.rounds)]
+    return flags
 
 
 def run_dir_name(scenario: str, seed: int, now: _dt.datetime | None = None) -> str:
@@ -214,20 +252,23 @@ def run_dir_name(scenario: str, seed: int, now: _dt.datetime | None = None) -> s
 
 def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins: Plugins = NO_PLUGINS,
             progress: Progress | None = None, command_flags: Sequence[str] = (),
-            on_history: Callable[[History], None] | None = None) -> Verdict:
-    """Run a scenario, check its history and judge it; nothing is written here.
+            on_history: Callable[[History], None] | None = None, stop: StopRequest | None = None) -> Verdict:
+    """Run a scenario, check its history and judge it; only the history is written here, as it is made.
 
     ``command_flags`` are the caller's flags the reproduce command must repeat (a config
-    file, plug-ins) beyond what the config itself says.
+    file, plug-ins) beyond what the config itself says. ``stop`` ends the run early when a
+    signal sets it; the verdict then judges what ran, and says so.
     """
     scenario.refuse_unhonoured(plugins)
+    refuse_undeclared(scenario.name, config.nemesis.faults, scenario.faults)
     plugins = plugins.replaced(**{name: dataclasses.replace(plugin, product=scenario.needs[name])
                                   for name, plugin in plugins.given().items() if name in scenario.needs})
     started = _dt.datetime.now(_dt.UTC)
     run_id = out_dir.name
     make_dir(out_dir)
-    context = ScenarioContext(config, out_dir, run_id, plugins, progress, on_history)
-    outcome = guarded(scenario.run, context)
+    with Journal(out_dir / HISTORY_FILE) as journal:
+        context = ScenarioContext(config, out_dir, run_id, plugins, progress, on_history, stop, journal)
+        outcome = guarded(scenario.run, context)
     trial = Trial((), (outcome,)) if isinstance(outcome, Evidence) else outcome
     areas = () if isinstance(outcome, Evidence) else scenario.areas
     extra = tuple(trial.extra)
@@ -238,7 +279,8 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     evidence = evaluate(trial.events, areas, extra, config.gates.require_areas)
     gates = judge(evidence, config.gates, extra_gates)
     return Verdict(scenario, config, run_id, gates, evidence, trial.events,
-                   started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags))
+                   started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags),
+                   None if stop is None else stop.signal_name, journal.holds(trial.events))
 
 
 def make_dir(path: Path) -> Path:
@@ -250,6 +292,7 @@ def make_dir(path: Path) -> Path:
     return path
 
 
+HISTORY_FILE = "events.jsonl"
 SCENARIO_GROUP = "harness.scenarios"
 
 

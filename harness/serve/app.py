@@ -376,7 +376,7 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         serve(create_app(source, token), args.host, args.port)
     except ImportError as exc:
-        return _fail(f"the API needs fastapi and uvicorn (pip install 'harness[api]'): {exc}")
+        return _fail(f"the API needs fastapi and uvicorn (pip install 'trading-harness[api]'): {exc}")
     except (OSError, OverflowError) as exc:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc}")
     return 0

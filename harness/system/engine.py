@@ -20,11 +20,13 @@ worker only; a crashed process is noticed by the parent and recorded the same wa
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import multiprocessing
 import multiprocessing.connection as mp_connection
 import pickle
+import signal
 import threading
 import time
 import traceback
@@ -33,7 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from harness import schedule
+from harness import schedule, userfiles
 from harness.errors import ConfigError
 from harness.history.events import (
     AGG_STATE,
@@ -56,11 +58,11 @@ from harness.history.events import (
 from harness.history.log import Event, History, LocalSequence, SharedSequence
 from harness.system.aggregator import MetricsAggregator, Mode, SymbolMetrics
 from harness.system.feed import seeded_feed
-from harness.system.guardian.risk import Guardian, GuardianSnapshot, Refusal, state_size
+from harness.system.guardian.risk import Guardian, GuardianSnapshot, Refusal, Reservation, state_size
 from harness.system.ledger import Ledger
 from harness.system.locks.fence import Fence, StaleToken
 from harness.system.locks.protocol import GLOBAL_LOCK, Grant, LockClient, LockError, LockProvider, symbol_lock
-from harness.system.model import ClosedTrade, Order, SymbolSpec, Tick
+from harness.system.model import ClosedTrade, Fill, Order, SymbolSpec, Tick
 from harness.system.ports import GuardianPort, LedgerPort, MetricsSink
 from harness.system.settings import ConcurrencyMode, RunConfig
 from harness.system.strategy import SimulatedVenue, Strategy
@@ -186,9 +188,8 @@ def run(
 
 
 def lock_service_name(locks: Any) -> str:
-    """What the history calls the lock service: its class, as ``module.Class``."""
-    kind = type(locks)
-    return f"{kind.__module__}.{kind.__qualname__}"
+    """What the history calls the lock service: its class, as ``module.Class`` (``file.py:Class`` from a user's file)."""
+    return userfiles.qualified(type(locks))
 
 
 def _start_event(history: History, config: RunConfig, locks: Any = None) -> None:
@@ -377,9 +378,8 @@ class SymbolWorker:
                 _told(self.shared, history.append(
                     TRADE_CLOSED, worker=worker, symbol=name, trade=trade.trade_id, side=trade.side, qty=trade.qty,
                     entry=trade.entry, exit=trade.exit, fees=trade.fees, pnl=trade.pnl, outcome=trade.outcome))
-            global_token = fencing_token(grant, GLOBAL_LOCK, self.client)
             schedule.point("guardian.settle")
-            self.shared.guardian.settle(reservation, fill, closed, worker, global_token)
+            grant = self._settle(reservation, fill, closed, grant)
             settled = True
         finally:
             if not settled:
@@ -390,6 +390,25 @@ class SymbolWorker:
         if closed and self.shared.config.aggregation is Mode.INCREMENTAL:
             self._publish_deltas(closed)
         return None
+
+    def _settle(self, reservation: Reservation, fill: Fill, closed: Sequence[ClosedTrade], grant: Grant) -> Grant:
+        """Book the fill in the guardian under the grant's global token; return the grant then held.
+
+        A book that refuses the token as stale (this worker's lease ran out while it held the
+        locks -- a pause -- and another worker wrote since) is fencing working: the lapsed grant
+        is given up (the broker refuses the release as expired), the locks are taken again, and
+        the fill -- made while the lease was live -- is booked under the new token (again, as
+        often as a lease runs out before the book is reached).
+        """
+        while True:
+            try:
+                self.shared.guardian.settle(reservation, fill, closed, self.worker,
+                                            fencing_token(grant, GLOBAL_LOCK, self.client))
+                return grant
+            except StaleToken:
+                with contextlib.suppress(LockError):
+                    self.client.release(grant)
+                grant = self.client.acquire(self.names, self.shared.config.lock_timeout)
 
     def _publish_deltas(self, closed: Sequence[ClosedTrade]) -> None:
         # Under the symbol lock only, as real engines do: updates of different symbols meet
@@ -421,7 +440,7 @@ def fencing_token(grant: Grant, name: str, client: LockClient) -> int | None:
     token = grant.tokens.get(name)
     if token is None or (isinstance(token, int) and not isinstance(token, bool)):
         return token
-    raise LockError(f"lock service {type(client).__module__}.{type(client).__qualname__} granted {name} with "
+    raise LockError(f"lock service {userfiles.qualified(type(client))} granted {name} with "
                     f"fencing token {token!r}: a token must be an int, or None when the service has none")
 
 
@@ -492,6 +511,7 @@ class _ChildSpec:
 
 
 def _child_main(child: _ChildSpec) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches us too: the parent's stop decides
     uplink = _Uplink(child.channel)
     history = History(child.run_id, child.sequence, sink=uplink.event)
     guardian = child.make_guardian(child.config.symbols, child.config.limits, state=child.state, mutex=child.mutex,

@@ -5,7 +5,7 @@ signatures it calls them with. ``PORTS`` names each plug-in flag's port and the 
 factory gets; ``harness.run.plugins`` checks a plug-in against both when it is loaded, so a
 missing method or a wrong signature is one error line before anything runs, never an
 ``AttributeError`` in the middle of a run. A minimal correct example of each port lives in
-``examples/`` (see docs/PLUGINS.md).
+``harness/examples/`` (see docs/PLUGINS.md).
 """
 
 from __future__ import annotations

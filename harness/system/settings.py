@@ -38,6 +38,7 @@ class RunConfig:
     mode: ConcurrencyMode = ConcurrencyMode.THREAD
     aggregation: Mode = Mode.INCREMENTAL
     lock_timeout: float = 10.0
+    lock_lease_ms: int = 10_000  # lease of the broker's grants; short under a pausing nemesis
     max_ticks: int = 1_000_000
     max_refusals: int = 2_000
     strategy: StrategyParams = StrategyParams()
@@ -58,7 +59,7 @@ class RunConfig:
             raise ConfigError("symbols: at least one symbol is needed")
         if not 0 < self.lock_timeout < math.inf:
             raise ConfigError(f"lock_timeout: must be a positive number of seconds, got {self.lock_timeout}")
-        for name in ("max_ticks", "max_refusals"):
+        for name in ("max_ticks", "max_refusals", "lock_lease_ms"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
         if self.seed < 0:

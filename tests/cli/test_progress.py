@@ -6,6 +6,7 @@ import io
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,11 @@ from harness.system.locks.local import LockTable
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def _screen(run_settings: dict, drive) -> str:
+def _screen(run_settings: dict, drive, clock=time.monotonic_ns) -> str:
     """Drive a progress display on a recorded terminal; return its last frame as plain text."""
     console = Console(file=io.StringIO(), force_terminal=True, width=160, record=True)
     config = run_config(run_settings)
-    with symbol_progress(config, force=True, console=console) as bars:
+    with symbol_progress(config, force=True, console=console, clock=clock) as bars:
         assert isinstance(bars, SymbolBars)
         drive(bars)
         bars._progress.refresh()
@@ -42,6 +43,32 @@ def test_a_bar_that_stops_early_says_why_and_done_does_not_hide_it():
     assert re.search(r"BTCUSD\.s.*3/10", screen)
     assert re.search(r"ETHUSD\.s.*stopped early: halted: circuit breaker", screen)
     assert "checking the history" in screen, "every symbol stopped: the judging status line shows"
+
+
+def _line(screen: str, symbol: str) -> str:
+    return next(line for line in reversed(screen.splitlines()) if symbol in line)
+
+
+def test_a_stopped_bar_drops_its_eta_while_a_trading_one_keeps_it():
+    def drive(bars):
+        bars("BTCUSD.s")
+        bars("ETHUSD.s")
+        bars("ETHUSD.s", "halted: circuit breaker")
+    screen = _screen({"trades": 10, "symbols": "BTCUSD.s,ETHUSD.s"}, drive)
+    assert "ETA" in _line(screen, "BTCUSD.s")
+    assert "ETA" not in _line(screen, "ETHUSD.s")
+
+
+def test_a_stopped_duration_bar_freezes_where_the_symbol_stopped():
+    now = [0]
+
+    def drive(bars):
+        now[0] = 11_500_000_000
+        bars("ETHUSD.s", "halted: circuit breaker")
+        now[0] = 60_000_000_000  # the run goes on; the halted symbol's time does not
+    screen = _screen({"duration": 120, "symbols": "BTCUSD.s,ETHUSD.s"}, drive, clock=lambda: now[0])
+    assert "11.5/120s" in _line(screen, "ETHUSD.s")
+    assert "60.0/120s" in _line(screen, "BTCUSD.s")
 
 
 def test_the_judging_line_waits_until_every_symbol_stopped():
@@ -90,7 +117,7 @@ def test_the_console_shows_aggregator_pnl_beside_the_ledgers_only_when_they_diff
 
     monkeypatch.chdir(Path(__file__).resolve().parents[2])  # examples/ is importable from the project root
     code, out, _ = hb.cli(capsys, "run", "multi_symbol_stress", "--trades", "4", "--out", tmp_path / "lossy",
-                          "--aggregator", "examples.lossy_aggregator:factory")
+                          "--aggregator", "harness.examples.lossy_aggregator:factory")
     assert code == 1
     assert "PnL (ledger)" in out and "PnL (aggregator)" in out
     assert re.search(r"BTCUSD\.s .*\$.*-?\$[\d.]+ ❌", out)

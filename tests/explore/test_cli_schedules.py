@@ -27,6 +27,7 @@ def test_failure_is_saved_shrunk_and_the_printed_command_replays_it(tmp_path: Pa
     assert saved["violation"] == "aggregator" and saved["preemptions"] == 1
     log = (out / "VERIFY_LOG.txt").read_text()
     assert "[PHYSICAL_EVIDENCE] Controlled Schedules" in log and "Minimal failing schedule: 1 preemptions" in log
+    assert "found by " in log and "preemption points per execution" in log
     assert "<- switched to" in (out / "PHYSICAL_EVIDENCE.md").read_text()  # the per-worker timeline
     assert "<- switched to" in (out / "schedule_timeline.txt").read_text()
     command = next(line for line in text.splitlines() if line.startswith("replay: "))[len("replay: "):]
@@ -67,7 +68,7 @@ def test_bad_flags_are_one_line_exit_two(argv: list[str], message: str, tmp_path
 
 def test_an_uncontrollable_lock_service_is_refused(tmp_path: Path, capsys) -> None:
     code, _, err = _run(capsys, "run", "multi_symbol_stress", "--schedules", "3",
-                        "--locks", "examples.ports.locks:own_broker", "--out", str(tmp_path / "o"))
+                        "--locks", "harness.examples.ports.locks:own_broker", "--out", str(tmp_path / "o"))
     assert code == 2 and "cannot be controlled" in err
 
 

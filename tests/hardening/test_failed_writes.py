@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import math
 import os
 from pathlib import Path
 
 import pytest
 
+from harness.clock import backoff_delay
 from harness.system.guardian import checkpoint as checkpoint_module
-from harness.system.guardian.checkpoint import Checkpoint, append_log, read_log
+from harness.system.guardian.checkpoint import Checkpoint, append_log, read_log, read_wal
 from harness.system.guardian.recovery import recover
 from harness.system.guardian.writer import Backoff, Writer
 from harness.system.settings import RunConfig
@@ -106,3 +109,49 @@ def test_a_spill_that_cannot_be_written_keeps_its_events_queued_until_it_can(tmp
     clock.advance(60)
     assert writer.close(10)
     assert store.rows == [e.seq for e in events]
+
+
+@pytest.mark.parametrize("failures", [1, 2, 1025, 1026, 10**6, 10**18])
+def test_the_backoff_caps_the_delay_never_the_attempts(failures) -> None:
+    # The row: 2.0 ** failures overflowed after ~1,025 retries and the writer thread died.
+    assert Backoff().delay(failures) == min(2.0, 0.05 * 2.0 ** min(failures - 1, 10))
+    assert Backoff(initial_s=1e-4, factor=1e10, max_s=1e-3).delay(failures) == (1e-4 if failures == 1 else 1e-3)
+    assert backoff_delay(failures, 0.0005, 2.0, 0.05) <= 0.05  # the lock client's
+
+
+@pytest.mark.parametrize("bad", [{"initial_s": 0.0}, {"factor": 0.5}, {"max_s": math.inf}, {"initial_s": math.nan},
+                                 {"initial_s": 3.0, "max_s": 2.0}])
+def test_a_backoff_that_could_not_work_is_refused(bad) -> None:
+    with pytest.raises(ValueError, match="backoff"):
+        Backoff(**bad)
+
+
+def test_a_long_disk_full_loses_no_event_once_space_returns(tmp_path: Path, monkeypatch) -> None:
+    # A full disk for hundreds of attempts (both the log and its spill refuse), past where the
+    # old backoff overflowed (factor 1e10: at the 32nd failure), then space returns.
+    real_write, refused = os.write, {"left": 400}
+
+    def disk_full_for_a_while(fd, data):
+        if refused["left"] > 0:
+            refused["left"] -= 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    layer = Checkpoint(tmp_path / "ckpt", CONFIG.symbols, CONFIG.limits, every=10_000)
+    transitions: list[tuple[str, bool, str]] = []
+    writer = Writer([layer], tmp_path / "spill", batch_size=50, max_delay_s=0.001,
+                    backoff=Backoff(initial_s=1e-4, factor=1e10, max_s=1e-3),
+                    listener=lambda name, up, reason: transitions.append((name, up, reason)))
+    monkeypatch.setattr(os, "write", disk_full_for_a_while)
+    events = make_events(2000)
+    for event in events:
+        writer.offer(event)
+    assert writer.close(60)
+    monkeypatch.undo()
+    assert refused["left"] == 0
+    assert [e.seq for e in read_wal(tmp_path / "ckpt").events] == list(range(1, 2001))  # once each, in order
+    stats = writer.statistics().layers["checkpoint"]
+    assert stats.up and stats.retries >= 32
+    down, *_, up = transitions
+    assert down[1] is False and "No space left on device" in down[2] and str(tmp_path / "ckpt" / "wal-") in down[2]
+    assert up == ("checkpoint", True, "recovered")

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from examples.asyncio_engine import record_run
+from harness.examples.asyncio_engine import record_run
 from harness.history.record import Recorder, RecordError
 from harness.history.validate import check_file
 from tests import _history_builders as hb

@@ -12,7 +12,7 @@ import pytest
 
 from harness.history.log import write_jsonl
 from harness.judge.areas import AREAS, STANDARD_AREAS, evaluate, judge
-from harness.judge.gates import unified
+from harness.judge.gates import outcome, unified
 from harness.judge.thresholds import Thresholds
 from tests import _history_builders as hb
 
@@ -139,3 +139,40 @@ def test_evidence_computed_outside_the_history_keeps_its_gate():
     ev = check_persistence([], {})
     (result,) = judge([ev], Thresholds())
     assert result.area == AREA and result.name == "persistence"
+
+
+def _broker_only(clean) -> list:
+    """What a lock broker alone records: its own events (after the run's parameters)."""
+    events = [next(e for e in clean if e.kind == "run.start")]
+    lock = {"client": "c1", "req": 1, "names": ["book:ABC"]}
+    events = hb.append(events, "broker.request", worker="broker", op="acquire", **lock)
+    events = hb.append(events, "broker.grant", worker="broker", tokens={"book:ABC": 1}, **lock)
+    return hb.append(events, "broker.release", worker="broker", **lock)
+
+
+def test_a_history_with_nothing_any_area_judges_is_nothing_judged_not_pass(clean):
+    events = _broker_only(clean)
+    assert any(e.kind == "broker.grant" for e in events)
+    gates = judge(evaluate(events, STANDARD_AREAS), Thresholds())
+    # Races apply to any history (log levels) and risk to one with run.start, but neither saw trading.
+    assert {g.area for g in gates if g.vacuous} == {"Race Condition Detection", "Risk Management"}
+    assert outcome(gates) == "NOTHING JUDGED"
+    assert not unified(gates)
+
+
+def test_a_vacuous_area_that_finds_an_error_still_fails(clean):
+    events = _broker_only(clean)
+    events = hb.renumber([*events, dataclasses.replace(events[-1], kind="broker.error",
+                                                       payload={"reason": "boom", "_level": "ERROR"})])
+    assert outcome(judge(evaluate(events, STANDARD_AREAS), Thresholds())) == "FAIL"
+
+
+def test_check_exits_1_when_nothing_was_judged_unless_allowed(capsys, tmp_path, clean):
+    path = tmp_path / "broker.jsonl"
+    write_jsonl(_broker_only(clean), path)
+    code, stdout, _ = hb.cli(capsys, "check", path)
+    assert code == 1
+    assert stdout.splitlines()[-1].startswith("[UnifiedGate] HISTORY NOTHING JUDGED (no area found events")
+    code, stdout, _ = hb.cli(capsys, "check", path, "--allow-empty")
+    assert code == 0
+    assert "NOTHING JUDGED" in stdout.splitlines()[-1] and "PASS" not in stdout.splitlines()[-1]

@@ -88,7 +88,7 @@ def test_a_fail_report_in_the_browser_shows_reproduce_counterexamples_and_the_of
 
     out = tmp_path / "fail"
     assert main(["run", "multi_symbol_stress", "--trades", "5", "--out", str(out),
-                 "--aggregator", "examples.lossy_aggregator:factory"]) == 1
+                 "--aggregator", "harness.examples.lossy_aggregator:factory"]) == 1
     dom = Page(browse(chromium, tmp_path / "p1", out / "report.html", "--dump-dom").stdout)
     assert {"reproduce-command", "counterexamples", "configuration"} <= dom.ids()
     assert dom.with_class("counterexample")

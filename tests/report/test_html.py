@@ -209,7 +209,7 @@ def lossy_run(tmp_path_factory) -> Path:
     """A FAIL run: the lossy aggregator example plugged in (MetricsAggregator Accuracy fails)."""
     out = tmp_path_factory.mktemp("fail") / "run"
     code = main(["run", "multi_symbol_stress", "--trades", "6", "--seed", "3", "--out", str(out),
-                 "--aggregator", "examples.lossy_aggregator:factory"])
+                 "--aggregator", "harness.examples.lossy_aggregator:factory"])
     assert code == 1
     return out
 
@@ -219,7 +219,7 @@ def test_a_fail_report_shows_the_reproduce_command_counterexamples_and_configura
     evidence = hb.evidence_json(lossy_run)
     command = re.search(r'<code id="reproduce-command">(.*?)</code>', text)
     assert command and html.unescape(command.group(1)) == evidence["reproduce"]
-    assert "--aggregator examples.lossy_aggregator:factory" in evidence["reproduce"]
+    assert "--aggregator harness.examples.lossy_aggregator:factory" in evidence["reproduce"]
     failing = [g["area"] for g in evidence["gates"] if g["status"] == "FAIL"]
     checks = {(a["data-area"], a["data-check"]) for _, a in parsed.tags if "data-check" in a}
     assert any(area in failing for area, _ in checks), (failing, checks)

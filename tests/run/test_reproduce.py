@@ -60,7 +60,7 @@ def test_override_flags_read_back_as_the_same_value(value):
 
 def test_version_flag_prints_the_installed_version(capsys):
     code, out, err = hb.cli(capsys, "--version")
-    assert code == 0 and out.strip() == f"harness {version('harness')}" and not err
+    assert code == 0 and out.strip() == f"harness {version('trading-harness')}" and not err
 
 
 def test_no_command_is_one_error_line(capsys):

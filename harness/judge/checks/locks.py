@@ -30,6 +30,7 @@ from harness.history.events import (
     BROKER_RENEW,
     BROKER_REQUEST,
     BROKER_WAIT,
+    FAULT_INJECT,
     FENCE_ACCEPT,
     FENCE_REJECT,
     LOCK_FAIL,
@@ -76,6 +77,8 @@ class LockFigures:
     renews: int = f("successful renew operations (lock.ok)", "count")
     pairs_total: int = f("holds started (one per lock name of a successful acquire)", "count")
     pairs_balanced: int = f("holds ended by their holder's own successful release", "count")
+    pairs_faulted: int = f("holds a fault hit (held by the target of a fault.inject) that did not end by their "
+                           "holder's own release (the lease ran out under the fault)", "count")
     held_at_end: int = f("holds still open when the history ends", "count")
     orphaned_locks: int = f("holds open at the end that nothing will ever free (no lease, or a lease the broker "
                             "never expired)", "count")
@@ -214,7 +217,7 @@ class _LockScan:
         self.windows: list[tuple[str, str, _Hold]] | None = [] if record_windows else None
         self.found = _Findings()
         self.counts = dict.fromkeys(
-            ("events_total", "acquires", "releases", "renews", "pairs_total", "pairs_balanced",
+            ("events_total", "acquires", "releases", "renews", "pairs_total", "pairs_balanced", "pairs_faulted",
              "fence_accepts", "fence_rejects", "expiries", "broker_errors", "broker_events", "overlaps_client"),
             0,
         )
@@ -226,6 +229,7 @@ class _LockScan:
         # Keyed by raw payload values: a malformed history may leave any of them out (None).
         self.newest_accepted: dict[tuple[Any, Any], int] = {}
         self.expired: set[tuple[Any, Any]] = set()
+        self.faulted: set[tuple[Any, Any]] = set()  # (name, client) of holds a fault hit, not yet ended
         self.waits_for: dict[Any, Any] = {}
         self.client_order = _TokenOrder("client")
         self.broker_order = _TokenOrder("broker")
@@ -256,6 +260,8 @@ class _LockScan:
         handler = self.handlers.get(kind)
         from_broker = kind.startswith("broker.")
         if handler is None and not from_broker:
+            if kind == FAULT_INJECT:
+                self.fault(event)
             return
         counts = self.counts
         counts["events_total"] += 1
@@ -344,6 +350,7 @@ class _LockScan:
                     self.counts["overlaps_client"] += 1
                     self.found.add("state_errors", f"{name}: acquire granted while held by {other}", event, hold.event)
                     hold.overlap = new.overlap = True
+            self._fault_over(name, client, balanced=False)  # its previous hold is surely over
             held[client] = new
             if self.windows is not None:
                 self.windows.append((name, client, new))
@@ -357,6 +364,7 @@ class _LockScan:
         for name in pending.event.payload.get("names", ()):
             if name not in pending.not_owned:
                 self.counts["pairs_balanced"] += 1
+                self._fault_over(name, client, balanced=True)
                 self.last_released[name] = client
             elif self.last_released.get(name) == client:
                 self.found.add("state_errors", f"{name}: released twice by {client}", event, pending.event)
@@ -480,6 +488,17 @@ class _LockScan:
         self.broker.expire(event)
         self._end_hold(payload.get("name"), payload.get("client"), event.mono_ns)
 
+    def fault(self, event: Event) -> None:
+        """A fault hit a client: its holds may now end by expiry instead of its own release."""
+        target = event.payload.get("target")
+        self.faulted.update((name, target) for name, held in self.holders.items() if target in held)
+
+    def _fault_over(self, name: Any, client: Any, balanced: bool) -> None:
+        """A hold the fault hit is over: counted unless its holder released it itself."""
+        if (name, client) in self.faulted:
+            self.faulted.discard((name, client))
+            self.counts["pairs_faulted"] += not balanced
+
     def broker_error(self, event: Event) -> None:
         """The broker rejected a malformed request."""
         self.counts["broker_errors"] += 1
@@ -494,6 +513,8 @@ class _LockScan:
             mixed = order.mixed()
             if mixed is not None:
                 self.found.add("token_order_errors", f"{order.order} grants: {mixed[0]}", mixed[1])
+        self.counts["pairs_faulted"] += len(self.faulted)  # hit by a fault, never released by their holder
+        self.faulted.clear()
         held_at_end = 0
         for name, held in self.holders.items():
             for client, hold in held.items():
@@ -602,6 +623,7 @@ def _figures(scan: _LockScan, held_at_end: int, linearizable: tuple[Verdict, str
     return LockFigures(
         events_total=counts["events_total"], acquires=counts["acquires"], releases=counts["releases"],
         renews=counts["renews"], pairs_total=counts["pairs_total"], pairs_balanced=counts["pairs_balanced"],
+        pairs_faulted=counts["pairs_faulted"],
         held_at_end=held_at_end, orphaned_locks=found["orphaned_locks"], wellformed_errors=found["wellformed"],
         state_errors=found["state_errors"], overlaps=found["overlaps"], overlaps_client=counts["overlaps_client"],
         overlaps_broker=scan.broker.overlaps, overlaps_resource=scan.resources.overlaps,

@@ -213,13 +213,20 @@ def append_log(path: Path, events: Iterable[Event], *, sync: bool = True, chain:
                 view = view[os.write(fd, view):]
             if sync:
                 os.fsync(fd)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, start)
-            raise
+            raise named(exc, path) from None
     finally:
         os.close(fd)
     return chain
+
+
+def named(exc: BaseException, path: Path) -> BaseException:
+    """``exc``, naming ``path`` when it is an OSError that names no file (a full disk says which file)."""
+    if isinstance(exc, OSError) and exc.filename is None:
+        return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
+    return exc
 
 
 def encode_lines(events: Iterable[Event], chain: int = 0) -> tuple[bytes, int]:
@@ -309,10 +316,13 @@ def _checksum(body: Mapping[str, Any]) -> str:
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so a crash leaves the old or the new file, never half."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as exc:
+        raise named(exc, tmp) from None
     os.replace(tmp, path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:

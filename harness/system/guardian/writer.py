@@ -18,6 +18,7 @@ Design rationale:
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -28,7 +29,7 @@ from typing import Protocol
 
 from hdrh.histogram import HdrHistogram
 
-from harness.clock import Clock, monotonic_ns, seconds
+from harness.clock import Clock, backoff_delay, monotonic_ns, seconds
 from harness.history.log import Event
 from harness.system.guardian.checkpoint import append_log, encode_lines, read_log, write_atomic
 
@@ -49,15 +50,19 @@ class Layer(Protocol):
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff between attempts at a failing layer."""
+    """Exponential backoff between attempts at a failing layer: the delay is capped, never the attempts."""
 
     initial_s: float = 0.05
     factor: float = 2.0
     max_s: float = 2.0
 
+    def __post_init__(self) -> None:
+        if not (0 < self.initial_s <= self.max_s < math.inf and 1 <= self.factor < math.inf):
+            raise ValueError(f"backoff: expected 0 < initial_s <= max_s (finite) and factor >= 1, got {self}")
+
     def delay(self, failures: int) -> float:
-        """Wait after ``failures`` consecutive failures."""
-        return min(self.max_s, self.initial_s * self.factor ** max(0, failures - 1))
+        """Wait after ``failures`` consecutive failures (any number of them)."""
+        return backoff_delay(failures, self.initial_s, self.factor, self.max_s)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import Any
 
 import zmq
 
+from harness.clock import backoff_delay
 from harness.history.events import LOCK_FAIL, LOCK_INFO, LOCK_INVOKE, LOCK_OK
 from harness.history.log import History
 from harness.system.locks.protocol import Grant, LockError, LockTimeout, LockUnavailable
@@ -167,7 +168,7 @@ class ZmqLockClient:
                 raise LockTimeout(f"{self.client_id}: {names} not granted in {timeout}s")
             if reason != "died":
                 raise LockError(f"{self.client_id}: {names} refused: {reason}")
-            pause = min(self._backoff_cap, self._backoff * 2 ** (attempt - 1)) * self._rng.random()
+            pause = backoff_delay(attempt, self._backoff, 2.0, self._backoff_cap) * self._rng.random()
             if time.monotonic() + pause >= deadline:
                 break
             self._sleep(pause)

@@ -20,7 +20,7 @@ from typing import Any
 
 import zmq
 
-from examples.redis_lock_provider import DEFAULT_URL, RedisLockClient, RedisLockProvider
+from harness.examples.redis_lock_provider import DEFAULT_URL, RedisLockClient, RedisLockProvider
 from harness.history.log import History
 from harness.system.locks.client import ZmqLockClient, ZmqLockProvider
 from harness.system.locks.local import LockTable

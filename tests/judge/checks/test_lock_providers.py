@@ -38,7 +38,7 @@ def run(tmp_path, locks: str, mode: str):
 def test_a_correct_lock_service_without_tokens_passes(tmp_path, request, provider, mode):
     if provider == "redis_lock_provider":
         request.getfixturevalue("redis_url")
-    code, gates, lines, evidence = run(tmp_path, f"examples.{provider}:factory", mode)
+    code, gates, lines, evidence = run(tmp_path, f"harness.examples.{provider}:factory", mode)
     assert (code, set(gates.values())) == (0, {"PASS"}), [line for line in lines if "❌" in line]
     assert any("Fencing: not provided" in line for line in lines)
     figures = evidence["evidence"][LOCK_AREA]["figures"]

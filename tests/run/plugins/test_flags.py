@@ -15,12 +15,12 @@ def test_a_lossy_aggregator_plugin_fails_the_accuracy_gate_and_the_run(tmp_path,
     monkeypatch.chdir(Path(__file__).resolve().parents[3])  # examples/ is importable from the project root
     out = tmp_path / "run"
     code = main(["run", "multi_symbol_stress", "--trades", "8", "--out", str(out),
-                 "--aggregator", "examples.lossy_aggregator:factory"])
+                 "--aggregator", "harness.examples.lossy_aggregator:factory"])
     assert code == 1
     gates = _gates(out)
     assert gates["MetricsAggregator Accuracy"] == "FAIL"
     assert gates["Lock Atomicity"] == "PASS"
-    assert "--aggregator examples.lossy_aggregator:factory" in (out / "VERIFY_LOG.txt").read_text()
+    assert "--aggregator harness.examples.lossy_aggregator:factory" in (out / "VERIFY_LOG.txt").read_text()
 
 
 def test_the_reference_guardian_named_as_a_plugin_passes_in_process_mode(tmp_path):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,12 +28,12 @@ def _gates(out: Path) -> dict[str, str]:
 
 
 EXAMPLES = {
-    "aggregator": "examples.ports.aggregator:factory",
-    "ledger": "examples.ports.ledger:factory",
-    "feed": "examples.ports.feed:zigzag",
-    "guardian": "examples.ports.guardian:cautious",
-    "engine": "examples.ports.engine:run",
-    "locks": "examples.ports.locks:own_broker",
+    "aggregator": "harness.examples.ports.aggregator:factory",
+    "ledger": "harness.examples.ports.ledger:factory",
+    "feed": "harness.examples.ports.feed:zigzag",
+    "guardian": "harness.examples.ports.guardian:cautious",
+    "engine": "harness.examples.ports.engine:run",
+    "locks": "harness.examples.ports.locks:own_broker",
 }
 
 
@@ -53,14 +56,14 @@ def test_examples_reach_process_mode_workers(tmp_path):
 def test_a_fee_blind_ledger_fails_the_pnl_gate(tmp_path):
     out = tmp_path / "run"
     assert main(["run", "multi_symbol_stress", "--trades", "8", "--out", str(out),
-                 "--ledger", "examples.ports.ledger:fee_blind"]) == 1
+                 "--ledger", "harness.examples.ports.ledger:fee_blind"]) == 1
     gates = _gates(out)
     assert gates["MetricsAggregator Accuracy"] == "FAIL"
     assert gates["Lock Atomicity"] == "PASS"
 
 
-@pytest.mark.parametrize(("path", "expected"), [("examples.ports.aggregator:factory", 0),
-                                                ("examples.lossy_aggregator:factory", 1)])
+@pytest.mark.parametrize(("path", "expected"), [("harness.examples.ports.aggregator:factory", 0),
+                                                ("harness.examples.lossy_aggregator:factory", 1)])
 def test_aggregator_plugin_reaches_pnl_consistency(path, expected, tmp_path):
     """pnl_consistency's aggregators are the plug-in's: a lossy one fails the accuracy gate, a correct one passes."""
     out = tmp_path / "run"
@@ -76,7 +79,7 @@ def test_store_and_cache_plugins_replace_the_servers(store, expected, tmp_path):
     """--store/--cache layers are the ones written and read back; a store that loses batches fails persistence."""
     out = tmp_path / "run"
     main(["run", "guardian_persistence", "--trades", "8", "--out", str(out),
-          "--store", f"examples.ports.store:{store}", "--cache", "examples.ports.store:cache"])
+          "--store", f"harness.examples.ports.store:{store}", "--cache", "harness.examples.ports.store:cache"])
     figures = json.loads((out / "evidence.json").read_text())["evidence"]["Guardian Persistence"]["figures"]
     assert figures["layers"]["memory"]["persisted"] > 0
     assert (figures["layers"]["memory"]["lost"] > 0) == (expected == "FAIL")
@@ -84,15 +87,15 @@ def test_store_and_cache_plugins_replace_the_servers(store, expected, tmp_path):
 
 
 def test_a_plugin_flag_the_scenario_cannot_honour_is_refused(tmp_path, capsys):
-    code = main(["run", "multi_symbol_stress", "--out", str(tmp_path / "r"), "--store", "examples.ports.store:memory"])
+    code = main(["run", "multi_symbol_stress", "--out", str(tmp_path / "r"), "--store", "harness.examples.ports.store:memory"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
-    assert "--store examples.ports.store:memory: scenario multi_symbol_stress has no store" in err
+    assert "--store harness.examples.ports.store:memory: scenario multi_symbol_stress has no store" in err
 
 
 def test_the_harness_closes_the_locks_provider_it_started(tmp_path):
     """A --locks provider that is a context manager is entered before the run and exited after it."""
-    from examples.ports.locks import OwnBroker
+    from harness.examples.ports.locks import OwnBroker
 
     made: list[OwnBroker] = []
 
@@ -151,6 +154,44 @@ def test_plugins_from_files_reach_process_mode_workers(tmp_path, monkeypatch):
                  "--guardian", "mine.py:guardian", "--ledger", "mine.py:ledger"]) == 0
 
 
+MY_LOCKS = """
+import dataclasses, tempfile
+from harness.examples.filelock_provider import FileLockProvider
+
+
+@dataclasses.dataclass(frozen=True)
+class MyLocks(FileLockProvider):
+    \"\"\"Defined in the user's file: a spawned worker unpickles it, so it must import the file too.\"\"\"
+
+
+def factory(run, history):
+    return MyLocks(tempfile.mkdtemp(prefix="harness-mylocks-"))
+"""
+
+
+def test_a_class_from_a_plugin_file_reaches_process_mode_workers_and_is_named_by_the_file(tmp_path, monkeypatch):
+    (tmp_path / "my").mkdir()
+    (tmp_path / "my" / "locks.py").write_text(MY_LOCKS)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    assert main(["run", "multi_symbol_stress", "--trades", "3", "--mode", "process", "--out", str(out),
+                 "--locks", "my/locks.py:factory"]) == 0
+    log = (out / "VERIFY_LOG.txt").read_text(encoding="utf-8")
+    assert "Lock service: my/locks.py:MyLocks" in log
+
+
+def test_a_plugin_files_module_name_is_its_path_so_any_process_imports_it(tmp_path):
+    from harness import userfiles
+
+    (tmp_path / "mine.py").write_text("class Thing:\n    pass\n")
+    module = userfiles.load(tmp_path / "mine.py")
+    assert userfiles.file_of(module.__name__) == (tmp_path / "mine.py").resolve()
+    assert userfiles.qualified(module.Thing) == f"{(tmp_path / 'mine.py').resolve()}:Thing"
+    probe = f"import pickle; print(pickle.loads({pickle.dumps(module.Thing)!r}).__name__)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "Thing", done.stderr
+
+
 GUARDIAN_WITHOUT_PERSISTENCE_HOOKS = '''
 from harness.system.guardian.risk import Guardian
 
@@ -183,7 +224,7 @@ def test_a_scenario_that_needs_more_of_a_port_says_so_at_load(tmp_path, monkeypa
     assert main(["run", "multi_symbol_stress", "--trades", "3", "--out", str(tmp_path / "a"), *plugin]) == 0
     capsys.readouterr()
     code = main(["run", "guardian_persistence", "--trades", "3", "--out", str(tmp_path / "b"), *plugin,
-                 "--store", "examples.ports.store:memory", "--cache", "examples.ports.store:cache"])
+                 "--store", "harness.examples.ports.store:memory", "--cache", "harness.examples.ports.store:cache"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "--guardian minimal_guardian:Minimal: returned a Minimal that has no 'set_degraded'" in err

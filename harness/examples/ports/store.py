@@ -1,7 +1,7 @@
 """StorePort and CachePort in memory, and a store that loses events for the persistence gate to catch.
 
-    harness run guardian_persistence --store examples.ports.store:memory --cache examples.ports.store:cache
-    harness run guardian_persistence --store examples.ports.store:lossy   # FAILs: events lost
+    harness run guardian_persistence --store harness.examples.ports.store:memory --cache harness.examples.ports.store:cache
+    harness run guardian_persistence --store harness.examples.ports.store:lossy   # FAILs: events lost
 """
 
 from __future__ import annotations
@@ -71,15 +71,15 @@ class NullCache:
 
 
 def memory(run_id: str, directory: Path) -> MemoryStore:
-    """``--store examples.ports.store:memory``."""
+    """``--store harness.examples.ports.store:memory``."""
     return MemoryStore()
 
 
 def lossy(run_id: str, directory: Path) -> LossyStore:
-    """``--store examples.ports.store:lossy`` (defective)."""
+    """``--store harness.examples.ports.store:lossy`` (defective)."""
     return LossyStore()
 
 
 def cache(run_id: str, directory: Path) -> NullCache:
-    """``--cache examples.ports.store:cache``."""
+    """``--cache harness.examples.ports.store:cache``."""
     return NullCache()

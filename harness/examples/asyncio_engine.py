@@ -5,9 +5,9 @@ risk book. Two coroutines trade each symbol in round trips (buy, then sell) unde
 symbol's lock. It writes ``events.jsonl`` through ``harness.history.record.Recorder`` and is then
 judged like any other history:
 
-    python -m examples.asyncio_engine events.jsonl                      # correct: PASS
-    python -m examples.asyncio_engine events.jsonl --plant lost-update  # FAIL: lost update
-    python -m examples.asyncio_engine events.jsonl --plant double-grant # FAIL: lock overlap
+    python -m harness.examples.asyncio_engine events.jsonl                      # correct: PASS
+    python -m harness.examples.asyncio_engine events.jsonl --plant lost-update  # FAIL: lost update
+    python -m harness.examples.asyncio_engine events.jsonl --plant double-grant # FAIL: lock overlap
     harness check events.jsonl
 
 The planted bugs are forced by the schedule, not by timing: ``lost-update`` moves the
@@ -190,7 +190,7 @@ def record_run(path: Path, seed: int = 7, plant: str | None = None) -> Path:
 
 
 def main() -> None:
-    """Command line: python -m examples.asyncio_engine OUT [--seed N] [--plant lost-update|double-grant]."""
+    """Command line: python -m harness.examples.asyncio_engine OUT [--seed N] [--plant lost-update|double-grant]."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--seed", type=int, default=7)

@@ -1,6 +1,6 @@
 """GuardianPort: the reference guardian with a stricter gross-exposure limit of the user's choosing.
 
-    harness run multi_symbol_stress --guardian examples.ports.guardian:cautious
+    harness run multi_symbol_stress --guardian harness.examples.ports.guardian:cautious
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Locks from the ``filelock`` package, plugged into a scenario through ``--locks``.
 
-    harness run multi_symbol_stress --locks examples.filelock_provider:factory
-    harness run multi_symbol_stress --mode process --locks examples.filelock_provider:factory
+    harness run multi_symbol_stress --locks harness.examples.filelock_provider:factory
+    harness run multi_symbol_stress --mode process --locks harness.examples.filelock_provider:factory
 
 One lock file per lock name in a fresh directory; an OS file lock excludes other threads'
 and processes' handles alike. ``filelock`` issues no fencing tokens and has no lease, so the
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import filelock
 
-from examples.recorded_lock import RecordingLockClient
+from harness.examples.recorded_lock import RecordingLockClient
 from harness.history.log import History
 from harness.system.locks.protocol import LockError, LockTimeout
 from harness.system.settings import RunConfig

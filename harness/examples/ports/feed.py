@@ -1,6 +1,6 @@
 """FeedPort: a deterministic zig-zag in whole ticks around the symbol's level.
 
-    harness run multi_symbol_stress --feed examples.ports.feed:zigzag
+    harness run multi_symbol_stress --feed harness.examples.ports.feed:zigzag
 """
 
 from __future__ import annotations

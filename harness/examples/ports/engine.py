@@ -2,7 +2,7 @@
 
 This one is the reference engine with every worker's ticks thinned to every other one.
 
-    harness run multi_symbol_stress --engine examples.ports.engine:run
+    harness run multi_symbol_stress --engine harness.examples.ports.engine:run
 """
 
 from __future__ import annotations
@@ -28,6 +28,6 @@ class EveryOther:
 
 
 def run(config: Any, locks: LockProvider, *, run_id: str, history: Any, progress: Any, **options: Any):
-    """``--engine examples.ports.engine:run``."""
+    """``--engine harness.examples.ports.engine:run``."""
     options["feed"] = EveryOther(options.get("feed", seeded_feed))
     return engine.run(config, locks, run_id=run_id, history=history, progress=progress, **options)

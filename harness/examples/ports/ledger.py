@@ -1,7 +1,7 @@
 """LedgerPort: a ledger that also keeps a fill journal, and a defective one for the gates to catch.
 
-    harness run multi_symbol_stress --ledger examples.ports.ledger:factory
-    harness run multi_symbol_stress --ledger examples.ports.ledger:fee_blind   # FAILs the PnL gate
+    harness run multi_symbol_stress --ledger harness.examples.ports.ledger:factory
+    harness run multi_symbol_stress --ledger harness.examples.ports.ledger:fee_blind   # FAILs the PnL gate
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ class FeeBlindLedger(JournalLedger):
 
 
 def factory(spec: SymbolSpec) -> JournalLedger:
-    """``--ledger examples.ports.ledger:factory``."""
+    """``--ledger harness.examples.ports.ledger:factory``."""
     return JournalLedger(spec)
 
 
 def fee_blind(spec: SymbolSpec) -> FeeBlindLedger:
-    """``--ledger examples.ports.ledger:fee_blind`` (defective)."""
+    """``--ledger harness.examples.ports.ledger:fee_blind`` (defective)."""
     return FeeBlindLedger(spec)

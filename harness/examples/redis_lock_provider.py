@@ -1,7 +1,7 @@
 """Locks from redis-py's ``Lock`` on a real Redis, plugged into a scenario through ``--locks``.
 
     REDIS_URL=redis://127.0.0.1:6379/0 harness run multi_symbol_stress \
-        --locks examples.redis_lock_provider:factory
+        --locks harness.examples.redis_lock_provider:factory
 
 Every key lives under a prefix unique to the run (``harness-locks:<random>:``), so runs
 never share locks and nothing else in the database is touched. A ``Lock`` has a lease (its
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import redis
 from redis.exceptions import LockError as RedisLockError
 
-from examples.recorded_lock import RecordingLockClient
+from harness.examples.recorded_lock import RecordingLockClient
 from harness.history.log import History
 from harness.system.locks.protocol import LockError, LockTimeout
 from harness.system.settings import RunConfig

@@ -1,7 +1,7 @@
 """AggregatorPort written from scratch: per-symbol counts and sums, deduplicated by ``seq``.
 
-    harness run multi_symbol_stress --aggregator examples.ports.aggregator:factory
-    harness run pnl_consistency --aggregator examples.ports.aggregator:factory
+    harness run multi_symbol_stress --aggregator harness.examples.ports.aggregator:factory
+    harness run pnl_consistency --aggregator harness.examples.ports.aggregator:factory
 """
 
 from __future__ import annotations
@@ -48,5 +48,5 @@ class SeqAggregator:
 
 
 def factory(history: History) -> SeqAggregator:
-    """``--aggregator examples.ports.aggregator:factory``."""
+    """``--aggregator harness.examples.ports.aggregator:factory``."""
     return SeqAggregator()

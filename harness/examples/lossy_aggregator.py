@@ -3,7 +3,7 @@
 It treats every INCREMENTAL delta as the symbol's new state ("last write wins") -- the kind of
 slip that passes a unit test with one trade per symbol. Run:
 
-    harness run multi_symbol_stress --aggregator examples.lossy_aggregator:factory
+    harness run multi_symbol_stress --aggregator harness.examples.lossy_aggregator:factory
 
 and the MetricsAggregator Accuracy gate fails, naming the symbols whose PnL was lost.
 """
@@ -42,5 +42,5 @@ class LastWriteWins:
 
 
 def factory(history: History) -> LastWriteWins:
-    """Plug-in entry point: ``--aggregator examples.lossy_aggregator:factory``."""
+    """Plug-in entry point: ``--aggregator harness.examples.lossy_aggregator:factory``."""
     return LastWriteWins()

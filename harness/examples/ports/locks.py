@@ -1,6 +1,6 @@
 """LockProvider as a context manager: the plug-in starts its own broker, the harness stops it.
 
-    harness run multi_symbol_stress --locks examples.ports.locks:own_broker
+    harness run multi_symbol_stress --locks harness.examples.ports.locks:own_broker
 
 The harness enters what a ``--locks`` factory returns when it is a context manager and
 exits it at the end of the run (anything else with ``close()`` is closed).
@@ -49,5 +49,5 @@ class OwnBroker:
 
 
 def own_broker(config, history: History) -> OwnBroker:
-    """``--locks examples.ports.locks:own_broker``."""
+    """``--locks harness.examples.ports.locks:own_broker``."""
     return OwnBroker(history)

@@ -1,0 +1,141 @@
+"""Streams a run's history to its ``events.jsonl`` while the run goes: a signal or a SIGKILL leaves it on disk.
+
+The trading threads only append each event to a deque (``History.subscribe``); a background
+thread wakes every ``interval_s``, puts what arrived in seq order and appends it to the file
+in batches of at most ``batch`` events, each handed to the OS at once (what the OS holds
+survives the process being killed; ``close`` also fsyncs).
+
+The file is in seq order at every moment, so ``harness check`` judges it whenever the run
+stops: an event that arrives before the one numbered just below it (process mode's pipes,
+two threads racing between numbering and appending) waits for it -- at most
+``max_waiting`` events wait, then the oldest goes out anyway. A write that fails (a full
+disk) keeps its bytes and is tried again at the next wake: nothing is lost, nothing doubled.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.history.log import Event, History
+
+__all__ = ["Journal"]
+
+
+class Journal:
+    """Appends the events of one History to a JSONL file, in seq order, as the run makes them."""
+
+    def __init__(self, path: Path, *, interval_s: float = 0.2, batch: int = 4096, max_waiting: int = 50_000) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._interval, self._batch, self._max_waiting = interval_s, batch, max_waiting
+        self._inbox: collections.deque[Event] = collections.deque()
+        self._waiting: list[tuple[int, int, Event]] = []  # (seq, arrival, event): a heap
+        self._arrivals = 0
+        self._next = 1  # the seq the file needs next
+        self._pending = b""  # encoded, not yet written (a write failed part-way)
+        self._history: History | None = None
+        self.written = 0
+        self.first_seq: int | None = None
+        self.last_seq = 0
+        self.in_order = True
+        self.error: OSError | None = None  # the last write failure, kept until a write succeeds
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="harness-journal", daemon=True)
+        self._thread.start()
+
+    def follow(self, history: History) -> None:
+        """Stream ``history``: its events so far, then each new one (only the first history given is followed)."""
+        with self._lock:
+            if self._history is not None or self._closed.is_set():
+                return
+            self._history = history
+            for event in history.subscribe(self._inbox.append):
+                self._wait(event)
+
+    def _wait(self, event: Event) -> None:
+        self._arrivals += 1
+        heapq.heappush(self._waiting, (event.seq, self._arrivals, event))
+
+    def _loop(self) -> None:
+        while not self._closed.wait(self._interval):  # a periodic flush, not a synchronisation
+            self.flush()
+
+    def flush(self, final: bool = False) -> None:
+        """Append what is ready (``final``: everything received) to the file, in batches."""
+        with self._lock:
+            while self._inbox:
+                self._wait(self._inbox.popleft())
+            ready = self._ready(final)
+            for start in range(0, max(len(ready), 1), self._batch):
+                chunk = ready[start:start + self._batch]
+                self._pending += b"".join(event.to_json().encode("utf-8") + b"\n" for event in chunk)
+                self._count(chunk)
+                if not self._write():
+                    for event in ready[start + self._batch:]:
+                        self._wait(event)  # to the next try, behind the bytes kept
+                    break
+
+    def _ready(self, final: bool) -> list[Event]:
+        """The events the file can take now: the next seqs without a gap (all of them when final)."""
+        ready = []
+        waiting = self._waiting
+        while waiting and (final or waiting[0][0] <= self._next or len(waiting) > self._max_waiting):
+            seq, _, event = heapq.heappop(waiting)
+            ready.append(event)
+            self._next = max(self._next, seq + 1)
+        return ready
+
+    def _count(self, events: list[Event]) -> None:
+        for event in events:
+            if self.first_seq is None:
+                self.first_seq = event.seq
+            elif event.seq <= self.last_seq:
+                self.in_order = False  # a straggler past the wait bound: kept, but out of order
+            self.last_seq = max(self.last_seq, event.seq)
+        self.written += len(events)
+
+    def _write(self) -> bool:
+        """Write the pending bytes; False (bytes kept for the next try) when the OS refuses."""
+        view = memoryview(self._pending)
+        done = 0
+        try:
+            while done < len(view):
+                done += os.write(self._fd, view[done:])
+        except OSError as exc:
+            self.error = exc
+            return False
+        finally:
+            self._pending = bytes(view[done:])
+        self.error = None
+        return True
+
+    def holds(self, events: Sequence[Event]) -> bool:
+        """Whether the file holds exactly ``events`` (a history's, in seq order), all of them written."""
+        if not events:
+            return self.written == 0 and not self._pending
+        return (self.in_order and not self._pending and self.written == len(events)
+                and self.first_seq == events[0].seq and self.last_seq == events[-1].seq)
+
+    def close(self) -> None:
+        """Write everything received, fsync and close the file (once)."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._thread.join()
+        self.flush(final=True)
+        with self._lock:
+            if not self._pending:
+                os.fsync(self._fd)
+            os.close(self._fd)
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

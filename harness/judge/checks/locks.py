@@ -591,9 +591,9 @@ class LockChecker:
         elif kind == RUN_START and not self.started:
             self.started, self.service = True, event.payload.get("lock_service")
 
-    def violations(self) -> int:
-        """Violations found so far (the scan's and the FIFO replay's; linearizability is judged at the end)."""
-        return sum(self.scan.found.counts.values()) + sum(self.order.counts.values())
+    def tally(self) -> dict[str, int]:
+        """Violations found so far per check (the scan's and the FIFO replay's; linearizability comes at the end)."""
+        return {**self.scan.found.counts, **self.order.counts}
 
     def result(self) -> Evidence[LockFigures]:
         """The lock figures and counterexamples of every event fed."""

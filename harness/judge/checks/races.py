@@ -155,6 +155,7 @@ class RaceChecker:
         self.final: Event | None = None
         self.book, self.numbering = _Book(), _Numbering()
         self.fills: Counter[str] = Counter()
+        self.duplicates = 0  # fill ids seen more than once
         self.applied: set[tuple[str, int]] = set()
         self.gaps: list[Event] = []  # agg.gap events; closed when their delta is applied, before or after
 
@@ -166,7 +167,9 @@ class RaceChecker:
             self.tracebacks += 1
         self.numbering.feed(event)
         if kind == ORDER_FILL:
-            self.fills[str(payload.get("fill"))] += 1
+            fill = str(payload.get("fill"))
+            self.fills[fill] += 1
+            self.duplicates += self.fills[fill] == 2
             self.book.fill(event)
         elif kind == RISK_SETTLE and payload.get("position") is not None:
             self.book.settle(event)
@@ -180,6 +183,11 @@ class RaceChecker:
             self.gaps.append(event)
         elif kind == RUN_RESUME:
             self.book.resume(event)
+
+    def tally(self) -> dict[str, int]:
+        """The violations that show as they happen: lost book updates, fills seen twice, gaps in dense numbering."""
+        return {"lost_updates": self.book.lost.count, "duplicate_fills": self.duplicates,
+                "sequence_gaps": self.numbering.found().count}
 
     def result(self) -> Evidence[RaceFigures]:
         """Log-level counts and invariant violations of every event fed."""

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SCENARIO ?= multi_symbol_stress
 ARGS ?=
 
-.PHONY: run test lint bench fuzz sweep clean
+.PHONY: run test lint bench fuzz sweep soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ bench: $(STAMP)
 # The false-alarm sweep: 50 clean multi_symbol_stress seeds (thread/process) + 10 each of three more.
 sweep: $(STAMP)
 	$(BIN)/python -m bench.sweep $(ARGS)
+
+# A long run judged while it goes (issue #21): one hour by default, `make soak DURATION=300` for less.
+# The history streams to reports/<run>/events.jsonl; a violation is printed when it happens.
+DURATION ?= 3600
+soak: $(STAMP)
+	$(BIN)/harness run $(SCENARIO) --duration $(DURATION) --judge-live $(ARGS)
 
 clean:
 	rm -rf reports/*/ .pytest_cache

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -87,6 +88,7 @@ class SymbolBars:
         self._tasks = {name: progress.add_task(name, total=run.trades, status="") for name in run.symbol_names}
         self._stopped: dict[str, str] = {}
         self._judging = progress.add_task("checking the history", total=None, visible=False, status="")
+        self._judge_started: float | None = None
 
     def __call__(self, symbol: str, reason: str | None = None, /) -> None:
         task = self._tasks.get(symbol)
@@ -104,6 +106,15 @@ class SymbolBars:
                 self._progress.stop_task(task)
             if len(self._stopped) == len(self._tasks):
                 self._progress.update(self._judging, visible=True)
+
+    def judged(self, events: int, total: int) -> None:
+        """The judge phase: ``events`` of the run's ``total`` judged so far, the rate and the time left."""
+        now = time.monotonic()
+        started = self._judge_started = self._judge_started or now
+        rate = events / (now - started) if now > started else 0.0
+        left = f", ETA {(total - events) / rate:.0f} s" if rate else ""
+        self._progress.update(self._judging, visible=True,
+                              status=f"{events:,}/{total:,} events judged, {rate:,.0f} events/s{left}")
 
     @property
     def stopped(self) -> dict[str, str]:

@@ -132,7 +132,7 @@ def execute(args: argparse.Namespace) -> int:
                     symbol_progress(config.run) as progress:
                 verdict = execute(scenario, config, out, plugins=plugins, progress=progress,
                                   command_flags=_repeated_flags(args), on_history=_both(on_history, follow),
-                                  stop=stop)
+                                  stop=stop, judging=None if progress is None else progress.judged)
             paths = write_reports(verdict, out)
     except Interrupted as exc:
         raise RunInterrupted(f"{exc}: the run was abandoned before its report; the history recorded so far is in "

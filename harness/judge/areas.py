@@ -115,12 +115,20 @@ def known(keys: Sequence[str]) -> tuple[str, ...]:
     return tuple(keys)
 
 
-class Judging:
-    """Every chosen area judged in one pass: each event goes to each area's checker as it comes."""
+TICK = 4096  # events between two progress calls: a call costs about what judging one event does
 
-    def __init__(self, keys: Sequence[str], required: Sequence[str] = ()) -> None:
+
+class Judging:
+    """Every chosen area judged in one pass: each event goes to each area's checker as it comes.
+
+    ``progress`` is called with the count of events judged every ``TICK`` events.
+    """
+
+    def __init__(self, keys: Sequence[str], required: Sequence[str] = (),
+                 progress: Callable[[int], None] | None = None) -> None:
         self.areas = [AREAS[key] for key in keys]
         self.required = required
+        self.progress = progress
         self.checkers = [area.start() for area in self.areas]
         self.kinds: set[str] = set()
         self.events = 0
@@ -131,6 +139,8 @@ class Judging:
         self.kinds.add(event.kind)
         for checker in self.checkers:
             checker.feed(event)
+        if self.progress is not None and not self.events % TICK:
+            self.progress(self.events)
 
     def result(self, extra: Sequence[Evidence[object]] = ()) -> tuple[Evidence[object], ...]:
         """Each area's evidence -- or its not-applicable record -- plus evidence computed elsewhere."""
@@ -145,9 +155,10 @@ class Judging:
 
 
 def evaluate(events: Iterable[Event], keys: Sequence[str], extra: Sequence[Evidence[object]] = (),
-             required: Sequence[str] = ()) -> tuple[Evidence[object], ...]:
+             required: Sequence[str] = (), progress: Callable[[int], None] | None = None,
+             ) -> tuple[Evidence[object], ...]:
     """Each area's evidence -- or its not-applicable record -- plus evidence computed elsewhere (one pass)."""
-    judging = Judging(keys, required)
+    judging = Judging(keys, required, progress)
     for event in events:
         judging.feed(event)
     return judging.result(extra)

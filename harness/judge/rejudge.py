@@ -24,7 +24,6 @@ from harness.judge.gates import GateResult, contract_gate
 from harness.judge.thresholds import Thresholds, thresholds
 
 Progress = Callable[[int, int, int], None]  # events judged, bytes read, bytes in the file
-TICK = 4096  # events between two progress calls: a call costs about what judging one event does
 
 
 def read_history(path: Path, lenient: bool = False) -> tuple[list[Event], str | None]:
@@ -86,11 +85,11 @@ def judge_history(reader: Reader, areas: tuple[str, ...], limits: Thresholds, ch
         required = chosen + tuple(a for a in known(limits.require_areas) if a not in chosen)
     except UnknownArea as exc:
         raise ConfigError(f"gates.require_areas: {exc}") from None
-    judging = Judging((chosen or areas) + tuple(a for a in required if a not in (chosen or areas)), required)
+    judged = (chosen or areas) + tuple(a for a in required if a not in (chosen or areas))
+    judging = Judging(judged, required, None if progress is None else lambda n: progress(n, reader.position(),
+                                                                                          reader.size))
     for event in reader:
         judging.feed(event)
-        if progress is not None and not judging.events % TICK:
-            progress(judging.events, reader.position(), reader.size)
     if not lenient:
         reader.refuse()
     if not judging.events:

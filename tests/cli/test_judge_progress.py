@@ -11,14 +11,14 @@ from rich.console import Console
 from harness.cli.judge_progress import judge_progress
 from harness.history.log import write_jsonl
 from harness.history.validate import Reader
-from harness.judge import rejudge
+from harness.judge import areas, rejudge
 from harness.judge.areas import STANDARD_AREAS
 from harness.judge.thresholds import Thresholds
 
 
 @pytest.mark.parametrize("compressed", [False, True])
 def test_the_judge_reports_events_and_bytes_as_it_reads(clean, tmp_path, monkeypatch, compressed):
-    monkeypatch.setattr(rejudge, "TICK", 50)
+    monkeypatch.setattr(areas, "TICK", 50)
     path = tmp_path / "events.jsonl"
     write_jsonl(clean, path)
     if compressed:
@@ -48,3 +48,17 @@ def test_quiet_off_a_terminal(capsys):
     with judge_progress() as bar:
         assert bar is None
     assert capsys.readouterr() == ("", "")
+
+
+def test_the_runs_judge_phase_shows_events_judged_and_the_rate():
+    from harness.cli.progress import symbol_progress
+    from harness.run.config import run_config
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=200, record=True)
+    with symbol_progress(run_config({"trades": 5, "symbols": "BTCUSD.s"}), force=True, console=console) as bars:
+        assert bars is not None
+        bars.judged(4096, 10_000)
+        bars.judged(8192, 10_000)
+        bars._progress.refresh()
+        frame = console.export_text()
+    assert "checking the history" in frame and "8,192/10,000 events judged" in frame and "events/s" in frame

@@ -23,7 +23,7 @@ from harness.history.log import Event
 from harness.judge.checks.locks import LockChecker, check_locks
 from harness.judge.checks.perf import PerfChecker, check_perf
 from harness.judge.checks.persistence import AREA as PERSISTENCE_AREA
-from harness.judge.checks.pnl import check_pnl
+from harness.judge.checks.pnl import AggregatorChecker, check_pnl
 from harness.judge.checks.races import RaceChecker, check_races
 from harness.judge.checks.risk import check_risk
 from harness.judge.evidence import Evidence, evidence_record
@@ -93,7 +93,7 @@ AREAS: Mapping[str, Area] = {a.key: a for a in (
     Area("locks", "Lock Atomicity", check_locks, gate_locks, ("lock.", "fence."), incremental=LockChecker),
     Area("races", "Race Condition Detection", check_races, gate_races, (), _RACE_SUBSTANCE, RaceChecker),
     Area("performance", "Performance Metrics", check_perf, gate_performance, (TRADE_CLOSED,), incremental=PerfChecker),
-    Area("aggregator", "MetricsAggregator Accuracy", check_pnl, gate_aggregator, ("agg.",)),
+    Area("aggregator", "MetricsAggregator Accuracy", check_pnl, gate_aggregator, ("agg.",), incremental=AggregatorChecker),
     # run.start gives the limits and equity; without a risk event or a fill there is nothing to judge.
     Area("risk", "Risk Management", check_risk, gate_risk, ("risk.", RUN_START), ("risk.", ORDER_FILL)),
 )}

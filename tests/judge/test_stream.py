@@ -12,6 +12,7 @@ from harness.history.log import Event
 from harness.judge.areas import AREAS, STANDARD_AREAS, Judging, evaluate
 from harness.judge.checks.locks import LockChecker, check_locks
 from harness.judge.checks.perf import PerfChecker, check_perf
+from harness.judge.checks.pnl import AggregatorChecker
 from harness.judge.checks.races import RaceChecker, check_races
 from harness.judge.stream import Batch, fed
 from tests import _history_builders as hb
@@ -131,3 +132,13 @@ def test_the_race_checker_keeps_counts_and_the_first_findings_not_the_history(cl
     assert len(checker.book.unsettled.get(hb.symbols(clean)[0], {})) <= 1
     assert checker.numbering.gaps.count == len(events) - 1 and len(checker.numbering.gaps.items) == 10
     assert checker.result() == check_races(events)
+
+
+def test_the_aggregator_checker_holds_tallies_not_events(clean):
+    """Ten runs: its replay and tallies grow with trades, never with other events, and no event is kept."""
+    checker = AggregatorChecker()
+    for event in _tiled(clean, 10):
+        checker.feed(event)
+    held = [v for v in vars(checker).values() if isinstance(v, list)]
+    assert held == [] and checker.final is not None and checker.final.kind == "agg.state"
+    assert checker.timeline.states > 0 and checker.result().figures.simulated_trades > 0

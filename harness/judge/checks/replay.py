@@ -113,11 +113,3 @@ class Replay:
             tick, lot = self._info.tick_lot(fill.symbol)
             book = self.books[fill.symbol] = Book(tick * lot)
         return book.apply(fill)
-
-
-def replay_books(events: Sequence[Event]) -> dict[str, Book]:
-    """Fresh books fed with every fill of the history, per symbol."""
-    replay = Replay(run_info(events))
-    for _, fill in fills(events):
-        replay.apply(fill)
-    return replay.books

@@ -25,7 +25,7 @@ from harness.judge.checks.perf import PerfChecker, check_perf
 from harness.judge.checks.persistence import AREA as PERSISTENCE_AREA
 from harness.judge.checks.pnl import AggregatorChecker, check_pnl
 from harness.judge.checks.races import RaceChecker, check_races
-from harness.judge.checks.risk import check_risk
+from harness.judge.checks.risk import RiskChecker, check_risk
 from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import (
     GateResult,
@@ -95,7 +95,7 @@ AREAS: Mapping[str, Area] = {a.key: a for a in (
     Area("performance", "Performance Metrics", check_perf, gate_performance, (TRADE_CLOSED,), incremental=PerfChecker),
     Area("aggregator", "MetricsAggregator Accuracy", check_pnl, gate_aggregator, ("agg.",), incremental=AggregatorChecker),
     # run.start gives the limits and equity; without a risk event or a fill there is nothing to judge.
-    Area("risk", "Risk Management", check_risk, gate_risk, ("risk.", RUN_START), ("risk.", ORDER_FILL)),
+    Area("risk", "Risk Management", check_risk, gate_risk, ("risk.", RUN_START), ("risk.", ORDER_FILL), RiskChecker),
 )}
 STANDARD_AREAS = tuple(AREAS)
 # Areas whose evidence a scenario computes outside the history (what the layers hold): gated here too.

@@ -14,6 +14,7 @@ from harness.judge.checks.locks import LockChecker, check_locks
 from harness.judge.checks.perf import PerfChecker, check_perf
 from harness.judge.checks.pnl import AggregatorChecker
 from harness.judge.checks.races import RaceChecker, check_races
+from harness.judge.checks.risk import RiskChecker
 from harness.judge.stream import Batch, fed
 from tests import _history_builders as hb
 
@@ -142,3 +143,13 @@ def test_the_aggregator_checker_holds_tallies_not_events(clean):
     held = [v for v in vars(checker).values() if isinstance(v, list)]
     assert held == [] and checker.final is not None and checker.final.kind == "agg.state"
     assert checker.timeline.states > 0 and checker.result().figures.simulated_trades > 0
+
+
+def test_the_risk_checker_keeps_no_history(clean):
+    """Ten runs: it keeps trips, halts and errors (none here) and counts, never the events themselves."""
+    checker = RiskChecker()
+    events = _tiled(clean, 10)
+    for event in events:
+        checker.feed(event)
+    assert checker.trips == checker.halted == checker.errors == []
+    assert checker.result().figures.fills == sum(1 for e in events if e.kind == "order.fill")

@@ -57,16 +57,20 @@ class Area:
 
     key: str
     name: str
-    checker: Callable[[Sequence[Event]], Evidence[Any]]
+    checker: Callable[..., Evidence[Any]]  # called with the events, and the options below as keywords
     gate: Gate
     needs: tuple[str, ...]  # event kinds, or kind families ending in "." ("lock."); any one suffices
     # The kinds without which the area, though applicable, judges nothing (None: its ``needs``).
     substance: tuple[str, ...] | None = None
-    incremental: Callable[[], Incremental[Evidence[Any]]] | None = None  # None: the checker runs on all events
+    options: Callable[[Thresholds], Mapping[str, Any]] | None = None  # the checker's settings from [gates]
+    incremental: Callable[..., Incremental[Evidence[Any]]] | None = None  # None: the checker runs on all events
 
-    def start(self) -> Incremental[Evidence[Any]]:
-        """A fresh checker of this area, to be fed the history one event at a time."""
-        return self.incremental() if self.incremental is not None else Batch(self.checker)
+    def start(self, limits: Thresholds | None = None) -> Incremental[Evidence[Any]]:
+        """A fresh checker of this area (with its settings from ``limits``), fed the history one event at a time."""
+        options = self.options(limits) if limits is not None and self.options is not None else {}
+        if self.incremental is not None:
+            return self.incremental(**options)
+        return Batch(lambda events: self.checker(events, **options))
 
     def applicable(self, kinds: set[str]) -> bool:
         """True when the history holds an event this area needs (an empty ``needs``: always)."""
@@ -90,12 +94,14 @@ def _holds(kinds: set[str], wanted: Sequence[str]) -> bool:
 # What a race leaves its mark on: log-level counts alone (of broker events, say) judge no trading.
 _RACE_SUBSTANCE = ("order.", "trade.", "agg.", "risk.", "lock.", "fence.", "worker.")
 AREAS: Mapping[str, Area] = {a.key: a for a in (
-    Area("locks", "Lock Atomicity", check_locks, gate_locks, ("lock.", "fence."), incremental=LockChecker),
-    Area("races", "Race Condition Detection", check_races, gate_races, (), _RACE_SUBSTANCE, RaceChecker),
+    Area("locks", "Lock Atomicity", check_locks, gate_locks, ("lock.", "fence."),
+         options=lambda t: {"lin_budget": t.linearizability_budget()}, incremental=LockChecker),
+    Area("races", "Race Condition Detection", check_races, gate_races, (), _RACE_SUBSTANCE, incremental=RaceChecker),
     Area("performance", "Performance Metrics", check_perf, gate_performance, (TRADE_CLOSED,), incremental=PerfChecker),
     Area("aggregator", "MetricsAggregator Accuracy", check_pnl, gate_aggregator, ("agg.",), incremental=AggregatorChecker),
     # run.start gives the limits and equity; without a risk event or a fill there is nothing to judge.
-    Area("risk", "Risk Management", check_risk, gate_risk, ("risk.", RUN_START), ("risk.", ORDER_FILL), RiskChecker),
+    Area("risk", "Risk Management", check_risk, gate_risk, ("risk.", RUN_START), ("risk.", ORDER_FILL),
+         incremental=RiskChecker),
 )}
 STANDARD_AREAS = tuple(AREAS)
 # Areas whose evidence a scenario computes outside the history (what the layers hold): gated here too.
@@ -121,15 +127,16 @@ TICK = 4096  # events between two progress calls: a call costs about what judgin
 class Judging:
     """Every chosen area judged in one pass: each event goes to each area's checker as it comes.
 
-    ``progress`` is called with the count of events judged every ``TICK`` events.
+    ``limits`` carries the checkers' settings (the lock checker's search budget; defaults when
+    None); ``progress`` is called with the count of events judged every ``TICK`` events.
     """
 
-    def __init__(self, keys: Sequence[str], required: Sequence[str] = (),
+    def __init__(self, keys: Sequence[str], required: Sequence[str] = (), limits: Thresholds | None = None,
                  progress: Callable[[int], None] | None = None) -> None:
         self.areas = [AREAS[key] for key in keys]
         self.required = required
         self.progress = progress
-        self.checkers = [area.start() for area in self.areas]
+        self.checkers = [area.start(limits) for area in self.areas]
         self.kinds: set[str] = set()
         self.events = 0
 
@@ -155,10 +162,10 @@ class Judging:
 
 
 def evaluate(events: Iterable[Event], keys: Sequence[str], extra: Sequence[Evidence[object]] = (),
-             required: Sequence[str] = (), progress: Callable[[int], None] | None = None,
-             ) -> tuple[Evidence[object], ...]:
+             required: Sequence[str] = (), limits: Thresholds | None = None,
+             progress: Callable[[int], None] | None = None) -> tuple[Evidence[object], ...]:
     """Each area's evidence -- or its not-applicable record -- plus evidence computed elsewhere (one pass)."""
-    judging = Judging(keys, required, progress)
+    judging = Judging(keys, required, limits, progress)
     for event in events:
         judging.feed(event)
     return judging.result(extra)

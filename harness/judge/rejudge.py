@@ -86,8 +86,8 @@ def judge_history(reader: Reader, areas: tuple[str, ...], limits: Thresholds, ch
     except UnknownArea as exc:
         raise ConfigError(f"gates.require_areas: {exc}") from None
     judged = (chosen or areas) + tuple(a for a in required if a not in (chosen or areas))
-    judging = Judging(judged, required, None if progress is None else lambda n: progress(n, reader.position(),
-                                                                                          reader.size))
+    judging = Judging(judged, required, limits, None if progress is None else lambda n: progress(
+        n, reader.position(), reader.size))
     for event in reader:
         judging.feed(event)
     if not lenient:

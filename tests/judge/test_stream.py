@@ -153,3 +153,16 @@ def test_the_risk_checker_keeps_no_history(clean):
         checker.feed(event)
     assert checker.trips == checker.halted == checker.errors == []
     assert checker.result().figures.fills == sum(1 for e in events if e.kind == "order.fill")
+
+
+def test_the_lock_checker_keeps_every_kind_the_linearizability_records_read(clean):
+    """Events of any kind outside RECORD_KINDS, one of each, make no record: dropping them loses nothing."""
+    from harness.history.events import KINDS
+    from harness.judge.linearizability.formats import RECORD_KINDS, records_from_events
+
+    payload = {"op": "acquire", "names": ["x"], "req": 1, "tokens": {"x": 1}, "target": "a", "name": "x",
+               "client": "a"}
+    others = [Event(i, i, "", "r", "a", None, kind, payload) for i, kind in enumerate(KINDS, 1)
+              if kind not in RECORD_KINDS]
+    held = [Event(0, 0, "", "r", "a", None, "lock.ok", payload)]
+    assert list(records_from_events(held + others)) == list(records_from_events(held))

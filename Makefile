@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SCENARIO ?= multi_symbol_stress
 ARGS ?=
 
-.PHONY: run test lint bench fuzz sweep races lock-faults-sweep clean
+.PHONY: run test lint bench fuzz sweep races lock-faults-sweep soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ races: $(STAMP)
 lock-faults-sweep: $(STAMP)
 	$(BIN)/harness sweep 'lock_faults seeds=1-20 modes=thread -- --nemesis pause,broker-restart' \
 		'lock_faults seeds=1-20 modes=process -- --nemesis pause' $(ARGS)
+
+# A long run judged while it goes (issue #21): one hour by default, `make soak DURATION=300` for less.
+# The history streams to reports/<run>/events.jsonl; a violation is printed when it happens.
+DURATION ?= 3600
+soak: $(STAMP)
+	$(BIN)/harness run $(SCENARIO) --duration $(DURATION) --judge-live $(ARGS)
 
 clean:
 	rm -rf reports/*/ .pytest_cache

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bench_checkers, bench_decode, bench_e2e, bench_locks, bench_scaling
+from bench import bench_check, bench_checkers, bench_decode, bench_e2e, bench_locks, bench_scaling
 from bench.__main__ import main
 from bench.runner import Plan, Target, growth, loglog_exponent, repeat, row
 from harness.system.guardian.services import skip_or_fail
@@ -101,3 +101,9 @@ def test_sweep_tiny() -> None:
     rows = bench_sweep.run(quick=True, tiny=True)
     _valid(rows)
     assert {r["name"].split(",")[0] for r in rows} == {"sweep runs/s", "sweep schedules/s"}
+
+
+def test_check_tiny() -> None:
+    rows = bench_check.run(quick=True, tiny=True)
+    _valid(rows)
+    assert rows[-1]["name"].startswith("growth:") and rows[1]["baseline"] == rows[0]["name"]

@@ -13,10 +13,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.cli.judge_progress import judge_progress
 from harness.errors import HarnessError, one_line, worst
+from harness.history.validate import Reader
 from harness.judge.areas import STANDARD_AREAS
 from harness.judge.gates import NOTHING_JUDGED, GateResult, outcome
-from harness.judge.rejudge import judge_history, parse_areas, read_run, recorded_plan
+from harness.judge.rejudge import Progress, judge_history, locate, parse_areas, recorded_plan
 from harness.judge.thresholds import Thresholds, load_thresholds, thresholds
 from harness.settings import assignments
 
@@ -32,17 +34,16 @@ def _scenario_plan(name: str, config_file: Path | None) -> tuple[tuple[str, ...]
 
 def judged(path: Path, scenario_name: str | None = None, config_file: Path | None = None,
            areas: str | None = None, lenient: bool = False,
-           gates: Sequence[str] = ()) -> tuple[str | None, tuple[GateResult, ...]]:
+           gates: Sequence[str] = (), progress: Progress | None = None) -> tuple[str | None, tuple[GateResult, ...]]:
     """The scenario name (if known) and the gates of a saved history.
 
     ``areas`` (``--areas locks,races``) judges exactly those areas, each required to apply;
     ``lenient`` judges the lines that meet the history contract and fails a contract gate
-    listing the others; ``gates`` (``--gate KEY=VALUE``) override thresholds, whichever were chosen.
+    listing the others; ``gates`` (``--gate KEY=VALUE``) override thresholds, whichever were chosen;
+    ``progress`` is called as the file is read.
     """
     chosen = parse_areas(areas)
-    checked, document = read_run(path, lenient)
-    for note in checked.notes:
-        print(f"note: {note}")
+    history, document = locate(path)
     name = scenario_name or document.get("scenario")
     recorded = None if scenario_name else recorded_plan(document, load_thresholds(config_file))
     if recorded is not None:
@@ -52,7 +53,11 @@ def judged(path: Path, scenario_name: str | None = None, config_file: Path | Non
     else:
         judged_areas, limits = STANDARD_AREAS, load_thresholds(config_file)
     limits = thresholds(assignments(list(gates)), limits)
-    return name, judge_history(checked, judged_areas, limits, chosen, str(path))
+    reader = Reader(history)
+    results = judge_history(reader, judged_areas, limits, chosen, str(path), lenient, progress)
+    for note in reader.notes:
+        print(f"note: {note}")
+    return name, results
 
 
 def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, areas: str | None = None,
@@ -61,7 +66,8 @@ def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, are
 
     0 PASS, 1 FAIL -- and 1 when no area found anything to judge, unless ``allow_empty``.
     """
-    name, results = judged(path, scenario_name, config_file, areas, lenient, gates)
+    with judge_progress() as bar:
+        name, results = judged(path, scenario_name, config_file, areas, lenient, gates, bar)
     for gate in results:
         print(f"[PHYSICAL_EVIDENCE] {gate.area}: {gate.status}" + (" (nothing to judge)" if gate.vacuous else ""))
         for line in gate.lines:

@@ -7,9 +7,8 @@ only, not redraw noise.
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +27,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from harness.cli.judge_progress import interactive
 from harness.clock import Clock, monotonic_ns, seconds
 from harness.judge.checks.delivery import check_delivery, delivery_lines
 from harness.judge.checks.perf import AREA as PERF_AREA
@@ -38,11 +38,6 @@ from harness.judge.evidence import figures_of
 from harness.judge.gates import money, percent
 from harness.run.scenario import Verdict
 from harness.system.settings import RunConfig
-
-
-def interactive() -> bool:
-    """True when progress bars help: a terminal, and not under CI."""
-    return sys.stdout.isatty() and not os.environ.get("CI")
 
 
 class TimeBarColumn(ProgressColumn):
@@ -93,6 +88,7 @@ class SymbolBars:
         self._tasks = {name: progress.add_task(name, total=run.trades, status="") for name in run.symbol_names}
         self._stopped: dict[str, str] = {}
         self._judging = progress.add_task("checking the history", total=None, visible=False, status="")
+        self._judge_started: float | None = None
 
     def __call__(self, symbol: str, reason: str | None = None, /) -> None:
         task = self._tasks.get(symbol)
@@ -110,6 +106,15 @@ class SymbolBars:
                 self._progress.stop_task(task)
             if len(self._stopped) == len(self._tasks):
                 self._progress.update(self._judging, visible=True)
+
+    def judged(self, events: int, total: int) -> None:
+        """The judge phase: ``events`` of the run's ``total`` judged so far, the rate and the time left."""
+        now = time.monotonic()
+        started = self._judge_started = self._judge_started or now
+        rate = events / (now - started) if now > started else 0.0
+        left = f", ETA {(total - events) / rate:.0f} s" if rate else ""
+        self._progress.update(self._judging, visible=True,
+                              status=f"{events:,}/{total:,} events judged, {rate:,.0f} events/s{left}")
 
     @property
     def stopped(self) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--serve", nargs="?", const=8787, type=port, metavar="PORT",
                    help="watch the run live: the Guardian API on 127.0.0.1:PORT (default 8787; 0 = any free port)")
     p.add_argument("--token", help="bearer token of the live API (default: $HARNESS_API_TOKEN)")
+    p.add_argument("--judge-live", action="store_true",
+                   help="judge locks and races while the run goes: print each violation when it happens")
+    p.add_argument("--stop-on-fail", action="store_true",
+                   help="judge live and end the run at the first violation (the history so far is judged)")
     add_schedule_arguments(p, positive_int)
 
 
@@ -124,9 +128,10 @@ def execute(args: argparse.Namespace) -> int:
         return schedules.run_controlled(args, scenario, config, plugins, out, _repeated_flags(args))
     try:
         with on_signals(StopRequest()) as stop:
-            with _live(args, out), symbol_progress(config.run) as progress:
+            with _live(args, out), _judge_live(args, stop) as follow, symbol_progress(config.run) as progress:
                 verdict = execute(scenario, config, out, plugins=plugins, progress=progress,
-                                  command_flags=_repeated_flags(args), stop=stop)
+                                  command_flags=_repeated_flags(args), on_history=follow,
+                                  stop=stop, judging=None if progress is None else progress.judged)
             paths = write_reports(verdict, out)
     except Interrupted as exc:
         raise RunInterrupted(f"{exc}: the run was abandoned before its report; the history recorded so far is in "
@@ -168,6 +173,22 @@ def _live(args: argparse.Namespace, out: Path) -> Iterator[None]:
         yield
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def _judge_live(args: argparse.Namespace, stop: Any) -> Iterator[Callable[[Any], None] | None]:
+    """With ``--judge-live`` or ``--stop-on-fail``: the live judge's history hook for the run's duration."""
+    if not (args.judge_live or args.stop_on_fail):
+        yield None
+        return
+    from harness.judge.live import LiveJudge
+
+    def stop_run() -> None:
+        print("[LIVE] --stop-on-fail: ending the run at the first violation", flush=True)
+        stop.end()
+
+    with LiveJudge(lambda line: print(line, flush=True), stop_run if args.stop_on_fail else None) as judge:
+        yield judge.follow
 
 
 class RunInterrupted(RunError):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 import types
 import typing
 from decimal import Decimal
@@ -103,6 +104,9 @@ _PAYLOADS = {name: msgspec.json.Decoder(payload_type(spec.payload)) for name, sp
 _NEEDS_SYMBOL = frozenset(name for name, spec in KINDS.items() if spec.needs_symbol)
 
 
+_intern = sys.intern  # run id, worker, symbol and kind repeat on every line: one copy each
+
+
 def decode(line: bytes) -> Event | None:
     """The event on one JSONL line, or None when the line breaks the contract (``problems`` says how)."""
     try:
@@ -117,4 +121,6 @@ def decode(line: bytes) -> Event | None:
         payload = _ANY_OBJECT.decode(env.payload)
     except (msgspec.MsgspecError, UnicodeDecodeError):
         return None
-    return Event(env.seq, env.mono_ns, env.wall, env.run_id, env.worker, env.symbol, env.kind, payload)
+    symbol = env.symbol
+    return Event(env.seq, env.mono_ns, env.wall, _intern(env.run_id), _intern(env.worker),
+                 symbol if symbol is None else _intern(symbol), _intern(env.kind), payload)

@@ -15,13 +15,13 @@ disk) keeps its bytes and is tried again at the next wake: nothing is lost, noth
 from __future__ import annotations
 
 import collections
-import heapq
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness.history.log import Event, History
+from harness.history.ordering import SeqOrder
 
 __all__ = ["Journal"]
 
@@ -32,11 +32,9 @@ class Journal:
     def __init__(self, path: Path, *, interval_s: float = 0.2, batch: int = 4096, max_waiting: int = 50_000) -> None:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        self._interval, self._batch, self._max_waiting = interval_s, batch, max_waiting
+        self._interval, self._batch = interval_s, batch
         self._inbox: collections.deque[Event] = collections.deque()
-        self._waiting: list[tuple[int, int, Event]] = []  # (seq, arrival, event): a heap
-        self._arrivals = 0
-        self._next = 1  # the seq the file needs next
+        self._order = SeqOrder(max_waiting)
         self._pending = b""  # encoded, not yet written (a write failed part-way)
         self._history: History | None = None
         self.written = 0
@@ -56,11 +54,7 @@ class Journal:
                 return
             self._history = history
             for event in history.subscribe(self._inbox.append):
-                self._wait(event)
-
-    def _wait(self, event: Event) -> None:
-        self._arrivals += 1
-        heapq.heappush(self._waiting, (event.seq, self._arrivals, event))
+                self._order.push(event)
 
     def _loop(self) -> None:
         while not self._closed.wait(self._interval):  # a periodic flush, not a synchronisation
@@ -70,26 +64,16 @@ class Journal:
         """Append what is ready (``final``: everything received) to the file, in batches."""
         with self._lock:
             while self._inbox:
-                self._wait(self._inbox.popleft())
-            ready = self._ready(final)
+                self._order.push(self._inbox.popleft())
+            ready = self._order.ready(final)
             for start in range(0, max(len(ready), 1), self._batch):
                 chunk = ready[start:start + self._batch]
                 self._pending += b"".join(event.to_json().encode("utf-8") + b"\n" for event in chunk)
                 self._count(chunk)
                 if not self._write():
                     for event in ready[start + self._batch:]:
-                        self._wait(event)  # to the next try, behind the bytes kept
+                        self._order.push(event)  # to the next try, behind the bytes kept
                     break
-
-    def _ready(self, final: bool) -> list[Event]:
-        """The events the file can take now: the next seqs without a gap (all of them when final)."""
-        ready = []
-        waiting = self._waiting
-        while waiting and (final or waiting[0][0] <= self._next or len(waiting) > self._max_waiting):
-            seq, _, event = heapq.heappop(waiting)
-            ready.append(event)
-            self._next = max(self._next, seq + 1)
-        return ready
 
     def _count(self, events: list[Event]) -> None:
         for event in events:

@@ -39,7 +39,7 @@ class HistoryError(InputError):
     """A history file could not be read; the message names the file and line."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """One observable thing that happened during a run."""
 

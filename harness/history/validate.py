@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -35,33 +35,6 @@ class Checked:
     events: tuple[Event, ...]
     problems: tuple[str, ...]
     notes: tuple[str, ...] = ()  # e.g. a last line cut short by a killed writer, left out
-
-
-def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number, bytes, ends with a newline) for every line of a file, read as a stream.
-
-    Bounded: a FIFO or device is refused before it is opened, a line longer than
-    ``MAX_LINE_BYTES`` or a gzip stream inflating past ``MAX_GZIP_RATIO`` is one error line.
-    """
-    try:
-        regular_file(path, "history")
-        # A long run's history is written compressed; either way one line is in memory at a time.
-        handle = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
-    except (OSError, InputError) as exc:
-        raise HistoryError(str(exc) if isinstance(exc, InputError)
-                           else f"{path}: cannot open history: {exc.strerror or exc}") from None
-    with handle:
-        try:
-            inflated = 0
-            for number, line in enumerate(iter(functools.partial(handle.readline, MAX_LINE_BYTES + 1), b""), 1):
-                inflated += len(line)
-                _within_bounds(path, number, line, handle, inflated)
-                complete = line.endswith(b"\n")
-                yield number, line.rstrip(b"\n").rstrip(b"\r") if complete else line.rstrip(b"\r"), complete
-        except OSError as exc:  # also a gzip.BadGzipFile
-            raise HistoryError(f"{path}: cannot read history: {exc.strerror or exc}") from None
-        except (EOFError, zlib.error) as exc:
-            raise HistoryError(f"{path}: corrupt gzip history: {exc}") from None
 
 
 MAX_GZIP_RATIO = 200  # a run's history compresses ~10-20x; far past this it is a bomb, not a history
@@ -119,47 +92,98 @@ def _problem(line: bytes, problem: str) -> str:
     return f"not a valid event: {problem}"
 
 
-def iter_checked(path: Path, found: list[str], notes: list[str] | None = None) -> Iterator[Event]:
-    """The events of a JSONL history or a STRESS_TEST.log that meet the contract, as they are read;
-    ``FILE:LINE: ...`` for every other line is appended to ``found`` (a last line cut short, to ``notes``)."""
-    parse = _from_log if path.name.removesuffix(".gz").endswith(".log") else _from_jsonl  # STRESS_TEST.log(.gz)
-    last_seq: int | None = None
-    count = 0
-    for number, line, complete in _lines(path):
-        if not line.strip():
-            continue
+class Reader:
+    """One pass over a JSONL history or a STRESS_TEST.log: the events that meet the contract as they are
+    read, ``FILE:LINE: ...`` for every other line (a last line cut short: a note), and how far into the file
+    it is."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.problems: list[str] = []
+        self.notes: list[str] = []
+        self._raw: BinaryIO | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes of the file on disk (compressed, for a .gz)."""
         try:
-            event, problem = parse(line)
-        except UnicodeDecodeError:  # a log line is text before it is parsed
-            event, problem = None, ""
-        if problem is not None and not complete and notes is not None:
-            # A writer killed mid-line (SIGKILL, power loss): every whole line before it is judged.
-            notes.append(f"{path}:{number}: the last line is cut short ({len(line)} bytes, no newline; "
-                         f"{_problem(line, problem)}): left out, the {count} events before it are judged")
-        elif problem is not None:
-            found.append(f"{path}:{number}: {_problem(line, problem)}")
-        elif event is not None:
-            if last_seq is not None and event.seq <= last_seq:
-                found.append(f"{path}:{number}: seq {event.seq} does not increase (the event before has {last_seq})")
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    def position(self) -> int:
+        """Bytes of the file read so far (compressed, for a .gz: the two grow together)."""
+        raw = self._raw
+        return raw.tell() if raw is not None and not raw.closed else 0
+
+    def __iter__(self) -> Iterator[Event]:
+        path = self.path
+        parse = _from_log if path.name.removesuffix(".gz").endswith(".log") else _from_jsonl  # STRESS_TEST.log(.gz)
+        last_seq: int | None = None
+        count = 0
+        for number, line, complete in self._lines():
+            if not line.strip():
                 continue
-            last_seq = event.seq
-            count += 1
-            yield event
+            try:
+                event, problem = parse(line)
+            except UnicodeDecodeError:  # a log line is text before it is parsed
+                event, problem = None, ""
+            if problem is not None and not complete:
+                # A writer killed mid-line (SIGKILL, power loss): every whole line before it is judged.
+                self.notes.append(f"{path}:{number}: the last line is cut short ({len(line)} bytes, no newline; "
+                                  f"{_problem(line, problem)}): left out, the {count} events before it are judged")
+            elif problem is not None:
+                self.problems.append(f"{path}:{number}: {_problem(line, problem)}")
+            elif event is not None:
+                if last_seq is not None and event.seq <= last_seq:
+                    self.problems.append(f"{path}:{number}: seq {event.seq} does not increase "
+                                         f"(the event before has {last_seq})")
+                    continue
+                last_seq = event.seq
+                count += 1
+                yield event
+
+    def _lines(self) -> Iterator[tuple[int, bytes, bool]]:
+        """(line number, bytes, ends with a newline) for every line; one line in memory at a time."""
+        path = self.path
+        try:
+            regular_file(path, "history")  # a FIFO or device is refused before it is opened
+            self._raw = raw = open(path, "rb")  # noqa: SIM115 -- closed below, kept for position()
+        except (OSError, InputError) as exc:
+            raise HistoryError(str(exc) if isinstance(exc, InputError)
+                               else f"{path}: cannot open history: {exc.strerror or exc}") from None
+        # A long run's history is written compressed. Bounded: a line longer than MAX_LINE_BYTES or a
+        # gzip stream inflating past MAX_GZIP_RATIO is one error line.
+        with raw, (gzip.GzipFile(fileobj=raw, mode="rb") if path.suffix == ".gz" else raw) as handle:
+            try:
+                inflated = 0
+                for number, line in enumerate(iter(functools.partial(handle.readline, MAX_LINE_BYTES + 1), b""), 1):
+                    inflated += len(line)
+                    _within_bounds(path, number, line, handle, inflated)
+                    complete = line.endswith(b"\n")
+                    yield number, line.rstrip(b"\n").rstrip(b"\r") if complete else line.rstrip(b"\r"), complete
+            except OSError as exc:  # also a gzip.BadGzipFile
+                raise HistoryError(f"{path}: cannot read history: {exc.strerror or exc}") from None
+            except (EOFError, zlib.error) as exc:
+                raise HistoryError(f"{path}: corrupt gzip history: {exc}") from None
+
+    def refuse(self) -> None:
+        """Strict reading: the first problem, if any, as a HistoryError (one line, exit 2)."""
+        if self.problems:
+            extra = len(self.problems) - 1
+            more = f" (and {extra} more problem{'s' if extra > 1 else ''}; --lenient judges the rest)" if extra else ""
+            raise HistoryError(self.problems[0] + more)
 
 
 def check_file(path: Path) -> Checked:
     """Read every line of a JSONL history or a STRESS_TEST.log and check it against the contract."""
-    found: list[str] = []
-    notes: list[str] = []
-    events = tuple(iter_checked(path, found, notes))
-    return Checked(path, events, tuple(found), tuple(notes))
+    return load(path, lenient=True)
 
 
 def load(path: Path, lenient: bool = False) -> Checked:
     """Check a history file; strict: the first problem is a HistoryError (one line, exit 2)."""
-    checked = check_file(path)
-    if checked.problems and not lenient:
-        extra = len(checked.problems) - 1
-        more = f" (and {extra} more problem{'s' if extra > 1 else ''}; --lenient judges the rest)" if extra else ""
-        raise HistoryError(checked.problems[0] + more)
-    return checked
+    reader = Reader(path)
+    events = tuple(reader)
+    if not lenient:
+        reader.refuse()
+    return Checked(path, events, tuple(reader.problems), tuple(reader.notes))

@@ -13,19 +13,19 @@ applicable (no X events)" -- neither a pass nor a fail -- unless the user requir
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import InputError
 from harness.history.events import ORDER_FILL, RUN_START, TRADE_CLOSED, f
 from harness.history.log import Event
-from harness.judge.checks.locks import check_locks
-from harness.judge.checks.perf import check_perf
+from harness.judge.checks.locks import LockChecker, check_locks
+from harness.judge.checks.perf import PerfChecker, check_perf
 from harness.judge.checks.persistence import AREA as PERSISTENCE_AREA
-from harness.judge.checks.pnl import check_pnl
-from harness.judge.checks.races import check_races
-from harness.judge.checks.risk import check_risk
+from harness.judge.checks.pnl import AggregatorChecker, check_pnl
+from harness.judge.checks.races import RaceChecker, check_races
+from harness.judge.checks.risk import RiskChecker, check_risk
 from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import (
     GateResult,
@@ -37,6 +37,7 @@ from harness.judge.gates import (
     gate_races,
     gate_risk,
 )
+from harness.judge.stream import Batch, Incremental
 from harness.judge.thresholds import Thresholds
 
 Gate = Callable[[Evidence[Any], Thresholds], GateResult]
@@ -62,6 +63,14 @@ class Area:
     # The kinds without which the area, though applicable, judges nothing (None: its ``needs``).
     substance: tuple[str, ...] | None = None
     options: Callable[[Thresholds], Mapping[str, Any]] | None = None  # the checker's settings from [gates]
+    incremental: Callable[..., Incremental[Evidence[Any]]] | None = None  # None: the checker runs on all events
+
+    def start(self, limits: Thresholds | None = None) -> Incremental[Evidence[Any]]:
+        """A fresh checker of this area (with its settings from ``limits``), fed the history one event at a time."""
+        options = self.options(limits) if limits is not None and self.options is not None else {}
+        if self.incremental is not None:
+            return self.incremental(**options)
+        return Batch(lambda events: self.checker(events, **options))
 
     def applicable(self, kinds: set[str]) -> bool:
         """True when the history holds an event this area needs (an empty ``needs``: always)."""
@@ -86,12 +95,13 @@ def _holds(kinds: set[str], wanted: Sequence[str]) -> bool:
 _RACE_SUBSTANCE = ("order.", "trade.", "agg.", "risk.", "lock.", "fence.", "worker.")
 AREAS: Mapping[str, Area] = {a.key: a for a in (
     Area("locks", "Lock Atomicity", check_locks, gate_locks, ("lock.", "fence."),
-         options=lambda t: {"lin_budget": t.linearizability_budget()}),
-    Area("races", "Race Condition Detection", check_races, gate_races, (), _RACE_SUBSTANCE),
-    Area("performance", "Performance Metrics", check_perf, gate_performance, (TRADE_CLOSED,)),
-    Area("aggregator", "MetricsAggregator Accuracy", check_pnl, gate_aggregator, ("agg.",)),
+         options=lambda t: {"lin_budget": t.linearizability_budget()}, incremental=LockChecker),
+    Area("races", "Race Condition Detection", check_races, gate_races, (), _RACE_SUBSTANCE, incremental=RaceChecker),
+    Area("performance", "Performance Metrics", check_perf, gate_performance, (TRADE_CLOSED,), incremental=PerfChecker),
+    Area("aggregator", "MetricsAggregator Accuracy", check_pnl, gate_aggregator, ("agg.",), incremental=AggregatorChecker),
     # run.start gives the limits and equity; without a risk event or a fill there is nothing to judge.
-    Area("risk", "Risk Management", check_risk, gate_risk, ("risk.", RUN_START), ("risk.", ORDER_FILL)),
+    Area("risk", "Risk Management", check_risk, gate_risk, ("risk.", RUN_START), ("risk.", ORDER_FILL),
+         incremental=RiskChecker),
 )}
 STANDARD_AREAS = tuple(AREAS)
 # Areas whose evidence a scenario computes outside the history (what the layers hold): gated here too.
@@ -111,23 +121,54 @@ def known(keys: Sequence[str]) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def evaluate(events: Sequence[Event], keys: Sequence[str], extra: Sequence[Evidence[object]] = (),
-             required: Sequence[str] = (), limits: Thresholds | None = None) -> tuple[Evidence[object], ...]:
-    """Each area's evidence -- or its not-applicable record -- plus evidence computed elsewhere.
+TICK = 4096  # events between two progress calls: a call costs about what judging one event does
 
-    ``limits`` carries the checkers' settings (the lock checker's search budget); defaults when None.
+
+class Judging:
+    """Every chosen area judged in one pass: each event goes to each area's checker as it comes.
+
+    ``limits`` carries the checkers' settings (the lock checker's search budget; defaults when
+    None); ``progress`` is called with the count of events judged every ``TICK`` events.
     """
-    kinds = {e.kind for e in events}
-    out: list[Evidence[object]] = []
-    for key in keys:
-        area = AREAS[key]
-        if area.applicable(kinds):
-            options = area.options(limits) if limits is not None and area.options is not None else {}
-            evidence = area.checker(events, **options)
-            out.append(evidence if area.judges_something(kinds) else dataclasses.replace(evidence, vacuous=True))
-        else:
-            out.append(Evidence(area.name, NotApplicable(area.missing, key in required)))
-    return tuple(out) + tuple(extra)
+
+    def __init__(self, keys: Sequence[str], required: Sequence[str] = (), limits: Thresholds | None = None,
+                 progress: Callable[[int], None] | None = None) -> None:
+        self.areas = [AREAS[key] for key in keys]
+        self.required = required
+        self.progress = progress
+        self.checkers = [area.start(limits) for area in self.areas]
+        self.kinds: set[str] = set()
+        self.events = 0
+
+    def feed(self, event: Event) -> None:
+        """Take the next event of the history."""
+        self.events += 1
+        self.kinds.add(event.kind)
+        for checker in self.checkers:
+            checker.feed(event)
+        if self.progress is not None and not self.events % TICK:
+            self.progress(self.events)
+
+    def result(self, extra: Sequence[Evidence[object]] = ()) -> tuple[Evidence[object], ...]:
+        """Each area's evidence -- or its not-applicable record -- plus evidence computed elsewhere."""
+        out: list[Evidence[object]] = []
+        for area, checker in zip(self.areas, self.checkers, strict=True):
+            if area.applicable(self.kinds):
+                evidence = checker.result()
+                out.append(evidence if area.judges_something(self.kinds) else dataclasses.replace(evidence, vacuous=True))
+            else:
+                out.append(Evidence(area.name, NotApplicable(area.missing, area.key in self.required)))
+        return tuple(out) + tuple(extra)
+
+
+def evaluate(events: Iterable[Event], keys: Sequence[str], extra: Sequence[Evidence[object]] = (),
+             required: Sequence[str] = (), limits: Thresholds | None = None,
+             progress: Callable[[int], None] | None = None) -> tuple[Evidence[object], ...]:
+    """Each area's evidence -- or its not-applicable record -- plus evidence computed elsewhere (one pass)."""
+    judging = Judging(keys, required, limits, progress)
+    for event in events:
+        judging.feed(event)
+    return judging.result(extra)
 
 
 def not_applicable_gate(ev: Evidence[NotApplicable]) -> GateResult:

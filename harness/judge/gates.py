@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from harness.history.events import f
-from harness.history.validate import Checked
 from harness.judge.checks.locks import LockFigures
 from harness.judge.checks.perf import PerfFigures
 from harness.judge.checks.persistence import PersistenceFigures
@@ -297,12 +296,12 @@ CONTRACT_AREA = "History Contract"
 KEEP_PROBLEMS = 20  # problem lines shown; the count says how many there were
 
 
-def contract_gate(checked: Checked) -> GateResult | None:
-    """A failed gate listing the lines a lenient load set aside; None when every line met the contract."""
-    if not checked.problems:
+def contract_gate(problems: Sequence[str], judged: int) -> GateResult | None:
+    """A failed gate listing the lines a lenient read set aside; None when every line met the contract."""
+    if not problems:
         return None
-    lines = [Line(False, f"{len(checked.problems)} line(s) break the history contract (docs/HISTORY.md), "
-                         f"{len(checked.events)} events judged")]
-    lines += [Line(False, problem) for problem in checked.problems[:KEEP_PROBLEMS]]
-    examples = tuple({"problem": p} for p in checked.problems[:KEEP_PROBLEMS])
+    lines = [Line(False, f"{len(problems)} line(s) break the history contract (docs/HISTORY.md), "
+                         f"{judged} events judged")]
+    lines += [Line(False, problem) for problem in problems[:KEEP_PROBLEMS]]
+    examples = tuple({"problem": p} for p in problems[:KEEP_PROBLEMS])
     return GateResult("contract", CONTRACT_AREA, tuple(lines), {"contract_violations": examples})

@@ -11,28 +11,33 @@ line (``harness.cli.check``) loads a scenario only when one must say which areas
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
 from harness.history.log import Event, HistoryError
-from harness.history.validate import Checked
+from harness.history.validate import Reader
 from harness.history.validate import load as load_checked
-from harness.judge.areas import STANDARD_AREAS, UnknownArea, evaluate, judge, known
+from harness.judge.areas import STANDARD_AREAS, Judging, UnknownArea, judge, known
 from harness.judge.gates import GateResult, contract_gate
 from harness.judge.thresholds import Thresholds, thresholds
+
+Progress = Callable[[int, int, int], None]  # events judged, bytes read, bytes in the file
 
 
 def read_history(path: Path, lenient: bool = False) -> tuple[list[Event], str | None]:
     """Events of a run directory, JSONL history or human log, and the scenario if recorded."""
-    checked, document = read_run(path, lenient)
+    history, document = locate(path)
+    checked = load_checked(history, lenient)
+    if not checked.events:
+        raise HistoryError(f"{history}: the history is empty" + (f" ({checked.problems[0]})" if checked.problems else ""))
     return list(checked.events), document.get("scenario")
 
 
-def read_run(path: Path, lenient: bool = False) -> tuple[Checked, Mapping[str, Any]]:
-    """A run directory's, JSONL history's or human log's events checked against the contract
-    (``FILE:LINE`` errors; with ``lenient`` the bad lines are set aside), and its evidence.json."""
+def locate(path: Path) -> tuple[Path, Mapping[str, Any]]:
+    """The history file of a run directory (its events.jsonl, or .gz), a JSONL history or a human log,
+    and the run's evidence.json when it has one."""
     document: Mapping[str, Any] = {}
     if path.is_dir():
         evidence = path / "evidence.json"
@@ -46,10 +51,7 @@ def read_run(path: Path, lenient: bool = False) -> tuple[Checked, Mapping[str, A
             path = path.with_name("events.jsonl.gz")  # a long run's history, compressed when written
     if not path.exists():
         raise HistoryError(f"{path}: no such file")
-    checked = load_checked(path, lenient)
-    if not checked.events:
-        raise HistoryError(f"{path}: the history is empty" + (f" ({checked.problems[0]})" if checked.problems else ""))
-    return checked, document
+    return path, document
 
 
 def parse_areas(text: str | None) -> tuple[str, ...]:
@@ -71,16 +73,30 @@ def recorded_plan(document: Mapping[str, Any], base: Thresholds) -> tuple[tuple[
     return areas, thresholds(gates, base)
 
 
-def judge_history(checked: Checked, areas: tuple[str, ...], limits: Thresholds, chosen: tuple[str, ...] = (),
-                  source: str = "the history") -> tuple[GateResult, ...]:
-    """The gates of ``areas`` (``chosen`` ones replace them, each required) over checked events."""
+def judge_history(reader: Reader, areas: tuple[str, ...], limits: Thresholds, chosen: tuple[str, ...] = (),
+                  source: str = "the history", lenient: bool = False,
+                  progress: Progress | None = None) -> tuple[GateResult, ...]:
+    """The gates of ``areas`` (``chosen`` ones replace them, each required), judged in one pass over the file.
+
+    Strict (not ``lenient``): the file's first problem is a HistoryError after the pass, as if
+    it had been read before judging; lenient: a failed contract gate lists the lines set aside.
+    """
     try:
         required = chosen + tuple(a for a in known(limits.require_areas) if a not in chosen)
     except UnknownArea as exc:
         raise ConfigError(f"gates.require_areas: {exc}") from None
     judged = (chosen or areas) + tuple(a for a in required if a not in (chosen or areas))
-    gates = judge(evaluate(list(checked.events), judged, (), required, limits), limits)
+    judging = Judging(judged, required, limits, None if progress is None else lambda n: progress(
+        n, reader.position(), reader.size))
+    for event in reader:
+        judging.feed(event)
+    if not lenient:
+        reader.refuse()
+    if not judging.events:
+        first = f" ({reader.problems[0]})" if reader.problems else ""
+        raise HistoryError(f"{reader.path}: the history is empty{first}")
+    gates = judge(judging.result(), limits)
     if not any(g.applicable for g in gates):
         raise ConfigError(f"{source}: no events any checker can judge")
-    contract = contract_gate(checked)
+    contract = contract_gate(reader.problems, judging.events)
     return ((contract,) if contract else ()) + gates

@@ -43,6 +43,7 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.ended = False  # asked to stop by the harness itself (--stop-on-fail), not by a signal
         self._events: list[Any] = []
         self._lock = threading.RLock()  # re-entrant: the signal handler may run while the main thread holds it
 
@@ -57,9 +58,17 @@ class StopRequest:
             given = multiprocessing.get_context("spawn").Event() if process else threading.Event()
         with self._lock:
             self._events.append(given)
-            if self.signum is not None:
+            if self.signum is not None or self.ended:
                 given.set()
         return given
+
+    def end(self) -> None:
+        """Ask the run to stop for a reason of the harness's own: no signal, the verdict's exit code stands."""
+        with self._lock:
+            self.ended = True
+            events = list(self._events)
+        for event in events:
+            event.set()
 
     def request(self, signum: int) -> None:
         """Ask the run to stop (the first signal is the one reported)."""

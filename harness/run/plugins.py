@@ -221,7 +221,8 @@ class Plugins:
 
     def named(self) -> dict[str, str]:
         """Each plug-in by port, as the user gave it (a path, or a callable's ``module:qualname``)."""
-        return {name: plugin.path for name, plugin in self._by_port.items()}
+        return {name: plugin.path if isinstance(plugin, Plugin) else _qualified(plugin)
+                for name, plugin in self._by_port.items()}
 
     def replaced(self, **changes: Any) -> Plugins:
         """A copy with the given ports set (None: back to the reference component)."""
@@ -251,3 +252,8 @@ def _plugin(flag: str, value: Any) -> Plugin:
     if isinstance(value, Plugin):
         return value
     return load(flag, value) if isinstance(value, str) else of(flag, value)
+
+
+def _qualified(component: Any) -> str:
+    """``module:qualname`` of a component given as itself rather than as a Plugin."""
+    return f"{getattr(component, '__module__', '?')}:{getattr(component, '__qualname__', type(component).__name__)}"

@@ -254,12 +254,14 @@ def run_dir_name(scenario: str, seed: int, now: _dt.datetime | None = None) -> s
 
 def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins: Plugins = NO_PLUGINS,
             progress: Progress | None = None, command_flags: Sequence[str] = (),
-            on_history: Callable[[History], None] | None = None, stop: StopRequest | None = None) -> Verdict:
+            on_history: Callable[[History], None] | None = None, stop: StopRequest | None = None,
+            judging: Callable[[int, int], None] | None = None) -> Verdict:
     """Run a scenario, check its history and judge it; only the history is written here, as it is made.
 
     ``command_flags`` are the caller's flags the reproduce command must repeat (a config
     file, plug-ins) beyond what the config itself says. ``stop`` ends the run early when a
-    signal sets it; the verdict then judges what ran, and says so.
+    signal sets it; the verdict then judges what ran, and says so. ``judging`` is told
+    (events judged, events in all) as the history is judged.
     """
     scenario.refuse_unhonoured(plugins)
     refuse_undeclared(scenario.name, config.nemesis.faults, scenario.faults)
@@ -278,7 +280,9 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     if feed_ended(trial.events):  # a finite feed ran out: did it still give what was asked?
         extra += (check_feed_coverage(trial.events, config.run.until_feed_ends),)
         extra_gates[COVERAGE_AREA] = gate_feed_coverage
-    evidence = evaluate(trial.events, areas, extra, config.gates.require_areas, config.gates)
+    total = len(trial.events)
+    evidence = evaluate(trial.events, areas, extra, config.gates.require_areas, config.gates,
+                        None if judging is None else lambda done: judging(done, total))
     gates = judge(evidence, config.gates, extra_gates)
     return Verdict(scenario, config, run_id, gates, evidence, trial.events,
                    started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags),

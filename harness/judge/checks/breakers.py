@@ -24,7 +24,7 @@ A justified trip is the guardian working: a reported fact, not a defect.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -37,10 +37,11 @@ from harness.history.events import (
     RISK_SETTLE,
     RISK_TRIP,
     RUN_RESUME,
+    RUN_START,
 )
 from harness.history.log import Event
 from harness.judge.checks.oracle import SIDES, ZERO, BreakerState, worst_path
-from harness.judge.checks.replay import Breakers, Replay, RunInfo, fill_of
+from harness.judge.checks.replay import Breakers, Replay, fill_of, run_info
 
 
 @dataclass(frozen=True)
@@ -81,21 +82,43 @@ class _Pass:
     accepted: list[_Accepted] = field(default_factory=list)
 
 
-def check_breakers(events: Sequence[Event], info: RunInfo) -> BreakerFacts:
-    """Required, missing and unjustified trips, and orders accepted while halted."""
-    limits = info.breakers
-    if limits is None:
-        return BreakerFacts("no risk limits in run.start")
-    if any(e.kind == RUN_RESUME for e in events):
-        return BreakerFacts("resumed run: the breaker state before the crash is not in this history")
-    state = _Pass(Replay(info), limits)
-    for index, event in enumerate(events):
-        _step(state, index, event)
-    required = tuple(state.required.values())
-    missing, unjustified = _symbol_verdicts(state)
-    global_missing, global_unjustified = _global_verdicts(state)
-    halted = _halted_accepts(state)
-    return BreakerFacts(None, required, missing + global_missing, unjustified + global_unjustified, halted)
+class BreakerReplay:
+    """The breaker replay fed one event at a time, from the first run.start's limits.
+
+    Holds the replay's books, each closed trade and each accepted order (what the verdicts
+    compare trips against), not the events.
+    """
+
+    def __init__(self) -> None:
+        self.index = -1  # of the event in the history (counterexamples name it)
+        self.started = self.resumed = False
+        self.state: _Pass | None = None
+
+    def feed(self, event: Event) -> None:
+        """Take the next event."""
+        self.index += 1
+        if event.kind == RUN_START and not self.started:
+            self.started = True
+            info = run_info((event,))
+            if info.breakers is not None:
+                self.state = _Pass(Replay(info), info.breakers)
+        elif event.kind == RUN_RESUME:
+            self.resumed = True
+        if self.state is not None:
+            _step(self.state, self.index, event)
+
+    def result(self) -> BreakerFacts:
+        """Required, missing and unjustified trips, and orders accepted while halted."""
+        state = self.state
+        if state is None:
+            return BreakerFacts("no risk limits in run.start")
+        if self.resumed:
+            return BreakerFacts("resumed run: the breaker state before the crash is not in this history")
+        required = tuple(state.required.values())
+        missing, unjustified = _symbol_verdicts(state)
+        global_missing, global_unjustified = _global_verdicts(state)
+        halted = _halted_accepts(state)
+        return BreakerFacts(None, required, missing + global_missing, unjustified + global_unjustified, halted)
 
 
 def _step(state: _Pass, index: int, event: Event) -> None:

@@ -36,7 +36,7 @@ class OrderFigures:
     fifo_overtakes: int
 
 
-class _Order:
+class LockOrder:
     """Replays broker events, keeping per-name FIFO queues of (client, req) keys."""
 
     def __init__(self) -> None:
@@ -72,6 +72,30 @@ class _Order:
                 self.add("fifo_overtakes", f"{key[0]} granted {name} ahead of {ahead[0][0]}", event)
         self.leave(key)
 
+    def feed(self, event: Event) -> None:
+        """Take the next event of the history (only broker events matter)."""
+        if not event.kind.startswith("broker."):
+            return
+        payload = event.payload
+        key = (payload.get("client"), payload.get("req"))
+        if event.kind == BROKER_REQUEST:
+            self.request(key, payload)
+        elif event.kind == BROKER_QUEUE:
+            self.queue(key, payload.get("names") or ())
+        elif event.kind == BROKER_GRANT:
+            self.grant(key, payload.get("names") or (), event)
+        elif event.kind == BROKER_REFUSE:
+            self.requested.pop(key, None)
+            self.leave(key)
+        elif event.kind == BROKER_STOP:
+            self.queues.clear()
+            self.queued.clear()
+
+    def result(self) -> tuple[OrderFigures, dict[str, tuple[dict[str, Any], ...]]]:
+        """The figures and counterexamples so far."""
+        figures = OrderFigures(self.counts["partial_grants"], self.counts["fifo_overtakes"])
+        return figures, {k: tuple(v) for k, v in self.kept.items() if v}
+
     def leave(self, key: Key) -> None:
         if key not in self.queued:
             return
@@ -84,23 +108,7 @@ class _Order:
 
 def check_lock_order(events: Sequence[Event]) -> tuple[OrderFigures, dict[str, tuple[dict[str, Any], ...]]]:
     """Figures and counterexamples of the FIFO and atomic-grant properties of a history."""
-    order = _Order()
+    order = LockOrder()
     for event in events:
-        if not event.kind.startswith("broker."):
-            continue
-        payload = event.payload
-        key = (payload.get("client"), payload.get("req"))
-        if event.kind == BROKER_REQUEST:
-            order.request(key, payload)
-        elif event.kind == BROKER_QUEUE:
-            order.queue(key, payload.get("names") or ())
-        elif event.kind == BROKER_GRANT:
-            order.grant(key, payload.get("names") or (), event)
-        elif event.kind == BROKER_REFUSE:
-            order.requested.pop(key, None)
-            order.leave(key)
-        elif event.kind == BROKER_STOP:
-            order.queues.clear()
-            order.queued.clear()
-    figures = OrderFigures(order.counts["partial_grants"], order.counts["fifo_overtakes"])
-    return figures, {k: tuple(v) for k, v in order.kept.items() if v}
+        order.feed(event)
+    return order.result()

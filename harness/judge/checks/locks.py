@@ -42,13 +42,14 @@ from harness.history.events import (
     f,
 )
 from harness.history.log import Event
-from harness.judge.checks.lock_order import OrderFigures, check_lock_order
+from harness.judge.checks.lock_order import LockOrder, OrderFigures
 from harness.judge.checks.lock_sides import BrokerView, ResourceView
 from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.linearizability.checker import check
-from harness.judge.linearizability.formats import BROKER_EXPIRE, records_from_events
+from harness.judge.linearizability.formats import BROKER_EXPIRE, RECORD_KINDS, records_from_events
 from harness.judge.linearizability.models import OWNER_MUTEX
 from harness.judge.linearizability.operations import Budget, MalformedHistory, Operation, Verdict, operations
+from harness.judge.stream import fed
 
 AREA = "Lock Atomicity"
 KEEP = 10
@@ -254,24 +255,23 @@ class _LockScan:
             BROKER_ERROR: self.broker_error,
         }
 
-    def scan(self, events: Sequence[Event]) -> None:
-        """Feed every event, in history order, to its handler."""
-        handlers, counts = self.handlers, self.counts
-        for event in events:
-            kind = event.kind
-            handler = handlers.get(kind)
-            from_broker = kind.startswith("broker.")
-            if handler is None and not from_broker:
-                if kind == FAULT_INJECT:
-                    self.fault(event)
-                continue
-            counts["events_total"] += 1
-            counts["broker_events"] += from_broker
-            if from_broker and kind != BROKER_EXPIRE:
-                self.broker_event(event)
-            if handler is not None:
-                handler(event)
-        self.end_ns = events[-1].mono_ns if events else 0
+    def step(self, event: Event) -> None:
+        """Take the next event of the history to its handler."""
+        self.end_ns = event.mono_ns
+        kind = event.kind
+        handler = self.handlers.get(kind)
+        from_broker = kind.startswith("broker.")
+        if handler is None and not from_broker:
+            if kind == FAULT_INJECT:
+                self.fault(event)
+            return
+        counts = self.counts
+        counts["events_total"] += 1
+        counts["broker_events"] += from_broker
+        if from_broker and kind != BROKER_EXPIRE:
+            self.broker_event(event)
+        if handler is not None:
+            handler(event)
 
     # -- client operations ---------------------------------------------------------------
 
@@ -570,7 +570,8 @@ class HoldTimeline:
 def hold_windows(events: Sequence[Event], *, lease_grace_ns: int = 0) -> HoldTimeline:
     """The hold windows the mutual-exclusion check judged (for drawing a lock timeline)."""
     scan = _LockScan(lease_grace_ns, record_windows=True)
-    scan.scan(events)
+    for event in events:
+        scan.step(event)
     end = scan.end_ns
     windows = tuple(
         HoldWindow(name, client, hold.token, hold.event.seq, hold.ok_ns,
@@ -578,6 +579,41 @@ def hold_windows(events: Sequence[Event], *, lease_grace_ns: int = 0) -> HoldTim
         for name, client, hold in scan.windows or ()
     )
     return HoldTimeline(windows, scan.counts["overlaps_client"])
+
+
+class LockChecker:
+    """Lock atomicity fed one event at a time: the scan and the FIFO replay keep what is live; the
+    linearizability search, which needs every operation, keeps the events it reads (RECORD_KINDS)."""
+
+    def __init__(self, *, quiesce_ns: int | None = None, lease_grace_ns: int = 0,
+                 lin_budget: Budget | None = DEFAULT_LIN_BUDGET) -> None:
+        self.scan, self.order = _LockScan(lease_grace_ns), LockOrder()
+        self.quiesce_ns, self.lin_budget = quiesce_ns, lin_budget
+        self.operations: list[Event] = []
+        self.service: Any = None
+        self.started = False
+
+    def feed(self, event: Event) -> None:
+        """Take the next event."""
+        self.scan.step(event)
+        self.order.feed(event)
+        kind = event.kind
+        if self.lin_budget is not None and kind in RECORD_KINDS:
+            self.operations.append(event)
+        elif kind == RUN_START and not self.started:
+            self.started, self.service = True, event.payload.get("lock_service")
+
+    def tally(self) -> dict[str, int]:
+        """Violations found so far per check (the scan's and the FIFO replay's; linearizability comes at the end)."""
+        return {**self.scan.found.counts, **self.order.counts}
+
+    def result(self) -> Evidence[LockFigures]:
+        """The lock figures and counterexamples of every event fed."""
+        held_at_end = self.scan.finish(self.quiesce_ns)
+        linearizable = _linearizable(self.operations, self.lin_budget, self.scan.found)
+        order, order_violations = self.order.result()  # FIFO and atomic grants
+        return Evidence(AREA, _figures(self.scan, held_at_end, linearizable, order, self.service),
+                        {**self.scan.found.violations(), **order_violations})
 
 
 def check_locks(
@@ -588,14 +624,7 @@ def check_locks(
     lin_budget: Budget | None = DEFAULT_LIN_BUDGET,
 ) -> Evidence[LockFigures]:
     """Lock atomicity evidence of a history (events in sequence order); lin_budget=None skips linearizability."""
-    scan = _LockScan(lease_grace_ns)
-    scan.scan(events)
-    held_at_end = scan.finish(quiesce_ns)
-    linearizable = _linearizable(events, lin_budget, scan.found)
-    order, order_violations = check_lock_order(events)  # FIFO and atomic grants
-    service = next((e.payload.get("lock_service") for e in events if e.kind == RUN_START), None)
-    return Evidence(AREA, _figures(scan, held_at_end, linearizable, order, service),
-                    {**scan.found.violations(), **order_violations})
+    return fed(LockChecker(quiesce_ns=quiesce_ns, lease_grace_ns=lease_grace_ns, lin_budget=lin_budget), events)
 
 
 def _figures(scan: _LockScan, held_at_end: int, linearizable: tuple[Verdict, str], order: OrderFigures,

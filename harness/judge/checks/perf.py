@@ -8,7 +8,7 @@ order (the whole locked path); lock latency from an acquire's ``lock.invoke`` to
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from hdrh.histogram import HdrHistogram
@@ -16,6 +16,7 @@ from hdrh.histogram import HdrHistogram
 from harness.history.events import LOCK_INVOKE, LOCK_OK, ORDER_SUBMIT, RISK_SETTLE, RUN_END, TRADE_CLOSED, f
 from harness.history.log import Event
 from harness.judge.evidence import Evidence, evidence_record
+from harness.judge.stream import fed
 
 AREA = "Performance Metrics"
 
@@ -55,82 +56,159 @@ class PerfFigures:
     lock_latency: LatencySummary = f("an acquire's lock.invoke to its lock.ok")
 
 
+class Latencies:
+    """An HdrHistogram of latency samples in microseconds (3 significant digits)."""
+
+    def __init__(self) -> None:
+        self._hist = HdrHistogram(1, 3_600_000_000, 3)
+
+    def record(self, ns: int) -> None:
+        """Add one sample, in ns."""
+        self._hist.record_value(max(1, ns // 1000))
+
+    def summary(self) -> LatencySummary:
+        """Count and p50/p99/p99.9/max in milliseconds."""
+        count = self._hist.get_total_count()
+        if not count:
+            return LatencySummary(0, 0.0, 0.0, 0.0, 0.0)
+        p50, p99, p99_9 = (self._hist.get_value_at_percentile(p) / 1000 for p in (50.0, 99.0, 99.9))
+        return LatencySummary(count, p50, p99, p99_9, self._hist.get_max_value() / 1000)
+
+
 def latency_summary(samples_ns: Iterable[int]) -> LatencySummary:
     """Count and p50/p99/p99.9/max in milliseconds of latency samples in ns."""
-    hist = HdrHistogram(1, 3_600_000_000, 3)
+    latencies = Latencies()
     for ns in samples_ns:
-        hist.record_value(max(1, ns // 1000))
-    count = hist.get_total_count()
-    if not count:
-        return LatencySummary(0, 0.0, 0.0, 0.0, 0.0)
-    p50, p99, p99_9 = (hist.get_value_at_percentile(p) / 1000 for p in (50.0, 99.0, 99.9))
-    return LatencySummary(count, p50, p99, p99_9, hist.get_max_value() / 1000)
+        latencies.record(ns)
+    return latencies.summary()
+
+
+class _Pairs:
+    """Start-to-end latencies of operations by key; holds only the operations still open."""
+
+    def __init__(self, starts: str, ends: str, key: Callable[[Event], Hashable | None]) -> None:
+        self.starts, self.ends, self.key = starts, ends, key
+        self.open: dict[Hashable, int] = {}
+
+    def feed(self, event: Event) -> int | None:
+        """The latency this event ends, if it ends one."""
+        if event.kind != self.starts and event.kind != self.ends:
+            return None
+        key = self.key(event)
+        if key is None:
+            return None
+        if event.kind == self.starts:
+            self.open[key] = event.mono_ns
+        elif key in self.open:
+            return event.mono_ns - self.open.pop(key)
+        return None
+
+    def over(self, events: Iterable[Event]) -> list[int]:
+        """Every latency ``events`` end."""
+        return [ns for event in events if (ns := self.feed(event)) is not None]
+
+
+def _order_key(event: Event) -> str | None:
+    order = event.payload.get("order") if event.kind == RISK_SETTLE else event.payload["order"]
+    return str(order)
+
+
+def _acquire_key(event: Event) -> tuple[str, object] | None:
+    return (event.worker, event.payload.get("req")) if event.payload.get("op") == "acquire" else None
+
+
+def order_pairs() -> _Pairs:
+    """Order latency: an ``order.submit`` to the ``risk.settle`` of that order."""
+    return _Pairs(ORDER_SUBMIT, RISK_SETTLE, _order_key)
+
+
+def lock_pairs() -> _Pairs:
+    """Lock latency: an acquire's ``lock.invoke`` to its ``lock.ok``."""
+    return _Pairs(LOCK_INVOKE, LOCK_OK, _acquire_key)
 
 
 def order_latencies(events: Sequence[Event]) -> list[int]:
     """Nanoseconds from each order's submit to its settle (filled orders)."""
-    submitted: dict[str, int] = {}
-    samples = []
-    for event in events:
-        if event.kind == ORDER_SUBMIT:
-            submitted[str(event.payload["order"])] = event.mono_ns
-        elif event.kind == RISK_SETTLE and str(event.payload.get("order")) in submitted:
-            samples.append(event.mono_ns - submitted.pop(str(event.payload["order"])))
-    return samples
+    return order_pairs().over(events)
 
 
 def lock_latencies(events: Sequence[Event]) -> list[int]:
     """Nanoseconds from each acquire's invocation to its ok."""
-    invoked: dict[tuple[str, object], int] = {}
-    samples = []
-    for event in events:
-        if event.payload.get("op") != "acquire":
-            continue
-        key = (event.worker, event.payload.get("req"))
-        if event.kind == LOCK_INVOKE:
-            invoked[key] = event.mono_ns
-        elif event.kind == LOCK_OK and key in invoked:
-            samples.append(event.mono_ns - invoked.pop(key))
-    return samples
+    return lock_pairs().over(events)
 
 
-def _symbol_figures(pnls: list[Decimal]) -> SymbolPerformance:
-    wins = sum(1 for p in pnls if p > 0)
-    profit = sum((p for p in pnls if p > 0), Decimal(0))
-    loss = -sum((p for p in pnls if p < 0), Decimal(0))
-    equity = peak = drawdown = Decimal(0)
-    for p in pnls:
-        equity += p
-        peak = max(peak, equity)
-        drawdown = max(drawdown, peak - equity)
-    return SymbolPerformance(
-        trades=len(pnls), wins=wins, pnl=sum(pnls, Decimal(0)),
-        win_rate=Decimal(wins) / len(pnls) if pnls else Decimal(0),
-        profit_factor=profit / loss if loss else None, max_drawdown=drawdown,
-    )
+class _SymbolTally:
+    """One symbol's closed trades as running sums (the drawdown needs only the peak so far)."""
+
+    def __init__(self) -> None:
+        self.trades = self.wins = 0
+        self.pnl = self.profit = self.losses = self.equity = self.peak = self.drawdown = Decimal(0)
+
+    def add(self, pnl: Decimal) -> None:
+        """One more closed trade."""
+        self.trades += 1
+        self.pnl += pnl
+        if pnl > 0:
+            self.wins += 1
+            self.profit += pnl
+        elif pnl < 0:
+            self.losses += pnl
+        self.equity += pnl
+        self.peak = max(self.peak, self.equity)
+        self.drawdown = max(self.drawdown, self.peak - self.equity)
+
+    def figures(self) -> SymbolPerformance:
+        """The symbol's performance record."""
+        loss = -self.losses
+        return SymbolPerformance(
+            trades=self.trades, wins=self.wins, pnl=self.pnl,
+            win_rate=Decimal(self.wins) / self.trades if self.trades else Decimal(0),
+            profit_factor=self.profit / loss if loss else None, max_drawdown=self.drawdown,
+        )
 
 
-def _elapsed_ns(events: Sequence[Event]) -> int:
-    end = next((e for e in reversed(events) if e.kind == RUN_END), None)
-    if end is not None and "elapsed_ns" in end.payload:
-        return int(end.payload["elapsed_ns"])
-    return events[-1].mono_ns - events[0].mono_ns if events else 0
+class PerfChecker:
+    """The performance figures, fed one event at a time: running sums, histograms, open orders and acquires."""
+
+    def __init__(self) -> None:
+        self.symbols: dict[str, _SymbolTally] = {}
+        self.orders, self.locks = order_pairs(), lock_pairs()
+        self.order_latency, self.lock_latency = Latencies(), Latencies()
+        self.first_ns: int | None = None
+        self.last_ns = 0
+        self.recorded_ns: int | None = None  # the last run.end's own elapsed time
+
+    def feed(self, event: Event) -> None:
+        """Take the next event."""
+        if self.first_ns is None:
+            self.first_ns = event.mono_ns
+        self.last_ns = event.mono_ns
+        kind = event.kind
+        if kind == TRADE_CLOSED:
+            tally = self.symbols.get(str(event.symbol)) or self.symbols.setdefault(str(event.symbol), _SymbolTally())
+            tally.add(Decimal(str(event.payload["pnl"])))
+        elif kind == RUN_END:
+            elapsed = event.payload.get("elapsed_ns")
+            self.recorded_ns = None if elapsed is None else int(elapsed)
+        elif (ns := self.orders.feed(event)) is not None:
+            self.order_latency.record(ns)
+        elif (ns := self.locks.feed(event)) is not None:
+            self.lock_latency.record(ns)
+
+    def result(self) -> Evidence[PerfFigures]:
+        """Per-symbol trades/PnL/win rate/profit factor/drawdown, throughput, latencies."""
+        trades = sum(t.trades for t in self.symbols.values())
+        elapsed = self.recorded_ns if self.recorded_ns is not None else self.last_ns - (self.first_ns or 0)
+        return Evidence(AREA, PerfFigures(
+            per_symbol={name: tally.figures() for name, tally in sorted(self.symbols.items())},
+            total_trades=trades,
+            elapsed_s=elapsed / 1e9,
+            throughput_trades_per_s=trades / (elapsed / 1e9) if elapsed > 0 else 0.0,
+            order_latency=self.order_latency.summary(),
+            lock_latency=self.lock_latency.summary(),
+        ))
 
 
 def check_perf(events: Sequence[Event]) -> Evidence[PerfFigures]:
     """Per-symbol trades/PnL/win rate/profit factor/drawdown, throughput, latencies."""
-    pnls: dict[str, list[Decimal]] = {}
-    for event in events:
-        if event.kind == TRADE_CLOSED:
-            pnls.setdefault(str(event.symbol), []).append(Decimal(str(event.payload["pnl"])))
-    trades = sum(len(v) for v in pnls.values())
-    elapsed = _elapsed_ns(events)
-    figures = PerfFigures(
-        per_symbol={name: _symbol_figures(values) for name, values in sorted(pnls.items())},
-        total_trades=trades,
-        elapsed_s=elapsed / 1e9,
-        throughput_trades_per_s=trades / (elapsed / 1e9) if elapsed > 0 else 0.0,
-        order_latency=latency_summary(order_latencies(events)),
-        lock_latency=latency_summary(lock_latencies(events)),
-    )
-    return Evidence(AREA, figures)
+    return fed(PerfChecker(), events)

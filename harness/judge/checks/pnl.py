@@ -22,12 +22,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from harness.history.events import AGG_APPLY, AGG_REPLACE, AGG_STATE, ORDER_FILL, TRADE_CLOSED, f
+from harness.history.events import AGG_APPLY, AGG_REPLACE, AGG_STATE, ORDER_FILL, RUN_START, TRADE_CLOSED, f
 from harness.history.log import Event
 from harness.judge.checks.oracle import Tally, tally, tally_of
 from harness.judge.checks.published import ADDITIVE, Prefix, judge_state, not_summed, summed
-from harness.judge.checks.replay import Replay, fill_of, replay_books, run_info
+from harness.judge.checks.replay import Replay, fill_of, run_info
 from harness.judge.evidence import Evidence, evidence_record
+from harness.judge.stream import fed
 
 AREA = "MetricsAggregator Accuracy"
 KEEP = 10
@@ -69,15 +70,6 @@ def as_tally(metrics: Any) -> Tally:
     if isinstance(metrics, Mapping):
         return tally_of(metrics)
     return Tally(metrics.trades, metrics.wins, metrics.losses, metrics.breakeven, metrics.pnl)
-
-
-def _recorded_trades(events: Sequence[Event]) -> dict[str, Tally]:
-    per: dict[str, Tally] = {}
-    for event in events:
-        if event.kind == TRADE_CLOSED:
-            one = tally([Decimal(str(event.payload["pnl"]))])
-            per[str(event.symbol)] = per.get(str(event.symbol), Tally()).plus(one)
-    return per
 
 
 class _Timeline:
@@ -141,69 +133,111 @@ class _Timeline:
                          "replayed": {k: str(model.figure(k)) for k in ADDITIVE}})
 
 
-def states_over_time(events: Sequence[Event]) -> _Timeline:
-    """Every aggregator state of the history judged at the point it appears."""
-    timeline = _Timeline()
-    replay = Replay(run_info(events))
-    for event in events:
-        if event.kind == ORDER_FILL:
-            pnl = replay.apply(fill_of(event))
+class AggregatorChecker:
+    """The aggregator's states judged as they appear, fed one event at a time.
+
+    Holds the replay's books, each symbol's tallies after each closed trade (what a later
+    state may cover), the last ``agg.state`` and the first few bad states.
+    """
+
+    def __init__(self) -> None:
+        self.timeline = _Timeline()
+        self.recorded: dict[str, Tally] = {}  # the engine's own trade.closed events, per symbol
+        self.final: Event | None = None  # the last agg.state
+        self._start: Event | None = None  # the first run.start: the symbols' tick and lot
+        self._replay: Replay | None = None
+
+    @property
+    def replay(self) -> Replay:
+        """The fills replayed so far (made at the first fill, with what run.start said)."""
+        if self._replay is None:
+            self._replay = Replay(run_info(() if self._start is None else (self._start,)))
+        return self._replay
+
+    def feed(self, event: Event) -> None:
+        """Take the next event."""
+        kind, timeline = event.kind, self.timeline
+        if kind == ORDER_FILL:
+            pnl = self.replay.apply(fill_of(event))
             if pnl is not None:
                 timeline.closed(str(event.symbol), pnl)
-        elif event.kind == AGG_REPLACE:
+        elif kind == TRADE_CLOSED:
+            one = tally([Decimal(str(event.payload["pnl"]))])
+            self.recorded[str(event.symbol)] = self.recorded.get(str(event.symbol), Tally()).plus(one)
+        elif kind == AGG_REPLACE:
             timeline.show(event, str(event.symbol), event.payload)
-        elif event.kind == AGG_APPLY:
+        elif kind == AGG_APPLY:
             timeline.applied(event, str(event.symbol))
-        elif event.kind == AGG_STATE:
+        elif kind == AGG_STATE:
+            self.final = event
             models = [timeline.show(event, name, raw) for name, raw in event.payload["symbols"].items()]
             if event.payload.get("total") is not None:
                 timeline.total(event, event.payload["total"], models)
-    return timeline
+        elif kind == RUN_START and self._start is None:
+            self._start = event
+
+    def result(self) -> Evidence[AggregatorFigures]:
+        """Every aggregator state over time, and the final one, vs the fills replayed."""
+        if self.final is not None:
+            aggregated: Mapping[str, Tally] | None = {n: tally_of(r) for n, r in self.final.payload["symbols"].items()}
+        else:
+            aggregated = dict(self.timeline.shown) if self.timeline.states else None
+        return self.reconciled(aggregated, AREA, self.timeline)
+
+    def reconciled(self, aggregated: Mapping[str, Any] | None, area: str = AREA,
+                   timeline: _Timeline | None = None) -> Evidence[AggregatorFigures]:
+        """An aggregator's final state (and states over time, when given) vs the fills fed, replayed."""
+        simulated = {name: tally(book.pnls) for name, book in self.replay.books.items()}
+        final = {name: as_tally(m) for name, m in (aggregated or {}).items()}
+        mismatches = []
+        per_symbol: dict[str, SymbolReconciliation] = {}
+        for name in sorted(set(simulated) | set(self.recorded) | set(final)):
+            sim, agg, rec = simulated.get(name, Tally()), final.get(name, Tally()), self.recorded.get(name, Tally())
+            per_symbol[name] = SymbolReconciliation(sim.pnl, agg.pnl, agg.pnl - sim.pnl, sim.trades, agg.trades)
+            for what, got in (("aggregator", agg), ("ledger", rec)):
+                if got != sim:
+                    mismatches.append({"symbol": name, "source": what, "got": got.brief(), "recomputed": sim.brief()})
+        sim_total, agg_total = _sum(simulated.values()), _sum(final.values())
+        bad = timeline.bad if timeline is not None else []
+        figures = AggregatorFigures(
+            aggregator_state_recorded=aggregated is not None,
+            simulated_total_pnl=sim_total.pnl,
+            aggregator_total_pnl=agg_total.pnl,
+            pnl_difference=agg_total.pnl - sim_total.pnl,
+            simulated_trades=sim_total.trades,
+            aggregator_trades=agg_total.trades,
+            simulated_win_rate=sim_total.win_rate,
+            aggregator_win_rate=agg_total.win_rate,
+            mismatched_symbols=len({m["symbol"] for m in mismatches}),
+            states_judged=timeline.states if timeline is not None else None,
+            bad_states=len(bad),
+        not_judged=tuple(sorted(timeline.not_judged)) if timeline is not None else (),
+            per_symbol=per_symbol,
+        )
+        return Evidence(area, figures, {"mismatches": tuple(mismatches), "bad_states": tuple(bad[:KEEP])})
+
+
+def states_over_time(events: Sequence[Event]) -> _Timeline:
+    """Every aggregator state of the history judged at the point it appears."""
+    return _fed(events).timeline
 
 
 def check_pnl(events: Sequence[Event]) -> Evidence[AggregatorFigures]:
     """Every aggregator state over time, and the final one, vs the fills replayed."""
-    timeline = states_over_time(events)
-    final = next((e for e in reversed(events) if e.kind == AGG_STATE), None)
-    if final is not None:
-        aggregated: Mapping[str, Tally] | None = {n: tally_of(r) for n, r in final.payload["symbols"].items()}
-    else:
-        aggregated = dict(timeline.shown) if timeline.states else None
-    return reconcile(events, aggregated, AREA, timeline)
+    return fed(AggregatorChecker(), events)
 
 
 def reconcile(events: Sequence[Event], aggregated: Mapping[str, Any] | None, area: str = AREA,
               timeline: _Timeline | None = None) -> Evidence[AggregatorFigures]:
     """An aggregator's final state (and states over time, when given) vs the fills of ``events`` replayed."""
-    simulated = {name: tally(book.pnls) for name, book in replay_books(events).items()}
-    final = {name: as_tally(m) for name, m in (aggregated or {}).items()}
-    recorded = _recorded_trades(events)
-    mismatches = []
-    per_symbol: dict[str, SymbolReconciliation] = {}
-    for name in sorted(set(simulated) | set(recorded) | set(final)):
-        sim, agg, rec = simulated.get(name, Tally()), final.get(name, Tally()), recorded.get(name, Tally())
-        per_symbol[name] = SymbolReconciliation(sim.pnl, agg.pnl, agg.pnl - sim.pnl, sim.trades, agg.trades)
-        for what, got in (("aggregator", agg), ("ledger", rec)):
-            if got != sim:
-                mismatches.append({"symbol": name, "source": what, "got": got.brief(), "recomputed": sim.brief()})
-    sim_total, agg_total = _sum(simulated.values()), _sum(final.values())
-    bad = timeline.bad if timeline is not None else []
-    figures = AggregatorFigures(
-        aggregator_state_recorded=aggregated is not None,
-        simulated_total_pnl=sim_total.pnl,
-        aggregator_total_pnl=agg_total.pnl,
-        pnl_difference=agg_total.pnl - sim_total.pnl,
-        simulated_trades=sim_total.trades,
-        aggregator_trades=agg_total.trades,
-        simulated_win_rate=sim_total.win_rate,
-        aggregator_win_rate=agg_total.win_rate,
-        mismatched_symbols=len({m["symbol"] for m in mismatches}),
-        states_judged=timeline.states if timeline is not None else None,
-        bad_states=len(bad),
-        not_judged=tuple(sorted(timeline.not_judged)) if timeline is not None else (),
-        per_symbol=per_symbol,
-    )
-    return Evidence(area, figures, {"mismatches": tuple(mismatches), "bad_states": tuple(bad[:KEEP])})
+    return _fed(events).reconciled(aggregated, area, timeline)
+
+
+def _fed(events: Sequence[Event]) -> AggregatorChecker:
+    checker = AggregatorChecker()
+    for event in events:
+        checker.feed(event)
+    return checker
 
 
 def _sum(tallies: Iterable[Tally]) -> Tally:

@@ -23,11 +23,22 @@ from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 
-from harness.history.events import AGG_APPLY, AGG_GAP, AGG_STATE, ORDER_FILL, RISK_SETTLE, RUN_START, TRADE_CLOSED, f
+from harness.history.events import (
+    AGG_APPLY,
+    AGG_GAP,
+    AGG_STATE,
+    ORDER_FILL,
+    RISK_SETTLE,
+    RUN_RESUME,
+    RUN_START,
+    TRADE_CLOSED,
+    f,
+)
 from harness.history.log import Event
 from harness.history.stresslog import level_of
-from harness.judge.checks.replay import fill_of, initial_positions
+from harness.judge.checks.replay import fill_of, resumed_positions
 from harness.judge.evidence import Evidence, evidence_record
+from harness.judge.stream import fed
 
 AREA = "Race Condition Detection"
 KEEP = 10
@@ -47,84 +58,179 @@ class RaceFigures:
     sequence_gaps: int = f("missing seqs of a dense history, aggregator gaps never closed", "count")
 
 
+class _Kept:
+    """A count of findings and the first few of them (what the evidence shows)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.items: list[dict] = []
+
+    def add(self, item: dict) -> None:
+        """One more finding."""
+        self.count += 1
+        if len(self.items) < KEEP:
+            self.items.append(item)
+
+
+def _joined(*parts: _Kept) -> tuple[int, tuple[dict, ...]]:
+    """The findings of ``parts`` in order, as one check: their count and the first few."""
+    return sum(p.count for p in parts), tuple(item for p in parts for item in p.items)[:KEEP]
+
+
+class _Book:
+    """The guardian's recorded position per symbol against its settled fills; holds only unsettled fills.
+
+    The book moves at settle, not at fill, so fills and settles may interleave; one lost write
+    leaves the book off by the same amount at every later settle, so only a *new* difference
+    counts as a lost update. A resumed run starts from its ``run.resume`` positions.
+    """
+
+    def __init__(self) -> None:
+        self.position: dict[str, Decimal] = {}
+        self.unsettled: dict[str, dict[str, Decimal]] = {}
+        self.offset: dict[str, Decimal] = {}
+        self.resumed = False
+        self.lost = _Kept()
+
+    def resume(self, event: Event) -> None:
+        """The first run.resume: where the book stood."""
+        if not self.resumed:
+            self.resumed = True
+            self.position.update({name: qty for name, (qty, _) in resumed_positions(event.payload).items()})
+
+    def fill(self, event: Event) -> None:
+        """A fill the book has still to settle."""
+        fill = fill_of(event)
+        self.unsettled.setdefault(fill.symbol, {})[fill.fill_id] = fill.signed_qty
+
+    def settle(self, event: Event) -> None:
+        """A settle with the book's position: compare it with the fills settled so far."""
+        symbol = str(event.symbol)
+        pending = self.unsettled.get(symbol, {})
+        # The settle names its fill; a recorder that does not is taken to settle in fill order.
+        fill_id = event.payload.get("fill")
+        key = str(fill_id) if fill_id is not None and str(fill_id) in pending else next(iter(pending), None)
+        expected = self.position.get(symbol, Decimal(0)) + (pending.pop(key) if key is not None else Decimal(0))
+        self.position[symbol] = expected
+        recorded = Decimal(str(event.payload["position"]))
+        difference = recorded - expected
+        if difference != self.offset.get(symbol, Decimal(0)) and difference != 0:
+            self.lost.add({"seq": event.seq, "symbol": event.symbol, "recorded": str(recorded),
+                           "from_fills": str(expected)})
+        self.offset[symbol] = difference
+
+
+class _Numbering:
+    """Gaps between consecutive seqs, judged only when the first run.start declares dense numbering."""
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+        self.dense: bool | None = None  # unknown until the first run.start
+        self.gaps = _Kept()
+
+    def feed(self, event: Event) -> None:
+        """Take the next event's seq (and a run.start's word on numbering)."""
+        if self.dense is None and event.kind == RUN_START:
+            self.dense = event.payload.get("dense_seq") is True
+        before, self.last = self.last, event.seq
+        if before is not None and event.seq != before + 1 and self.dense is not False:
+            self.gaps.add({"after_seq": before, "next_seq": event.seq, "missing": event.seq - before - 1})
+
+    def found(self) -> _Kept:
+        """The gaps, when the history is dense."""
+        return self.gaps if self.dense else _Kept()
+
+
+class RaceChecker:
+    """Log-level counts and invariant violations, fed one event at a time.
+
+    Holds unsettled fills, the last aggregator state, and per trade one fill id and one applied
+    delta (duplicates and never-closed gaps are judged against every one of them).
+    """
+
+    def __init__(self) -> None:
+        self.levels: Counter[str] = Counter()
+        self.tracebacks = 0
+        self.closed: Counter[str] = Counter()
+        self.final: Event | None = None
+        self.book, self.numbering = _Book(), _Numbering()
+        self.fills: Counter[str] = Counter()
+        self.duplicates = 0  # fill ids seen more than once
+        self.applied: set[tuple[str, int]] = set()
+        self.gaps: list[Event] = []  # agg.gap events; closed when their delta is applied, before or after
+
+    def feed(self, event: Event) -> None:
+        """Take the next event."""
+        self.levels[level_of(event)] += 1
+        payload, kind = event.payload, event.kind
+        if "Traceback" in str(payload.get("traceback", "")):
+            self.tracebacks += 1
+        self.numbering.feed(event)
+        if kind == ORDER_FILL:
+            fill = str(payload.get("fill"))
+            self.fills[fill] += 1
+            self.duplicates += self.fills[fill] == 2
+            self.book.fill(event)
+        elif kind == RISK_SETTLE and payload.get("position") is not None:
+            self.book.settle(event)
+        elif kind == TRADE_CLOSED:
+            self.closed[str(event.symbol)] += 1
+        elif kind == AGG_STATE:
+            self.final = event
+        elif kind == AGG_APPLY:
+            self.applied.add((str(event.symbol), int(payload["seq"])))
+        elif kind == AGG_GAP:
+            self.gaps.append(event)
+        elif kind == RUN_RESUME:
+            self.book.resume(event)
+
+    def tally(self) -> dict[str, int]:
+        """The violations that show as they happen: lost book updates, fills seen twice, gaps in dense numbering."""
+        return {"lost_updates": self.book.lost.count, "duplicate_fills": self.duplicates,
+                "sequence_gaps": self.numbering.found().count}
+
+    def result(self) -> Evidence[RaceFigures]:
+        """Log-level counts and invariant violations of every event fed."""
+        found = {
+            "lost_updates": _joined(self._lost_aggregator_updates(), self.book.lost),
+            "duplicate_fills": _joined(self._duplicate_fills()),
+            "sequence_gaps": _joined(self.numbering.found(), self._open_aggregator_gaps()),
+        }
+        levels = self.levels
+        figures = RaceFigures(
+            errors=levels["ERROR"], criticals=levels["CRITICAL"], warnings=levels["WARNING"],
+            race_conditions=levels["RACE_CONDITION"] + sum(count for count, _ in found.values()),
+            tracebacks=self.tracebacks, lost_updates=found["lost_updates"][0],
+            duplicate_fills=found["duplicate_fills"][0], sequence_gaps=found["sequence_gaps"][0],
+        )
+        return Evidence(AREA, figures, {name: items for name, (_, items) in found.items()})
+
+    def _lost_aggregator_updates(self) -> _Kept:
+        kept = _Kept()
+        if self.final is None:
+            return kept
+        aggregated = {name: int(raw["trades"]) for name, raw in self.final.payload["symbols"].items()}
+        for name in sorted(set(self.closed) | set(aggregated)):
+            if self.closed.get(name, 0) != aggregated.get(name, 0):
+                kept.add({"symbol": name, "ledger_trades": self.closed.get(name, 0),
+                          "aggregator_trades": aggregated.get(name, 0)})
+        return kept
+
+    def _duplicate_fills(self) -> _Kept:
+        kept = _Kept()
+        for fill, n in sorted(self.fills.items()):
+            if n > 1:
+                kept.add({"fill": fill, "times": n})
+        return kept
+
+    def _open_aggregator_gaps(self) -> _Kept:
+        kept = _Kept()
+        for e in self.gaps:
+            if (str(e.symbol), int(e.payload["seq"])) not in self.applied:
+                kept.add({"symbol": e.symbol, "seq": e.payload["seq"], "expected": e.payload["expected"]})
+        return kept
+
+
 def check_races(events: Sequence[Event]) -> Evidence[RaceFigures]:
     """Log-level counts and invariant violations that concurrency bugs leave behind."""
-    levels = Counter(level_of(e) for e in events)
-    tracebacks = sum(1 for e in events if "Traceback" in str(e.payload.get("traceback", "")))
-    found = {
-        "lost_updates": _lost_aggregator_updates(events) + _lost_book_updates(events),
-        "duplicate_fills": _duplicate_fills(events),
-        "sequence_gaps": _sequence_gaps(events) + _open_aggregator_gaps(events),
-    }
-    violations = {name: tuple(items[:KEEP]) for name, items in found.items()}
-    figures = RaceFigures(
-        errors=levels["ERROR"], criticals=levels["CRITICAL"], warnings=levels["WARNING"],
-        race_conditions=levels["RACE_CONDITION"] + sum(len(items) for items in found.values()),
-        tracebacks=tracebacks, lost_updates=len(found["lost_updates"]), duplicate_fills=len(found["duplicate_fills"]),
-        sequence_gaps=len(found["sequence_gaps"]),
-    )
-    return Evidence(AREA, figures, violations)
-
-
-def _lost_aggregator_updates(events: Sequence[Event]) -> list[dict]:
-    final = next((e for e in reversed(events) if e.kind == AGG_STATE), None)
-    if final is None:
-        return []
-    closed = Counter(str(e.symbol) for e in events if e.kind == TRADE_CLOSED)
-    aggregated = {name: int(raw["trades"]) for name, raw in final.payload["symbols"].items()}
-    return [
-        {"symbol": name, "ledger_trades": closed.get(name, 0), "aggregator_trades": aggregated.get(name, 0)}
-        for name in sorted(set(closed) | set(aggregated))
-        if closed.get(name, 0) != aggregated.get(name, 0)
-    ]
-
-
-def _lost_book_updates(events: Sequence[Event]) -> list[dict]:
-    position = {name: qty for name, (qty, _) in initial_positions(events).items()}
-    unsettled: dict[str, dict[str, Decimal]] = {}
-    offset: dict[str, Decimal] = {}
-    found = []
-    for event in events:
-        if event.kind == ORDER_FILL:
-            fill = fill_of(event)
-            unsettled.setdefault(fill.symbol, {})[fill.fill_id] = fill.signed_qty
-        elif event.kind == RISK_SETTLE and event.payload.get("position") is not None:
-            symbol = str(event.symbol)
-            pending = unsettled.get(symbol, {})
-            # The settle names its fill; a recorder that does not is taken to settle in fill order.
-            fill_id = event.payload.get("fill")
-            key = str(fill_id) if fill_id is not None and str(fill_id) in pending else next(iter(pending), None)
-            expected = position.get(symbol, Decimal(0)) + (pending.pop(key) if key is not None else Decimal(0))
-            position[symbol] = expected
-            recorded = Decimal(str(event.payload["position"]))
-            difference = recorded - expected
-            if difference != offset.get(symbol, Decimal(0)) and difference != 0:
-                found.append({"seq": event.seq, "symbol": event.symbol, "recorded": str(recorded),
-                              "from_fills": str(expected)})
-            offset[symbol] = difference
-    return found
-
-
-def _duplicate_fills(events: Sequence[Event]) -> list[dict]:
-    seen = Counter(str(e.payload.get("fill")) for e in events if e.kind == ORDER_FILL)
-    return [{"fill": fill, "times": n} for fill, n in sorted(seen.items()) if n > 1]
-
-
-def _sequence_gaps(events: Sequence[Event]) -> list[dict]:
-    start = next((e for e in events if e.kind == RUN_START), None)
-    if start is None or start.payload.get("dense_seq") is not True:
-        return []
-    gaps = []
-    for before, after in zip(events, events[1:], strict=False):
-        if after.seq != before.seq + 1:
-            gaps.append({"after_seq": before.seq, "next_seq": after.seq, "missing": after.seq - before.seq - 1})
-    return gaps
-
-
-def _open_aggregator_gaps(events: Sequence[Event]) -> list[dict]:
-    applied = {(str(e.symbol), int(e.payload["seq"])) for e in events if e.kind == AGG_APPLY}
-    return [
-        {"symbol": e.symbol, "seq": e.payload["seq"], "expected": e.payload["expected"]}
-        for e in events
-        if e.kind == AGG_GAP and (str(e.symbol), int(e.payload["seq"])) not in applied
-    ]
+    return fed(RaceChecker(), events)

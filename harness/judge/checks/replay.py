@@ -78,7 +78,11 @@ def run_info(events: Sequence[Event]) -> RunInfo:
 
 def initial_positions(events: Sequence[Event]) -> dict[str, tuple[Decimal, Decimal]]:
     """(position, mark) per symbol a resumed run started from (its ``run.resume`` event), else none."""
-    resume = next((e.payload for e in events if e.kind == RUN_RESUME), {})
+    return resumed_positions(next((e.payload for e in events if e.kind == RUN_RESUME), {}))
+
+
+def resumed_positions(resume: Mapping[str, Any]) -> dict[str, tuple[Decimal, Decimal]]:
+    """(position, mark) per symbol of a ``run.resume`` payload."""
     return {name: (Decimal(str(p["position"])), Decimal(str(p["mark"])))
             for name, p in (resume.get("positions") or {}).items()}
 
@@ -109,11 +113,3 @@ class Replay:
             tick, lot = self._info.tick_lot(fill.symbol)
             book = self.books[fill.symbol] = Book(tick * lot)
         return book.apply(fill)
-
-
-def replay_books(events: Sequence[Event]) -> dict[str, Book]:
-    """Fresh books fed with every fill of the history, per symbol."""
-    replay = Replay(run_info(events))
-    for _, fill in fills(events):
-        replay.apply(fill)
-    return replay.books

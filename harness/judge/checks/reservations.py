@@ -58,27 +58,52 @@ class ReservationFacts:
         return {name: tuple(getattr(self, name)[:KEEP]) for name in FACTS}
 
 
+class ReservationChecker:
+    """Reservations followed from reserve through fills to their one release, fed one event at a time."""
+
+    def __init__(self) -> None:
+        self.facts = ReservationFacts()
+        self._open: dict[tuple[str, str], _Reservation] = {}
+        self._failed: set[str] = set()
+        self._ended = False
+
+    def feed(self, event: Event) -> None:
+        """Take the next event."""
+        kind = event.kind
+        if kind == WORKER_ERROR:
+            self._failed.add(str(event.symbol))
+        elif kind == RUN_END:
+            self._ended = True
+        elif kind in (RISK_RESERVE, ORDER_FILL, RISK_SETTLE, RISK_CANCEL):
+            key = (str(event.symbol), str(event.payload.get("order")))
+            if kind == RISK_RESERVE:
+                self.facts.reserved += 1
+                p = event.payload
+                self._open[key] = _Reservation(event.seq, str(p["side"]), Decimal(str(p["qty"])),
+                                               Decimal(str(p["worst_price"])))
+            elif kind == ORDER_FILL:
+                _fill(self.facts, self._open.get(key), event)
+            elif key in self._open:
+                _release(self.facts, self._open[key], event)
+
+    def result(self) -> ReservationFacts:
+        """The facts; none at all when the history records no reservation."""
+        if not self.facts.judged:
+            return ReservationFacts()
+        facts = self.facts
+        if self._ended:
+            facts.never_released = [{"seq": r.seq, "symbol": s, "order": o, "why": "reserved, never released"}
+                                    for (s, o), r in self._open.items()
+                                    if r.released_at is None and s not in self._failed]
+        return facts
+
+
 def check_reservations(events: Sequence[Event]) -> ReservationFacts:
     """Every reservation of the history followed from reserve through its fills to its one release."""
-    facts = ReservationFacts()
-    if not any(e.kind == RISK_RESERVE for e in events):
-        return facts
-    open_: dict[tuple[str, str], _Reservation] = {}
+    checker = ReservationChecker()
     for event in events:
-        key = (str(event.symbol), str(event.payload.get("order")))
-        if event.kind == RISK_RESERVE:
-            facts.reserved += 1
-            p = event.payload
-            open_[key] = _Reservation(event.seq, str(p["side"]), Decimal(str(p["qty"])), Decimal(str(p["worst_price"])))
-        elif event.kind == ORDER_FILL:
-            _fill(facts, open_.get(key), event)
-        elif event.kind in (RISK_SETTLE, RISK_CANCEL) and key in open_:
-            _release(facts, open_[key], event)
-    if any(e.kind == RUN_END for e in events):
-        failed = {str(e.symbol) for e in events if e.kind == WORKER_ERROR}
-        facts.never_released = [{"seq": r.seq, "symbol": s, "order": o, "why": "reserved, never released"}
-                                for (s, o), r in open_.items() if r.released_at is None and s not in failed]
-    return facts
+        checker.feed(event)
+    return checker.result()
 
 
 def _fill(facts: ReservationFacts, res: _Reservation | None, event: Event) -> None:

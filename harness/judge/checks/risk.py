@@ -27,9 +27,12 @@ from decimal import Decimal
 from typing import Any
 
 from harness.history.events import (
+    HEALTH,
     ORDER_FILL,
     RISK_REFUSE,
     RISK_TRIP,
+    RUN_RESUME,
+    RUN_START,
     WORKER_DONE,
     WORKER_ERROR,
     WORKER_HALTED,
@@ -38,10 +41,12 @@ from harness.history.events import (
     f,
 )
 from harness.history.log import Event
-from harness.judge.checks.breakers import check_breakers
-from harness.judge.checks.replay import fills, initial_positions, run_info
-from harness.judge.checks.reservations import check_reservations
+from harness.judge.checks.breakers import BreakerReplay
+from harness.judge.checks.oracle import OracleFill
+from harness.judge.checks.replay import fill_of, resumed_positions, run_info
+from harness.judge.checks.reservations import ReservationChecker
 from harness.judge.evidence import Evidence, evidence_record
+from harness.judge.stream import fed
 
 AREA = "Risk Management"
 KEEP = 10
@@ -74,7 +79,7 @@ class RiskFigures:
     completed_symbols: tuple[str, ...] = f("symbols whose worker ended on its own terms")
     stalled_symbols: tuple[str, ...] = f("symbols stopped after repeated refusals")
     halted_symbols: Mapping[str, str] = f("each halted symbol and the breaker that halted it")
-    failure_reasons: Mapping[str, str] = f("each failed symbol's error, cut to 80 characters")
+    failure_reasons: Mapping[str, str] = f("each failed symbol's error, whole")
     isolation_violations: int = f("symbols that neither finished nor failed", "count")
     guardian_status: str = f("HALTED after a global trip, else the last health state, else HEALTHY")
     reservations: int | None = f("risk.reserve events judged (null: the history records no reservations)", "count")
@@ -85,75 +90,140 @@ class RiskFigures:
     never_released: int = f("reservations still booked at run.end (symbols whose worker did not fail)", "count")
 
 
+class RiskChecker:
+    """Exposure, breakers, isolation and guardian status, fed one event at a time.
+
+    Holds positions and notionals per symbol, the breaker replay (trades and accepted orders),
+    the trips, halts and worker errors (a few per symbol) and the first few breaches.
+    """
+
+    def __init__(self) -> None:
+        self.info = run_info(())  # until the first run.start
+        self.started = self.resumed = False
+        self.positions: dict[str, Decimal] = {}
+        self.notional: dict[str, Decimal] = {}
+        self.gross = self.max_gross = Decimal(0)
+        self.max_symbol: dict[str, Decimal] = {}
+        self.breaches: list[dict[str, Any]] = []  # the first few
+        self.breach_count = 0
+        self.breakers = BreakerReplay()
+        self.fills = self.refusals = 0
+        self.trips: list[Event] = []
+        self.halted: list[Event] = []
+        self.errors: list[Event] = []
+        self.workers: dict[str, set[str]] = {WORKER_START: set(), WORKER_STALLED: set(), "done": set()}
+        self.health: str | None = None
+        self.reservations = ReservationChecker()
+
+    def feed(self, event: Event) -> None:
+        """Take the next event."""
+        self.breakers.feed(event)
+        self.reservations.feed(event)
+        kind = event.kind
+        if kind == ORDER_FILL:
+            self.fills += 1
+            self._fill(event, fill_of(event))
+        elif kind == RUN_START and not self.started:
+            self.started, self.info = True, run_info((event,))
+        elif kind == RUN_RESUME and not self.resumed:
+            self.resumed = True
+            self._resume(event)
+        elif kind == RISK_REFUSE:
+            self.refusals += 1
+        elif kind == RISK_TRIP:
+            self.trips.append(event)
+        elif kind == WORKER_ERROR:
+            self.errors.append(event)
+        elif kind == HEALTH:
+            self.health = str(event.payload["state"])
+        elif kind in (WORKER_START, WORKER_STALLED, WORKER_DONE, WORKER_HALTED):
+            self._worker(event)
+
+    def _worker(self, event: Event) -> None:
+        kind, symbol = event.kind, str(event.symbol)
+        if kind == WORKER_START:
+            self.workers[WORKER_START].add(symbol)
+            return
+        self.workers["done"].add(symbol)
+        if kind == WORKER_STALLED:
+            self.workers[WORKER_STALLED].add(symbol)
+        elif kind == WORKER_HALTED:
+            self.halted.append(event)
+
+    def _resume(self, event: Event) -> None:
+        """A resumed run starts from the positions it recovered."""
+        start = resumed_positions(event.payload)
+        self.positions = {name: qty for name, (qty, _) in start.items()}
+        self.notional = {name: abs(qty) * mark for name, (qty, mark) in start.items()}
+        self.gross = self.max_gross = sum(self.notional.values(), Decimal(0))
+
+    def _fill(self, event: Event, fill: OracleFill) -> None:
+        symbol, info = fill.symbol, self.info
+        self.positions[symbol] = self.positions.get(symbol, Decimal(0)) + fill.signed_qty
+        self.gross -= self.notional.get(symbol, Decimal(0))
+        self.notional[symbol] = abs(self.positions[symbol]) * fill.price
+        self.gross += self.notional[symbol]
+        self.max_gross = max(self.max_gross, self.gross)
+        self.max_symbol[symbol] = max(self.max_symbol.get(symbol, Decimal(0)), self.notional[symbol])
+        if info.equity and _over(self.gross, info.max_gross_exposure, info.equity, self.notional[symbol],
+                                 info.max_symbol_exposure):
+            self.breach_count += 1
+            if len(self.breaches) < KEEP:
+                self.breaches.append({"seq": event.seq, "symbol": symbol, "fill": fill.fill_id,
+                                      "gross_exposure": str(self.gross), "symbol_exposure": str(self.notional[symbol])})
+
+    def result(self) -> Evidence[RiskFigures]:
+        """Exposure at every fill vs the limits, breaker trips, isolation and guardian status."""
+        equity, trips, breakers = self.info.equity, self.trips, self.breakers.result()
+        booked = self.reservations.result()
+        failed = sorted({str(e.symbol) for e in self.errors})
+        done, stalled = self.workers["done"], sorted(self.workers[WORKER_STALLED])
+        broken = sorted(self.workers[WORKER_START] - done - set(failed))
+        figures = RiskFigures(
+            fills=self.fills,
+            equity=equity,
+            max_gross_exposure_limit=self.info.max_gross_exposure,
+            max_symbol_exposure_limit=self.info.max_symbol_exposure,
+            max_exposure_ratio=self.max_gross / equity if equity else None,
+            final_exposure_ratio=self.gross / equity if equity else None,
+            max_symbol_exposure_ratio={s: v / equity for s, v in sorted(self.max_symbol.items())} if equity else {},
+            limit_breaches=self.breach_count,
+            refusals=self.refusals,
+            breaker_trips=len(trips),
+            breaker_trip_reasons=tuple(sorted({f"{e.payload['scope']}:{e.payload['reason']}" for e in trips})),
+            breaker_replay=breakers.not_judged or "judged",
+            required_trips=len(breakers.required),
+            missing_trips=len(breakers.missing),
+            unjustified_trips=len(breakers.unjustified),
+            halted_orders_accepted=len(breakers.halted_accepts),
+            failed_symbols=tuple(failed),
+            completed_symbols=tuple(sorted(done)),
+            stalled_symbols=tuple(stalled),
+            halted_symbols=halted_reasons(self.halted, trips),
+            # Whole: a reason cut at a fixed width ends mid-sentence.
+            failure_reasons={str(e.symbol): str(e.payload.get("error", "")) for e in self.errors},
+            isolation_violations=len(broken),
+            guardian_status=_status(self.health, trips),
+            reservations=booked.reserved if booked.judged else None,
+            uncovered_fills=len(booked.uncovered_fills),
+            released_twice=len(booked.released_twice),
+            released_before_fill=len(booked.released_before_fill),
+            never_released=len(booked.never_released),
+        )
+        violations: dict[str, tuple[Mapping[str, Any], ...]] = {
+            "limit_breaches": tuple(self.breaches),
+            "isolation_violations": tuple({"symbol": s, "reason": "neither finished nor failed"} for s in broken),
+            "missing_trips": breakers.missing[:KEEP],
+            "unjustified_trips": breakers.unjustified[:KEEP],
+            "halted_orders_accepted": breakers.halted_accepts[:KEEP],
+            **booked.violations(),
+        }
+        return Evidence(AREA, figures, violations)
+
+
 def check_risk(events: Sequence[Event]) -> Evidence[RiskFigures]:
     """Exposure at every fill vs the limits, breaker trips, isolation and guardian status."""
-    info = run_info(events)
-    start = initial_positions(events)
-    positions = {name: qty for name, (qty, _) in start.items()}
-    notional = {name: abs(qty) * mark for name, (qty, mark) in start.items()}
-    gross = max_gross = sum(notional.values(), Decimal(0))
-    max_symbol: dict[str, Decimal] = {}
-    breaches = []
-    for event, fill in fills(events):
-        positions[fill.symbol] = positions.get(fill.symbol, Decimal(0)) + fill.signed_qty
-        gross -= notional.get(fill.symbol, Decimal(0))
-        notional[fill.symbol] = abs(positions[fill.symbol]) * fill.price
-        gross += notional[fill.symbol]
-        max_gross = max(max_gross, gross)
-        max_symbol[fill.symbol] = max(max_symbol.get(fill.symbol, Decimal(0)), notional[fill.symbol])
-        if info.equity and _over(gross, info.max_gross_exposure, info.equity, notional[fill.symbol],
-                                 info.max_symbol_exposure):
-            breaches.append({"seq": event.seq, "symbol": fill.symbol, "fill": fill.fill_id,
-                             "gross_exposure": str(gross), "symbol_exposure": str(notional[fill.symbol])})
-    equity = info.equity
-    trips = [e for e in events if e.kind == RISK_TRIP]
-    breakers = check_breakers(events, info)
-    booked = check_reservations(events)
-    failed = sorted({str(e.symbol) for e in events if e.kind == WORKER_ERROR})
-    done = {str(e.symbol) for e in events if e.kind in (WORKER_DONE, WORKER_HALTED, WORKER_STALLED)}
-    stalled = sorted({str(e.symbol) for e in events if e.kind == WORKER_STALLED})
-    started = {str(e.symbol) for e in events if e.kind == WORKER_START}
-    broken = sorted(started - done - set(failed))
-    figures = RiskFigures(
-        fills=sum(1 for e in events if e.kind == ORDER_FILL),
-        equity=equity,
-        max_gross_exposure_limit=info.max_gross_exposure,
-        max_symbol_exposure_limit=info.max_symbol_exposure,
-        max_exposure_ratio=max_gross / equity if equity else None,
-        final_exposure_ratio=gross / equity if equity else None,
-        max_symbol_exposure_ratio={s: v / equity for s, v in sorted(max_symbol.items())} if equity else {},
-        limit_breaches=len(breaches),
-        refusals=sum(1 for e in events if e.kind == RISK_REFUSE),
-        breaker_trips=len(trips),
-        breaker_trip_reasons=tuple(sorted({f"{e.payload['scope']}:{e.payload['reason']}" for e in trips})),
-        breaker_replay=breakers.not_judged or "judged",
-        required_trips=len(breakers.required),
-        missing_trips=len(breakers.missing),
-        unjustified_trips=len(breakers.unjustified),
-        halted_orders_accepted=len(breakers.halted_accepts),
-        failed_symbols=tuple(failed),
-        completed_symbols=tuple(sorted(done)),
-        stalled_symbols=tuple(stalled),
-        halted_symbols=halted_reasons(events, trips),
-        # Whole: a reason cut at a fixed width ends mid-sentence.
-        failure_reasons={str(e.symbol): str(e.payload.get("error", "")) for e in events if e.kind == WORKER_ERROR},
-        isolation_violations=len(broken),
-        guardian_status=_status(events, trips),
-        reservations=booked.reserved if booked.judged else None,
-        uncovered_fills=len(booked.uncovered_fills),
-        released_twice=len(booked.released_twice),
-        released_before_fill=len(booked.released_before_fill),
-        never_released=len(booked.never_released),
-    )
-    violations: dict[str, tuple[Mapping[str, Any], ...]] = {
-        "limit_breaches": tuple(breaches[:KEEP]),
-        "isolation_violations": tuple({"symbol": s, "reason": "neither finished nor failed"} for s in broken),
-        "missing_trips": breakers.missing[:KEEP],
-        "unjustified_trips": breakers.unjustified[:KEEP],
-        "halted_orders_accepted": breakers.halted_accepts[:KEEP],
-        **booked.violations(),
-    }
-    return Evidence(AREA, figures, violations)
+    return fed(RiskChecker(), events)
 
 
 def halted_reasons(events: Sequence[Event], trips: Sequence[Event]) -> dict[str, str]:
@@ -173,9 +243,8 @@ def _over(gross, gross_limit, equity, symbol_notional, symbol_limit) -> bool:
     return symbol_limit is not None and symbol_notional > symbol_limit * equity
 
 
-def _status(events: Sequence[Event], trips: Sequence[Event]) -> str:
+def _status(health: str | None, trips: Sequence[Event]) -> str:
     """HALTED after a global trip, else the last recorded health state, else HEALTHY."""
     if any(e.payload.get("scope") == "global" for e in trips):
         return "HALTED"
-    last = next((e for e in reversed(events) if e.kind == "health"), None)
-    return str(last.payload["state"]) if last is not None else "HEALTHY"
+    return health if health is not None else "HEALTHY"

@@ -82,7 +82,7 @@ def _read_events(path: Path) -> list[Record]:
         raise HistoryFormatError(str(exc)) from None
 
 
-def records_from_events(events: Iterable[Event]) -> Iterator[Record]:
+def records_from_events(events: Iterable[Event]) -> Iterator[Record]:  # reads RECORD_KINDS only
     """Lock events as Records, one per lock name; a broker lease expiry is an instant op.
 
     Indexes are twice the sequence number so an expiry's invocation and completion both fit
@@ -111,6 +111,10 @@ def records_from_events(events: Iterable[Event]) -> Iterator[Record]:
                 lapse = ("fault", event.seq, name)
                 yield Record(lapse, "invoke", "expire", target, 2 * event.seq, event.mono_ns, name)
                 yield Record(lapse, "info", "expire", None, 2 * event.seq + 1, event.mono_ns, name)
+
+
+# The kinds records_from_events reads: the lock checker keeps only these for the search.
+RECORD_KINDS = frozenset({*LOCK_KINDS, BROKER_EXPIRE, FAULT_INJECT})
 
 
 def _track(held: dict[str, set[str]], event: Event, kind: str) -> None:

@@ -51,7 +51,7 @@ def engine_workload(scenario: Scenario, config: HarnessConfig, plugins: Plugins,
         history = History(f"{scenario.name}-controlled", LocalSequence())
         with _lock_service(plugins, run_config, history) as locks:
             result = reference_run(run_config, locks, history=history, threads=runner, **_parts(plugins, history))
-        gates = judge(evaluate(result.events(), areas), config.gates)
+        gates = judge(evaluate(result.events(), areas, limits=config.gates), config.gates)
         failing = [g for g in gates if not g.passed]
         detail = tuple(f"{g.area}: {line.text}" for g in failing for line in g.lines if not line.ok)
         return Outcome(", ".join(g.area for g in failing), detail, result.events())

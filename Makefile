@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SCENARIO ?= multi_symbol_stress
 ARGS ?=
 
-.PHONY: run test lint bench fuzz sweep races clean
+.PHONY: run test lint bench fuzz sweep races lock-faults-sweep clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ sweep: $(STAMP)
 # reference over the same budget (about 15 minutes; the slow tests in tests/explore/test_planted.py).
 races: $(STAMP)
 	$(BIN)/python -m bench --only races $(ARGS)
+
+# Lock-path faults on 20 seeds: every fault must bite, its stale write be rejected, every gate PASS.
+lock-faults-sweep: $(STAMP)
+	$(BIN)/harness sweep 'lock_faults seeds=1-20 modes=thread -- --nemesis pause,broker-restart' \
+		'lock_faults seeds=1-20 modes=process -- --nemesis pause' $(ARGS)
 
 clean:
 	rm -rf reports/*/ .pytest_cache

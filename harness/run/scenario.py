@@ -64,8 +64,8 @@ class ScenarioContext:
         return broker_service(history, self.out_dir / "broker.state", run.seed, run.lock_lease_ms)
 
     def run_engine(self, history: History | None = None, persistence: Persistence | None = None,
-                   **kwargs: Any) -> RunResult:
-        """Run the engine (a plugin's or the reference one) with this context's locks.
+                   locks: LockProvider | None = None, **kwargs: Any) -> RunResult:
+        """Run the engine (a plugin's or the reference one) with this context's locks (or ``locks``).
 
         With ``persistence``, every event also goes to its three layers and the guardian is
         flagged DEGRADED while a layer is down.
@@ -99,8 +99,9 @@ class ScenarioContext:
             if "feed" in kwargs:
                 raise ConfigError("feed: this scenario drives its own price feed; it cannot replay price files")
             kwargs["feed"] = feed
-        with self.lock_service(history) as locks:
-            result = engine(self.config.run, locks, run_id=self.run_id, history=history,
+        service = contextlib.nullcontext(locks) if locks is not None else self.lock_service(history)
+        with service as provider:
+            result = engine(self.config.run, provider, run_id=self.run_id, history=history,
                             progress=self.progress, **kwargs)
         if plugins.engine is not None:
             plugins.engine.check(result)

@@ -62,6 +62,11 @@ def point(name: str) -> None:
         scheduler.step(name)
 
 
+def holding() -> bool:
+    """True while the calling controlled worker holds a ``schedule.Lock`` (its accesses are ordered by it)."""
+    return getattr(_local, "held", 0) > 0
+
+
 def wake(resource: object) -> None:
     """Workers waiting on ``resource`` may run again (call after freeing it)."""
     scheduler = getattr(_local, "scheduler", None)
@@ -100,11 +105,14 @@ class Lock:
             if not blocking:
                 return False
             scheduler.block(self)
+        _local.held = getattr(_local, "held", 0) + 1
         return True
 
     def release(self) -> None:
         """Give the lock back and let its waiters run."""
         self._lock.release()
+        if current() is not None:
+            _local.held = getattr(_local, "held", 0) - 1
         wake(self)
 
     def locked(self) -> bool:

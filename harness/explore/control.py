@@ -1,8 +1,13 @@
 """Plug-ins under the scheduler's control, without the user editing their code.
 
-``traced(component, label)`` makes every read and write of the component's own instance
-attributes a schedule point (``label.attr``): its class is swapped for a subclass whose
-``__getattribute__``/``__setattr__`` pass a point first. So an unlocked read-modify-write
+``traced(component, label)`` makes every write of the component's own instance attributes,
+and every read of one that holds shared mutable state (a list, dict, set, deque or
+bytearray, or an attribute written since it was built), a schedule point (``label.attr``):
+its class is swapped for a subclass whose ``__getattribute__``/``__setattr__`` pass a point
+first. Reads of what is set once at construction (a lock, a history, a callable, a number)
+are not points: they cannot race, and each point dilutes PCT's k. Nor is any access while
+the worker holds one of the scheduler's locks (``schedule.holding``): the lock already
+orders it against every access made under the same lock, and the acquire was a point. So an unlocked read-modify-write
 (``slots = dict(self._slots)`` ... ``self._slots = slots``) has a point inside its gap.
 ``controlled_factory`` builds a plug-in under ``harness.schedule.controlled_locks`` (its
 ``threading.Lock``/``Condition`` become the scheduler's) and traces what it returns.
@@ -30,6 +35,7 @@ history may vary by a few events between replays.
 
 from __future__ import annotations
 
+import collections
 import functools
 import threading
 from collections.abc import Callable, Sequence
@@ -52,15 +58,25 @@ def traced(component: T, label: str) -> T:
     return component
 
 
+# Reading one of these is reading shared mutable state; reading a lock, a history, a function
+# or a number set once at construction is not, and a point there would only dilute k.
+MUTABLE = (list, dict, set, bytearray, collections.deque)
+
+
 @functools.cache
 def _traced_class(cls: Any, label: str) -> type:
+    rebound: set[str] = set()  # attributes written after the component was built: state, not configuration
+
     def __getattribute__(self: Any, name: str) -> Any:  # noqa: N807 -- the hook's own name
-        if name in object.__getattribute__(self, "__dict__"):
+        own = object.__getattribute__(self, "__dict__")
+        if name in own and (name in rebound or isinstance(own[name], MUTABLE)) and not schedule.holding():
             schedule.point(f"{label}.{name}")
         return cls.__getattribute__(self, name)
 
     def __setattr__(self: Any, name: str, value: Any) -> None:  # noqa: N807
-        schedule.point(f"{label}.{name}")
+        rebound.add(name)
+        if not schedule.holding():
+            schedule.point(f"{label}.{name}")
         cls.__setattr__(self, name, value)
 
     namespace = {"__getattribute__": __getattribute__, "__setattr__": __setattr__, "__module__": cls.__module__,

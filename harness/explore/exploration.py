@@ -183,6 +183,7 @@ def explore(workload: Workload, schedules: int, seed: int, strategy: str = DEFAU
 
 
 Keyed = tuple[tuple[tuple[int, str, int], int], ...]  # switches as ((worker, point, arrival), chosen), in order
+FEW = 8  # switches few enough to try each one moved earlier
 
 
 @dataclass(frozen=True)
@@ -194,19 +195,26 @@ class Shrunk:
     attempts: int
 
 
-def shrink(workload: Workload, failure: Execution, budget: int = 300) -> Shrunk:
+def shrink(workload: Workload, failure: Execution, budget: int = 300, seconds: float = 30.0) -> Shrunk:
     """A minimal execution failing with the same violation: fewer workers, preemptions, steps, trades.
+
+    At most ``budget`` candidates and about ``seconds`` (the best so far when either runs out).
 
     Candidates keep each switch at the same arrival of the same worker at the same point
     (``KeyedReplay``), so dropping one leaves the others meaning what they meant. Delta
-    debugging drops workers first (with the switches among the rest), then switches; fewer
-    trades are tried, and switches moved to earlier arrivals.
+    debugging drops workers first (with the switches among the rest); then the shortest
+    prefix of switches that still fails is found (binary search), switches are dropped
+    (delta debugging), fewer trades are tried, and switches moved to earlier arrivals.
     """
     best, current, attempts = failure, workload, 0
+    deadline = time.perf_counter() + seconds
+
+    def allowed() -> bool:
+        return attempts < budget and time.perf_counter() < deadline
 
     def attempt(switches: Keyed, trades: int, candidate_workload: Workload | None = None) -> bool:
         nonlocal best, current, attempts
-        if attempts >= budget:
+        if not allowed():
             return False
         attempts += 1
         work = candidate_workload or current
@@ -225,15 +233,28 @@ def shrink(workload: Workload, failure: Execution, budget: int = 300) -> Shrunk:
         return narrowed is not current and attempt(
             _renamed(keyed(), best.trace.workers, narrowed.workers), best.trades, narrowed)
 
-    while current.narrow is not None and _ddmin(current.workers, keeping, lambda: attempts < budget):
+    while current.narrow is not None and _ddmin(current.workers, keeping, allowed):
         pass
+    def shortest_prefix() -> bool:  # binary search: the fewest leading switches that still fail
+        switches, low, high, held = keyed(), 0, len(keyed()), False
+        while low < high and allowed():
+            middle = (low + high) // 2
+            if attempt(switches[:middle], best.trades):
+                high, held = middle, True
+            else:
+                low = middle + 1
+        return held
+
     progress = True
-    while progress and attempts < budget:
-        # Fewer trades: the switches where they were, at first arrivals, or one moved earlier.
+    while progress and allowed():
+        progress = shortest_prefix()
+        progress = _ddmin(keyed(), lambda s: attempt(s, best.trades), allowed) or progress
+        few = len(keyed()) <= FEW  # moving each switch earlier costs four candidates a switch
+        # Fewer trades: the switches where they were, at first arrivals, or (few of them) one moved earlier.
         progress = any(attempt(candidate, t) for t in range(1, best.trades)
-                       for candidate in (keyed(), _first(keyed()), *_earlier(keyed())))
-        progress = _ddmin(keyed(), lambda s: attempt(s, best.trades), lambda: attempts < budget) or progress
-        progress = any(attempt(candidate, best.trades) for candidate in _earlier(keyed())) or progress
+                       for candidate in (keyed(), _first(keyed()), *(_earlier(keyed()) if few else ()))) or progress
+        if few:
+            progress = any(attempt(candidate, best.trades) for candidate in _earlier(keyed())) or progress
         if not progress and best.trace.preemptions > 1:  # stuck: one preemption alone, by any worker at the same point
             progress = any(attempt(c, best.trades) for c in _alone(keyed(), len(best.trace.workers)))
     return Shrunk(best, current, attempts)

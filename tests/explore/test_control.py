@@ -140,3 +140,14 @@ def test_schedule_rlock_is_reentrant_outside_controlled_runs_too() -> None:
     assert not lock._is_owned()
     with pytest.raises(RuntimeError, match="un-acquired"):
         lock.release()
+
+
+def test_only_accesses_outside_the_components_own_locks_and_to_mutable_state_are_points() -> None:
+    with schedule.controlled_locks():
+        counter = traced(_ReentrantCounter(), "counter")
+    locked = Scheduler(RandomStrategy(1, 0)).run([counter.increment, counter.increment])
+    assert {s.point for s in locked.steps} <= {"start", "acquire rlock", "done"}  # value is read under the lock
+    racy = traced(UnmarkedAggregator(), "aggregator")
+    one = SymbolMetrics(1, 1, 1, 0, 0, 0, 0, 0)
+    unlocked = Scheduler(RandomStrategy(1, 0)).run([lambda: racy.apply("A", one), lambda: racy.apply("B", one)])
+    assert "aggregator._slots" in {s.point for s in unlocked.steps}

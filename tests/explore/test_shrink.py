@@ -54,3 +54,11 @@ def test_the_timeline_never_exceeds_sixty_lines(steps: int, every: int) -> None:
 def test_a_short_trace_is_shown_whole() -> None:
     rows = timeline(_trace(12, 5))
     assert len(rows) == 13 and "..." not in "".join(rows)
+
+
+def test_shrinking_stops_at_its_time_budget_with_the_best_so_far() -> None:
+    workload = component(Plugins(aggregator=racy_aggregator))
+    failure = explore(workload, 20, 0, "random").failure
+    assert failure is not None
+    shrunk = shrink(workload, failure, seconds=0)
+    assert shrunk.attempts == 0 and shrunk.execution is failure

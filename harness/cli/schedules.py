@@ -27,7 +27,7 @@ from harness.explore.exploration import (
     shrink,
     timeline,
 )
-from harness.explore.strategies import DEFAULT_STRATEGY, STRATEGIES
+from harness.explore.strategies import DEFAULT_STRATEGY, STRATEGIES, describe
 from harness.history.events import f
 from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import GateResult, Line
@@ -103,6 +103,24 @@ def wanted(args: argparse.Namespace) -> bool:
 def run_controlled(args: argparse.Namespace, scenario: Scenario, config: HarnessConfig, plugins: Plugins,
                    out: Path, flags: list[str]) -> int:
     """Explore or replay, write the report directory, print the verdict; return the exit code."""
+    from harness.report import write_reports
+
+    verdict = controlled(args, scenario, config, plugins, out, flags)
+    write_reports(verdict, out)
+    gate = verdict.gates[0]
+    for line in gate.lines:
+        print(f"{'✅' if line.ok else '❌'} {line.text}")
+    for row in gate.counterexamples.get("timeline", ()):
+        print(row["row"])
+    print(f"[UnifiedGate] {scenario.name.upper()} {verdict.status}\nreport: {out}")
+    if not verdict.passed:
+        print(f"replay: {verdict.command}")
+    return verdict.exit_code
+
+
+def controlled(args: argparse.Namespace, scenario: Scenario, config: HarnessConfig, plugins: Plugins,
+               out: Path, flags: list[str]) -> Verdict:
+    """Explore or replay (schedule.json lands in ``out``); the verdict, its reports not yet written."""
     depth = DEPTH if args.depth is None else args.depth
     if depth < 1:
         raise ConfigError(f"--depth: must be at least 1, got {depth}")
@@ -130,18 +148,8 @@ def run_controlled(args: argparse.Namespace, scenario: Scenario, config: Harness
         chunk = ["--first-schedule", str(args.first_schedule)] if args.first_schedule else []
         command = _command(scenario, config, [*flags, "--replay-schedule", str(out / "schedule.json")]
                            if exploration.failure else [*flags, "--schedules", str(args.schedules), *chunk])
-    verdict = Verdict(scenario, config, out.name, (gate,), (evidence,), execution.outcome.events, started, command)
-    from harness.report import write_reports
-
-    write_reports(verdict, out)
-    for line in gate.lines:
-        print(f"{'✅' if line.ok else '❌'} {line.text}")
-    for row in gate.counterexamples.get("timeline", ()):
-        print(row["row"])
-    print(f"[UnifiedGate] {scenario.name.upper()} {verdict.status}\nreport: {out}")
-    if not verdict.passed:
-        print(f"replay: {command}")
-    return verdict.exit_code
+    return Verdict(scenario, config, out.name, (gate,), (evidence,), execution.outcome.events, started, command,
+                   plugins=plugins.named())
 
 
 def _command(scenario: Scenario, config: HarnessConfig, flags: list[str]) -> str:
@@ -155,8 +163,8 @@ def _explored(workload: Workload, ex: Exploration,
               out: Path) -> tuple[GateResult, Evidence[ExplorationFigures], Execution]:
     per_schedule, per_step = ex.per_second
     indices = f", indices {ex.first}-{ex.first + len(ex.digests) - 1}" if ex.first else ""
-    lines = [Line(True, f"Explored {ex.schedules} schedules (the non-preemptive one, then {ex.strategy} "
-                        f"depth {ex.depth}, seed {ex.seed}{indices}): "
+    lines = [Line(True, f"Explored {ex.schedules} schedules (the non-preemptive one, then "
+                        f"{describe(ex.strategy, ex.depth)}, seed {ex.seed}{indices}): "
                         f"{ex.steps} steps, k = {ex.mean_k:.0f} preemption points per execution, "
                         f"{ex.distinct} distinct interleavings, {per_schedule:.1f} schedules/s, {per_step:.0f} steps/s")]
     figures = ExplorationFigures(
@@ -167,7 +175,8 @@ def _explored(workload: Workload, ex: Exploration,
     if ex.failure is None:
         lines.append(Line(True, "No schedule violated a correctness gate"))
         return GateResult("schedules", AREA, tuple(lines)), Evidence(AREA, figures), ex.last
-    minimal, attempts = shrink(workload, ex.failure)
+    shrunk = shrink(workload, ex.failure)
+    minimal, attempts = shrunk.execution, shrunk.attempts
     path = save(minimal, workload, out / "schedule.json",
                 {"strategy": ex.strategy, "depth": ex.depth, "seed": ex.seed, "schedule": ex.failure.label})
     _, exact = replay_saved(workload, load(path))
@@ -185,8 +194,8 @@ def _explored(workload: Workload, ex: Exploration,
     rows = timeline(t)
     gate = GateResult("schedules", AREA, tuple(lines),
                       {"timeline": tuple({"row": row} for row in rows)})
-    shrunk = MinimalSchedule(len(t.steps), t.preemptions, minimal.trades, attempts, exact)
-    return gate, Evidence(AREA, replace(figures, minimal=shrunk)), minimal
+    figures_min = MinimalSchedule(len(t.steps), t.preemptions, minimal.trades, attempts, exact)
+    return gate, Evidence(AREA, replace(figures, minimal=figures_min)), minimal
 
 
 def _replay(workload: Workload, path: Path) -> tuple[GateResult, Evidence[ReplayFigures], Execution]:

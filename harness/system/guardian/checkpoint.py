@@ -135,10 +135,11 @@ class StateReplay:
         elif event.kind == FENCE_ACCEPT and p.get("resource") == "exposure":
             # The guardian records this inside settle's critical section: its seq order is
             # the order settles happened in, which global PnL, peak and streak depend on.
-            self.state[self._g + G_FENCE] = int(p["token"])
+            if p.get("token") is not None:  # a lock service without tokens fences nothing
+                self.state[self._g + G_FENCE] = int(p["token"])
             self._settle(symbol)
         elif event.kind == RISK_SETTLE:
-            self._settle(symbol)  # settles without a fencing token have no fence event
+            self._settle(symbol)  # already settled at its fence event, if it had one
 
     def _book(self, entry: Sequence[Any], direction: int) -> None:
         book_pending(self.state, self._index[entry[0]] * SYMBOL_SLOTS, entry[1], entry[2], entry[3], direction)
@@ -239,7 +240,7 @@ def encode_lines(events: Iterable[Event], chain: int = 0) -> tuple[bytes, int]:
     return b"".join(lines), chain
 
 
-def _body(line: bytes, chain: int) -> tuple[bytes, int]:
+def verified(line: bytes, chain: int) -> tuple[bytes, int]:
     """The JSON of a log line and its CRC, if it follows a line of CRC ``chain``; ValueError otherwise."""
     body, tab, crc = line.rpartition(b"\t")
     if not tab:
@@ -293,7 +294,7 @@ def read_log(path: Path, *, repair: bool = True, kinds: frozenset[str] | None = 
     chain = 0
     for lineno, line in enumerate(lines[:-1], start=1):
         try:
-            body, chain = _body(line, chain)
+            body, chain = verified(line, chain)
             events.append((_skim(body, wanted) if wanted is not None else None) or Event.from_json(body))
         except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{path}:{lineno}: corrupt log line: {exc}") from None

@@ -27,8 +27,8 @@ MAX_SLICE = 1 << 16  # the clock is read between slices, so they stay short:
 SLICE_SECONDS = 0.05  # a round whose slowest slice took longer halves the slice
 MEMO_BYTES = 512 << 20  # the searches' memos together, estimated; past it a memo is forgotten
 # Freeing a memo takes time too (millions of small objects), and the seconds budget counts it:
-# measured about 6 ms a (estimated) MB here, so 512 MB would overrun a 10 s budget by 3 s.
-FREE_SECONDS_PER_BYTE = 8e-3 / (1 << 20)
+# measured 1 to 6 ms a (estimated) MB here, so 512 MB could overrun a 10 s budget by 3 s.
+FREE_SECONDS_PER_BYTE = 3e-3 / (1 << 20)
 
 
 def check(ops: Sequence[Operation], model: Model, budget: Budget = DEFAULT_BUDGET) -> Result:

@@ -132,7 +132,8 @@ MUTEX = Model("mutex", False, _mutex, frozenset({"acquire", "release"}))
 OWNER_MUTEX = Model("owner-mutex", None, _owner_mutex, _LOCK_FS, by_process=True, fast=fast_mutex)
 FENCED_MUTEX = Model("fenced-mutex", (None, 0), _fenced_mutex, _LOCK_FS, by_process=True, fast=fast_mutex)
 CAS_REGISTER = Model("cas-register", None, _cas_register, frozenset({"read", "write", "cas"}), _cas_register_value,
-                     frozenset({"read"}), _register_unseen)
-KV = Model("kv", "", _kv, frozenset({"get", "put", "append"}), _kv_value, frozenset({"get"}), _kv_unseen)
+                     frozenset({"read"}), _register_unseen, reads=lambda op: op.f == "read" or op.failed)
+KV = Model("kv", "", _kv, frozenset({"get", "put", "append"}), _kv_value, frozenset({"get"}), _kv_unseen,
+           reads=lambda op: op.f == "get")
 
 MODELS: dict[str, Model] = {m.name: m for m in (MUTEX, OWNER_MUTEX, FENCED_MUTEX, CAS_REGISTER, KV)}

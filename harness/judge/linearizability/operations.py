@@ -95,7 +95,8 @@ class Model:
     (None when fine); crashed ops in ``unobservable`` cannot change the state, so they are
     dropped; ``unseen`` picks, from one key's ops, the crashed ops whose effect no other op
     could observe (dropping them keeps every legal order legal); ``by_process`` says the step
-    looks at an op's process; ``fast`` is a specialised checker for one key that may decline.
+    looks at an op's process; ``fast`` is a specialised checker for one key that may decline;
+    ``reads`` says an op never changes the state, in any state (the search takes it when legal).
     """
 
     name: str
@@ -107,6 +108,7 @@ class Model:
     unseen: Callable[[Sequence[Operation]], set[int]] | None = None
     by_process: bool = False
     fast: Callable[[Sequence[Operation], Model, Hashable], Result | None] | None = None
+    reads: Callable[[Operation], bool] | None = None
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ from typing import Any
 
 from harness.judge.linearizability.operations import Model, Operation, Result
 
-# A frame: (call position, info index or -1, state, base, window, infos, info reps, parent, depth)
+# A frame: (call position, info index or CALL or KEPT, state, base, window, infos, info reps, parent, depth)
 Frame = tuple[int, int, Hashable, int, int, int, int, Any, int]
+CALL, KEPT = -1, -2  # a completed op's frame; KEPT: a read's
 
 
 def _entries(ops: Sequence[Operation]) -> list[tuple[int, int, bool]]:
@@ -94,6 +95,7 @@ def search(ops: Sequence[Operation], model: Model, key: Hashable) -> Search:
             partner[call_of[op_id]], partner[pos] = pos, call_of[op_id]
 
     step = model.step
+    reads = [model.reads is not None and model.reads(op) for op in done]
     steps = 0
     pause, memo_bytes = yield 0, 0
     state: Hashable = model.init
@@ -114,59 +116,73 @@ def search(ops: Sequence[Operation], model: Model, key: Hashable) -> Search:
         time_, op_id, is_call = entries[pos]
         if is_call:
             ok, new_state = step(state, done[op_id])
-            if ok:
-                new_base, new_window = _mark(base, window, op_id)
-                memo = (new_base, new_window, infos, new_state)
-                if memo not in cache:
-                    cache.add(memo)
-                    depth += 1
-                    frame = (pos, -1, state, base, window, infos, reps, frame, depth)
-                    state, base, window = new_state, new_base, new_window
-                    for p in (pos, partner[pos]):
-                        nxt[prv[p]], prv[nxt[p]] = nxt[p], prv[p]
-                    pos = nxt[n]
-                    continue
-            pos = nxt[pos]
-            continue
-        # A return entry: its op is not linearised yet. A crashed op invoked earlier may help:
-        # walk the set bits of those not linearised yet, from where the last try left off (an op
-        # invoked at the very instant of the return counts as concurrent, as calls sort first).
-        candidates = reps & ((1 << bisect_right(info_invokes, time_)) - 1) & -(1 << info_from)
-        info_from = 0
-        while candidates:
-            low = candidates & -candidates
-            candidates ^= low
-            j = low.bit_length() - 1
-            ok, new_state = step(state, infos_ops[j])
-            memo = (base, window, infos | low, new_state)
-            # A crashed op that leaves the state as it was is never needed: not taking it
-            # reaches the same state with one more optional op still in hand.
-            if ok and new_state != state and memo not in cache:
+            if not ok:
+                pos = nxt[pos]
+                continue
+            new_base, new_window = _mark(base, window, op_id)
+            memo = (new_base, new_window, infos, new_state)
+            # A read (an op that changes no state, in any state) legal now is best taken now: any
+            # way on without it also works with it taken first. So if taking it fails -- now, or
+            # before (the memo) -- this configuration fails too, and no other op is tried here.
+            kept = reads[op_id]
+            if memo not in cache:
                 cache.add(memo)
                 depth += 1
-                frame = (pos, j, state, base, window, infos, reps, frame, depth)
-                state, infos, reps = new_state, infos | low, reps ^ low
-                if next_twin[j] >= 0:
-                    reps |= 1 << next_twin[j]
-                break
+                frame = (pos, KEPT if kept else CALL, state, base, window, infos, reps, frame, depth)
+                state, base, window = new_state, new_base, new_window
+                for p in (pos, partner[pos]):
+                    nxt[prv[p]], prv[nxt[p]] = nxt[p], prv[p]
+                pos = nxt[n]
+                continue
+            if not kept:
+                pos = nxt[pos]
+                continue
         else:
-            # Stuck: undo the latest choice. The configuration stuck latest in time (then deepest)
-            # is the counterexample: every op returned before that point could be linearised, and
-            # the history up to that return cannot -- its op is the first that cannot be.
-            if (time_, depth) > best[2]:
-                best = (frame, op_id, (time_, depth))
+            # A return entry: its op is not linearised yet. A crashed op invoked earlier may help:
+            # walk the set bits of those not linearised yet, from where the last try left off (an
+            # op invoked at the very instant of the return counts as concurrent, as calls sort first).
+            candidates = reps & ((1 << bisect_right(info_invokes, time_)) - 1) & -(1 << info_from)
+            info_from = 0
+            while candidates:
+                low = candidates & -candidates
+                candidates ^= low
+                j = low.bit_length() - 1
+                ok, new_state = step(state, infos_ops[j])
+                memo = (base, window, infos | low, new_state)
+                # A crashed op that leaves the state as it was is never needed: not taking it
+                # reaches the same state with one more optional op still in hand.
+                if ok and new_state != state and memo not in cache:
+                    cache.add(memo)
+                    depth += 1
+                    frame = (pos, j, state, base, window, infos, reps, frame, depth)
+                    state, infos, reps = new_state, infos | low, reps ^ low
+                    if next_twin[j] >= 0:
+                        reps |= 1 << next_twin[j]
+                    break
+            else:
+                # Stuck. The configuration stuck latest in time (then deepest) is the
+                # counterexample: every op returned before that point could be linearised, and
+                # the history up to that return cannot -- its op is the first that cannot be.
+                if (time_, depth) > best[2]:
+                    best = (frame, op_id, (time_, depth))
+                candidates = -1
+            if candidates != -1:
+                pos = nxt[n]
+                continue
+        # Undo the latest choice; a kept op's configuration fails with it, so undo that too.
+        while True:
             if frame is None:
                 return _refuted(done, infos_ops, entries, best, key, steps)
             call_pos, j, state, base, window, infos, reps, frame, depth = frame
             if j >= 0:
                 pos, info_from = call_pos, j + 1
-                continue
+                break
             for p in (partner[call_pos], call_pos):
                 prv[nxt[p]] = p
                 nxt[prv[p]] = p
-            pos = nxt[call_pos]
-            continue
-        pos = nxt[n]
+            if j == CALL:
+                pos = nxt[call_pos]
+                break
     return Result("true", key=key, steps=steps)
 
 

@@ -93,3 +93,14 @@ def assert_first_that_cannot_be_linearized(ops: Sequence[Operation], model: Mode
     before = until(ops, failed.complete_index)
     assert not brute_force(before, model)
     assert brute_force([op for op in before if op.invoke_index != failed.invoke_index], model)
+
+
+def test_a_write_that_leaves_the_value_as_it_was_is_still_placed_freely():
+    # Taking a legal read at once is safe (reads change no state); a write of the current value
+    # is not a read: here it must come after "write 2" for the read of 1 to be legal.
+    records = [Record(0, "invoke", "write", 1, 0), Record(0, "ok", "write", 1, 1),
+               Record(1, "invoke", "write", 1, 2), Record(2, "invoke", "write", 2, 3), Record(2, "ok", "write", 2, 4),
+               Record(3, "invoke", "read", None, 5), Record(3, "ok", "read", 1, 6), Record(1, "ok", "write", 1, 10)]
+    ops = operations(records)
+    assert brute_force(ops, CAS_REGISTER)
+    assert check(ops, CAS_REGISTER).verdict == "true"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from harness.judge.linearizability.checker import check
@@ -33,13 +34,16 @@ def add_check_history_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-semantics", default="knossos", choices=FAIL_SEMANTICS,
                         help="a :fail op did not happen (knossos) or a failed cas observed another value (porcupine)")
     parser.add_argument("--budget-steps", type=int, default=defaults.steps,
-                        help="search steps before answering unknown")
+                        help="search steps each key gets at least before it is unknown")
+    parser.add_argument("--budget-steps-per-op", type=int, default=defaults.steps_per_op,
+                        help="search steps each key gets for each of its ops (0: just --budget-steps)")
     parser.add_argument("--budget-seconds", type=float, default=defaults.seconds,
                         help="seconds before answering unknown")
 
 
 def run_check_history(args: argparse.Namespace) -> int:
     """Run check-history with parsed arguments; return the exit code."""
+    started = time.monotonic()  # the seconds budget covers reading the file too
     model = MODELS.get(args.model)
     if model is None:
         return _error(f"unknown model {args.model!r} (choose from {', '.join(MODELS)})")
@@ -47,7 +51,8 @@ def run_check_history(args: argparse.Namespace) -> int:
         ops = operations(read_history(args.file, args.format), args.fail_semantics)
     except (HistoryFormatError, MalformedHistory) as exc:
         return _error(f"{args.file}: {exc}" if isinstance(exc, MalformedHistory) else str(exc))
-    result = check(ops, model, Budget(args.budget_steps, args.budget_seconds))
+    seconds = None if args.budget_seconds is None else max(0.0, args.budget_seconds - (time.monotonic() - started))
+    result = check(ops, model, Budget(args.budget_steps, seconds, args.budget_steps_per_op or None))
     if result.error is not None:
         return _error(f"{args.file}: {result.error}")
     print(f"{args.file}: {len(ops)} operations, model {model.name}: {result.summary()}")

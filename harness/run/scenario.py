@@ -277,7 +277,7 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     if feed_ended(trial.events):  # a finite feed ran out: did it still give what was asked?
         extra += (check_feed_coverage(trial.events, config.run.until_feed_ends),)
         extra_gates[COVERAGE_AREA] = gate_feed_coverage
-    evidence = evaluate(trial.events, areas, extra, config.gates.require_areas)
+    evidence = evaluate(trial.events, areas, extra, config.gates.require_areas, config.gates)
     gates = judge(evidence, config.gates, extra_gates)
     return Verdict(scenario, config, run_id, gates, evidence, trial.events,
                    started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags),

@@ -53,7 +53,7 @@ from harness.judge.linearizability.operations import Budget, MalformedHistory, O
 AREA = "Lock Atomicity"
 KEEP = 10
 MS = 1_000_000
-DEFAULT_LIN_BUDGET = Budget(steps=1_000_000, seconds=10.0)
+DEFAULT_LIN_BUDGET = Budget()
 CHECKS = (
     "wellformed",
     "state_errors",

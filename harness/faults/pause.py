@@ -185,6 +185,7 @@ class PauseNemesis:
         self._since = 0  # mono_ns of that fault.inject: writes made after it can bite
         self._overtaken = self._aborted = False
         self._gone: set[str | None] = set()  # symbols whose worker stopped trading: never armed
+        self._ended: set[str] = set()  # those workers
         self._history: History | None = None
         self.done = done or threading.Event()  # set when every round is over (any Event: process mode's too)
         self._thread = threading.Thread(target=self._run, name="pause-nemesis", daemon=True)
@@ -215,6 +216,7 @@ class PauseNemesis:
                 self._track(event)
             elif event.kind in WORKER_ENDS:
                 self._gone.add(event.symbol)
+                self._ended.add(event.worker)
             elif event.kind == FAULT_INJECT and event.worker == WORKER:
                 self._target, self._since, self._overtaken = event.payload.get("target"), event.mono_ns, False
             elif (event.kind == FENCE_ACCEPT and self._target not in (None, event.worker)
@@ -234,13 +236,12 @@ class PauseNemesis:
             self._holding.get(worker, set()).difference_update(names)
         self._cond.notify_all()
 
-    def _others_idle(self, target: str) -> bool:
-        """No worker but ``target`` holds a lock or may be granted one (an acquire its locks do not block):
-        an action now hits only the stopped holder."""
+    def _others_blocked(self, target: str) -> bool:
+        """Every other live worker holds nothing and waits for a lock ``target`` holds: none can be
+        mid-write, none can start one -- an action now hits only the stopped holder."""
         blocking = self._holding.get(target, set())
-        others = (set(self._holding) | set(self._asking)) - {target}
-        return all(not self._holding.get(worker) and (not self._asking.get(worker) or self._asking[worker] & blocking)
-                   for worker in others)
+        others = (set(self._holding) | set(self._asking)) - {target} - self._ended
+        return all(not self._holding.get(worker) and self._asking.get(worker, set()) & blocking for worker in others)
 
     def _run(self) -> None:
         try:
@@ -264,9 +265,9 @@ class PauseNemesis:
         # Its fault.inject reaches the history with (after) all it did before it stopped.
         self._wait(lambda: self._target == target or self._aborted, self._timeout)
         action = self._actions.get(row.rpartition("-")[0])
-        # Others finish what they hold first (they queue behind the stopped holder), so the
-        # action -- a broker restart -- catches no running worker mid-write.
-        if action is not None and self._wait(lambda: self._others_idle(target) or self._aborted, self._timeout):
+        # Others finish what they hold and queue behind the stopped holder first, so the action --
+        # a broker restart -- catches no running worker mid-write.
+        if action is not None and self._wait(lambda: self._others_blocked(target) or self._aborted, self._timeout):
             if not self._aborted:
                 action()
         self._wait(lambda: self._overtaken or self._aborted, self._timeout)

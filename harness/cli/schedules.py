@@ -134,6 +134,8 @@ def controlled(args: argparse.Namespace, scenario: Scenario, config: HarnessConf
         raise ConfigError("controlled runs are sized in trades (--trades), not --duration")
     if getattr(args, "serve", None) is not None:
         raise ConfigError("--serve watches one live run; a controlled run is many executions")
+    if config.nemesis.faults:
+        raise ConfigError("--nemesis: a controlled run owns the interleaving; faults are injected in plain runs only")
     started = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     make_dir(out)
     workload = workload_of(scenario, config, plugins)

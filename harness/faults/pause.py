@@ -27,6 +27,10 @@ from harness.history.events import (
     FAULT_HEAL,
     FAULT_INJECT,
     FENCE_ACCEPT,
+    LOCK_FAIL,
+    LOCK_INFO,
+    LOCK_INVOKE,
+    LOCK_OK,
     WORKER_DONE,
     WORKER_ERROR,
     WORKER_HALTED,
@@ -176,9 +180,12 @@ class PauseNemesis:
         self._timeout = 20.0 + 5 * lease_ms / 1000
         self._cond = threading.Condition()
         self._target: str | None = None  # worker stopped now, from its fault.inject
+        self._holding: dict[str, set[str]] = {}  # locks each worker holds (lock.ok of an acquire to its release)
+        self._asking: dict[str, set[str]] = {}  # locks of each worker's acquire in flight
         self._since = 0  # mono_ns of that fault.inject: writes made after it can bite
         self._overtaken = self._aborted = False
         self._gone: set[str | None] = set()  # symbols whose worker stopped trading: never armed
+        self._ended: set[str] = set()  # those workers
         self._history: History | None = None
         self.done = done or threading.Event()  # set when every round is over (any Event: process mode's too)
         self._thread = threading.Thread(target=self._run, name="pause-nemesis", daemon=True)
@@ -205,8 +212,11 @@ class PauseNemesis:
         it was made (``mono_ns``, one clock for the machine) after the stop.
         """
         with self._cond:
-            if event.kind in WORKER_ENDS:
+            if event.kind in (LOCK_OK, LOCK_INVOKE, LOCK_FAIL, LOCK_INFO):
+                self._track(event)
+            elif event.kind in WORKER_ENDS:
                 self._gone.add(event.symbol)
+                self._ended.add(event.worker)
             elif event.kind == FAULT_INJECT and event.worker == WORKER:
                 self._target, self._since, self._overtaken = event.payload.get("target"), event.mono_ns, False
             elif (event.kind == FENCE_ACCEPT and self._target not in (None, event.worker)
@@ -215,6 +225,23 @@ class PauseNemesis:
             else:
                 return
             self._cond.notify_all()
+
+    def _track(self, event: Event) -> None:
+        names, op, worker = set(event.payload.get("names") or ()), event.payload.get("op"), event.worker
+        if op == "acquire":
+            self._asking[worker] = names if event.kind == LOCK_INVOKE else set()
+            if event.kind == LOCK_OK:
+                self._holding.setdefault(worker, set()).update(names)
+        elif op == "release" and event.kind == LOCK_INVOKE:
+            self._holding.get(worker, set()).difference_update(names)
+        self._cond.notify_all()
+
+    def _others_blocked(self, target: str) -> bool:
+        """Every other live worker holds nothing and waits for a lock ``target`` holds: none can be
+        mid-write, none can start one -- an action now hits only the stopped holder."""
+        blocking = self._holding.get(target, set())
+        others = (set(self._holding) | set(self._asking)) - {target} - self._ended
+        return all(not self._holding.get(worker) and self._asking.get(worker, set()) & blocking for worker in others)
 
     def _run(self) -> None:
         try:
@@ -237,8 +264,12 @@ class PauseNemesis:
             return False
         # Its fault.inject reaches the history with (after) all it did before it stopped.
         self._wait(lambda: self._target == target or self._aborted, self._timeout)
-        if not self._aborted:
-            self._actions.get(row.rpartition("-")[0], lambda: None)()
+        action = self._actions.get(row.rpartition("-")[0])
+        # Others finish what they hold and queue behind the stopped holder first, so the action --
+        # a broker restart -- catches no running worker mid-write.
+        if action is not None and self._wait(lambda: self._others_blocked(target) or self._aborted, self._timeout):
+            if not self._aborted:
+                action()
         self._wait(lambda: self._overtaken or self._aborted, self._timeout)
         with self._cond:
             self._target = None

@@ -252,10 +252,12 @@ def draw_pnl(data: ReportData) -> str | None:
             ys.append(float(total))
         ax.step(*downsample(xs, ys, MAX_POINTS), where="post", label=f"{symbol} ({len(xs)} trades, {total})")
     ax.axhline(0, color="#888", linewidth=0.8)
+    marks = _SvgMarks()
+    _shade_faults((ax,), data.events, at, max(at(data.events[-1].mono_ns), 1e-6), marks)
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("cumulative realised PnL")
     ax.legend(loc="upper left", fontsize=8)
-    return _svg(fig)
+    return _svg(fig, marks)
 
 
 def draw_latency(data: ReportData) -> str | None:
@@ -415,12 +417,15 @@ def draw_locks(data: ReportData) -> str | None:
     fig, (ax,) = _figure(1, 1, 1.2 + 0.45 * len(locks))
     marks = _SvgMarks()
     _hold_bars(ax, rows, clients, at, marks, offending)
+    _shade_faults((ax,), data.events, at, max(at(data.events[-1].mono_ns), 1e-6), marks)
     ax.set_xlim(0, max(at(data.events[-1].mono_ns), 1e-6))
     ax.set_ylim(len(locks) - 0.5, -0.5)
     ax.set_yticks(range(len(locks)), locks)
     ax.set_xlabel("time since start (s)")
     if pairs:
         ax.legend(handles=[Patch(color=OVERLAP_COLOUR, label="overlapping hold")], loc="upper right")
+    elif ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right", fontsize=8)  # the injected faults' windows
     checker = None if data.locks is None else data.locks.overlaps
     overlapping = sum(h.overlap for h in holds)
     summary = (f"{len(holds)} holds of {len(locks)} locks by {len(clients)} clients; "
@@ -446,6 +451,7 @@ def draw_exposure(data: ReportData) -> str | None:
     if limit is not None:
         ax.axhline(float(limit), color=OVERLAP_COLOUR, linestyle="--", label=f"limit {limit}")
     marks = _SvgMarks()
+    _shade_faults((ax,), data.events, at, max(at(data.events[-1].mono_ns), 1e-6), marks)
     for n, trip in enumerate(e for e in data.events if e.kind == RISK_TRIP):
         ax.axvline(at(trip.mono_ns), color="#8c564b", linewidth=1, label="breaker trip" if n == 0 else None,
                    gid=f"trip-{n}")
@@ -481,7 +487,7 @@ def fault_windows(events: Sequence[Event]) -> list[tuple[str, int, int | None]]:
 
 def injected_faults(events: Sequence[Event]) -> list[tuple[str, int, int | None]]:
     """(what, injected at, healed at or None) from a nemesis's fault.inject / fault.heal events."""
-    return _windows(events, lambda e: str(e.payload.get("row")),
+    return _windows(events, lambda e: " of ".join(str(e.payload[k]) for k in ("row", "target") if e.payload.get(k)),
                     lambda e: e.kind == FAULT_INJECT, lambda e: e.kind == FAULT_HEAL)
 
 

@@ -429,19 +429,20 @@ class SymbolWorker:
                 return grant
             except StaleToken:
                 self._release(grant)
-                grant = self._reacquire()
+                grant = self._acquire(self.names)
 
-    def _reacquire(self, attempts: int = 3) -> Grant:
-        """Take the locks again for a fill already made: a request lost with its broker is retried."""
+    def _acquire(self, names: Sequence[str], attempts: int = 3) -> Grant:
+        """Take locks for work already done (a fill to book, its metrics to publish): a request lost
+        with its broker (no reply) is retried."""
         for _ in range(attempts - 1):
             with contextlib.suppress(LockUnavailable):
-                return self.client.acquire(self.names, self.shared.config.lock_timeout)
-        return self.client.acquire(self.names, self.shared.config.lock_timeout)
+                return self.client.acquire(names, self.shared.config.lock_timeout)
+        return self.client.acquire(names, self.shared.config.lock_timeout)
 
     def _publish_deltas(self, closed: Sequence[ClosedTrade]) -> None:
         # Under the symbol lock only, as real engines do: updates of different symbols meet
         # inside the shared aggregator, so its own synchronisation is what is tested.
-        grant = self.client.acquire(self.names[:1], self.shared.config.lock_timeout)
+        grant = self._acquire(self.names[:1])
         try:
             token = (self.names[0], fencing_token(grant, self.names[0], self.client))
             for trade in closed:
@@ -453,7 +454,7 @@ class SymbolWorker:
 
     def _publish_snapshot(self) -> None:
         # The seed's lesson: always push the final state when the symbol loop ends.
-        grant = self.client.acquire(self.names[:1], self.shared.config.lock_timeout)
+        grant = self._acquire(self.names[:1])
         try:
             snapshot = SymbolMetrics.of_trades(self.ledger.trades)
             token = (self.names[0], fencing_token(grant, self.names[0], self.client))

@@ -15,12 +15,8 @@ from harness.cli.main import main
 from harness.run.catalog import SCENARIO_GROUP
 from harness.testing import run_scenario
 
-ROOT = Path(__file__).resolve().parents[3]  # examples/ is importable from the project root
-
-
-@pytest.fixture(autouse=True)
-def _from_project_root(monkeypatch):
-    monkeypatch.chdir(ROOT)
+# From an empty directory: the examples import from the installed package, not from a checkout.
+pytestmark = pytest.mark.usefixtures("in_empty_dir")
 
 
 def _gates(out: Path) -> dict[str, str]:
@@ -189,7 +185,7 @@ def test_a_plugin_files_module_name_is_its_path_so_any_process_imports_it(tmp_pa
     (tmp_path / "mine.py").write_text("class Thing:\n    pass\n")
     module = userfiles.load(tmp_path / "mine.py")
     assert userfiles.file_of(module.__name__) == (tmp_path / "mine.py").resolve()
-    assert userfiles.qualified(module.Thing) == f"{(tmp_path / 'mine.py').resolve()}:Thing"
+    assert userfiles.qualified(module.Thing) == "mine.py:Thing", "named as given: relative to where the user runs"
     probe = f"import pickle; print(pickle.loads({pickle.dumps(module.Thing)!r}).__name__)"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "Thing", done.stderr

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SCENARIO ?= multi_symbol_stress
 ARGS ?=
 
-.PHONY: run test lint bench fuzz sweep clean
+.PHONY: run test lint bench fuzz sweep races lock-faults-sweep clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,16 @@ bench: $(STAMP)
 # The false-alarm sweep: 50 clean multi_symbol_stress seeds (thread/process) + 10 each of three more.
 sweep: $(STAMP)
 	$(BIN)/python -m bench.sweep $(ARGS)
+
+# The planted races (#24): schedules to the first failure per strategy over 10 seeds, and the
+# reference over the same budget (about 15 minutes; the slow tests in tests/explore/test_planted.py).
+races: $(STAMP)
+	$(BIN)/python -m bench --only races $(ARGS)
+
+# Lock-path faults on 20 seeds: every fault must bite, its stale write be rejected, every gate PASS.
+lock-faults-sweep: $(STAMP)
+	$(BIN)/harness sweep 'lock_faults seeds=1-20 modes=thread -- --nemesis pause,broker-restart' \
+		'lock_faults seeds=1-20 modes=process -- --nemesis pause' $(ARGS)
 
 clean:
 	rm -rf reports/*/ .pytest_cache

@@ -19,7 +19,8 @@ from rich.table import Table
 from bench.runner import Row, deadline_note
 
 # Order matters: cheap raw baselines first, the long scaling sweep last.
-MODULES = ("locks", "e2e", "persistence", "decode", "checkers", "linearizability", "schedule", "sweep", "scaling")
+MODULES = ("locks", "e2e", "persistence", "decode", "checkers", "linearizability", "schedule", "races", "sweep",
+           "scaling")
 OUT = Path("reports/bench/bench.json")
 
 

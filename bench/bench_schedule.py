@@ -5,7 +5,7 @@ three threads, ``TRADES`` orders each. Baseline: the same workload on plain thre
 released together by a barrier (its scheduling points are no-ops), measured in the same
 invocation. A step is one scheduling point passed; an uncontrolled execution passes the
 same points, so its time per step is its time over the controlled execution's step count.
-Target: a controlled step (PCT, the default strategy) costs at most 10x an uncontrolled
+Target: a controlled step (the default portfolio, and PCT) costs at most 10x an uncontrolled
 one. Random switches worker at almost every step, so it shows the cost of a thread switch.
 """
 
@@ -54,8 +54,10 @@ def run(quick: bool, tiny: bool = False) -> list[Row]:
     def once() -> dict[str, float]:
         base = uncontrolled(trades, executions)
         pct, rnd = controlled("pct", trades, executions), controlled("random", trades, executions)
+        mix = controlled("portfolio", trades, executions)
         steps = pct["steps"] / executions  # points one execution passes (the same for every runner)
         return {"plain_us": base / executions / steps * 1e6, "pct_us": pct["seconds"] / pct["steps"] * 1e6,
+                "portfolio_us": mix["seconds"] / mix["steps"] * 1e6,
                 "random_us": rnd["seconds"] / rnd["steps"] * 1e6, "pct_sched_s": executions / pct["seconds"],
                 "pct_steps_s": pct["steps"] / pct["seconds"], "steps": steps}
 
@@ -69,6 +71,8 @@ def run(quick: bool, tiny: bool = False) -> list[Row]:
         row(f"controlled step, pct [{label}]", samples["pct_us"], "us", baseline=base,
             target=Target("ratio", "<=", 10.0), group=GROUP),
         row(f"controlled step, random [{label}]", samples["random_us"], "us", baseline=base, group=GROUP),
+        row(f"controlled step, portfolio [{label}]", samples["portfolio_us"], "us", baseline=base,
+            target=Target("ratio", "<=", 10.0), group=GROUP),
         row(f"controlled schedules/s, pct [{label}]", samples["pct_sched_s"], "1/s", group=GROUP),
         row(f"controlled steps/s, pct [{label}]", samples["pct_steps_s"], "1/s", group=GROUP),
         row(f"distinct interleavings, pct [{distinct.schedules} schedules]",

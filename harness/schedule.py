@@ -10,9 +10,10 @@ or ``schedule.Condition``, a ``wait`` on a condition) tells the scheduler what i
 sits with a thread that cannot move; when every live worker waits, that is a deadlock of the
 system under test, reported with its schedule. A worker that blocks on something the
 scheduler does not know (a plain ``threading.Lock`` held across a point, a socket, an
-external lock service) cannot be controlled: after ``stall_s`` without a step the run is
-stopped and reported as stalled, never left hanging. ``controlled_locks`` turns the plain
-``threading.Lock``s a component makes while it is built into ``schedule.Lock``s.
+external lock service called directly) cannot be controlled: after ``stall_s`` without a
+step the run is stopped and reported as stalled, never left hanging. ``controlled_locks``
+turns the plain locks and conditions a component makes while it is built into these; a
+``--locks`` service is called through ``harness.explore.control``'s relay.
 
 This module is the user-facing hook (``harness.schedule.point("my gap")`` in a user's own
 code) and imports nothing of the harness; the scheduler itself lives in
@@ -73,11 +74,12 @@ def wait(cond: threading.Condition, timeout: float) -> bool:
     scheduler = getattr(_local, "scheduler", None)
     if scheduler is None:
         return timeout > 0 and cond.wait(timeout)
-    cond.release()
+    # Every level of a reentrant lock is freed while waiting, as Condition.wait does.
+    saved = cond._release_save()  # type: ignore[attr-defined]
     try:
         scheduler.block(cond)
     finally:
-        cond.acquire()
+        cond._acquire_restore(saved)  # type: ignore[attr-defined]
     return True
 
 
@@ -119,21 +121,69 @@ class Lock:
         self.release()
 
 
+class RLock:
+    """A reentrant ``Lock``: its owner may take it again; another thread's acquire is a scheduling point."""
+
+    def __init__(self, name: str = "rlock") -> None:
+        self._lock = Lock(name)
+        self._owner: int | None = None
+        self._count = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Take it (again, if the caller holds it)."""
+        if self._owner == threading.get_ident():
+            self._count += 1
+            return True
+        if not self._lock.acquire(blocking, timeout):
+            return False
+        self._owner, self._count = threading.get_ident(), 1
+        return True
+
+    def release(self) -> None:
+        """Give back one level; the last one frees it."""
+        if self._owner != threading.get_ident():
+            raise RuntimeError("cannot release un-acquired lock")
+        self._count -= 1
+        if not self._count:
+            self._owner = None
+            self._lock.release()
+
+    def _is_owned(self) -> bool:  # threading.Condition asks its lock this
+        return self._owner == threading.get_ident()
+
+    def _release_save(self) -> int:  # a Condition's wait frees every level at once ...
+        count, self._count = self._count, 1
+        self.release()
+        return count
+
+    def _acquire_restore(self, count: int) -> None:  # ... and takes them all back
+        self.acquire()
+        self._count = count
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 @contextlib.contextmanager
 def controlled_locks() -> Iterator[None]:
     """While a user's component is built: ``threading.Lock()`` makes a ``schedule.Lock``.
 
     So a component that guards its state with plain locks gets a scheduling point at each
     acquire (a check-then-act between two critical sections becomes visible) and waits
-    through the scheduler, without changing a line of it. Locks bound before (``from
-    threading import Lock``, module-level locks) and ``RLock`` stay plain.
+    through the scheduler, without changing a line of it; ``threading.RLock()`` makes a
+    ``schedule.RLock`` and ``threading.Condition()`` a ``schedule.Condition`` (its waits go
+    through the scheduler). Locks bound before (``from threading import Lock``, module-level
+    locks) stay plain.
     """
-    original = threading.Lock
-    threading.Lock = Lock  # type: ignore[assignment]
+    originals = threading.Lock, threading.RLock, threading.Condition
+    threading.Lock, threading.RLock, threading.Condition = Lock, RLock, Condition  # type: ignore[misc,assignment]
     try:
         yield
     finally:
-        threading.Lock = original
+        threading.Lock, threading.RLock, threading.Condition = originals  # type: ignore[misc]
 
 
 def built_with_controlled_locks(factory: Callable[..., Any]) -> Callable[..., Any]:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import HarnessError, one_line, worst
 from harness.judge.areas import STANDARD_AREAS
 from harness.judge.gates import NOTHING_JUDGED, GateResult, outcome
 from harness.judge.rejudge import judge_history, parse_areas, read_run, recorded_plan
-from harness.judge.thresholds import Thresholds, load_thresholds
+from harness.judge.thresholds import Thresholds, load_thresholds, thresholds
+from harness.settings import assignments
 
 
 def _scenario_plan(name: str, config_file: Path | None) -> tuple[tuple[str, ...], Thresholds]:
@@ -29,12 +31,13 @@ def _scenario_plan(name: str, config_file: Path | None) -> tuple[tuple[str, ...]
 
 
 def judged(path: Path, scenario_name: str | None = None, config_file: Path | None = None,
-           areas: str | None = None, lenient: bool = False) -> tuple[str | None, tuple[GateResult, ...]]:
+           areas: str | None = None, lenient: bool = False,
+           gates: Sequence[str] = ()) -> tuple[str | None, tuple[GateResult, ...]]:
     """The scenario name (if known) and the gates of a saved history.
 
     ``areas`` (``--areas locks,races``) judges exactly those areas, each required to apply;
     ``lenient`` judges the lines that meet the history contract and fails a contract gate
-    listing the others.
+    listing the others; ``gates`` (``--gate KEY=VALUE``) override thresholds, whichever were chosen.
     """
     chosen = parse_areas(areas)
     checked, document = read_run(path, lenient)
@@ -48,21 +51,22 @@ def judged(path: Path, scenario_name: str | None = None, config_file: Path | Non
         judged_areas, limits = _scenario_plan(name, config_file)
     else:
         judged_areas, limits = STANDARD_AREAS, load_thresholds(config_file)
+    limits = thresholds(assignments(list(gates)), limits)
     return name, judge_history(checked, judged_areas, limits, chosen, str(path))
 
 
 def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, areas: str | None = None,
-            lenient: bool = False, allow_empty: bool = False) -> int:
+            lenient: bool = False, allow_empty: bool = False, gates: Sequence[str] = ()) -> int:
     """Judge a saved history and print the verdict; return the exit code.
 
     0 PASS, 1 FAIL -- and 1 when no area found anything to judge, unless ``allow_empty``.
     """
-    name, gates = judged(path, scenario_name, config_file, areas, lenient)
-    for gate in gates:
+    name, results = judged(path, scenario_name, config_file, areas, lenient, gates)
+    for gate in results:
         print(f"[PHYSICAL_EVIDENCE] {gate.area}: {gate.status}" + (" (nothing to judge)" if gate.vacuous else ""))
         for line in gate.lines:
             print(f"  {'✅' if line.ok else '❌'} {line.text}")
-    status = outcome(gates)
+    status = outcome(results)
     why = f" (no area found events it judges in {path}{'; allowed' if allow_empty else ''})"
     print(f"[UnifiedGate] {(name or 'HISTORY').upper()} {status}" + (why if status == NOTHING_JUDGED else ""))
     return 0 if status == "PASS" or (status == NOTHING_JUDGED and allow_empty) else 1
@@ -80,17 +84,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="judge the lines that meet the history contract; report the others as a failed gate")
     p.add_argument("--allow-empty", action="store_true",
                    help="exit 0 when no area found anything to judge (the verdict is NOTHING JUDGED, never PASS)")
+    p.add_argument("--gate", action="append", default=[], metavar="KEY=VALUE", dest="gates",
+                   help="override one gate threshold (linearizability_seconds=60)")
 
 
 def execute(args: argparse.Namespace) -> int:
     """Re-judge each saved history with the same gates."""
+    options = (args.scenario, args.config, args.areas, args.lenient, args.allow_empty, args.gates)
     if len(args.paths) == 1:
-        return rejudge(args.paths[0], args.scenario, args.config, args.areas, args.lenient, args.allow_empty)
+        return rejudge(args.paths[0], *options)
     codes = []
     for path in args.paths:
         print(f"== {path}", flush=True)
         try:
-            codes.append(rejudge(path, args.scenario, args.config, args.areas, args.lenient, args.allow_empty))
+            codes.append(rejudge(path, *options))
         except HarnessError as exc:  # one unreadable file is reported, and the others still judged
             print(one_line(f"harness: error: {exc}"), file=sys.stderr, flush=True)
             codes.append(exc.exit_code)

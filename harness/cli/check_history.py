@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from harness.errors import worst
@@ -36,7 +37,9 @@ def add_check_history_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-semantics", default="knossos", choices=FAIL_SEMANTICS,
                         help="a :fail op did not happen (knossos) or a failed cas observed another value (porcupine)")
     parser.add_argument("--budget-steps", type=int, default=defaults.steps,
-                        help="search steps before answering unknown")
+                        help="search steps each key gets at least before it is unknown")
+    parser.add_argument("--budget-steps-per-op", type=int, default=defaults.steps_per_op,
+                        help="search steps each key gets for each of its ops (0: just --budget-steps)")
     parser.add_argument("--budget-seconds", type=float, default=defaults.seconds,
                         help="seconds before answering unknown")
 
@@ -50,11 +53,13 @@ def run_check_history(args: argparse.Namespace) -> int:
 
 
 def _check_file(path: Path, model: Model, args: argparse.Namespace) -> int:
+    started = time.monotonic()  # each file's seconds budget covers reading it too
     try:
         ops = operations(read_history(path, args.format), args.fail_semantics)
     except (HistoryFormatError, MalformedHistory) as exc:
         return _error(f"{path}: {exc}" if isinstance(exc, MalformedHistory) else str(exc))
-    result = check(ops, model, Budget(args.budget_steps, args.budget_seconds))
+    seconds = None if args.budget_seconds is None else max(0.0, args.budget_seconds - (time.monotonic() - started))
+    result = check(ops, model, Budget(args.budget_steps, seconds, args.budget_steps_per_op or None))
     if result.error is not None:
         return _error(f"{path}: {result.error}")
     print(f"{path}: {len(ops)} operations, model {model.name}: {result.summary()}", flush=True)

@@ -27,7 +27,7 @@ from harness.explore.exploration import (
     shrink,
     timeline,
 )
-from harness.explore.strategies import DEFAULT_STRATEGY, STRATEGIES
+from harness.explore.strategies import DEFAULT_STRATEGY, STRATEGIES, describe
 from harness.history.events import f
 from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import GateResult, Line
@@ -163,8 +163,8 @@ def _explored(workload: Workload, ex: Exploration,
               out: Path) -> tuple[GateResult, Evidence[ExplorationFigures], Execution]:
     per_schedule, per_step = ex.per_second
     indices = f", indices {ex.first}-{ex.first + len(ex.digests) - 1}" if ex.first else ""
-    lines = [Line(True, f"Explored {ex.schedules} schedules (the non-preemptive one, then {ex.strategy} "
-                        f"depth {ex.depth}, seed {ex.seed}{indices}): "
+    lines = [Line(True, f"Explored {ex.schedules} schedules (the non-preemptive one, then "
+                        f"{describe(ex.strategy, ex.depth)}, seed {ex.seed}{indices}): "
                         f"{ex.steps} steps, k = {ex.mean_k:.0f} preemption points per execution, "
                         f"{ex.distinct} distinct interleavings, {per_schedule:.1f} schedules/s, {per_step:.0f} steps/s")]
     figures = ExplorationFigures(
@@ -175,7 +175,8 @@ def _explored(workload: Workload, ex: Exploration,
     if ex.failure is None:
         lines.append(Line(True, "No schedule violated a correctness gate"))
         return GateResult("schedules", AREA, tuple(lines)), Evidence(AREA, figures), ex.last
-    minimal, attempts = shrink(workload, ex.failure)
+    shrunk = shrink(workload, ex.failure)
+    minimal, attempts = shrunk.execution, shrunk.attempts
     path = save(minimal, workload, out / "schedule.json",
                 {"strategy": ex.strategy, "depth": ex.depth, "seed": ex.seed, "schedule": ex.failure.label})
     _, exact = replay_saved(workload, load(path))
@@ -193,8 +194,8 @@ def _explored(workload: Workload, ex: Exploration,
     rows = timeline(t)
     gate = GateResult("schedules", AREA, tuple(lines),
                       {"timeline": tuple({"row": row} for row in rows)})
-    shrunk = MinimalSchedule(len(t.steps), t.preemptions, minimal.trades, attempts, exact)
-    return gate, Evidence(AREA, replace(figures, minimal=shrunk)), minimal
+    figures_min = MinimalSchedule(len(t.steps), t.preemptions, minimal.trades, attempts, exact)
+    return gate, Evidence(AREA, replace(figures, minimal=figures_min)), minimal
 
 
 def _replay(workload: Workload, path: Path) -> tuple[GateResult, Evidence[ReplayFigures], Execution]:

@@ -8,10 +8,16 @@ never share locks and nothing else in the database is touched. A ``Lock`` has a 
 ``timeout``): a holder that keeps the lock longer than the lease loses it silently, and
 another client may take it -- the harness catches that from the resources' writes, since
 redis-py issues no fencing token (the fencing line says "not provided").
+
+``fenced_factory`` is the same lock with a fencing token: a Redis ``INCR`` per lock name on
+each acquire, which the guarded resources check. Under ``harness run lock_faults`` (a holder
+paused past its lease) the plain lock lets the woken holder's write through -- Lock
+Atomicity FAILs naming both writers -- and the fenced one has it rejected, and PASSes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Sequence
@@ -36,10 +42,18 @@ class RedisLockProvider:
     prefix: str
     lease_ms: int = 10_000
     shared_across_processes: bool = True
+    fenced: bool = False  # True: each grant carries a token from INCR <prefix>fence:<name>
 
     def client(self, client_id: str, history: History) -> RedisLockClient:
         """A client with its own connection."""
         return RedisLockClient(self, client_id, history)
+
+    def close(self) -> None:
+        """Delete this provider's keys (its fencing counters; lock keys also expire with their lease)."""
+        with redis.Redis.from_url(self.url) as conn:
+            keys = list(conn.scan_iter(match=self.prefix + "*"))
+            if keys:
+                conn.delete(*keys)
 
 
 class RedisLockClient(RecordingLockClient):
@@ -52,7 +66,7 @@ class RedisLockClient(RecordingLockClient):
         self._redis = redis.Redis.from_url(provider.url)
         self._held: dict[str, redis.lock.Lock] = {}
 
-    def _take(self, names: Sequence[str], timeout: float) -> None:
+    def _take(self, names: Sequence[str], timeout: float) -> dict[str, int] | None:
         taken: list[str] = []
         for name in names:
             lock = self._redis.lock(self._provider.prefix + name, timeout=self.lease_ms / 1000,
@@ -62,6 +76,9 @@ class RedisLockClient(RecordingLockClient):
                 raise LockTimeout(f"{self.client_id}: {name} not granted in {timeout}s")
             self._held[name] = lock
             taken.append(name)
+        if self._provider.fenced:
+            return {name: int(self._redis.incr(f"{self._provider.prefix}fence:{name}")) for name in names}
+        return None
 
     def _give(self, names: Sequence[str]) -> None:
         lost = []
@@ -79,5 +96,11 @@ class RedisLockClient(RecordingLockClient):
 
 
 def factory(run: RunConfig, history: History) -> RedisLockProvider:
-    """--locks factory: the Redis at $REDIS_URL (default loopback), a fresh key prefix."""
-    return RedisLockProvider(os.environ.get("REDIS_URL", DEFAULT_URL), f"harness-locks:{uuid.uuid4().hex}:")
+    """--locks factory: the Redis at $REDIS_URL (default loopback), a fresh key prefix, the run's lease."""
+    return RedisLockProvider(os.environ.get("REDIS_URL", DEFAULT_URL), f"harness-locks:{uuid.uuid4().hex}:",
+                             lease_ms=run.lock_lease_ms)
+
+
+def fenced_factory(run: RunConfig, history: History) -> RedisLockProvider:
+    """--locks factory: the same lock, each grant fenced by a Redis INCR per lock name."""
+    return dataclasses.replace(factory(run, history), fenced=True)

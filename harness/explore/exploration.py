@@ -42,12 +42,24 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Workload:
-    """Something to run under control: ``run(runner, trades)`` returns its judged outcome."""
+    """Something to run under control: ``run(runner, trades)`` returns its judged outcome.
+
+    ``narrow(names)``, when given, is the same workload with only the named workers (shrinking
+    drops the workers a failure does not need; a saved schedule names the ones it ran).
+    """
 
     name: str
     run: Callable[[Runner, int], Outcome]
     trades: int
     workers: tuple[str, ...] = ()
+    narrow: Callable[[tuple[str, ...]], Workload] | None = None
+
+    def only(self, names: Sequence[str]) -> Workload:
+        """This workload with only ``names`` (in this workload's order); itself when it has them all."""
+        kept = tuple(n for n in self.workers if n in set(names))
+        if kept == self.workers or self.narrow is None:
+            return self
+        return self.narrow(kept)
 
 
 @dataclass(frozen=True)
@@ -173,35 +185,83 @@ def explore(workload: Workload, schedules: int, seed: int, strategy: str = DEFAU
 Keyed = tuple[tuple[tuple[int, str, int], int], ...]  # switches as ((worker, point, arrival), chosen), in order
 
 
-def shrink(workload: Workload, failure: Execution, budget: int = 300) -> tuple[Execution, int]:
-    """A minimal execution failing with the same violation; also the number of attempts made.
+@dataclass(frozen=True)
+class Shrunk:
+    """The minimal failing execution, the workload it ran (fewer workers, maybe) and the attempts made."""
+
+    execution: Execution
+    workload: Workload
+    attempts: int
+
+
+def shrink(workload: Workload, failure: Execution, budget: int = 300) -> Shrunk:
+    """A minimal execution failing with the same violation: fewer workers, preemptions, steps, trades.
 
     Candidates keep each switch at the same arrival of the same worker at the same point
-    (``KeyedReplay``), so dropping one switch leaves the others meaning what they meant.
+    (``KeyedReplay``), so dropping one leaves the others meaning what they meant. Delta
+    debugging drops workers first (with the switches among the rest), then switches; fewer
+    trades are tried, and switches moved to earlier arrivals.
     """
-    best, attempts = failure, 0
+    best, current, attempts = failure, workload, 0
 
-    def attempt(switches: Keyed, trades: int) -> bool:
-        nonlocal best, attempts
+    def attempt(switches: Keyed, trades: int, candidate_workload: Workload | None = None) -> bool:
+        nonlocal best, current, attempts
+        if attempts >= budget:
+            return False
         attempts += 1
-        candidate = execute(workload, KeyedReplay(dict(switches)), trades, f"{failure.label}, shrunk",
+        work = candidate_workload or current
+        candidate = execute(work, KeyedReplay(dict(switches)), trades, f"{failure.label}, shrunk",
                             drawn_by=failure.strategy)
         if candidate.violation == failure.violation and _size(candidate) < _size(best):
-            best = candidate
+            best, current = candidate, work
             return True
         return False
 
     def keyed() -> Keyed:
         return tuple(best.trace.keyed_switches().items())
 
+    def keeping(kept: Sequence[str]) -> bool:  # only these workers, the switches among them
+        narrowed = current.only(kept) if kept else current
+        return narrowed is not current and attempt(
+            _renamed(keyed(), best.trace.workers, narrowed.workers), best.trades, narrowed)
+
+    while current.narrow is not None and _ddmin(current.workers, keeping, lambda: attempts < budget):
+        pass
     progress = True
     while progress and attempts < budget:
-        progress = any(attempt(candidate, t) for t in range(1, best.trades) for candidate in (keyed(), _first(keyed())))
-        progress = _drop_switches(keyed(), lambda s: attempt(s, best.trades), lambda: attempts < budget) or progress
+        # Fewer trades: the switches where they were, at first arrivals, or one moved earlier.
+        progress = any(attempt(candidate, t) for t in range(1, best.trades)
+                       for candidate in (keyed(), _first(keyed()), *_earlier(keyed())))
+        progress = _ddmin(keyed(), lambda s: attempt(s, best.trades), lambda: attempts < budget) or progress
         progress = any(attempt(candidate, best.trades) for candidate in _earlier(keyed())) or progress
         if not progress and best.trace.preemptions > 1:  # stuck: one preemption alone, by any worker at the same point
             progress = any(attempt(c, best.trades) for c in _alone(keyed(), len(best.trace.workers)))
-    return best, attempts
+    return Shrunk(best, current, attempts)
+
+
+def _size(execution: Execution) -> tuple[int, int, int, int]:
+    """What shrinking minimises, in order: workers, preemptions, steps, trades."""
+    trace = execution.trace
+    return len(trace.workers), trace.preemptions, len(trace.steps), execution.trades
+
+
+def _ddmin(items: Sequence[Any], attempt: Callable[[Any], bool], allowed: Callable[[], bool]) -> bool:
+    """Delta debugging: drop chunks of ``items`` (all of them first), halving their size; True once one drop held."""
+    items = tuple(items)
+    size = len(items)
+    while items and size >= 1 and allowed():
+        for start in range(0, len(items), size):
+            if attempt(items[:start] + items[start + size:]):
+                return True
+        size //= 2
+    return False
+
+
+def _renamed(switches: Keyed, names: Sequence[str], kept: Sequence[str]) -> Keyed:
+    """The switches among ``kept`` workers, renumbered to their places in ``kept``."""
+    place = {name: i for i, name in enumerate(kept)}
+    return tuple(((place[names[w]], point, arrival), place[names[chosen]])
+                 for (w, point, arrival), chosen in switches if names[w] in place and names[chosen] in place)
 
 
 def _first(switches: Keyed) -> Keyed:
@@ -217,25 +277,13 @@ def _alone(switches: Keyed, workers: int) -> list[Keyed]:
 
 
 def _earlier(switches: Keyed) -> list[Keyed]:
-    """Candidates moving one switch to an earlier arrival at its point (shortening the prefix before it)."""
-    return [switches[:i] + (((worker, point, arrival // 2), chosen),) + switches[i + 1:]
-            for i, ((worker, point, arrival), chosen) in enumerate(switches) if arrival]
+    """Candidates moving one switch to an earlier arrival at its point (shortening the prefix before it).
 
-
-def _size(execution: Execution) -> tuple[int, int, int]:
-    """What shrinking minimises, in order: preemptions, then steps, then trades."""
-    return execution.trace.preemptions, len(execution.trace.steps), execution.trades
-
-
-def _drop_switches(switches: Keyed, attempt: Callable[[Keyed], bool], allowed: Callable[[], bool]) -> bool:
-    """Delta debugging over the switches: drop chunks, halving their size; True once one drop held."""
-    size = max(len(switches) // 2, 1)
-    while switches and size >= 1 and allowed():
-        for start in range(0, len(switches), size):
-            if attempt(switches[:start] + switches[start + size:]):
-                return True
-        size //= 2
-    return False
+    One and two arrivals back (points often alternate, a read then a write), half-way, the first.
+    """
+    return [switches[:i] + (((worker, point, earlier), chosen),) + switches[i + 1:]
+            for i, ((worker, point, arrival), chosen) in enumerate(switches)
+            for earlier in sorted({arrival - 1, arrival - 2, arrival // 2, 0}) if 0 <= earlier < arrival]
 
 
 @dataclass(frozen=True)
@@ -283,33 +331,51 @@ def load(path: Path) -> SavedSchedule:
 
 
 def replay_saved(workload: Workload, saved: SavedSchedule) -> tuple[Execution, bool]:
-    """Replay a saved schedule; True when every decision and the violation came out the same."""
-    if saved.workers != workload.workers and workload.workers:
+    """Replay a saved schedule (on the workers it names); True when every decision and the violation came out the same."""
+    if workload.workers and (not set(saved.workers) <= set(workload.workers)
+                             or (saved.workers != workload.workers and workload.narrow is None)):
         raise ConfigError(f"schedule workers {', '.join(saved.workers)} do not match this run's "
                           f"{', '.join(workload.workers)}")
-    execution = replay(workload, saved.switches, saved.trades)
+    execution = replay(workload.only(saved.workers) if workload.workers else workload, saved.switches, saved.trades)
     exact = (not execution.diverged and execution.trace.digest == saved.digest
              and execution.violation == saved.violation)
     return execution, exact
 
 
 def timeline(trace: Trace, context: int = 4, limit: int = 60) -> list[str]:
-    """A per-worker text timeline of the steps around each switch (and the last steps)."""
+    """A per-worker text timeline of the steps around each switch (and the last steps), at most ``limit`` lines.
+
+    Context around the switches narrows until everything fits; if even one step each does
+    not, the earliest switches are left out (a first line says how many steps are not shown).
+    """
     marks = [step for step, _ in trace.switches] + [len(trace.steps) - 1]
-    shown = sorted({i for m in marks for i in range(m - context, m + context + 1) if 0 <= i < len(trace.steps)})
-    shown = shown[-limit:]
-    width = max([len(n) for n in trace.workers] + [18]) + 2
-    rows = ["step  " + "".join(name.ljust(width) for name in trace.workers)]
+    note: list[str] = []
+    for width in range(context, -1, -1):
+        shown = sorted({i for m in marks for i in range(m - width, m + width + 1) if 0 <= i < len(trace.steps)})
+        if len(shown) + _gaps(shown) + 1 <= limit:
+            break
+    else:  # not even the switches alone fit: leave the earliest out, and say so
+        while len(shown) + _gaps(shown) + 2 > limit:
+            shown = shown[1:]
+        note = [f"  ({shown[0]} earlier steps not shown)"]
+    names = trace.workers
+    cell = max([len(n) for n in names] + [16]) + 2
+    rows = ["step  " + "".join(name.ljust(cell) for name in names).rstrip(), *note]
     previous = None
     for i in shown:
         if previous is not None and i != previous + 1:
             rows.append("  ...")
         step = trace.steps[i]
-        cells = [""] * len(trace.workers)
+        cells = [""] * len(names)
         if step.worker >= 0:
             cells[step.worker] = step.point
         if step.chosen != step.default:
             cells[step.chosen] = (cells[step.chosen] + " " if cells[step.chosen] else "") + "<- switched to"
-        rows.append(f"{i:>4}  " + "".join(c.ljust(width) for c in cells))
+        rows.append(f"{i:>4}  " + "".join(c.ljust(cell) for c in cells).rstrip())
         previous = i
     return rows
+
+
+def _gaps(shown: Sequence[int]) -> int:
+    """The "..." lines between the shown steps."""
+    return sum(1 for a, b in zip(shown, shown[1:], strict=False) if b != a + 1)

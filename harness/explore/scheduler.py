@@ -96,9 +96,57 @@ class Trace:
         return sum(1 for s in self.steps if s.worker in s.enabled and s.chosen != s.worker)
 
 
+def _any_set(events: Sequence[threading.Event], timeout: float) -> bool:
+    """Wait until one of ``events`` is set (polling: there is no select over events); False after ``timeout``."""
+    waited = 0.0
+    while waited < timeout:
+        if any(e.is_set() for e in events):
+            return True
+        events[0].wait(0.01)
+        waited += 0.01
+    return any(e.is_set() for e in events)
+
+
 def _label(resource: object) -> str:
     """A waited-on resource's name (a ``schedule.Lock``'s), else its type."""
     return str(getattr(resource, "name", type(resource).__name__))
+
+
+SETTLE_S = 5.0  # longest wait for a reply that should come promptly (an external service's)
+
+
+@dataclass
+class Flight:
+    """A call a worker makes outside the scheduler's control (to an external service), run on its own thread.
+
+    ``expected()`` says whether its reply should come promptly (nothing it waits for is held
+    by a controlled worker); the scheduler waits for those before each decision, so when a
+    worker gets its reply is a function of the schedule, not of timing.
+    """
+
+    name: str
+    expected: Callable[[], bool]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+    def start(self, call: Callable[[], Any]) -> None:
+        """Make the call on a helper thread."""
+        threading.Thread(target=self._run, args=(call,), name=f"flight-{self.name}", daemon=True).start()
+
+    def _run(self, call: Callable[[], Any]) -> None:
+        try:
+            self.result = call()
+        except BaseException as exc:  # noqa: BLE001 -- handed to the calling worker
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def outcome(self) -> Any:
+        """The call's result, or its exception raised again."""
+        if self.error is not None:
+            raise self.error
+        return self.result
 
 
 @dataclass
@@ -120,6 +168,7 @@ class Scheduler:
         self._workers: list[_Worker] = []
         self._steps: list[Step] = []
         self._decisions = 0  # every decision, recorded as a step or not: the stall watch counts these
+        self._flights: list[tuple[_Worker, Flight]] = []
         self._running = -1
         self._aborted = False
         self._finished = threading.Event()
@@ -192,6 +241,44 @@ class Scheduler:
         self._decide(me.index, f"wait {_label(resource)}")
         self._wait_turn(me)
 
+    def outside(self, name: str, call: Callable[[], Any], expected: Callable[[], bool]) -> Any:
+        """Make ``call`` outside control (an external service); others may run until its reply is delivered."""
+        me = self._me()
+        flight = Flight(name, expected)
+        flight.start(call)
+        if expected():  # a prompt reply: waited for holding the baton, as an in-process call would be
+            flight.done.wait(SETTLE_S)
+        if flight.done.is_set():
+            self._settle()  # a release may have let a parked request through: deliver its grant now
+            return flight.outcome()
+        me.blocked_on = flight
+        self._flights.append((me, flight))
+        self._decide(me.index, f"await {name}")
+        self._wait_turn(me)
+        return flight.outcome()
+
+    def _settle(self) -> None:
+        """Deliver the replies that have come, after waiting for those that should come promptly.
+
+        A release lets the service grant a parked request: its reply is expected from then on
+        and waited for (the first of several to come wins, as the service decided), so
+        whoever runs next sees the grant; a request still waiting for a held name is not.
+        """
+        while self._flights:
+            expected = [f.done for _, f in self._flights if not f.done.is_set() and f.expected()]
+            if expected and not _any_set(expected, SETTLE_S):
+                break
+            arrived = [(w, f) for w, f in self._flights if f.done.is_set()]
+            for worker, flight in arrived:
+                self._flights.remove((worker, flight))
+                worker.blocked_on = None
+            if not expected and not arrived:
+                break
+        if self._flights and all(w.done or w.blocked_on is not None for w in self._workers):
+            # Nobody can run: a reply that comes now (a lease expiring, a timeout) is the only way on.
+            if _any_set([f.done for _, f in self._flights], self._stall_s):
+                self._settle()
+
     def wake(self, resource: object) -> None:
         """Every worker waiting on ``resource`` is runnable again."""
         for worker in self._workers:
@@ -202,6 +289,7 @@ class Scheduler:
         """Record a decision and hand the baton to the chosen worker; return it (-1: all done)."""
         if self._aborted:
             raise ScheduleAborted
+        self._settle()
         enabled = tuple(w.index for w in self._workers if not w.done and w.blocked_on is None)
         if not enabled:
             waiting = {w.name: _label(w.blocked_on) for w in self._workers if not w.done}

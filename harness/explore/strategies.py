@@ -131,6 +131,13 @@ def plan(name: str, index: int, depth: int = 3) -> Plan:
     return Plan(name, depth if name == "pct" else 0)
 
 
+def describe(name: str, depth: int) -> str:
+    """How a report names an exploration's strategy: ``portfolio (random, pct depth 1-3, pos)``, ``pct depth 3``."""
+    if name == "portfolio":
+        return f"portfolio (random, pct depth {'1' if depth == 1 else f'1-{depth}'}, pos)"
+    return plan(name, 0, depth).label
+
+
 def make_strategy(name: str, seed: int, index: int, depth: int = 3,
                   points: int = 100) -> RandomStrategy | PCTStrategy | POSStrategy:
     """The strategy schedule ``index`` of the exploration seeded ``seed`` runs (``points``: PCT's k)."""

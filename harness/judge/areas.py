@@ -56,11 +56,12 @@ class Area:
 
     key: str
     name: str
-    checker: Callable[[Sequence[Event]], Evidence[Any]]
+    checker: Callable[..., Evidence[Any]]  # called with the events, and the options below as keywords
     gate: Gate
     needs: tuple[str, ...]  # event kinds, or kind families ending in "." ("lock."); any one suffices
     # The kinds without which the area, though applicable, judges nothing (None: its ``needs``).
     substance: tuple[str, ...] | None = None
+    options: Callable[[Thresholds], Mapping[str, Any]] | None = None  # the checker's settings from [gates]
 
     def applicable(self, kinds: set[str]) -> bool:
         """True when the history holds an event this area needs (an empty ``needs``: always)."""
@@ -84,7 +85,8 @@ def _holds(kinds: set[str], wanted: Sequence[str]) -> bool:
 # What a race leaves its mark on: log-level counts alone (of broker events, say) judge no trading.
 _RACE_SUBSTANCE = ("order.", "trade.", "agg.", "risk.", "lock.", "fence.", "worker.")
 AREAS: Mapping[str, Area] = {a.key: a for a in (
-    Area("locks", "Lock Atomicity", check_locks, gate_locks, ("lock.", "fence.")),
+    Area("locks", "Lock Atomicity", check_locks, gate_locks, ("lock.", "fence."),
+         options=lambda t: {"lin_budget": t.linearizability_budget()}),
     Area("races", "Race Condition Detection", check_races, gate_races, (), _RACE_SUBSTANCE),
     Area("performance", "Performance Metrics", check_perf, gate_performance, (TRADE_CLOSED,)),
     Area("aggregator", "MetricsAggregator Accuracy", check_pnl, gate_aggregator, ("agg.",)),
@@ -110,14 +112,18 @@ def known(keys: Sequence[str]) -> tuple[str, ...]:
 
 
 def evaluate(events: Sequence[Event], keys: Sequence[str], extra: Sequence[Evidence[object]] = (),
-             required: Sequence[str] = ()) -> tuple[Evidence[object], ...]:
-    """Each area's evidence -- or its not-applicable record -- plus evidence computed elsewhere."""
+             required: Sequence[str] = (), limits: Thresholds | None = None) -> tuple[Evidence[object], ...]:
+    """Each area's evidence -- or its not-applicable record -- plus evidence computed elsewhere.
+
+    ``limits`` carries the checkers' settings (the lock checker's search budget); defaults when None.
+    """
     kinds = {e.kind for e in events}
     out: list[Evidence[object]] = []
     for key in keys:
         area = AREAS[key]
         if area.applicable(kinds):
-            evidence = area.checker(events)
+            options = area.options(limits) if limits is not None and area.options is not None else {}
+            evidence = area.checker(events, **options)
             out.append(evidence if area.judges_something(kinds) else dataclasses.replace(evidence, vacuous=True))
         else:
             out.append(Evidence(area.name, NotApplicable(area.missing, key in required)))

@@ -83,7 +83,7 @@ def gate_locks(ev: Evidence[LockFigures], t: Thresholds) -> GateResult:
     """ZMQ lock atomicity: balance, orphans, state machine, exclusion, fencing, wait-or-die, linearizability."""
     f = ev.figures
     unbalanced = f.pairs_total - f.pairs_balanced - f.pairs_faulted
-    faulted = f", {f.pairs_faulted} ended by a lease expiry under an injected fault" if f.pairs_faulted else ""
+    faulted = f", {f.pairs_faulted} ended under an injected fault (lease expiry, broker stop)" if f.pairs_faulted else ""
     lin = f.linearizable
     service = f.lock_service
     lines = (

@@ -79,7 +79,7 @@ def judge_history(checked: Checked, areas: tuple[str, ...], limits: Thresholds, 
     except UnknownArea as exc:
         raise ConfigError(f"gates.require_areas: {exc}") from None
     judged = (chosen or areas) + tuple(a for a in required if a not in (chosen or areas))
-    gates = judge(evaluate(list(checked.events), judged, (), required), limits)
+    gates = judge(evaluate(list(checked.events), judged, (), required, limits), limits)
     if not any(g.applicable for g in gates):
         raise ConfigError(f"{source}: no events any checker can judge")
     contract = contract_gate(checked)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.judge.linearizability.operations import SECONDS, STEPS, STEPS_PER_OP, Budget
 from harness.settings import changed_fields, load_toml
 
 
@@ -44,6 +45,15 @@ class Thresholds:
     max_alerts_p1: int = 0
     max_write_p99_ms: float | None = None
     require_areas: tuple[str, ...] = ()  # area keys that fail when the history holds none of their inputs
+    # The lock checker's linearizability budget: each lock's search gets steps_per_op steps an op
+    # (steps at least); seconds bounds the whole check. Clean locks take the fast path, no budget.
+    linearizability_steps: int = STEPS
+    linearizability_steps_per_op: int = STEPS_PER_OP
+    linearizability_seconds: float = SECONDS
+
+    def linearizability_budget(self) -> Budget:
+        """The budget of the lock checker's linearizability search."""
+        return Budget(self.linearizability_steps, self.linearizability_seconds, self.linearizability_steps_per_op)
 
 
 def thresholds(raw: Mapping[str, Any], base: Thresholds | None = None) -> Thresholds:

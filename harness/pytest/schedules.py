@@ -87,7 +87,7 @@ def check_schedules(setup: Setup, schedules: int = DEFAULT_SCHEDULES, seed: int 
         return execution
     exploration = explore(workload, schedules, seed, strategy, depth)
     if exploration.failure is not None:
-        minimal, _ = shrink(workload, exploration.failure)
+        minimal = shrink(workload, exploration.failure).execution
         origin = f"{exploration.failure.label} (seed {seed})"
         raise ScheduleFailure(failure_message(exploration.failure, minimal, origin), minimal.trace.switches)
     return exploration

@@ -14,6 +14,7 @@ from harness.judge.gates import GateResult
 from harness.run.scenario import Verdict
 
 RULE = "=" * 80
+TEXT_BLOCKS = ("timeline",)  # counterexamples of rows ({"row": text}) shown as text under their gate's lines
 
 
 def _mark(ok: bool) -> str:
@@ -44,6 +45,7 @@ def verify_log(verdict: Verdict, artefacts: Sequence[str]) -> str:
     for gate in verdict.gates:
         lines.append(f"[PHYSICAL_EVIDENCE] {gate.area}" + ("" if gate.applicable else " -- N/A"))
         lines += [f"  {_mark(line.ok)} {line.text}" for line in gate.lines]
+        lines += [f"    {item.get('row', '')}" for name in TEXT_BLOCKS for item in gate.counterexamples.get(name, ())]
         lines.append("")
     lines.append(f"[UnifiedGate] {scenario.name.upper()} {verdict.status}")
     failed = [g.area for g in verdict.gates if not g.passed]

@@ -64,8 +64,8 @@ class ScenarioContext:
         return broker_service(history, self.out_dir / "broker.state", run.seed, run.lock_lease_ms)
 
     def run_engine(self, history: History | None = None, persistence: Persistence | None = None,
-                   **kwargs: Any) -> RunResult:
-        """Run the engine (a plugin's or the reference one) with this context's locks.
+                   locks: LockProvider | None = None, **kwargs: Any) -> RunResult:
+        """Run the engine (a plugin's or the reference one) with this context's locks (or ``locks``).
 
         With ``persistence``, every event also goes to its three layers and the guardian is
         flagged DEGRADED while a layer is down.
@@ -99,8 +99,9 @@ class ScenarioContext:
             if "feed" in kwargs:
                 raise ConfigError("feed: this scenario drives its own price feed; it cannot replay price files")
             kwargs["feed"] = feed
-        with self.lock_service(history) as locks:
-            result = engine(self.config.run, locks, run_id=self.run_id, history=history,
+        service = contextlib.nullcontext(locks) if locks is not None else self.lock_service(history)
+        with service as provider:
+            result = engine(self.config.run, provider, run_id=self.run_id, history=history,
                             progress=self.progress, **kwargs)
         if plugins.engine is not None:
             plugins.engine.check(result)
@@ -277,7 +278,7 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     if feed_ended(trial.events):  # a finite feed ran out: did it still give what was asked?
         extra += (check_feed_coverage(trial.events, config.run.until_feed_ends),)
         extra_gates[COVERAGE_AREA] = gate_feed_coverage
-    evidence = evaluate(trial.events, areas, extra, config.gates.require_areas)
+    evidence = evaluate(trial.events, areas, extra, config.gates.require_areas, config.gates)
     gates = judge(evidence, config.gates, extra_gates)
     return Verdict(scenario, config, run_id, gates, evidence, trial.events,
                    started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags),

@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 from harness import schedule
+from harness.explore.control import controlled_factory
 from harness.explore.exploration import Outcome, Runner, Workload, plain_threads
 from harness.history.events import f
 from harness.history.log import History, LocalSequence
@@ -23,6 +24,7 @@ from harness.judge.gates import GateResult, Line
 from harness.run.config import HarnessConfig
 from harness.run.plugins import Plugins
 from harness.run.scenario import Scenario, ScenarioContext, Trial
+from harness.run.workloads import with_workers
 from harness.system.aggregator import MetricsAggregator, SymbolMetrics
 from harness.system.guardian.risk import Guardian, Refusal
 from harness.system.locks.protocol import symbol_lock
@@ -57,11 +59,11 @@ def build(config: HarnessConfig, plugins: Plugins, run_id: str) -> Parts:
     """Fresh components (the plug-ins', or the reference ones) for one execution."""
     run = config.run
     history = History(run_id, LocalSequence())
-    with schedule.controlled_locks():  # a component's own threading.Locks become scheduling points
-        make_guardian = plugins.guardian or Guardian
-        guardian = make_guardian(run.symbols, run.limits, history=history, discipline=run.discipline)
-        aggregator = plugins.aggregator(history) if plugins.aggregator else MetricsAggregator(history)
-    return Parts(history, guardian, aggregator, tuple(run.symbols))
+    # A plug-in's own locks, conditions and attribute reads and writes become scheduling points.
+    make_guardian = controlled_factory(plugins.guardian, "guardian") if plugins.guardian else Guardian
+    make_aggregator = controlled_factory(plugins.aggregator, "aggregator") if plugins.aggregator else MetricsAggregator
+    guardian = make_guardian(run.symbols, run.limits, history=history, discipline=run.discipline)
+    return Parts(history, guardian, make_aggregator(history), tuple(run.symbols))
 
 
 def _delta(n: int, rank: int) -> SymbolMetrics:
@@ -143,7 +145,8 @@ def workload(config: HarnessConfig, plugins: Plugins) -> Workload:
         return Outcome(", ".join(broken), failing, history.events())
 
     names = tuple(f"{spec.name}#0" for spec in config.run.symbols)
-    return Workload(SCENARIO.name, run, config.run.trades or 3, names)
+    return Workload(SCENARIO.name, run, config.run.trades or 3, names,
+                    narrow=lambda kept: workload(with_workers(config, kept), plugins))
 
 
 def run(ctx: ScenarioContext) -> Trial:

@@ -39,6 +39,7 @@ from harness import schedule, userfiles
 from harness.errors import ConfigError
 from harness.history.events import (
     AGG_STATE,
+    FAULT_INJECT,
     FEED_END,
     LOCK_FAIL,
     LOCK_INFO,
@@ -61,7 +62,15 @@ from harness.system.feed import seeded_feed
 from harness.system.guardian.risk import Guardian, GuardianSnapshot, Refusal, Reservation, state_size
 from harness.system.ledger import Ledger
 from harness.system.locks.fence import Fence, StaleToken
-from harness.system.locks.protocol import GLOBAL_LOCK, Grant, LockClient, LockError, LockProvider, symbol_lock
+from harness.system.locks.protocol import (
+    GLOBAL_LOCK,
+    Grant,
+    LockClient,
+    LockError,
+    LockProvider,
+    LockUnavailable,
+    symbol_lock,
+)
 from harness.system.model import ClosedTrade, Fill, Order, SymbolSpec, Tick
 from harness.system.ports import GuardianPort, LedgerPort, MetricsSink
 from harness.system.settings import ConcurrencyMode, RunConfig
@@ -391,10 +400,16 @@ class SymbolWorker:
                 # A failure inside the critical section must not leave exposure booked forever.
                 schedule.point("guardian.cancel")
                 self.shared.guardian.cancel(reservation, worker)
-            self.client.release(grant)
+            self._release(grant)
         if closed and self.shared.config.aggregation is Mode.INCREMENTAL:
             self._publish_deltas(closed)
         return None
+
+    def _release(self, grant: Grant) -> None:
+        """Give the grant back; a release the lock service refuses (the lease ran out, the broker
+        restarted) leaves nothing to give back -- the client recorded it, the checker judges it."""
+        with contextlib.suppress(LockError):
+            self.client.release(grant)
 
     def _settle(self, reservation: Reservation, fill: Fill, closed: Sequence[ClosedTrade], grant: Grant) -> Grant:
         """Book the fill in the guardian under the grant's global token; return the grant then held.
@@ -411,9 +426,15 @@ class SymbolWorker:
                                             fencing_token(grant, GLOBAL_LOCK, self.client))
                 return grant
             except StaleToken:
-                with contextlib.suppress(LockError):
-                    self.client.release(grant)
-                grant = self.client.acquire(self.names, self.shared.config.lock_timeout)
+                self._release(grant)
+                grant = self._reacquire()
+
+    def _reacquire(self, attempts: int = 3) -> Grant:
+        """Take the locks again for a fill already made: a request lost with its broker is retried."""
+        for _ in range(attempts - 1):
+            with contextlib.suppress(LockUnavailable):
+                return self.client.acquire(self.names, self.shared.config.lock_timeout)
+        return self.client.acquire(self.names, self.shared.config.lock_timeout)
 
     def _publish_deltas(self, closed: Sequence[ClosedTrade]) -> None:
         # Under the symbol lock only, as real engines do: updates of different symbols meet
@@ -426,7 +447,7 @@ class SymbolWorker:
                 schedule.point("aggregator.apply")
                 self.shared.aggregator.apply(self.spec.name, delta, worker=self.worker, fence_token=token)
         finally:
-            self.client.release(grant)
+            self._release(grant)
 
     def _publish_snapshot(self) -> None:
         # The seed's lesson: always push the final state when the symbol loop ends.
@@ -437,7 +458,7 @@ class SymbolWorker:
             schedule.point("aggregator.replace")
             self.shared.aggregator.replace(self.spec.name, snapshot, worker=self.worker, fence_token=token)
         finally:
-            self.client.release(grant)
+            self._release(grant)
 
 
 def fencing_token(grant: Grant, name: str, client: LockClient) -> int | None:
@@ -454,7 +475,9 @@ def fencing_token(grant: Grant, name: str, client: LockClient) -> int | None:
 
 UPLINK_BATCH = 64  # items per message at most
 UPLINK_FLUSH_NS = 2_000_000  # a batch older than this goes out with the next item
-_LOCK_COMPLETIONS = frozenset({LOCK_OK, LOCK_FAIL, LOCK_INFO})
+# Sent at once: lock completions (the parent's view of who holds what), and a fault stopping
+# this worker (so everything it did before the stop precedes the fault in the history).
+_URGENT = frozenset({LOCK_OK, LOCK_FAIL, LOCK_INFO, FAULT_INJECT})
 
 
 class _Uplink:
@@ -463,7 +486,7 @@ class _Uplink:
     Items are sent in batches (one pickled list per message), in the order they were made:
     a batch goes out when it is full, when its oldest item is older than ``UPLINK_FLUSH_NS``,
     when a lock operation completes (so the parent's view of who holds what lags by at most
-    one critical section), and when the worker ends. A hard crash of the child loses at most
+    one critical section), when a fault stops the worker, and when the worker ends. A hard crash of the child loses at most
     the batch being collected.
     """
 
@@ -489,7 +512,7 @@ class _Uplink:
             self._batch = []
 
     def event(self, event: Event) -> None:
-        self._send(("event", event), urgent=event.kind in _LOCK_COMPLETIONS)
+        self._send(("event", event), urgent=event.kind in _URGENT)
 
     def replace(self, symbol, snapshot, *, worker, fence_token):
         self._send(("replace", symbol, snapshot, worker, fence_token))

@@ -10,7 +10,7 @@ import pytest
 
 from harness.cli.main import main
 
-RACY = ["--aggregator", "tests.explore.buggy:racy_aggregator"]
+RACY = ["--aggregator", "harness.explore.planted:racy_aggregator"]
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -28,6 +28,7 @@ def test_failure_is_saved_shrunk_and_the_printed_command_replays_it(tmp_path: Pa
     log = (out / "VERIFY_LOG.txt").read_text()
     assert "[PHYSICAL_EVIDENCE] Controlled Schedules" in log and "Minimal failing schedule: 1 preemptions" in log
     assert "found by " in log and "preemption points per execution" in log
+    assert "<- switched to" in log  # the minimal schedule's timeline, under the gate's lines
     assert "<- switched to" in (out / "PHYSICAL_EVIDENCE.md").read_text()  # the per-worker timeline
     assert "<- switched to" in (out / "schedule_timeline.txt").read_text()
     command = next(line for line in text.splitlines() if line.startswith("replay: "))[len("replay: "):]
@@ -66,10 +67,10 @@ def test_bad_flags_are_one_line_exit_two(argv: list[str], message: str, tmp_path
     assert code == 2 and message in err and err.count("\n") == 1
 
 
-def test_an_uncontrollable_lock_service_is_refused(tmp_path: Path, capsys) -> None:
-    code, _, err = _run(capsys, "run", "multi_symbol_stress", "--schedules", "3",
-                        "--locks", "harness.examples.ports.locks:own_broker", "--out", str(tmp_path / "o"))
-    assert code == 2 and "cannot be controlled" in err
+def test_an_external_lock_service_is_explored_through_the_relay(tmp_path: Path, capsys) -> None:
+    code, text, _ = _run(capsys, "run", "multi_symbol_stress", "--schedules", "5",
+                         "--locks", "harness.examples.ports.locks:own_broker", "--out", str(tmp_path / "o"))
+    assert code == 0 and "No schedule violated" in text
 
 
 def test_a_schedule_of_another_scenario_is_refused(tmp_path: Path, capsys) -> None:
@@ -78,3 +79,11 @@ def test_a_schedule_of_another_scenario_is_refused(tmp_path: Path, capsys) -> No
     code, _, err = _run(capsys, "run", "multi_symbol_stress", "--replay-schedule", str(out / "schedule.json"),
                         "--out", str(tmp_path / "o"))
     assert code == 2 and "a schedule of 'component_contention'" in err
+
+
+def test_an_in_process_lock_plug_in_is_controlled_and_its_early_release_caught(tmp_path: Path, capsys) -> None:
+    code, text, _ = _run(capsys, "run", "multi_symbol_stress", "--schedules", "50",
+                         "--locks", "harness.explore.planted:early_release", "--out", str(tmp_path / "o"))
+    assert code == 1 and "violated: Lock Atomicity" in text
+    saved = json.loads((tmp_path / "o" / "schedule.json").read_text())
+    assert len(saved["workers"]) == 2  # two workers meet in the critical section the lock no longer guards

@@ -9,11 +9,11 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.explore.exploration import DEFAULT_SCHEDULES, Workload, explore, load, replay_saved, save, shrink
+from harness.explore.planted import check_then_act, racy_aggregator
 from harness.run.config import load_config
 from harness.run.plugins import Plugins
 from harness.run.scenario import load as load_scenario
 from harness.run.workloads import workload_of
-from tests.explore.buggy import check_then_act, racy_aggregator
 
 BROKEN = {
     "check-then-act, no gap": (Plugins(guardian=check_then_act(0)), "guardian"),
@@ -32,7 +32,7 @@ def caught_shrunk_replayed(workload: Workload, seed: int, violation: str, tmp: P
     exploration = explore(workload, DEFAULT_SCHEDULES, seed, strategy)
     assert exploration.failure is not None, f"seed {seed}: not caught in {DEFAULT_SCHEDULES} schedules"
     assert exploration.failure.violation == violation
-    minimal, _ = shrink(workload, exploration.failure)
+    minimal = shrink(workload, exploration.failure).execution
     assert minimal.violation == violation
     assert minimal.trace.preemptions <= exploration.failure.trace.preemptions
     assert len(minimal.trace.steps) <= len(exploration.failure.trace.steps)
@@ -73,8 +73,9 @@ def test_minimal_schedule_is_smaller_than_the_failure() -> None:
     workload = component(Plugins(aggregator=racy_aggregator))
     failure = explore(workload, DEFAULT_SCHEDULES, 5).failure
     assert failure is not None
-    minimal, attempts = shrink(workload, failure)
-    assert attempts > 0 and minimal.trace.preemptions == 1  # one switch inside the read-modify-write suffices
+    shrunk = shrink(workload, failure)
+    minimal = shrunk.execution
+    assert shrunk.attempts > 0 and minimal.trace.preemptions == 1  # one switch inside the read-modify-write suffices
     assert minimal.trades < failure.trades
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.explore.exploration import explore, shrink
+from harness.explore.exploration import execute, explore, shrink
+from harness.explore.planted import check_then_act, racy_aggregator
+from harness.explore.strategies import RandomStrategy
 from harness.run.config import load_config, run_config
 from harness.run.plugins import Plugins
 from harness.run.scenario import load as load_scenario
@@ -12,7 +14,6 @@ from harness.run.workloads import engine_workload
 from harness.system.engine import run as run_engine
 from harness.system.locks.local import LockTable
 from harness.system.locks.protocol import symbol_lock
-from tests.explore.buggy import check_then_act, racy_aggregator
 
 
 def test_aggregator_is_updated_under_the_symbol_lock_only() -> None:
@@ -59,5 +60,13 @@ def test_check_then_act_guardian_is_caught_inside_the_engine() -> None:
 @pytest.mark.slow
 def test_check_then_act_failure_inside_the_engine_shrinks() -> None:
     workload, failure = _check_then_act_failure()
-    minimal, _ = shrink(workload, failure, budget=8)
+    minimal = shrink(workload, failure, budget=8).execution
     assert minimal.violation == failure.violation and minimal.trace.preemptions < failure.trace.preemptions
+
+
+def test_refused_workers_do_not_spin_through_thousands_of_steps() -> None:
+    # A random walk keeps positions open across many workers; the refused ones used to retry
+    # on every tick (up to 2,000 times each): 48,000 steps instead of hundreds.
+    workload = _workload("race_detection", Plugins())
+    execution = execute(workload, RandomStrategy(0, 0), workload.trades, "random")
+    assert not execution.violation and len(execution.trace.steps) < 3000

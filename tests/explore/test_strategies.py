@@ -6,10 +6,10 @@ import pytest
 
 from harness import schedule
 from harness.explore.exploration import explore
+from harness.explore.planted import racy_aggregator
 from harness.explore.scheduler import Scheduler
-from harness.explore.strategies import PCTStrategy, POSStrategy, make_strategy, plan
+from harness.explore.strategies import PCTStrategy, POSStrategy, describe, make_strategy, plan
 from harness.run.plugins import Plugins
-from tests.explore.buggy import racy_aggregator
 from tests.explore.test_controlled import component
 
 
@@ -54,3 +54,9 @@ def test_each_failure_says_which_strategy_found_it_and_k_is_measured() -> None:
     assert exploration.found_by in {"random", "pct depth 1", "pct depth 2", "pct depth 3", "pos"}
     assert exploration.failure.label.endswith(f"({exploration.found_by})")
     assert 0 < exploration.mean_k <= exploration.steps / exploration.schedules  # points are a subset of steps
+
+
+def test_reports_name_the_portfolio_members_and_pct_depth() -> None:
+    assert describe("portfolio", 3) == "portfolio (random, pct depth 1-3, pos)"
+    assert describe("portfolio", 1) == "portfolio (random, pct depth 1, pos)"
+    assert (describe("pct", 2), describe("random", 3), describe("pos", 3)) == ("pct depth 2", "random", "pos")

@@ -13,27 +13,34 @@ from pathlib import Path
 import pytest
 
 import harness.testing as hb
+from harness.faults.broker_restart import RestartableBroker
 from harness.history.log import Event
 from harness.judge.checks.faults import check_lock_faults, gate_lock_faults
 from harness.judge.checks.locks import check_locks
 from harness.judge.gates import gate_locks
 from harness.judge.thresholds import Thresholds
 from harness.run.scenario import Verdict
+from harness.system.locks.server import LockBroker
 
 ROUNDS = 2
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Verdict:
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the reference run writes its reports."""
+    return Path(tmp_path_factory.mktemp("lock_faults"))
+
+
+@pytest.fixture(scope="module")
+def reference(run_dir: Path) -> Verdict:
     """One lock_faults run: three symbols, two pauses past a 1 s lease."""
     from harness.report import write_reports
     from harness.run.scenario import execute, load
 
     scenario = load("lock_faults")
     config = scenario.configure(hb.small_config(seed=3), {"nemesis": {"rounds": ROUNDS}})
-    out = Path(tmp_path_factory.mktemp("lock_faults"))
-    verdict = execute(scenario, config, out)
-    write_reports(verdict, out)
+    verdict = execute(scenario, config, run_dir)
+    write_reports(verdict, run_dir)
     return verdict
 
 
@@ -52,21 +59,19 @@ def test_reference_passes_and_each_pause_bites(reference: Verdict) -> None:
     assert locks.pairs_faulted >= ROUNDS and locks.pairs_total == locks.pairs_balanced + locks.pairs_faulted
 
 
-def test_verify_log_lists_each_fault_window(reference: Verdict, tmp_path: Path) -> None:
+def test_verify_log_lists_each_fault_window(reference: Verdict, run_dir: Path) -> None:
     """VERIFY_LOG.txt has a [PHYSICAL_EVIDENCE] Faults section naming each pause, its target and effect."""
-    from harness.report import write_reports
-
-    write_reports(reference, tmp_path)
-    text = (tmp_path / "VERIFY_LOG.txt").read_text(encoding="utf-8")
+    text = (run_dir / "VERIFY_LOG.txt").read_text(encoding="utf-8")
     section = text.split("[PHYSICAL_EVIDENCE] Faults", 1)[1]
     assert "pause: declared 2x, injected 2x, healed 2x" in section
     assert "pause-1: pause of " in section and "stale write(s) rejected, 0 accepted" in section
 
 
 def test_a_pause_that_never_bit_fails(reference: Verdict) -> None:
-    """Without a lease expiring under the paused holder, the fault proved nothing: FAIL."""
-    events = [e for e in reference.events if e.kind != "broker.expire"]
-    assert any("the fault never bit" in line for line in _faults(events))
+    """A pause of a worker holding no lock (no lease ran out, no lock went on) proved nothing: FAIL."""
+    inject = hb.first(reference.events, "fault.inject")
+    events = hb.alter(list(reference.events), inject, target="idle#0")
+    assert any("pause of idle#0" in line and "the fault never bit" in line for line in _faults(events))
 
 
 def test_fewer_injections_than_declared_fail(reference: Verdict) -> None:
@@ -106,3 +111,54 @@ def test_lapsed_holds_are_excused_only_inside_a_fault(reference: Verdict) -> Non
     figures = check_locks(events).figures
     assert figures.pairs_faulted == 0
     assert any("unbalanced" in line for line in hb.failing(gate_locks(check_locks(events), Thresholds())))
+
+
+def test_process_mode_stops_worker_processes_and_passes(tmp_path: Path) -> None:
+    """Process mode: the paused worker is a SIGSTOPped process; every pause bites and every gate passes."""
+    from harness.run.scenario import execute, load
+
+    scenario = load("lock_faults")
+    config = scenario.configure(hb.small_config(seed=3, mode="process"), {"nemesis": {"rounds": ROUNDS}})
+    verdict = execute(scenario, config, tmp_path / "run")
+    assert verdict.passed, [(g.area, hb.failing(g)) for g in verdict.gates if not g.passed]
+    windows = check_lock_faults(verdict.events, ("pause",), ROUNDS).figures.windows
+    assert len(windows) == ROUNDS and all(w.bit and w.rejected >= 1 for w in windows)
+
+
+class _ForgetfulBroker(RestartableBroker):
+    """Restarts without its state file: the new broker reissues tokens below the old one's (the defect)."""
+
+    def restart(self) -> None:
+        self._broker.stop()
+        self._broker = LockBroker(self.endpoint, history=self._history).start()
+
+
+def _restart_run(tmp_path: Path, seed: int) -> Verdict:
+    from harness.run.scenario import execute, load
+
+    scenario = load("lock_faults")
+    config = scenario.configure(hb.small_config(seed=seed), {"nemesis": {"faults": "broker-restart", "rounds": 1}})
+    return execute(scenario, config, tmp_path / f"restart-{seed}")
+
+
+def test_a_broker_restart_keeps_tokens_increasing_and_passes(tmp_path: Path) -> None:
+    """The broker is stopped under a holder and started from its state file: tokens of a new epoch, PASS."""
+    verdict = _restart_run(tmp_path, 4)
+    assert verdict.passed, [(g.area, hb.failing(g)) for g in verdict.gates if not g.passed]
+    stop = hb.first(verdict.events, "broker.stop")
+    later = [t for e in hb.where(verdict.events, "broker.grant") if e.seq > stop.seq
+             for t in e.payload["tokens"].values()]
+    assert later and min(later) >> 32 == stop.payload["epoch"] + 1  # the next epoch's tokens, above all before
+    (window,) = check_lock_faults(verdict.events, ("broker-restart",), 1).figures.windows
+    assert window.bit and window.rejected >= 1
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_broker_reissuing_lower_tokens_after_restart_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             seed: int) -> None:
+    """A restart that forgets the state file gives tokens below earlier ones: Lock Atomicity FAILs."""
+    monkeypatch.setattr("harness.scenarios.lock_faults.RestartableBroker", _ForgetfulBroker)
+    verdict = _restart_run(tmp_path, seed)
+    gate = next(g for g in verdict.gates if g.area == "Lock Atomicity")
+    assert any("token order errors" in line for line in hb.failing(gate)), hb.failing(gate)
+    assert gate.counterexamples["token_order_errors"]

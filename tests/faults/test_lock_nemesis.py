@@ -48,7 +48,7 @@ def test_a_scenario_without_a_lock_nemesis_refuses_one(tmp_path: Path) -> None:
     (["multi_symbol_stress", "--nemesis", "pause"], "cannot inject pause"),
     (["lock_faults", "--nemesis", "pause,partition"], "scenario lock_faults cannot inject partition"),
     (["lock_faults", "--nemesis", "naps"], "unknown fault 'naps'"),
-    (["lock_faults", "--mode", "process"], "--mode process is not supported yet"),
+    (["lock_faults", "--mode", "single"], "--mode single has no second worker"),
 ])
 def test_cli_refuses_with_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                               argv: list[str], message: str) -> None:

@@ -58,7 +58,7 @@ def test_unbalanced_pair_within_threshold_is_admitted_on_that_line():
 def test_linearizability_unknown_fails():
     # B's acquire never completes: the fast path declines the choice and the search gets one step.
     h = hb.LockHistory().acquire("A", LOCK, 1).invoke("B", "acquire", LOCK, ts=0, attempt=1).release("A", LOCK)
-    ev = check_locks(h.events, lin_budget=Budget(steps=1, seconds=None))
+    ev = check_locks(h.events, lin_budget=Budget(steps=1, seconds=None, steps_per_op=None))
     assert ev.figures.linearizable == "unknown"
     result = gate_locks(ev, Thresholds())
     assert hb.failing(result) == [f"Linearizable (owner-aware mutex): unknown -- {ev.figures.linearizable_detail}"]

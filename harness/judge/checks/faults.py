@@ -13,7 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.history.events import BROKER_EXPIRE, FAULT_HEAL, FAULT_INJECT, FENCE_ACCEPT, FENCE_REJECT, LOCK_INVOKE, f
+from harness.history.events import (
+    BROKER_EXPIRE,
+    FAULT_HEAL,
+    FAULT_INJECT,
+    FENCE_ACCEPT,
+    FENCE_REJECT,
+    LOCK_INVOKE,
+    LOCK_OK,
+    f,
+)
 from harness.history.log import Event
 from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import GateResult, Line
@@ -33,13 +42,14 @@ class FaultWindow:
     healed_seq: int | None = f("seq of its fault.heal (None: never healed)", "seq")
     expired: int = f("leases of the target the broker expired while it was stopped (before its next lock "
                      "operation)", "count")
+    taken: int = f("locks the target held that other workers acquired while it was stopped", "count")
     rejected: int = f("the target's stale writes a resource rejected after the inject", "count")
     accepted_stale: int = f("the target's writes accepted under a token whose lease had expired", "count")
 
     @property
     def bit(self) -> bool:
-        """The fault did what it is for: a lease ran out under the stopped holder."""
-        return self.expired > 0
+        """The fault did what it is for: a lease ran out under the stopped holder, or its lock went to another."""
+        return self.expired > 0 or self.taken > 0
 
 
 @evidence_record
@@ -80,16 +90,22 @@ def check_lock_faults(events: Sequence[Event], declared: Sequence[str], rounds: 
 def _window(events: Sequence[Event], inject: Event, healed: int | None,
             until: int | None) -> tuple[FaultWindow, list[Event]]:
     target = str(inject.payload["target"])
+    held = _held(events, target, inject.seq)
     awake = False  # the target's first lock operation after the inject ends its stop
     expired_tokens: set[tuple[str, int | None]] = set()
-    rejected, stale = 0, []
+    taken, rejected, stale = 0, 0, []
     for event in events:
         if until is not None and event.seq >= until:
             break
-        if event.seq <= inject.seq or (event.worker != target and event.kind != BROKER_EXPIRE):
+        if event.seq <= inject.seq:
             continue
         payload = event.payload
-        awake = awake or event.kind == LOCK_INVOKE
+        if event.worker != target:
+            if not awake and _acquired(event) & held:
+                taken += 1
+            if event.kind != BROKER_EXPIRE:
+                continue
+        awake = awake or (event.worker == target and event.kind == LOCK_INVOKE)
         if event.kind == BROKER_EXPIRE and payload.get("client") == target and not awake:
             expired_tokens.add((str(payload.get("name")), payload.get("token")))
         elif event.kind == FENCE_REJECT:
@@ -98,10 +114,31 @@ def _window(events: Sequence[Event], inject: Event, healed: int | None,
             stale.append(event)
     window = FaultWindow(
         row=str(inject.payload.get("row")), fault=str(inject.payload.get("fault")), target=target,
-        injected_seq=inject.seq, healed_seq=healed, expired=len(expired_tokens), rejected=rejected,
+        injected_seq=inject.seq, healed_seq=healed, expired=len(expired_tokens), taken=taken, rejected=rejected,
         accepted_stale=len(stale),
     )
     return window, stale
+
+
+def _acquired(event: Event) -> set[str]:
+    """Names an acquire's lock.ok took (empty for any other event)."""
+    if event.kind != LOCK_OK or event.payload.get("op") != "acquire":
+        return set()
+    return {str(name) for name in event.payload.get("names") or ()}
+
+
+def _held(events: Sequence[Event], target: str, before: int) -> set[str]:
+    """Names ``target`` held just before seq ``before`` (taken by lock.ok, given up at a release's invoke)."""
+    held: set[str] = set()
+    for event in events:
+        if event.seq >= before:
+            break
+        if event.worker != target:
+            continue
+        if event.kind == LOCK_INVOKE and event.payload.get("op") == "release":
+            held -= {str(name) for name in event.payload.get("names") or ()}
+        held |= _acquired(event)
+    return held
 
 
 def _dict(event: Event) -> dict[str, object]:
@@ -116,7 +153,8 @@ def gate_lock_faults(ev: Evidence[FaultFigures], thresholds: object = None) -> G
         healed = "healed" if w.healed_seq is not None else "NEVER healed"
         lines.append(Line(w.healed_seq is not None and w.bit and w.accepted_stale == 0,
                           f"{w.row}: {w.fault} of {w.target} at seq {w.injected_seq}, {healed}; "
-                          f"{w.expired} lease(s) expired under it{'' if w.bit else ' (the fault never bit)'}, "
+                          f"{w.expired} lease(s) expired under it, {w.taken} lock(s) taken by others"
+                          f"{'' if w.bit else ' (the fault never bit)'}, "
                           f"{w.rejected} stale write(s) rejected, {w.accepted_stale} accepted"))
     if figures.windows:
         lines.append(Line(figures.rejected > 0, f"Stale writes rejected by fenced resources: {figures.rejected} "

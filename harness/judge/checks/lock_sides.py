@@ -32,6 +32,7 @@ class HoldLike(Protocol):
     """What this module needs of a client hold (``harness.judge.checks.locks._Hold``)."""
 
     displaced: set[tuple[Any, Any]]
+    event: Event  # the lock.ok that started it
 
     def possible_until(self) -> float:
         """Latest moment the lease can still run."""
@@ -188,12 +189,18 @@ class ResourceView:
         if _field(event, "deferred"):
             return
         reason = self._outside(event, client_hold, broker)
+        other, since = None, ""
         if reason is None and client_hold is not None:
             reason = self._interleaved(event, client_hold, others)
+        elif reason is not None:
+            # Name the other writer: the holder whose writes the resource took last under this lock.
+            last = self.last.get((_field(event, "resource"), _field(event, "lock")))
+            if last is not None and last.worker != event.worker:
+                other, since = last.hold.event, f"; {last.worker} wrote under it before"
         if reason is not None:
             self.overlaps += 1
             self.report("overlaps", f"{_field(event, 'resource')}/{_field(event, 'lock')}: write by {event.worker} "
-                                    f"{reason} (resource view)", event, None)
+                                    f"{reason} (resource view){since}", event, other)
 
     def _outside(self, event: Event, client_hold: HoldLike | None, broker: BrokerView | None) -> str | None:
         """Why the writer was not holding the lock when the resource took its write, or None."""

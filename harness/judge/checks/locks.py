@@ -29,6 +29,7 @@ from harness.history.events import (
     BROKER_RELEASE,
     BROKER_RENEW,
     BROKER_REQUEST,
+    BROKER_STOP,
     BROKER_WAIT,
     FAULT_INJECT,
     FENCE_ACCEPT,
@@ -52,7 +53,7 @@ from harness.judge.linearizability.operations import Budget, MalformedHistory, O
 AREA = "Lock Atomicity"
 KEEP = 10
 MS = 1_000_000
-DEFAULT_LIN_BUDGET = Budget(steps=1_000_000, seconds=10.0)
+DEFAULT_LIN_BUDGET = Budget()
 CHECKS = (
     "wellformed",
     "state_errors",
@@ -76,8 +77,8 @@ class LockFigures:
     renews: int = f("successful renew operations (lock.ok)", "count")
     pairs_total: int = f("holds started (one per lock name of a successful acquire)", "count")
     pairs_balanced: int = f("holds ended by their holder's own successful release", "count")
-    pairs_faulted: int = f("holds a fault hit (held by the target of a fault.inject) that did not end by their "
-                           "holder's own release (the lease ran out under the fault)", "count")
+    pairs_faulted: int = f("holds a fault hit (held by the target of a fault.inject, or ended by a broker stop) "
+                           "that did not end by their holder's own release", "count")
     held_at_end: int = f("holds still open when the history ends", "count")
     orphaned_locks: int = f("holds open at the end that nothing will ever free (no lease, or a lease the broker "
                             "never expired)", "count")
@@ -229,6 +230,7 @@ class _LockScan:
         self.newest_accepted: dict[tuple[Any, Any], int] = {}
         self.expired: set[tuple[Any, Any]] = set()
         self.faulted: set[tuple[Any, Any]] = set()  # (name, client) of holds a fault hit, not yet ended
+        self.stop_expiries: list[tuple[Any, Any]] = []  # holds broker.expire ended since the broker's last other event
         self.waits_for: dict[Any, Any] = {}
         self.client_order = _TokenOrder("client")
         self.broker_order = _TokenOrder("broker")
@@ -265,6 +267,8 @@ class _LockScan:
                 continue
             counts["events_total"] += 1
             counts["broker_events"] += from_broker
+            if from_broker and kind != BROKER_EXPIRE:
+                self.broker_event(event)
             if handler is not None:
                 handler(event)
         self.end_ns = events[-1].mono_ns if events else 0
@@ -487,6 +491,14 @@ class _LockScan:
         self.expired.add((payload.get("name"), payload.get("token")))
         self.broker.expire(event)
         self._end_hold(payload.get("name"), payload.get("client"), event.mono_ns)
+        # Also a hold its client's release invocation already ended: that release dies with the broker.
+        self.stop_expiries.append((payload.get("name"), payload.get("client")))
+
+    def broker_event(self, event: Event) -> None:
+        """A broker stop ends every lease it held (recorded just before as expiries): a fault, not a client's slip."""
+        if event.kind == BROKER_STOP:
+            self.faulted.update(self.stop_expiries)
+        self.stop_expiries.clear()
 
     def fault(self, event: Event) -> None:
         """A fault hit a client: its holds may now end by expiry instead of its own release."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from harness.errors import InputError
-from harness.history.events import BROKER_EXPIRE, LOCK_FAIL, LOCK_INFO, LOCK_INVOKE, LOCK_OK
+from harness.history.events import BROKER_EXPIRE, FAULT_INJECT, LOCK_FAIL, LOCK_INFO, LOCK_INVOKE, LOCK_OK
 from harness.history.log import Event, HistoryError, iter_jsonl
 from harness.judge.linearizability import edn
 from harness.judge.linearizability.operations import Kind, Record
@@ -86,12 +86,16 @@ def records_from_events(events: Iterable[Event]) -> Iterator[Record]:
     """Lock events as Records, one per lock name; a broker lease expiry is an instant op.
 
     Indexes are twice the sequence number so an expiry's invocation and completion both fit
-    at its own point in time.
+    at its own point in time. A fault that stops a holder (``fault.inject`` with a target)
+    opens, for each lock it holds, an expiry of unknown outcome (``:info``): its lease may run
+    out from then on, seen or not (a lock service without broker events records no expiry).
     """
+    held: dict[str, set[str]] = {}
     for event in events:
         payload = event.payload
         kind = LOCK_KINDS.get(event.kind)
         if kind is not None:
+            _track(held, event, kind)
             tokens = payload.get("tokens") or {}
             for name in payload.get("names", ()):
                 value = tokens.get(name) if kind == "ok" else None
@@ -101,6 +105,21 @@ def records_from_events(events: Iterable[Event]) -> Iterator[Record]:
             name, client = payload.get("name"), payload.get("client")
             yield Record(process, "invoke", "expire", client, 2 * event.seq, event.mono_ns, name)
             yield Record(process, "ok", "expire", None, 2 * event.seq + 1, event.mono_ns, name)
+        elif event.kind == FAULT_INJECT and payload.get("target") is not None:
+            target = str(payload["target"])
+            for name in sorted(held.get(target, ())):
+                lapse = ("fault", event.seq, name)
+                yield Record(lapse, "invoke", "expire", target, 2 * event.seq, event.mono_ns, name)
+                yield Record(lapse, "info", "expire", None, 2 * event.seq + 1, event.mono_ns, name)
+
+
+def _track(held: dict[str, set[str]], event: Event, kind: str) -> None:
+    """Names each client holds: from an acquire's ok to its release's invocation."""
+    op, names = event.payload.get("op"), {str(name) for name in event.payload.get("names", ())}
+    if kind == "ok" and op == "acquire":
+        held.setdefault(event.worker, set()).update(names)
+    elif kind == "invoke" and op == "release":
+        held.get(event.worker, set()).difference_update(names)
 
 
 def native(value: Any) -> Any:

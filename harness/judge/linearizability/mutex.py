@@ -25,6 +25,7 @@ from harness.judge.linearizability.operations import Model, Operation, Result
 Hold = tuple[int, float, list[Operation]]  # (core start, core end, the hold's ops in order)
 ENDS = frozenset({"release", "expire"})
 _INVOKED = attrgetter("invoke_index")
+_RETURNED = attrgetter("complete_index")
 
 
 def fast_mutex(ops: Sequence[Operation], model: Model, key: Hashable) -> Result | None:
@@ -42,14 +43,24 @@ def fast_mutex(ops: Sequence[Operation], model: Model, key: Hashable) -> Result 
             return None
         _holds_of(seq, holds, strays)
     holds.sort(key=lambda hold: hold[0])
-    steps = max(1, len(holds))
+    # Each kind of violation gives its earliest (prefix, op); the one that returned first is the
+    # first op that cannot be linearized, as the search names it.
+    found: list[tuple[list[Operation], Operation]] = []
     if strays:
-        first = min(strays, key=lambda op: op.invoke_index)
-        return _refuted(_prefix_before(holds, first), first, key, steps)
-    for index, (before, after) in enumerate(pairwise(holds)):
-        if before[1] > after[0]:
-            return _refuted(_flatten(holds[: index + 1]), after[2][0], key, steps)
-    return _replay(_flatten(holds), model, key, steps)
+        first = min(strays, key=_RETURNED)
+        found.append((_prefix_before(holds, first), first))
+    clean = next((holds[: i + 1] for i, (a, b) in enumerate(pairwise(holds)) if a[1] > b[0]), holds)
+    if len(clean) < len(holds):  # the first hold to start while another still held the lock
+        found.append((_flatten(clean), holds[len(clean)][2][0]))
+    order = _flatten(clean)
+    failed = _replay(order, model)
+    if failed is not None:
+        found.append((order[:failed], order[failed]))
+    steps = max(1, len(holds))
+    if not found:
+        return Result("true", key=key, steps=steps)
+    prefix, culprit = min(found, key=lambda pair: _RETURNED(pair[1]))
+    return Result("false", failed_op=culprit, linearized_prefix=tuple(prefix), key=key, steps=steps)
 
 
 def _holds_of(seq: Sequence[Operation], holds: list[Hold], strays: list[Operation]) -> None:
@@ -93,15 +104,11 @@ def _prefix_before(holds: Sequence[Hold], failed: Operation) -> list[Operation]:
     return _flatten(kept)
 
 
-def _replay(order: Sequence[Operation], model: Model, key: Hashable, steps: int) -> Result:
-    """Run the model along the only possible linearisation."""
+def _replay(order: Sequence[Operation], model: Model) -> int | None:
+    """Run the model along the only possible linearisation: the index of the first illegal op, or None."""
     state = model.init
     for index, op in enumerate(order):
         ok, state = model.step(state, op)
         if not ok:
-            return _refuted(order[:index], op, key, steps)
-    return Result("true", key=key, steps=steps)
-
-
-def _refuted(prefix: Sequence[Operation], failed: Operation, key: Hashable, steps: int) -> Result:
-    return Result("false", failed_op=failed, linearized_prefix=tuple(prefix), key=key, steps=steps)
+            return index
+    return None

@@ -35,6 +35,8 @@ FailSemantics = Literal["knossos", "porcupine"]
 FAIL_SEMANTICS: tuple[FailSemantics, ...] = ("knossos", "porcupine")
 # Failed ops porcupine semantics keeps: a failed cas still compared (and found another value).
 KEPT_WHEN_FAILED = frozenset({"cas"})
+# The default budget (also the [gates] defaults of the lock checker's).
+STEPS, STEPS_PER_OP, SECONDS = 1_000_000, 10_000, 10.0
 
 
 class MalformedHistory(InputError):
@@ -77,10 +79,11 @@ class Operation:
         return self.complete_index is None
 
     def describe(self) -> str:
-        """Short human-readable form, e.g. ``p0 acquire nil -> 3 [12..15]``."""
+        """Short human-readable form, e.g. ``p0 acquire None -> 3 [12..15]``; a crashed op reads
+        ``p0 write 2 -> crashed (:info) [12..?]``: it may or may not have taken effect."""
         end = "?" if self.complete_index is None else str(self.complete_index)
         key = "" if self.key is None else f" key={self.key}"
-        out = "failed" if self.failed else repr(self.output)
+        out = "failed" if self.failed else "crashed (:info)" if self.is_info else repr(self.output)
         return f"{self.process} {self.f} {self.value!r} -> {out} [{self.invoke_index}..{end}]{key}"
 
 
@@ -108,10 +111,22 @@ class Model:
 
 @dataclass(frozen=True)
 class Budget:
-    """Limits of one check: search steps for each key on its own, seconds for the whole check; None: unlimited."""
+    """Limits of one check: search steps for each key on its own, seconds for the whole check.
 
-    steps: int | None = 1_000_000
-    seconds: float | None = 10.0
+    A key's step budget grows with its length -- ``steps_per_op`` for each of its ops, at
+    least ``steps`` -- so a long clean history is not "unknown" because it is long. None: no
+    limit (``steps``), or a budget that does not grow (``steps_per_op``).
+    """
+
+    steps: int | None = STEPS
+    seconds: float | None = SECONDS
+    steps_per_op: int | None = STEPS_PER_OP
+
+    def for_key(self, ops: int) -> int | None:
+        """The step budget of a key with ``ops`` operations (None: unlimited)."""
+        if self.steps is None or self.steps_per_op is None:
+            return self.steps
+        return max(self.steps, self.steps_per_op * ops)
 
 
 @dataclass(frozen=True)

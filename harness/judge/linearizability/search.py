@@ -12,12 +12,15 @@
   counterexample is one assignment, not a copy.
 - The search is a generator that pauses at a step count it is sent, so the checker can
   interleave the keys' searches and stop them on its own budgets.
+- The memo is bounded: past the size it is sent with each slice it is forgotten (it only
+  prunes configurations already explored, so that costs re-exploration, never a verdict).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Generator, Hashable, Sequence
+from sys import getsizeof
 from typing import Any
 
 from harness.judge.linearizability.operations import Model, Operation, Result
@@ -61,14 +64,17 @@ def _twins(infos_ops: Sequence[Operation], by_process: bool) -> tuple[int, list[
     return reps, next_twin
 
 
-Search = Generator[int, int, Result]
+# Sent (step count to pause at, memo bound in bytes or None); yields (steps taken, memo bytes, estimated).
+Search = Generator[tuple[int, int], tuple[int, int | None], Result]
+ENTRY_BYTES = 200  # a memo entry less its state: the tuple, its set slot, the ints (measured)
 
 
 def search(ops: Sequence[Operation], model: Model, key: Hashable) -> Search:
     """Linearizability of one key's operations, step by step.
 
-    Sent a step count, it runs until it has taken that many steps and yields the count, or
-    returns the verdict (``StopIteration.value``) once decided. Prime it with ``next``.
+    Sent a step count and a memo bound, it runs until it has taken that many steps and yields
+    the count and its memo's size, or returns the verdict (``StopIteration.value``) once
+    decided. Prime it with ``next``. The memo is forgotten whenever it outgrows the bound.
     """
     done = [op for op in ops if not op.is_info]
     infos_ops = sorted((op for op in ops if op.is_info), key=lambda op: op.invoke_index)
@@ -89,19 +95,22 @@ def search(ops: Sequence[Operation], model: Model, key: Hashable) -> Search:
 
     step = model.step
     steps = 0
-    pause = yield steps
+    pause, memo_bytes = yield 0, 0
     state: Hashable = model.init
     base = window = infos = 0
     frame: Frame | None = None
     depth = 0
     cache: set[tuple[int, int, int, Hashable]] = {(0, 0, 0, state)}
-    best: tuple[Frame | None, int] = (None, -1)
+    best: tuple[Frame | None, int, tuple[int, int]] = (None, -1, (-1, -1))
     info_from = 0
     pos = nxt[n]
     while pos != n:
         steps += 1
         if steps > pause:  # checked inline: a method call per step was a seventh of the search's time
-            pause = yield steps - 1
+            size = len(cache) * (ENTRY_BYTES + getsizeof(state))
+            if memo_bytes is not None and size > memo_bytes:
+                cache, size = set(), 0
+            pause, memo_bytes = yield steps - 1, size
         time_, op_id, is_call = entries[pos]
         if is_call:
             ok, new_state = step(state, done[op_id])
@@ -141,9 +150,11 @@ def search(ops: Sequence[Operation], model: Model, key: Hashable) -> Search:
                     reps |= 1 << next_twin[j]
                 break
         else:
-            # Stuck: undo the latest choice. The deepest frame seen is the counterexample.
-            if best[1] < 0 or depth > (best[0][8] if best[0] else 0):
-                best = (frame, op_id)
+            # Stuck: undo the latest choice. The configuration stuck latest in time (then deepest)
+            # is the counterexample: every op returned before that point could be linearised, and
+            # the history up to that return cannot -- its op is the first that cannot be.
+            if (time_, depth) > best[2]:
+                best = (frame, op_id, (time_, depth))
             if frame is None:
                 return _refuted(done, infos_ops, entries, best, key, steps)
             call_pos, j, state, base, window, infos, reps, frame, depth = frame
@@ -161,10 +172,10 @@ def search(ops: Sequence[Operation], model: Model, key: Hashable) -> Search:
 
 def _refuted(
     done: Sequence[Operation], infos_ops: Sequence[Operation], entries: Sequence[tuple[int, int, bool]],
-    best: tuple[Frame | None, int], key: Hashable, steps: int,
+    best: tuple[Frame | None, int, tuple[int, int]], key: Hashable, steps: int,
 ) -> Result:
     """A "false" result: the deepest linearised prefix found and the op that could not follow it."""
-    frame, failed = best
+    frame, failed, _ = best
     prefix = []
     while frame is not None:
         call_pos, j = frame[0], frame[1]
@@ -179,7 +190,7 @@ def decide(ops: Sequence[Operation], model: Model, key: Hashable, steps: int | N
     found = search(ops, model, key)
     next(found)
     try:
-        found.send(steps if steps is not None else 1 << 62)
+        found.send((steps if steps is not None else 1 << 62, None))
     except StopIteration as stop:
         result: Result = stop.value
         return result

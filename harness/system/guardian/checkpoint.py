@@ -135,10 +135,11 @@ class StateReplay:
         elif event.kind == FENCE_ACCEPT and p.get("resource") == "exposure":
             # The guardian records this inside settle's critical section: its seq order is
             # the order settles happened in, which global PnL, peak and streak depend on.
-            self.state[self._g + G_FENCE] = int(p["token"])
+            if p.get("token") is not None:  # a lock service without tokens fences nothing
+                self.state[self._g + G_FENCE] = int(p["token"])
             self._settle(symbol)
         elif event.kind == RISK_SETTLE:
-            self._settle(symbol)  # settles without a fencing token have no fence event
+            self._settle(symbol)  # already settled at its fence event, if it had one
 
     def _book(self, entry: Sequence[Any], direction: int) -> None:
         book_pending(self.state, self._index[entry[0]] * SYMBOL_SLOTS, entry[1], entry[2], entry[3], direction)

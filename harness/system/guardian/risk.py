@@ -269,13 +269,14 @@ class Guardian:
         """Turn a reservation into position, mark and realised PnL; update breakers.
 
         ``token`` is the fencing token of the global exposure lock: the book keeps the
-        newest one in its shared state and rejects an older one (raising StaleToken).
+        newest one in its shared state and rejects an older one (raising StaleToken). A
+        lock service without tokens (None) is admitted and recorded with ``token: null``, so
+        the checker still judges the write against its holder's lease.
         """
         spec = self.specs[self._index[fill.symbol]]
         trips: list[tuple[str, str, Decimal, Decimal]] = []
         with self._mutex:
-            if token is not None:
-                self._fence(token, worker, fill.symbol)
+            self._fence(token, worker, fill.symbol)
             self._book(res, -1)
             self._set(fill.symbol, POS, self._get(fill.symbol, POS) + int(fill.signed_qty / spec.lot))
             self._set(fill.symbol, MARK, int(fill.price / spec.tick))
@@ -290,8 +291,11 @@ class Guardian:
         for scope, reason, value, threshold in trips:
             self._record(RISK_TRIP, worker, fill.symbol, scope=scope, reason=reason, value=value, threshold=threshold)
 
-    def _fence(self, token: int, worker: str, symbol: str) -> None:
+    def _fence(self, token: int | None, worker: str, symbol: str) -> None:
         newest = self._state[self._g + G_FENCE]
+        if token is None:
+            self._record(FENCE_ACCEPT, worker, symbol, resource="exposure", lock=GLOBAL_LOCK, token=None)
+            return
         if token < newest:
             self._record(
                 FENCE_REJECT, worker, symbol, resource="exposure", lock=GLOBAL_LOCK, token=token, newest=newest

@@ -335,9 +335,9 @@ def test_two_outstanding_operations_are_malformed():
 def test_linearizability_only_within_budget():
     h = broker_history()
     assert h.check(lin_budget=None).figures.linearizable_detail == "not checked"
-    assert h.check(lin_budget=Budget(steps=1, seconds=None)).figures.linearizable == "true"  # the fast path's
+    assert h.check(lin_budget=Budget(steps=1, seconds=None, steps_per_op=None)).figures.linearizable == "true"  # the fast path's
     h.invoke("d", "acquire", ["x"], ts=30, attempt=1)  # never completes: a choice left to the search
-    evidence = h.check(lin_budget=Budget(steps=1, seconds=None))
+    evidence = h.check(lin_budget=Budget(steps=1, seconds=None, steps_per_op=None))
     assert evidence.figures.linearizable == "unknown"
     assert "steps budget exhausted" in evidence.figures.linearizable_detail
 

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from harness.judge.linearizability.checker import check, partitions
-from harness.judge.linearizability.formats import read_history
 from harness.judge.linearizability.models import KV
 from harness.judge.linearizability.operations import Budget, Operation, operations
 from harness.judge.linearizability.search import decide
+from tests.judge.linearizability.conftest import C50_BAD
 from tests.judge.linearizability.test_engine import history
 from tests.judge.linearizability.test_models import run
-
-# Key "0" of porcupine's c50-bad kv log: ~200 concurrent appends, undecided after millions of
-# steps; key "3": refuted in under 10k. Key "0" comes first in the file, as in the original.
-C50_BAD = Path(__file__).parent / "data" / "kv_c50_bad_keys_0_3.edn"
-
-
-@pytest.fixture(scope="module")
-def c50_bad() -> list[Operation]:
-    return operations(read_history(C50_BAD))
 
 
 def test_the_hard_key_alone_is_not_decided_in_a_budget_the_bad_key_needs_a_fraction_of(c50_bad):
@@ -53,14 +43,14 @@ def concurrent_puts(n: int, key: str) -> list[Operation]:
 
 def test_a_key_out_of_budget_does_not_hide_another_keys_refutation(c50_bad):
     bad = [op for op in c50_bad if op.key == "3"]  # refuted in about 8.6k steps
-    result = check(concurrent_puts(14, "w") + bad, KV, Budget(steps=9_000, seconds=None))
+    result = check(concurrent_puts(14, "w") + bad, KV, Budget(steps=9_000, seconds=None, steps_per_op=None))
     assert (result.verdict, result.key) == ("false", "3")
     assert {k.key: (k.verdict, k.exhausted) for k in result.keys} == {"w": ("unknown", "steps"), "3": ("false", None)}
 
 
 def test_unknown_names_the_key_whose_budget_ran_out(c50_bad):
     hard = [op for op in c50_bad if op.key == "0"]
-    result = check(hard, KV, Budget(steps=5_000, seconds=None))
+    result = check(hard, KV, Budget(steps=5_000, seconds=None, steps_per_op=None))
     assert (result.verdict, result.exhausted, result.key) == ("unknown", "steps", "0")
     assert "on key 0" in result.summary()
     assert [(k.key, k.verdict, k.steps, k.ops) for k in result.keys] == [("0", "unknown", 5_000, len(hard))]

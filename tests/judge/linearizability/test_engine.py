@@ -242,7 +242,7 @@ def concurrent_writes(n: int) -> list[Record]:
     return history(*rows)
 
 
-@pytest.mark.parametrize(("budget", "exhausted"), [(Budget(steps=50, seconds=None), "steps"), (Budget(steps=None, seconds=0.0), "seconds")])
+@pytest.mark.parametrize(("budget", "exhausted"), [(Budget(steps=50, seconds=None, steps_per_op=None), "steps"), (Budget(steps=None, seconds=0.0), "seconds")])
 def test_exhausted_budget_gives_unknown_naming_the_budget(budget, exhausted):
     result = check(operations(concurrent_writes(14)), CAS_REGISTER, budget)
     assert (result.verdict, result.exhausted) == ("unknown", exhausted)

@@ -135,7 +135,7 @@ def test_exit_codes_and_output(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "first operation that cannot be linearized" in out and "1 acquire" in out
 
-    assert run([str(DATA / "cas.log"), "--model", "cas-register", "--budget-steps", "1"]) == 3
+    assert run([str(DATA / "cas.log"), "--model", "cas-register", "--budget-steps", "1", "--budget-steps-per-op", "0"]) == 3
     assert "steps budget exhausted" in capsys.readouterr().out
 
 

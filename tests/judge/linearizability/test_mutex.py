@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -10,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.history.log import Event
+from harness.history.log import Event, write_jsonl
 from harness.judge.checks.locks import DEFAULT_LIN_BUDGET, check_locks
 from harness.judge.linearizability.checker import check
 from harness.judge.linearizability.formats import BROKER_EXPIRE, LOCK_KINDS
@@ -18,7 +17,7 @@ from harness.judge.linearizability.models import FENCED_MUTEX, OWNER_MUTEX
 from harness.judge.linearizability.mutex import fast_mutex
 from harness.judge.linearizability.operations import Budget, Operation, Record, Result, operations
 from harness.judge.linearizability.search import decide
-from tests._history_builders import clean_events
+from tests._history_builders import clean_events, cli
 
 UNLIMITED = Budget(steps=None, seconds=None)
 
@@ -89,7 +88,7 @@ def test_fast_path_and_general_search_agree(data, processes, steps, buggy, crash
     if fast is not None:
         assert fast.verdict == general.verdict, (fast.summary(), general.summary())
     if fast is not None and fast.verdict == "false":
-        assert fast.failed_op in ops
+        assert fast.failed_op == general.failed_op  # both name the first op that cannot be linearized
         assert check(ops, model, UNLIMITED).verdict == "false"
 
 
@@ -129,35 +128,54 @@ def test_fast_path_declines_crashed_ops_and_the_search_decides_them():
     assert fast is None and general.verdict == "true"
 
 
-# -- the harness's own histories, tiled to a million lock events ------------------------------
+# -- the harness's own histories, tiled to millions of lock events -----------------------------
+
+NO_BUDGET = Budget(steps=1, seconds=0.0, steps_per_op=None)  # the fast path must not need any
 
 
 def tiled_lock_events(total: int) -> list[Event]:
-    """Lock events of a real engine run, repeated end to end (later copies shifted in seq and time)."""
+    """Lock events of a real engine run, repeated end to end (later copies shifted in seq, time and tokens)."""
     events = [e for e in clean_events(trades=200) if e.kind in LOCK_KINDS or e.kind == BROKER_EXPIRE]
     span_seq = max(e.seq for e in events) + 1
     span_ns = max(e.mono_ns for e in events) - min(e.mono_ns for e in events) + 1
+    span_token = max(max(e.payload.get("tokens", {}).values(), default=0) for e in events) + 1
     out: list[Event] = []
     copy = 0
     while len(out) < total:
-        out.extend(dataclasses.replace(e, seq=e.seq + copy * span_seq, mono_ns=e.mono_ns + copy * span_ns)
-                   for e in events)
+        out.extend(_shifted(e, copy * span_seq, copy * span_ns, copy * span_token) for e in events)
         copy += 1
     return out
 
 
+def _shifted(event: Event, seq: int, ns: int, token: int) -> Event:
+    payload = event.payload
+    if payload.get("tokens"):
+        payload = {**payload, "tokens": {name: t + token for name, t in payload["tokens"].items()}}
+    return Event(event.seq + seq, event.mono_ns + ns, event.wall, event.run_id, event.worker, event.symbol,
+                 event.kind, payload)
+
+
 def assert_lock_checker_proves(total: int) -> None:
-    evidence = check_locks(tiled_lock_events(total), lin_budget=DEFAULT_LIN_BUDGET)
+    evidence = check_locks(tiled_lock_events(total), lin_budget=NO_BUDGET)
     assert evidence.figures.linearizable == "true", evidence.figures.linearizable_detail
 
 
-def test_lock_checker_proves_a_100k_lock_event_history_within_the_default_budget():
+def test_lock_checker_proves_a_100k_lock_event_history_without_a_search_budget():
     assert_lock_checker_proves(100_000)
 
 
 @pytest.mark.slow
-def test_lock_checker_proves_a_1m_lock_event_history_within_the_default_budget():
+def test_lock_checker_proves_a_1m_lock_event_history_without_a_search_budget():
     assert_lock_checker_proves(1_000_000)
+
+
+@pytest.mark.slow
+def test_harness_check_passes_a_clean_1m_lock_event_history(tmp_path, capsys):
+    path = tmp_path / "events.jsonl"
+    write_jsonl(tiled_lock_events(1_000_000), path)
+    code, stdout, _ = cli(capsys, "check", path, "--areas", "locks")
+    assert "  ✅ Linearizable (owner-aware mutex): true" in stdout.splitlines()
+    assert code == 0, stdout
 
 
 def test_a_planted_double_grant_in_a_tiled_history_is_refuted():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from itertools import chain, combinations, permutations
 from typing import Any
@@ -75,3 +76,20 @@ def test_search_agrees_with_brute_force(data, name, ops):
     history = operations(records)
     result = check(history, model, Budget(steps=None, seconds=None))
     assert (result.verdict == "true") == brute_force(history, model), result.summary()
+    if result.verdict == "false":
+        assert_first_that_cannot_be_linearized(history, model, result.failed_op)
+
+
+def until(ops: Sequence[Operation], time: int) -> list[Operation]:
+    """The history as it stood at ``time``: ops invoked by then, those not yet returned as crashed."""
+    return [op if op.complete_index is not None and op.complete_index <= time else dataclasses.replace(
+        op, complete_index=None, complete_time=None, output=None) for op in ops if op.invoke_index < time]
+
+
+def assert_first_that_cannot_be_linearized(ops: Sequence[Operation], model: Model, failed: Operation | None) -> None:
+    """The history up to ``failed``'s return is not linearizable, and is without ``failed``: removing it is
+    enough, and no op returned earlier could be named instead (so never an op legal in every state)."""
+    assert failed is not None and failed.complete_index is not None
+    before = until(ops, failed.complete_index)
+    assert not brute_force(before, model)
+    assert brute_force([op for op in before if op.invoke_index != failed.invoke_index], model)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import pickle
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -112,6 +113,10 @@ def test_a_scenario_file_runs_from_its_path(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", str(scenario_file), "--trades", "3", "--out", str(out)]) == 0
     assert "[UnifiedGate] MY_CHECK PASS" in (out / "VERIFY_LOG.txt").read_text()
+    # Not a registered name: the reproduce command names the file, and it reruns.
+    command = json.loads((out / "evidence.json").read_text(encoding="utf-8"))["reproduce"]
+    assert command.startswith("harness run my_check.py "), command
+    assert main([*shlex.split(command)[1:], "--out", str(tmp_path / "again")]) == 0
 
 
 def test_a_scenario_file_without_a_scenario_is_one_line(tmp_path, capsys):

@@ -81,7 +81,6 @@ def _cross_symbol(refused: Mapping[str, int], global_trips: int) -> int:
     return refused.get(GLOBAL_REFUSAL, 0) + global_trips
 
 
-
 def check_delivery(events: Sequence[Event]) -> Delivery | None:
     """The ask and the shortfall of a run's history (None without a run.start saying what was asked)."""
     start = next((e for e in events if e.kind == RUN_START), None)

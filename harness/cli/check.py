@@ -90,14 +90,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     """Re-judge each saved history with the same gates."""
-    options = (args.scenario, args.config, args.areas, args.lenient, args.allow_empty, args.gates)
+    def one(path: Path) -> int:
+        return rejudge(path, args.scenario, args.config, args.areas, args.lenient, args.allow_empty, args.gates)
+
     if len(args.paths) == 1:
-        return rejudge(args.paths[0], *options)
+        return one(args.paths[0])
     codes = []
     for path in args.paths:
         print(f"== {path}", flush=True)
         try:
-            codes.append(rejudge(path, *options))
+            codes.append(one(path))
         except HarnessError as exc:  # one unreadable file is reported, and the others still judged
             print(one_line(f"harness: error: {exc}"), file=sys.stderr, flush=True)
             codes.append(exc.exit_code)

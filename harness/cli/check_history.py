@@ -53,7 +53,7 @@ def run_check_history(args: argparse.Namespace) -> int:
 
 
 def _check_file(path: Path, model: Model, args: argparse.Namespace) -> int:
-    started = time.monotonic()  # each file's seconds budget covers reading it too
+    started = time.monotonic()  # the seconds budget covers reading the file too
     try:
         ops = operations(read_history(path, args.format), args.fail_semantics)
     except (HistoryFormatError, MalformedHistory) as exc:

@@ -61,7 +61,11 @@ def worst(codes: list[int]) -> int:
     return min(codes, key=lambda c: order.index(c) if c in order else len(order) + (c == EXIT_PASS), default=EXIT_PASS)
 
 
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
+
+
 def one_line(message: object) -> str:
-    """``message`` on one printable line: newlines folded, text that cannot be encoded escaped."""
-    text = " ".join(str(message).split())
+    """``message`` on one printable line: newlines folded; control bytes (NUL, ESC) and text that cannot be
+    encoded escaped."""
+    text = " ".join(str(message).split()).translate(_CONTROL)
     return text.encode("utf-8", "backslashreplace").decode("utf-8")

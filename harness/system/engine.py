@@ -196,7 +196,9 @@ def run(
     history, agg, guardian = runner(config, locks, run_id, history, options)
     elapsed = time.perf_counter() - started
     final = agg.symbols()
-    history.append(AGG_STATE, worker="engine", symbols={k: v.as_payload() for k, v in final.items()})
+    total = functools.reduce(SymbolMetrics.plus, final.values(), SymbolMetrics())
+    history.append(AGG_STATE, worker="engine", symbols={k: v.published() for k, v in final.items()},
+                   total=total.published())
     history.append(RUN_END, worker="engine", elapsed_ns=int(elapsed * 1e9))
     return RunResult(run_id, config, history, final, guardian.snapshot(), elapsed)
 
@@ -289,7 +291,7 @@ def _work(shared: _Shared, spec: SymbolSpec, worker: str) -> None:
         client = shared.locks.client(worker, history)
         trades = SymbolWorker(shared, spec, worker, client).run()
         _told(shared, history.append(WORKER_DONE, worker=worker, symbol=spec.name, trades=trades))
-    except Exception as exc:  # noqa: BLE001 -- isolation: the failure becomes evidence
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 -- isolation: the failure (a plug-in's exit too) is evidence
         _told(shared, history.append(
             WORKER_ERROR, worker=worker, symbol=spec.name, error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),

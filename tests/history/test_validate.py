@@ -16,6 +16,7 @@ from harness.cli.main import main
 from harness.history.log import write_jsonl
 from harness.history.stresslog import write_log
 from harness.history.validate import load
+from harness.report.writer import compress_if_large
 from tests import _history_builders as hb
 
 pytestmark = pytest.mark.usefixtures("in_empty_dir")
@@ -151,17 +152,20 @@ def test_lenient_judges_the_rest_and_fails_the_contract_gate(small, tmp_path):
     assert lines[0] == "[PHYSICAL_EVIDENCE] History Contract: FAIL"
     assert f"  ❌ {path}:{index + 1}: not a valid event: unknown event kind 'risk.teleport' (your own kinds start " \
            "with 'x.')" in lines
-    # Every other area is still judged; the line set aside is a gap in the engine's dense numbering.
+    # Every other area is still judged; the line set aside is a gap in the engine's dense numbering,
+    # and the fill it reserved for has no reservation.
     assert [line for line in lines if line.startswith("[PHYSICAL_EVIDENCE]")][1:] == [
         f"[PHYSICAL_EVIDENCE] {area}: {status}" for area, status in
         (("Lock Atomicity", "PASS"), ("Race Condition Detection", "FAIL"), ("Performance Metrics", "PASS"),
-         ("MetricsAggregator Accuracy", "PASS"), ("Risk Management", "PASS"))]
+         ("MetricsAggregator Accuracy", "PASS"), ("Risk Management", "FAIL"))]
     assert any("sequence gaps 1)" in line for line in lines)
     assert lines[-1] == "[UnifiedGate] HISTORY FAIL"
 
 
 def test_user_kinds_are_accepted(small, tmp_path):
-    rows = [*small[:3], dict(small[3], kind="x.quote", payload={"bid": 1}), *small[4:]]
+    # In place of an order.submit (which no gate needs; a reservation would be missed by the risk gate).
+    at = next(i for i, r in enumerate(small) if r["kind"] == "order.submit")
+    rows = [*small[:at], dict(small[at], kind="x.quote", payload={"bid": 1}), *small[at + 1:]]
     code, out, _ = run_cli("check", _write(tmp_path / "events.jsonl", rows))
     assert code == 0, out
 
@@ -230,6 +234,8 @@ def test_a_run_directory_and_its_log_validate_too(tmp_path):
     write_log(events, tmp_path / "STRESS_TEST.log")
     assert run_cli("check", tmp_path)[0] == 0
     assert run_cli("check", tmp_path / "STRESS_TEST.log")[0] == 0
+    compress_if_large(tmp_path / "STRESS_TEST.log", limit=0)  # as a long run's log is written
+    assert run_cli("check", tmp_path / "STRESS_TEST.log.gz")[0] == 0
 
 
 @st.composite
@@ -266,3 +272,35 @@ def test_fuzzed_logs_get_a_verdict_or_one_line(tmp_path, data):
             assert len(err.splitlines()) == 1 and err.startswith(f"harness: error: {log}"), err
         else:
             assert err == "" and out.splitlines()[-1].startswith("[UnifiedGate] HISTORY ")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_history_that_is_no_regular_file_is_one_line_not_a_hang(tmp_path, kind):
+    path = tmp_path / "events.jsonl"
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it would wait for a writer forever
+    else:
+        path = Path("/dev/zero")
+    code, _, err = run_cli("check", path)
+    assert code == 2 and err.startswith(f"harness: error: {path}: not a regular file"), err
+
+
+def test_a_gzip_bomb_is_one_line(tmp_path):
+    import gzip
+
+    path = tmp_path / "events.jsonl.gz"
+    with gzip.open(path, "wb", compresslevel=9) as out:
+        for _ in range(64):
+            out.write((b" " * 4095 + b"\n") * 256)  # 64 MiB of nothing, about 64 KiB on disk
+    code, _, err = run_cli("check", path)
+    assert code == 2 and "a gzip bomb, not a history" in err, err
+
+
+def test_an_endless_line_is_one_line(tmp_path, monkeypatch):
+    from harness.history import validate
+
+    monkeypatch.setattr(validate, "MAX_LINE_BYTES", 1000)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"{" + b" " * 5000 + b"}\n")
+    code, _, err = run_cli("check", path)
+    assert code == 2 and f"{path}:1: a line longer than 1000 bytes" in err, err

@@ -182,7 +182,7 @@ def print_verdict(verdict: Verdict, out: Path | None = None) -> None:
     table.add_column("first failing fact")
     for gate in verdict.gates:
         failing = next((line.text for line in gate.lines if not line.ok), "")
-        table.add_row(gate.area, gate.status, failing)
+        table.add_row(gate.area, gate.status + (" (nothing to judge)" if gate.vacuous else ""), failing)
     console.print(table)
     symbols = _symbol_table(verdict)
     if symbols is not None:

@@ -33,7 +33,7 @@ from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.gates import GateResult, Line
 from harness.run.config import HarnessConfig
 from harness.run.plugins import Plugins
-from harness.run.scenario import Scenario, Verdict, make_dir
+from harness.run.scenario import Scenario, Verdict, make_dir, run_target
 from harness.run.workloads import workload_of
 
 AREA = "Controlled Schedules"
@@ -156,7 +156,7 @@ def controlled(args: argparse.Namespace, scenario: Scenario, config: HarnessConf
 
 def _command(scenario: Scenario, config: HarnessConfig, flags: list[str]) -> str:
     """The command that reruns this controlled run (mode and size come from the schedule)."""
-    words = ["harness", "run", scenario.name, "--seed", str(config.run.seed),
+    words = ["harness", "run", run_target(scenario), "--seed", str(config.run.seed),
              "--symbols", ",".join(config.run.symbol_names)]
     return shlex.join([*words, *flags])
 

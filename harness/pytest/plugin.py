@@ -64,7 +64,7 @@ NEMESIS = {"nemesis": "faults", "nemesis_seed": "seed", "nemesis_interval": "int
 
 def _plugin_flags(plugins: Any) -> list[str]:
     """``--port path`` for each component, as the user wrote it (a callable: its ``module:qualname``)."""
-    return [word for name, plugin in plugins.given().items() for word in (f"--{name}", plugin.path)]
+    return [word for name, path in plugins.named().items() for word in (f"--{name}", path)]
 
 
 def _params(request: pytest.FixtureRequest) -> str:

@@ -43,7 +43,8 @@ def verify_log(verdict: Verdict, artefacts: Sequence[str]) -> str:
     ]
     lines += _banner("VERIFICATION RESULTS") + [""]
     for gate in verdict.gates:
-        lines.append(f"[PHYSICAL_EVIDENCE] {gate.area}" + ("" if gate.applicable else " -- N/A"))
+        lines.append(f"[PHYSICAL_EVIDENCE] {gate.area}" + ("" if gate.applicable else " -- N/A")
+                     + (" -- nothing to judge" if gate.vacuous else ""))
         lines += [f"  {_mark(line.ok)} {line.text}" for line in gate.lines]
         lines += [f"    {item.get('row', '')}" for name in TEXT_BLOCKS for item in gate.counterexamples.get(name, ())]
         lines.append("")

@@ -166,12 +166,15 @@ def load(flag: str, path: str) -> Plugin:
     return of(flag, factory, path)
 
 
+def label_of(factory: Any) -> str:
+    """A factory as a report names it: ``module:qualname`` (``path/to/file.py:name`` from a user's file)."""
+    module = userfiles.display(getattr(factory, "__module__", None) or "?")
+    return f"{module}:{getattr(factory, '__qualname__', repr(factory))}"
+
+
 def of(flag: str, factory: Any, label: str | None = None) -> Plugin:
     """Wrap a component factory (loaded or given in a test) and check it can be called as the port calls it."""
-    if label is None:
-        module = userfiles.display(getattr(factory, "__module__", None) or "?")
-        label = f"{module}:{getattr(factory, '__qualname__', repr(factory))}"
-    plugin = Plugin(flag, label, factory)
+    plugin = Plugin(flag, label or label_of(factory), factory)
     if not callable(factory):
         raise plugin.error(f"is a {type(factory).__name__}, not a factory (a callable)")
     port = PORTS[flag]
@@ -221,8 +224,8 @@ class Plugins:
 
     def named(self) -> dict[str, str]:
         """Each plug-in by port, as the user gave it (a path, or a callable's ``module:qualname``)."""
-        return {name: plugin.path if isinstance(plugin, Plugin) else _qualified(plugin)
-                for name, plugin in self._by_port.items()}
+        # Plugins(port=factory) may hold a bare factory (tests, scenarios): named like a loaded one.
+        return {name: p.path if isinstance(p, Plugin) else label_of(p) for name, p in self._by_port.items()}
 
     def replaced(self, **changes: Any) -> Plugins:
         """A copy with the given ports set (None: back to the reference component)."""
@@ -253,7 +256,3 @@ def _plugin(flag: str, value: Any) -> Plugin:
         return value
     return load(flag, value) if isinstance(value, str) else of(flag, value)
 
-
-def _qualified(component: Any) -> str:
-    """``module:qualname`` of a component given as itself rather than as a Plugin."""
-    return f"{getattr(component, '__module__', '?')}:{getattr(component, '__qualname__', type(component).__name__)}"

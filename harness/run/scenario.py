@@ -14,11 +14,13 @@ import dataclasses
 import datetime as _dt
 import shlex
 import signal
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness import userfiles
 from harness.errors import ConfigError
 from harness.faults.lock_nemesis import NemesisConfig, refuse_undeclared
 from harness.history.journal import Journal
@@ -223,6 +225,19 @@ class Verdict:
         return 0 if self.passed else 1
 
 
+def run_target(scenario: Scenario) -> str:
+    """What ``harness run`` takes to find ``scenario``: its registered name when that is this scenario,
+    else the file that defines it as SCENARIO (one only a test module or a path knows), else its name."""
+    module, _, attribute = available().get(scenario.name, "").partition(":")
+    if module in sys.modules and vars(sys.modules[module]).get(attribute) is scenario:
+        return scenario.name
+    for loaded in list(sys.modules.values()):
+        names = getattr(loaded, "__dict__", {})  # never a module's __getattr__, which may load things
+        if names.get("SCENARIO") is scenario and names.get("__file__"):
+            return userfiles.shown(Path(names["__file__"]))
+    return scenario.name
+
+
 def reproduce_command(scenario: str, config: HarnessConfig, extra: Sequence[str] = ()) -> str:
     """The command line that reruns a scenario with the same seed and size (plus ``extra`` flags)."""
     run = config.run
@@ -285,7 +300,7 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
                         None if judging is None else lambda done: judging(done, total))
     gates = judge(evidence, config.gates, extra_gates)
     return Verdict(scenario, config, run_id, gates, evidence, trial.events,
-                   started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags),
+                   started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(run_target(scenario), config, command_flags),
                    None if stop is None else stop.signal_name, journal.holds(trial.events), plugins.named())
 
 

@@ -39,12 +39,15 @@ def file_of(name: str) -> Path | None:
 def display(module: str) -> str:
     """How a report names a module: the user's file (relative to the working directory when inside it), else as is."""
     path = file_of(module)
-    if path is None:
-        return module
+    return module if path is None else shown(path)
+
+
+def shown(path: Path) -> str:
+    """A file as a person names it: relative to the working directory when inside it, else absolute."""
     try:
-        return str(path.relative_to(Path.cwd()))
+        return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
-        return str(path)
+        return str(path.resolve())
 
 
 def qualified(kind: type) -> str:

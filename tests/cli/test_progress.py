@@ -115,7 +115,7 @@ def test_a_duration_run_on_a_terminal_shows_a_time_bar(tmp_path):
 def test_the_console_shows_aggregator_pnl_beside_the_ledgers_only_when_they_differ(capsys, tmp_path, monkeypatch):
     from tests import _history_builders as hb
 
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # examples/ is importable from the project root
+    monkeypatch.chdir(tmp_path)  # the example imports from the package, whatever the directory
     code, out, _ = hb.cli(capsys, "run", "multi_symbol_stress", "--trades", "4", "--out", tmp_path / "lossy",
                           "--aggregator", "harness.examples.lossy_aggregator:factory")
     assert code == 1

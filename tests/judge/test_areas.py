@@ -176,3 +176,16 @@ def test_check_exits_1_when_nothing_was_judged_unless_allowed(capsys, tmp_path, 
     code, stdout, _ = hb.cli(capsys, "check", path, "--allow-empty")
     assert code == 0
     assert "NOTHING JUDGED" in stdout.splitlines()[-1] and "PASS" not in stdout.splitlines()[-1]
+
+
+def test_the_verify_log_marks_a_gate_that_had_nothing_to_judge_and_says_nothing_judged(tmp_path, clean):
+    from harness.report.verify_log import verify_log
+
+    verdict = hb.run_scenario(tmp_path / "run", trades=3)
+    events = _broker_only(clean)
+    evidence = evaluate(events, STANDARD_AREAS)
+    shown = dataclasses.replace(verdict, evidence=evidence, gates=judge(evidence, Thresholds()), events=events)
+    log = verify_log(shown, []).splitlines()
+    assert "[PHYSICAL_EVIDENCE] Race Condition Detection -- nothing to judge" in log
+    assert "[UnifiedGate] MULTI_SYMBOL_STRESS NOTHING JUDGED" in log
+    assert any(line.endswith("nothing to judge: Race Condition Detection, Risk Management") for line in log)

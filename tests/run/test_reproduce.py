@@ -166,3 +166,25 @@ def test_every_harness_run_flag_has_a_harness_scenario_keyword():
     # and a live API is not something a test item serves.
     elsewhere = {"name", "config", "settings", "serve", "token"}
     assert dests - keywords - elsewhere == set()
+
+
+USER_SCENARIO_TEST = '''
+from harness.run.scenario import Scenario, Trial
+
+SCENARIO = Scenario("their_check", "Theirs", "theirs", run=lambda ctx: Trial(ctx.run_engine().events()))
+
+
+def test_theirs(harness_scenario):
+    assert harness_scenario(SCENARIO, trades=3, gates={"min_throughput_trades_per_s": 1e12}).passed
+'''
+
+
+def test_a_scenario_only_a_test_module_defines_is_reproduced_by_its_file(pytester):
+    pytester.makepyfile(test_theirs=USER_SCENARIO_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--harness-report-dir", "runs")
+    result.assert_outcomes(failed=1)
+    argv = _reproduce_argv(result.stdout.str())
+    assert argv[:2] == ["run", "test_theirs.py"], argv
+    rerun = subprocess.run([HARNESS, *argv, "--out", str(pytester.path / "rerun")], cwd=pytester.path,
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert rerun.returncode == 1 and "THEIR_CHECK FAIL" in rerun.stdout, rerun.stderr

@@ -81,27 +81,41 @@ def _cross_symbol(refused: Mapping[str, int], global_trips: int) -> int:
     return refused.get(GLOBAL_REFUSAL, 0) + global_trips
 
 
-
 def check_delivery(events: Sequence[Event]) -> Delivery | None:
     """The ask and the shortfall of a run's history (None without a run.start saying what was asked)."""
     start = next((e for e in events if e.kind == RUN_START), None)
     if start is None:
         return None
-    trades = Counter(str(e.symbol) for e in events if e.kind == TRADE_CLOSED)
     asked_trades, asked_s = start.payload.get("trades"), start.payload.get("duration")
-    stopped: dict[str, EarlyStop] = {}
-    for event in events:
-        if event.kind in EARLY_STOPS and event.symbol is not None and event.symbol not in stopped:
-            at_s = (event.mono_ns - start.mono_ns) / NS_PER_S
-            short = trades[event.symbol] < asked_trades if asked_trades is not None else at_s < (asked_s or 0)
-            if short:
-                stopped[event.symbol] = EarlyStop(EARLY_STOPS[event.kind], round(at_s, 1), trades[event.symbol])
+    stopped = _stopped_early(events, start)
     refused = Counter(str(e.payload.get("reason")) for e in events if e.kind == RISK_REFUSE)
     global_trips = sum(1 for e in events if e.kind == RISK_TRIP and e.payload.get("scope") == "global")
     mode = start.payload.get("mode")
     reproducible = asked_s is None and (_cross_symbol(refused, global_trips) == 0 or mode == "single")
     return Delivery(len(start.payload.get("symbols") or ()), asked_trades, asked_s, stopped, dict(refused),
                     global_trips, mode, reproducible)
+
+
+def _stopped_early(events: Sequence[Event], start: Event) -> dict[str, EarlyStop]:
+    """Each symbol that stopped before the ask: at the event that says why, or -- a trades run's symbol
+    that simply ended short, with no such event -- at its last event."""
+    trades = Counter(str(e.symbol) for e in events if e.kind == TRADE_CLOSED)
+    asked_trades, asked_s = start.payload.get("trades"), start.payload.get("duration")
+    stopped: dict[str, EarlyStop] = {}
+    last: dict[str, float] = {}
+    for event in events:
+        at_s = (event.mono_ns - start.mono_ns) / NS_PER_S
+        if event.symbol is not None:
+            last[event.symbol] = at_s
+        if event.kind in EARLY_STOPS and event.symbol is not None and event.symbol not in stopped:
+            short = trades[event.symbol] < asked_trades if asked_trades is not None else at_s < (asked_s or 0)
+            if short:
+                stopped[event.symbol] = EarlyStop(EARLY_STOPS[event.kind], round(at_s, 1), trades[event.symbol])
+    if asked_trades is not None:
+        for symbol in start.payload.get("symbols") or ():
+            if symbol not in stopped and trades[symbol] < asked_trades:
+                stopped[symbol] = EarlyStop("ended short", round(last.get(symbol, 0.0), 1), trades[symbol])
+    return stopped
 
 
 def delivery_lines(d: Delivery) -> list[str]:

@@ -97,3 +97,11 @@ def test_evidence_json_records_the_delivery_and_whether_the_seed_reproduces_the_
     run_scenario(tmp_path / "run", trades=3)
     delivery = evidence_json(tmp_path / "run")["delivery"]
     assert (delivery["trades_asked"], delivery["stopped_early"], delivery["reproducible"]) == (3, {}, True)
+
+
+def test_a_symbol_that_ended_short_without_saying_why_is_not_delivered(clean):
+    # A plugged-in engine whose worker simply returns early leaves no halt, stall or error event.
+    dropped = [e for e in clean if not (e.symbol == "XAUUSD.s" and e.kind == "trade.closed")]
+    delivery = check_delivery(dropped)
+    assert delivery.stopped_early["XAUUSD.s"].reason == "ended short"
+    assert "Not delivered: XAUUSD.s ended short after 0/10 trades" in delivery_lines(delivery)

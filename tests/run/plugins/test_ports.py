@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import pickle
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +16,8 @@ from harness.cli.main import main
 from harness.run.catalog import SCENARIO_GROUP
 from harness.testing import run_scenario
 
-ROOT = Path(__file__).resolve().parents[3]  # examples/ is importable from the project root
-
-
-@pytest.fixture(autouse=True)
-def _from_project_root(monkeypatch):
-    monkeypatch.chdir(ROOT)
+# From an empty directory: the examples import from the installed package, not from a checkout.
+pytestmark = pytest.mark.usefixtures("in_empty_dir")
 
 
 def _gates(out: Path) -> dict[str, str]:
@@ -116,6 +113,10 @@ def test_a_scenario_file_runs_from_its_path(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", str(scenario_file), "--trades", "3", "--out", str(out)]) == 0
     assert "[UnifiedGate] MY_CHECK PASS" in (out / "VERIFY_LOG.txt").read_text()
+    # Not a registered name: the reproduce command names the file, and it reruns.
+    command = json.loads((out / "evidence.json").read_text(encoding="utf-8"))["reproduce"]
+    assert command.startswith("harness run my_check.py "), command
+    assert main([*shlex.split(command)[1:], "--out", str(tmp_path / "again")]) == 0
 
 
 def test_a_scenario_file_without_a_scenario_is_one_line(tmp_path, capsys):
@@ -189,7 +190,7 @@ def test_a_plugin_files_module_name_is_its_path_so_any_process_imports_it(tmp_pa
     (tmp_path / "mine.py").write_text("class Thing:\n    pass\n")
     module = userfiles.load(tmp_path / "mine.py")
     assert userfiles.file_of(module.__name__) == (tmp_path / "mine.py").resolve()
-    assert userfiles.qualified(module.Thing) == f"{(tmp_path / 'mine.py').resolve()}:Thing"
+    assert userfiles.qualified(module.Thing) == "mine.py:Thing", "named as given: relative to where the user runs"
     probe = f"import pickle; print(pickle.loads({pickle.dumps(module.Thing)!r}).__name__)"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "Thing", done.stderr

@@ -169,6 +169,14 @@ class Metrics:
 
 
 @record
+class Published(Metrics):
+    """One symbol's (or the total's) state as published, with the rates derived from its figures."""
+
+    win_rate: Decimal | None = f("wins / trades (0 without trades)", "ratio", None)
+    profit_factor: Decimal | None = f("gross profit / gross loss; null without a loss", "ratio", None)
+
+
+@record
 class Resumed:
     """Where a symbol's book stood when a recovered run resumed."""
 
@@ -352,9 +360,10 @@ class AggGap:
 @kind(AGG_STATE, ("races", "aggregator"))
 @record
 class AggState:
-    """The aggregator's final state, per symbol."""
+    """The aggregator's final state, per symbol and in total; every figure it publishes is judged."""
 
-    symbols: dict[str, Metrics] = f("metrics per symbol")
+    symbols: dict[str, Published] = f("metrics per symbol")
+    total: Published | None = f("metrics over all symbols (seq: the trades they cover)", default=None)
 
 
 # -- the risk guardian -----------------------------------------------------------------------
@@ -368,7 +377,8 @@ class RiskReserve:
     order: str = f("order id")
     side: Side = f("BUY or SELL")
     qty: Decimal = f("quantity", "base units")
-    worst_price: Decimal = f("price the reservation assumes", "price")
+    worst_price: Decimal = f("highest price a fill may have: the order's notional is booked at it; a fill above "
+                             "it is not covered", "price")
 
 
 @kind(RISK_REFUSE, ("risk",), symbol=True)

@@ -20,6 +20,7 @@ from harness.judge.checks.perf import PerfFigures
 from harness.judge.checks.persistence import PersistenceFigures
 from harness.judge.checks.pnl import AggregatorFigures
 from harness.judge.checks.races import RaceFigures
+from harness.judge.checks.reservations import FACTS as RESERVATION_FACTS
 from harness.judge.checks.risk import RiskFigures
 from harness.judge.evidence import Evidence, evidence_record
 from harness.judge.thresholds import Thresholds
@@ -159,14 +160,16 @@ def gate_aggregator(ev: Evidence[AggregatorFigures], t: Thresholds) -> GateResul
         Line(f.aggregator_state_recorded, f"Simulated Total PnL: {money(f.simulated_total_pnl)}"),
         Line(f.aggregator_state_recorded, f"Aggregator Total PnL: {money(f.aggregator_total_pnl)}"),
         Line(abs(diff) <= t.max_pnl_difference,
-             f"Difference: {diff} (exact, limit {t.max_pnl_difference})" + (" PERFECT MATCH" if exact else "")),
+             f"Difference: {diff.normalize():f} (exact, limit {t.max_pnl_difference})" + (" PERFECT MATCH" if exact else "")),
         Line(f.mismatched_symbols == 0,
              f"Per-symbol trades/wins/PnL match: {f.mismatched_symbols} symbols differ "
              f"({f.aggregator_trades} aggregated vs {f.simulated_trades} recomputed trades)"),
     )
     if f.states_judged is not None:
         lines += (Line(f.bad_states == 0, f"Aggregator states over time: {f.states_judged} judged against the "
-                                          f"replay, {f.bad_states} stale or wrong"),)
+                                          f"replay, {f.bad_states} stale or wrong"),
+                  Line(True, "Published figures not judged (the model cannot recompute them): "
+                             + (", ".join(f.not_judged) or "none")))
     return GateResult("aggregator", ev.area, lines, _failing(ev, ["mismatches", "bad_states"]))
 
 
@@ -175,18 +178,30 @@ def gate_risk(ev: Evidence[RiskFigures], t: Thresholds) -> GateResult:
     f = ev.figures
     lines = (
         _exposure_line(f, t),
-        Line(f.isolation_violations == 0 and len(f.failed_symbols) <= t.max_failed_symbols, _isolation_text(f, t)),
+        _isolation_line(f, t),
         Line(not (t.fail_on_breaker_trip and f.breaker_trips),
              "Circuit breaker: Not triggered" if not f.breaker_trips
              else f"Circuit breaker: {f.breaker_trips} trips ({', '.join(f.breaker_trip_reasons)})"
              + (" -- failing on any trip (fail_on_breaker_trip)" if t.fail_on_breaker_trip else "")),
         _breaker_replay_line(f),
+        _reservations_line(f),
         Line(f.guardian_status in t.allowed_health or _justified_halt(f, t),
              f"Guardian status: {f.guardian_status}"
              + (" (a justified global breaker trip)" if _justified_halt(f, t) else "")),
     )
     return GateResult("risk", ev.area, lines, _failing(ev, ["limit_breaches", "isolation_violations", "missing_trips",
-                                                             "unjustified_trips", "halted_orders_accepted"]))
+                                                             "unjustified_trips", "halted_orders_accepted",
+                                                             *RESERVATION_FACTS]))
+
+
+def _reservations_line(f: RiskFigures) -> Line:
+    """Fills covered by their reservations, each released once after its fill; n/a without reservations."""
+    if f.reservations is None:
+        return Line(True, "Reservations: n/a (no risk.reserve events)")
+    bad = f.uncovered_fills + f.released_twice + f.released_before_fill + f.never_released
+    return Line(bad == 0, f"Reservations: {f.reservations} booked; {f.uncovered_fills} fills beyond their "
+                          f"reservation (side, quantity, worst price), {f.released_twice} released twice, "
+                          f"{f.released_before_fill} released before their fill, {f.never_released} never released")
 
 
 def _exposure_line(f: RiskFigures, t: Thresholds) -> Line:
@@ -224,8 +239,11 @@ def gate_persistence(ev: Evidence[PersistenceFigures], t: Thresholds) -> GateRes
     lines = [Line(bool(layers), f"Events produced: {f.produced}; layers read back: "
                                 f"{', '.join(name for name, _ in layers) or 'none'}")]
     for name, layer in layers:
-        lines.append(Line(layer.lost <= t.max_lost_events and layer.duplicated <= t.max_duplicated_events,
-                          f"{name}: {layer.persisted} persisted, lost = {layer.lost}, duplicated = {layer.duplicated}"))
+        content = "content not read back" if layer.wrong_content is None else f"wrong content = {layer.wrong_content}"
+        lines.append(Line(layer.lost <= t.max_lost_events and layer.duplicated <= t.max_duplicated_events
+                          and not layer.wrong_content,
+                          f"{name}: {layer.persisted} persisted, lost = {layer.lost}, duplicated = {layer.duplicated}, "
+                          f"{content}"))
     lines += [Line(False, f"{name}: not readable at the end of the run: {why}")
               for name, why in sorted(f.unreachable.items())]
     lines.append(Line(f.dropped == 0 and f.drained == f.spilled,
@@ -242,10 +260,11 @@ def gate_persistence(ev: Evidence[PersistenceFigures], t: Thresholds) -> GateRes
     return GateResult("persistence", ev.area, tuple(lines), counterexamples)
 
 
-def _isolation_text(f: RiskFigures, t: Thresholds) -> str:
+def _isolation_line(f: RiskFigures, t: Thresholds) -> Line:
     if f.isolation_violations:
-        return f"Per-symbol isolation: {f.isolation_violations} symbols neither finished nor failed"
-    text = "Per-symbol isolation: Verified"
+        return Line(False, f"Per-symbol isolation: {f.isolation_violations} symbols neither finished nor failed")
+    ok = len(f.failed_symbols) <= t.max_failed_symbols
+    text = "Per-symbol isolation: " + ("Verified" if ok else "NOT verified, more symbols failed than allowed")
     notes = []
     if f.halted_symbols:
         notes.append("halted: " + ", ".join(f"{s} by {why}" for s, why in f.halted_symbols.items()))
@@ -255,7 +274,7 @@ def _isolation_text(f: RiskFigures, t: Thresholds) -> str:
         notes.append(f"failed: {failed} (allowed {t.max_failed_symbols}); others completed")
     if f.stalled_symbols:
         notes.append(f"stopped after repeated refusals: {', '.join(f.stalled_symbols)}")
-    return text + (f" ({'; '.join(notes)})" if notes else "")
+    return Line(ok, text + (f" ({'; '.join(notes)})" if notes else ""))
 
 
 Outcome = Literal["PASS", "FAIL", "NOTHING JUDGED"]

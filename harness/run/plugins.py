@@ -219,6 +219,10 @@ class Plugins:
         """The plug-ins set, by port."""
         return dict(self._by_port)
 
+    def named(self) -> dict[str, str]:
+        """Each plug-in by port, as the user gave it (a path, or a callable's ``module:qualname``)."""
+        return {name: plugin.path for name, plugin in self._by_port.items()}
+
     def replaced(self, **changes: Any) -> Plugins:
         """A copy with the given ports set (None: back to the reference component)."""
         return Plugins(**{**self._by_port, **changes})

@@ -27,6 +27,7 @@ from harness.system.locks.fence import Fence
 from harness.system.model import ClosedTrade
 
 ZERO = Decimal(0)
+RATE = Decimal("1e-12")  # rates are published to 12 places: a history holds at most 28 decimals
 
 
 class Mode(str, enum.Enum):
@@ -53,6 +54,11 @@ class SymbolMetrics:
     def win_rate(self) -> Decimal:
         """Winning trades / closed trades (0 when none); breakeven is not a win."""
         return Decimal(self.wins) / Decimal(self.trades) if self.trades else ZERO
+
+    @property
+    def profit_factor(self) -> Decimal | None:
+        """Gross profit / gross loss (None without a loss)."""
+        return self.gross_profit / self.gross_loss if self.gross_loss else None
 
     def plus(self, other: SymbolMetrics) -> SymbolMetrics:
         """Sum of two metric records (counts and money add; seq takes the newer)."""
@@ -97,6 +103,12 @@ class SymbolMetrics:
             "breakeven": self.breakeven, "pnl": self.pnl, "gross_profit": self.gross_profit,
             "gross_loss": self.gross_loss,
         }
+
+    def published(self) -> dict[str, object]:
+        """The payload of a published state: the figures and the rates derived from them."""
+        factor = self.profit_factor
+        return {**self.as_payload(), "win_rate": self.win_rate.quantize(RATE),
+                "profit_factor": None if factor is None else factor.quantize(RATE)}
 
     @classmethod
     def from_payload(cls, raw: Mapping[str, object]) -> SymbolMetrics:

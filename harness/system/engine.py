@@ -128,12 +128,17 @@ def stop_reason(event: Event) -> str | None:
     if event.kind == WORKER_STALLED:
         return f"stalled: {event.payload.get('refused')} refusals ({event.payload.get('reason')})"
     if event.kind == WORKER_ERROR:
-        return f"failed: {str(event.payload.get('error', ''))[:60]}"
+        return f"failed: {_clipped(str(event.payload.get('error', '')), 60)}"
     if event.kind == WORKER_DONE:
         return "done"
     if event.kind == FEED_END:
         return f"feed ended after {event.payload.get('ticks')} ticks"
     return None
+
+
+def _clipped(text: str, width: int) -> str:
+    """``text`` cut at a word boundary to fit ``width``, marked with an ellipsis when cut."""
+    return text if len(text) <= width else text[:width - 1].rsplit(" ", 1)[0] + " …"
 
 
 def tell_progress(progress: Progress, event: Event) -> None:
@@ -191,7 +196,9 @@ def run(
     history, agg, guardian = runner(config, locks, run_id, history, options)
     elapsed = time.perf_counter() - started
     final = agg.symbols()
-    history.append(AGG_STATE, worker="engine", symbols={k: v.as_payload() for k, v in final.items()})
+    total = functools.reduce(SymbolMetrics.plus, final.values(), SymbolMetrics())
+    history.append(AGG_STATE, worker="engine", symbols={k: v.published() for k, v in final.items()},
+                   total=total.published())
     history.append(RUN_END, worker="engine", elapsed_ns=int(elapsed * 1e9))
     return RunResult(run_id, config, history, final, guardian.snapshot(), elapsed)
 

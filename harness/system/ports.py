@@ -124,6 +124,9 @@ class StorePort(Protocol):
     def read_seqs(self, run_id: str) -> list[int]:
         """Every persisted event seq of ``run_id``, as stored (duplicates included)."""
 
+    def read_events(self, run_id: str) -> list[Event]:
+        """Every persisted event of ``run_id`` as stored, content included (its content is judged)."""
+
     def drop(self) -> None:
         """Remove this run's data from a shared server."""
 

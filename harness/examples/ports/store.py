@@ -19,24 +19,29 @@ class MemoryStore:
     name = "memory"
 
     def __init__(self) -> None:
-        self._seqs: dict[str, set[int]] = {}
+        self._events: dict[str, dict[int, Event]] = {}
         self._lock = threading.Lock()
 
     def write(self, events: Sequence[Event]) -> None:
-        """Keep each event's seq under its run."""
+        """Keep each event under its run and seq (a seq kept already is not written again)."""
         with self._lock:
             for event in events:
-                self._seqs.setdefault(event.run_id, set()).add(event.seq)
+                self._events.setdefault(event.run_id, {}).setdefault(event.seq, event)
 
     def read_seqs(self, run_id: str) -> list[int]:
         """Seqs kept for ``run_id``."""
+        return [e.seq for e in self.read_events(run_id)]
+
+    def read_events(self, run_id: str) -> list[Event]:
+        """Events kept for ``run_id``, in seq order."""
         with self._lock:
-            return sorted(self._seqs.get(run_id, ()))
+            kept = self._events.get(run_id, {})
+            return [kept[seq] for seq in sorted(kept)]
 
     def drop(self) -> None:
         """Forget everything."""
         with self._lock:
-            self._seqs.clear()
+            self._events.clear()
 
     def close(self) -> None:
         """Nothing to release."""

@@ -1,13 +1,18 @@
-"""Guardian persistence check: every produced event persisted exactly once in every layer.
+"""Guardian persistence check: every produced event persisted exactly once in every layer, as it was.
 
-A pure function of the run's events and of the seqs *read back* from each layer (the database
+A pure function of the run's events and of what is *read back* from each layer (the database
 table, the checkpoint's snapshot plus log) -- never of the writer's own counters, which
-could count a write that did not land. The writer's statistics, alerts and health changes,
-recorded in the history as events, are reported as figures alongside.
+could count a write that did not land. Presence is judged on seqs; content on the events
+read back: each must say what the history's event of the same seq says (a stable digest of
+its kind, worker, symbol and payload), so a right seq filed with another event's content,
+or a changed value, fails naming the seq and the layer. The writer's statistics, alerts and
+health changes, recorded in the history as events, are reported as figures alongside.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,6 +32,8 @@ class LayerFigures:
     persisted: int = f("distinct seqs the layer holds", "count")
     lost: int = f("produced seqs the layer does not hold", "count")
     duplicated: int = f("seqs the layer holds more than once", "count")
+    wrong_content: int | None = f("events read back whose content differs from the history's event of that seq "
+                                  "(null: the layer's content was not read back)", "count", default=None)
 
 
 @evidence_record
@@ -56,9 +63,26 @@ class PersistenceFigures:
     write_latency: Mapping[str, WriteLatency] = f("the writer's latency per layer, by name")
 
 
-def check_persistence(events: Sequence[Event], persisted: Mapping[str, Sequence[int]]) -> Evidence[PersistenceFigures]:
-    """Lost and doubled seqs per layer, plus the writer's figures from the history."""
+def digest(event: Event) -> str:
+    """A stable digest of what an event says: seq, kind, worker, symbol and payload (key order aside)."""
+    body = json.dumps([event.seq, event.kind, event.worker, event.symbol, event.payload], sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def wrong_content(events: Sequence[Event], read_back: Sequence[Event]) -> list[dict[str, Any]]:
+    """The events read back that differ from the history's event of the same seq (or have none)."""
+    expected = {e.seq: digest(e) for e in events}
+    return [{"seq": e.seq, "kind": e.kind, "why": "content differs from the history's event of that seq"
+             if e.seq in expected else "no such event in the history"}
+            for e in read_back if expected.get(e.seq) != digest(e)]
+
+
+def check_persistence(events: Sequence[Event], persisted: Mapping[str, Sequence[int]],
+                      contents: Mapping[str, Sequence[Event]] | None = None) -> Evidence[PersistenceFigures]:
+    """Lost, doubled and (where ``contents`` reads a layer back) altered events per layer, and the writer's figures."""
     produced = {e.seq for e in events}
+    contents = contents or {}
     layers: dict[str, LayerFigures] = {}
     unreachable: dict[str, str] = {}
     violations: dict[str, tuple[Mapping[str, object], ...]] = {}
@@ -66,7 +90,10 @@ def check_persistence(events: Sequence[Event], persisted: Mapping[str, Sequence[
         counts = Counter(seqs)
         lost = sorted(produced - counts.keys())
         doubled = sorted(seq for seq, n in counts.items() if n > 1)
-        layers[layer] = LayerFigures(len(counts), len(lost), len(doubled))
+        altered = wrong_content(events, contents[layer]) if layer in contents else None
+        layers[layer] = LayerFigures(len(counts), len(lost), len(doubled), None if altered is None else len(altered))
+        if altered:
+            violations[f"wrong_content_{layer}"] = tuple({**a, "layer": layer} for a in altered[:SHOWN])
         if lost:
             violations[f"lost_{layer}"] = tuple({"seq": s} for s in lost[:SHOWN])
         if doubled:

@@ -5,7 +5,9 @@ recomputation replays the ``order.fill`` events through the checkers' own model
 (``harness.judge.checks.oracle``). Judged over time, not only at the end: every state the
 aggregator shows -- a REPLACE it took (``agg.replace``), a delta it applied (``agg.apply``,
 judged on the state it leads to), an ``agg.state`` -- must equal the symbol's first N
-replayed trades, N being the trades it covers; it may lag the ledger, but it may never go
+replayed trades, N being the trades it covers, in every figure it publishes (counts, PnL,
+gross profit and loss, rates, drawdown: ``harness.judge.checks.published``; a figure the model
+cannot recompute is listed as not judged); it may lag the ledger, but it may never go
 back (a stale snapshot taken) nor cover trades not yet closed. A stale state repaired by a
 later snapshot is still a failure, with the offending events. The final state must equal
 the whole replay; the engine's own ``trade.closed`` events are compared too, so a ledger
@@ -15,6 +17,7 @@ an update.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -22,6 +25,7 @@ from typing import Any
 from harness.history.events import AGG_APPLY, AGG_REPLACE, AGG_STATE, ORDER_FILL, TRADE_CLOSED, f
 from harness.history.log import Event
 from harness.judge.checks.oracle import Tally, tally, tally_of
+from harness.judge.checks.published import ADDITIVE, Prefix, judge_state, not_summed, summed
 from harness.judge.checks.replay import Replay, fill_of, replay_books, run_info
 from harness.judge.evidence import Evidence, evidence_record
 
@@ -56,6 +60,7 @@ class AggregatorFigures:
     mismatched_symbols: int = f("symbols whose aggregator or ledger tally differs from the replay", "count")
     states_judged: int | None = f("aggregator states judged over time (null: only the final one)", "count")
     bad_states: int = f("states that went back or differ from the replay's prefix", "count")
+    not_judged: tuple[str, ...] = f("figures the aggregator published that the model cannot recompute (by name)")
     per_symbol: Mapping[str, SymbolReconciliation] = f("each symbol, by name")
 
 
@@ -79,32 +84,61 @@ class _Timeline:
     """The aggregator's state per symbol as its events show it, judged against the replay's prefixes."""
 
     def __init__(self) -> None:
-        self.prefixes: dict[str, list[Tally]] = {}
+        self.prefixes: dict[str, list[Prefix]] = {}
         self.shown: dict[str, Tally] = {}
+        self.summed: dict[str, dict[str, Any]] = {}  # the INCREMENTAL state: deltas applied, summed
         self.states = 0
         self.bad: list[dict[str, Any]] = []
+        self.not_judged: set[str] = set()
 
     def closed(self, symbol: str, pnl: Decimal) -> None:
         """One more trade closed on ``symbol`` (in the replay)."""
-        prefix = self.prefixes.setdefault(symbol, [Tally()])
-        prefix.append(prefix[-1].plus(tally([pnl])))
+        prefix = self.prefixes.setdefault(symbol, [Prefix()])
+        prefix.append(prefix[-1].then(pnl))
 
-    def show(self, event: Event, symbol: str, state: Tally) -> None:
-        """Judge one state the aggregator shows for ``symbol`` at ``event``."""
+    def applied(self, event: Event, symbol: str) -> None:
+        """Judge the state a delta leads to (its figures that do not add up are not judged)."""
+        self.summed[symbol] = summed(self.summed.get(symbol), event.payload)
+        self.not_judged.update(not_summed(event.payload))
+        self.show(event, symbol, self.summed[symbol])
+
+    def show(self, event: Event, symbol: str, raw: Mapping[str, Any]) -> Prefix | None:
+        """Judge one state the aggregator shows for ``symbol`` at ``event``; the model's figures of it."""
         self.states += 1
+        state = tally_of(raw)
         before = self.shown.get(symbol, Tally())
         self.shown[symbol] = state
-        prefix = self.prefixes.get(symbol, [Tally()])
+        prefix = self.prefixes.get(symbol, [Prefix()])
         if state.trades < before.trades:
             why = f"went back from {before.trades} to {state.trades} trades (a stale state taken)"
         elif state.trades >= len(prefix):
             why = f"covers {state.trades} trades, only {len(prefix) - 1} closed so far"
-        elif state != prefix[state.trades]:
-            why = f"differs from the first {state.trades} replayed trades"
         else:
-            return
-        self.bad.append({"seq": event.seq, "kind": event.kind, "symbol": symbol, "why": why, "shown": state.brief(),
-                         "replayed": prefix[min(state.trades, len(prefix) - 1)].brief()})
+            self._wrong(event, symbol, raw, prefix[state.trades])
+            return prefix[state.trades]
+        self._bad(event, symbol, why, raw, prefix[min(state.trades, len(prefix) - 1)])
+        return None
+
+    def total(self, event: Event, raw: Mapping[str, Any], models: list[Prefix | None]) -> None:
+        """Judge a published total against the sum of the symbols' models (when each was judged)."""
+        judged = [m for m in models if m is not None]
+        if len(judged) < len(models):
+            return  # a symbol's own state is already wrong: its failure names it
+        self.states += 1
+        model = functools.reduce(Prefix.beside, judged, Prefix())
+        self._wrong(event, "total", raw, model)
+
+    def _wrong(self, event: Event, symbol: str, raw: Mapping[str, Any], model: Prefix) -> None:
+        judged = judge_state(raw, model)
+        self.not_judged.update(judged.not_judged if symbol != "total" else (f"total.{n}" for n in judged.not_judged))
+        if judged.wrong:
+            self._bad(event, symbol, f"{', '.join(judged.wrong)} differ from the model of the first "
+                                     f"{model.trades} replayed trades", raw, model)
+
+    def _bad(self, event: Event, symbol: str, why: str, raw: Mapping[str, Any], model: Prefix) -> None:
+        self.bad.append({"seq": event.seq, "kind": event.kind, "symbol": symbol, "why": why,
+                         "shown": {k: str(v) for k, v in raw.items()},
+                         "replayed": {k: str(model.figure(k)) for k in ADDITIVE}})
 
 
 def states_over_time(events: Sequence[Event]) -> _Timeline:
@@ -117,13 +151,13 @@ def states_over_time(events: Sequence[Event]) -> _Timeline:
             if pnl is not None:
                 timeline.closed(str(event.symbol), pnl)
         elif event.kind == AGG_REPLACE:
-            timeline.show(event, str(event.symbol), tally_of(event.payload))
+            timeline.show(event, str(event.symbol), event.payload)
         elif event.kind == AGG_APPLY:
-            state = timeline.shown.get(str(event.symbol), Tally()).plus(tally_of(event.payload))
-            timeline.show(event, str(event.symbol), state)
+            timeline.applied(event, str(event.symbol))
         elif event.kind == AGG_STATE:
-            for name, raw in event.payload["symbols"].items():
-                timeline.show(event, name, tally_of(raw))
+            models = [timeline.show(event, name, raw) for name, raw in event.payload["symbols"].items()]
+            if event.payload.get("total") is not None:
+                timeline.total(event, event.payload["total"], models)
     return timeline
 
 
@@ -166,6 +200,7 @@ def reconcile(events: Sequence[Event], aggregated: Mapping[str, Any] | None, are
         mismatched_symbols=len({m["symbol"] for m in mismatches}),
         states_judged=timeline.states if timeline is not None else None,
         bad_states=len(bad),
+        not_judged=tuple(sorted(timeline.not_judged)) if timeline is not None else (),
         per_symbol=per_symbol,
     )
     return Evidence(area, figures, {"mismatches": tuple(mismatches), "bad_states": tuple(bad[:KEEP])})

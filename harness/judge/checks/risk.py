@@ -10,6 +10,10 @@ Breakers: the trips the limits require are derived from the fills (``harness.jud
 and compared with the guardian's ``risk.trip`` events. A justified trip is a fact reported;
 a missing one, one without cause, or an order accepted while halted is a violation.
 
+Reservations: each fill must be covered by its order's reservation, and each reservation
+released exactly once, after its fill (``harness.judge.checks.reservations``) -- whether or
+not a limit breached.
+
 Isolation: a symbol whose worker failed (``worker.error``) is reported; every other symbol
 must have ended on its own terms -- done, halted by its breaker, or stalled because the
 guardian refused it ``max_refusals`` times in a row (reported) -- a failure that stopped or
@@ -36,6 +40,7 @@ from harness.history.events import (
 from harness.history.log import Event
 from harness.judge.checks.breakers import check_breakers
 from harness.judge.checks.replay import fills, initial_positions, run_info
+from harness.judge.checks.reservations import check_reservations
 from harness.judge.evidence import Evidence, evidence_record
 
 AREA = "Risk Management"
@@ -72,6 +77,12 @@ class RiskFigures:
     failure_reasons: Mapping[str, str] = f("each failed symbol's error, cut to 80 characters")
     isolation_violations: int = f("symbols that neither finished nor failed", "count")
     guardian_status: str = f("HALTED after a global trip, else the last health state, else HEALTHY")
+    reservations: int | None = f("risk.reserve events judged (null: the history records no reservations)", "count")
+    uncovered_fills: int = f("fills not covered by their order's reservation (side, quantity, worst price)",
+                             "count")
+    released_twice: int = f("reservations released (settled or cancelled) more than once", "count")
+    released_before_fill: int = f("fills that came after their reservation was released", "count")
+    never_released: int = f("reservations still booked at run.end (symbols whose worker did not fail)", "count")
 
 
 def check_risk(events: Sequence[Event]) -> Evidence[RiskFigures]:
@@ -97,6 +108,7 @@ def check_risk(events: Sequence[Event]) -> Evidence[RiskFigures]:
     equity = info.equity
     trips = [e for e in events if e.kind == RISK_TRIP]
     breakers = check_breakers(events, info)
+    booked = check_reservations(events)
     failed = sorted({str(e.symbol) for e in events if e.kind == WORKER_ERROR})
     done = {str(e.symbol) for e in events if e.kind in (WORKER_DONE, WORKER_HALTED, WORKER_STALLED)}
     stalled = sorted({str(e.symbol) for e in events if e.kind == WORKER_STALLED})
@@ -123,9 +135,15 @@ def check_risk(events: Sequence[Event]) -> Evidence[RiskFigures]:
         completed_symbols=tuple(sorted(done)),
         stalled_symbols=tuple(stalled),
         halted_symbols=halted_reasons(events, trips),
-        failure_reasons={str(e.symbol): str(e.payload.get("error", ""))[:80] for e in events if e.kind == WORKER_ERROR},
+        # Whole: a reason cut at a fixed width ends mid-sentence.
+        failure_reasons={str(e.symbol): str(e.payload.get("error", "")) for e in events if e.kind == WORKER_ERROR},
         isolation_violations=len(broken),
         guardian_status=_status(events, trips),
+        reservations=booked.reserved if booked.judged else None,
+        uncovered_fills=len(booked.uncovered_fills),
+        released_twice=len(booked.released_twice),
+        released_before_fill=len(booked.released_before_fill),
+        never_released=len(booked.never_released),
     )
     violations: dict[str, tuple[Mapping[str, Any], ...]] = {
         "limit_breaches": tuple(breaches[:KEEP]),
@@ -133,6 +151,7 @@ def check_risk(events: Sequence[Event]) -> Evidence[RiskFigures]:
         "missing_trips": breakers.missing[:KEEP],
         "unjustified_trips": breakers.unjustified[:KEEP],
         "halted_orders_accepted": breakers.halted_accepts[:KEEP],
+        **booked.violations(),
     }
     return Evidence(AREA, figures, violations)
 

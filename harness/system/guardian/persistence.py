@@ -43,7 +43,7 @@ from harness.clock import Clock, monotonic_ns
 from harness.history.events import PERSISTENCE_START, PERSISTENCE_STATS, PERSISTENCE_UNREACHABLE
 from harness.history.log import Event, History, new_sequence
 from harness.system.guardian.cache import RedisCache, connect, redis_url_from_env
-from harness.system.guardian.checkpoint import Checkpoint, CheckpointError
+from harness.system.guardian.checkpoint import Checkpoint, CheckpointError, read_wal
 from harness.system.guardian.manifest import CLEANUP_FILE, Manifest, redact, write_manifest
 from harness.system.guardian.risk import Health, RiskLimits
 from harness.system.guardian.services import resolve
@@ -235,6 +235,21 @@ class Persistence:
                 self._record(PERSISTENCE_UNREACHABLE, layer=name, reason=f"{type(exc).__name__}: {exc}",
                              kept=pending, spill=str(self.writer.spill_path(name)),
                              drain=drain_command(self.config.directory))
+        return found
+
+    def contents(self) -> dict[str, list[Event]]:
+        """The events each event-keeping layer holds, read back with their content (the log's every segment).
+
+        A layer that does not answer is left out: ``persisted`` has recorded it as unreachable.
+        """
+        readers: dict[str, Callable[[], Any]] = {
+            self.checkpoint.name: lambda: list(read_wal(self.checkpoint.directory).events),
+            self.store.name: partial(self.store.read_events, self.run_id),
+        }
+        found: dict[str, list[Event]] = {}
+        for name, read in readers.items():
+            with contextlib.suppress(*SERVICE_ERRORS):
+                found[name] = self._retried(read)
         return found
 
     def close(self, timeout: float | None = None) -> WriterStatistics:

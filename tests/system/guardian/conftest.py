@@ -63,6 +63,7 @@ class FlakyStore:
         self.name = name
         self.down = False
         self.rows: list[int] = []
+        self.kept: dict[int, Event] = {}
         self.attempts = 0
 
     def write(self, events: Sequence[Event]) -> None:
@@ -71,9 +72,14 @@ class FlakyStore:
             raise ConnectionError("database unreachable")
         seen = set(self.rows)
         self.rows.extend(e.seq for e in events if e.seq not in seen)
+        for event in events:
+            self.kept.setdefault(event.seq, event)
 
     def read_seqs(self, run_id: str) -> list[int]:
         return sorted(self.rows)
+
+    def read_events(self, run_id: str) -> list[Event]:
+        return [self.kept[seq] for seq in sorted(self.rows)]
 
     def close(self) -> None:
         pass

@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, one_line
 from harness.history.log import Event
 from harness.system.guardian.cache import GLOB
 from harness.system.guardian.checkpoint import CheckpointError, encode_lines, read_log, verified, write_atomic
@@ -209,6 +209,6 @@ def _cleanup(directory: Path, manifest: Manifest, args: argparse.Namespace) -> i
 
 
 def _still_down(spill_dir: Path, reason: str) -> int:
-    print(f"harness drain: error: {reason}; the spill stays in {spill_dir} -- run this again later",
-          file=sys.stderr)
+    print(one_line(f"harness drain: error: {reason}; the spill stays in {spill_dir} -- run this again later"),
+          file=sys.stderr)  # one line: a driver's message spans several
     return 2

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.judge.areas import STANDARD_AREAS
+from harness.judge.checks.coverage import AREA as COVERAGE_AREA
 from harness.judge.gates import NOTHING_JUDGED, GateResult, outcome
 from harness.judge.rejudge import judge_history, parse_areas, read_run, recorded_plan
 from harness.judge.thresholds import Thresholds, load_thresholds, thresholds
@@ -50,7 +51,8 @@ def judged(path: Path, scenario_name: str | None = None, config_file: Path | Non
     else:
         judged_areas, limits = STANDARD_AREAS, load_thresholds(config_file)
     limits = thresholds(assignments(list(gates)), limits)
-    return name, judge_history(checked, judged_areas, limits, chosen, str(path))
+    counted = COVERAGE_AREA in (document.get("evidence") or {})  # the run reported its coverage: so does check
+    return name, judge_history(checked, judged_areas, limits, chosen, str(path), counted)
 
 
 def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, areas: str | None = None,

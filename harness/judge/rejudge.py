@@ -20,6 +20,7 @@ from harness.history.log import Event, HistoryError
 from harness.history.validate import Checked
 from harness.history.validate import load as load_checked
 from harness.judge.areas import STANDARD_AREAS, UnknownArea, evaluate, judge, known
+from harness.judge.checks.coverage import coverage_evidence
 from harness.judge.gates import GateResult, contract_gate
 from harness.judge.thresholds import Thresholds, thresholds
 
@@ -72,14 +73,20 @@ def recorded_plan(document: Mapping[str, Any], base: Thresholds) -> tuple[tuple[
 
 
 def judge_history(checked: Checked, areas: tuple[str, ...], limits: Thresholds, chosen: tuple[str, ...] = (),
-                  source: str = "the history") -> tuple[GateResult, ...]:
-    """The gates of ``areas`` (``chosen`` ones replace them, each required) over checked events."""
+                  source: str = "the history", counts: bool = False) -> tuple[GateResult, ...]:
+    """The gates of ``areas`` (``chosen`` ones replace them, each required) over checked events.
+
+    State-machine coverage is judged when the history declares transitions, and its counts
+    shown when ``counts`` (the run reported them).
+    """
     try:
         required = chosen + tuple(a for a in known(limits.require_areas) if a not in chosen)
     except UnknownArea as exc:
         raise ConfigError(f"gates.require_areas: {exc}") from None
     judged = (chosen or areas) + tuple(a for a in required if a not in (chosen or areas))
-    gates = judge(evaluate(list(checked.events), judged, (), required, limits), limits)
+    events = list(checked.events)
+    coverage = coverage_evidence(events, limits.require_coverage, counts)
+    gates = judge(evaluate(events, judged, coverage, required, limits), limits)
     if not any(g.applicable for g in gates):
         raise ConfigError(f"{source}: no events any checker can judge")
     contract = contract_gate(checked)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from harness.errors import ConfigError, HarnessError, InputError, RunError, ServiceUnavailable, exit_code
     from harness.history.log import Event, History, HistoryError, iter_jsonl, read_jsonl, write_jsonl
     from harness.history.record import Recorder, RecordError
-    from harness.judge.gates import GateResult, Line, unified
+    from harness.judge.gates import GateResult, Line, outcome, unified
     from harness.judge.thresholds import Thresholds
     from harness.run.config import HarnessConfig, load_config
     from harness.run.plugins import Plugins
@@ -42,7 +42,7 @@ _EXPORTS: Mapping[str, str] = {
     **dict.fromkeys(("Event", "History", "HistoryError", "iter_jsonl", "read_jsonl", "write_jsonl"),
                     "harness.history.log"),
     **dict.fromkeys(("RecordError", "Recorder"), "harness.history.record"),
-    **dict.fromkeys(("GateResult", "Line", "unified"), "harness.judge.gates"),
+    **dict.fromkeys(("GateResult", "Line", "outcome", "unified"), "harness.judge.gates"),
     "Thresholds": "harness.judge.thresholds",
     **dict.fromkeys(("HarnessConfig", "load_config"), "harness.run.config"),
     "Plugins": "harness.run.plugins",
@@ -55,7 +55,7 @@ __all__ = [
     "Clock", "ConfigError", "Event", "FakeClock", "GateResult", "HarnessConfig", "HarnessError", "History",
     "HistoryError", "InputError", "Line", "Plugins", "RecordError", "Recorder", "RunConfig", "RunError",
     "Scenario", "ScenarioContext", "ServiceUnavailable", "Thresholds", "Trial", "Verdict", "__version__", "check",
-    "clock", "errors", "exit_code", "iter_jsonl", "load_config", "ports", "read_jsonl", "record", "run_scenario",
+    "clock", "errors", "exit_code", "iter_jsonl", "load_config", "outcome", "ports", "read_jsonl", "record", "run_scenario",
     "schedule", "testing", "unified", "write_jsonl",
 ]
 
@@ -104,7 +104,8 @@ def check(path: str | Path, *, areas: Sequence[str] = (), lenient: bool = False,
 
     As ``harness check``: the areas and thresholds the run recorded, else every area its events
     feed; ``areas`` judges exactly those (each required to apply); ``lenient`` sets aside lines that
-    break the history contract and fails a contract gate listing them. ``unified(gates)`` is the verdict.
+    break the history contract and fails a contract gate listing them. ``unified(gates)`` is the verdict;
+    ``outcome(gates)`` says PASS, FAIL or NOTHING JUDGED (no gate judged anything).
     """
     from harness.cli.check import judged
 

@@ -54,7 +54,18 @@ def exit_code(exc: BaseException) -> int:
     return exc.exit_code if isinstance(exc, HarnessError) else EXIT_BAD_INPUT
 
 
+def worst(codes: list[int]) -> int:
+    """The exit code of several verdicts in one call: a failure first, then bad input, then any
+    other (check-history's unknown), then pass -- so a finding in one file is never hidden."""
+    order = [EXIT_FAIL, EXIT_BAD_INPUT]
+    return min(codes, key=lambda c: order.index(c) if c in order else len(order) + (c == EXIT_PASS), default=EXIT_PASS)
+
+
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
+
+
 def one_line(message: object) -> str:
-    """``message`` on one printable line: newlines folded, text that cannot be encoded escaped."""
-    text = " ".join(str(message).split())
+    """``message`` on one printable line: newlines folded; control bytes (NUL, ESC) and text that cannot be
+    encoded escaped."""
+    text = " ".join(str(message).split()).translate(_CONTROL)
     return text.encode("utf-8", "backslashreplace").decode("utf-8")

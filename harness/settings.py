@@ -23,6 +23,20 @@ from typing import Any
 
 from harness.errors import ConfigError
 
+# Numbers a setting may hold: what Decimal arithmetic (28 digits, exponents far below the context's
+# limits) and 64-bit counters carry without overflow, so nothing valid at load crashes after a run.
+DECIMAL_DIGITS, DECIMAL_EXPONENT, INT_BOUND = 28, 28, 2**63
+
+
+def sane_decimal(value: Any) -> Decimal | None:
+    """``value`` as a Decimal setting, or None when it is no finite number of sane size."""
+    if isinstance(value, bool):
+        return None
+    number = Decimal(str(value))
+    if not number.is_finite() or len(number.as_tuple().digits) > DECIMAL_DIGITS:
+        return None
+    return number if number.is_zero() or abs(number.adjusted()) <= DECIMAL_EXPONENT else None
+
 
 def coerce(name: str, value: Any, kind: Any) -> Any:
     """Coerce one raw (TOML or flag) value to a field's declared type."""
@@ -39,19 +53,27 @@ def coerce(name: str, value: Any, kind: Any) -> Any:
             raise ConfigError(f"{name}: expected a table of settings")
         return build(kind, value, f"{name}.")
     try:
-        if kind is Decimal and not isinstance(value, bool) and Decimal(str(value)).is_finite():
-            return Decimal(str(value))
+        if kind is Decimal and (number := sane_decimal(value)) is not None:
+            return number
         if isinstance(kind, type) and issubclass(kind, enum.Enum):
             return kind(value)
         if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
-        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        if kind is int and isinstance(value, int) and not isinstance(value, bool) and -INT_BOUND < value < INT_BOUND:
             return value
         if kind is bool and isinstance(value, bool):
             return value
     except (InvalidOperation, ValueError):
         pass
-    raise ConfigError(f"{name}: invalid value {value!r} (expected {getattr(kind, '__name__', kind)})")
+    raise ConfigError(f"{name}: invalid value {value!r} (expected {_expected(kind)})")
+
+
+def _expected(kind: Any) -> str:
+    if kind is Decimal:
+        return f"a finite decimal of at most {DECIMAL_DIGITS} digits, exponent within +-{DECIMAL_EXPONENT}"
+    if kind is int:
+        return "a 64-bit integer"
+    return getattr(kind, "__name__", str(kind))
 
 
 def build(cls: type, raw: Mapping[str, Any], prefix: str = "") -> Any:

@@ -43,3 +43,4 @@ def test_exit_codes_come_from_the_error():
 
 def test_one_line_folds_and_escapes():
     assert one_line("a\n  b\tc \udc80") == "a b c \\udc80"
+    assert one_line("nul\x00 esc\x1b[31m") == "nul\\x00 esc\\x1b[31m"  # no raw control byte reaches a log

@@ -50,3 +50,13 @@ def test_python_dash_m_harness_is_the_command():
 
 def test_all_lists_exactly_the_exports():
     assert set(harness.__all__) == {*harness._EXPORTS, *harness._MODULES, "__version__", "check", "run_scenario"}
+
+
+def test_a_history_with_nothing_to_judge_is_nothing_judged_through_the_api(tmp_path: Path):
+    from harness.testing import append, clean_events, first
+
+    events = append([first(clean_events(trades=2), "run.start")], "broker.grant", worker="broker", client="c1",
+                    req=1, names=["book:ABC"])
+    harness.write_jsonl(events, tmp_path / "broker.jsonl")
+    gates = harness.check(tmp_path / "broker.jsonl")
+    assert harness.outcome(gates) == "NOTHING JUDGED" and not harness.unified(gates)

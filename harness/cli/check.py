@@ -9,9 +9,11 @@ under test, only in that last case.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.errors import HarnessError, one_line, worst
 from harness.judge.areas import STANDARD_AREAS
 from harness.judge.checks.coverage import AREA as COVERAGE_AREA
 from harness.judge.gates import NOTHING_JUDGED, GateResult, outcome
@@ -74,7 +76,9 @@ def rejudge(path: Path, scenario_name: str | None, config_file: Path | None, are
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``harness check``."""
-    p.add_argument("path", type=Path)
+    p.add_argument("paths", type=Path, nargs="+", metavar="PATH",
+                   help="run directories, events.jsonl or STRESS_TEST.log files; several are judged one by one "
+                        "(exit 1 if any failed, else 2 if any was unreadable)")
     p.add_argument("--scenario", help="judge with this scenario's areas and thresholds")
     p.add_argument("--areas", help="judge exactly these areas (comma-separated keys), each required to apply")
     p.add_argument("--config", type=Path)
@@ -87,5 +91,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    """Re-judge a saved history with the same gates."""
-    return rejudge(args.path, args.scenario, args.config, args.areas, args.lenient, args.allow_empty, args.gates)
+    """Re-judge each saved history with the same gates."""
+    def one(path: Path) -> int:
+        return rejudge(path, args.scenario, args.config, args.areas, args.lenient, args.allow_empty, args.gates)
+
+    if len(args.paths) == 1:
+        return one(args.paths[0])
+    codes = []
+    for path in args.paths:
+        print(f"== {path}", flush=True)
+        try:
+            codes.append(one(path))
+        except HarnessError as exc:  # one unreadable file is reported, and the others still judged
+            print(one_line(f"harness: error: {exc}"), file=sys.stderr, flush=True)
+            codes.append(exc.exit_code)
+    return worst(codes)

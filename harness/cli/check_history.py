@@ -16,10 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+from harness.errors import worst
 from harness.judge.linearizability.checker import check
 from harness.judge.linearizability.formats import FORMATS, HistoryFormatError, read_history
 from harness.judge.linearizability.models import MODELS
-from harness.judge.linearizability.operations import FAIL_SEMANTICS, Budget, MalformedHistory, Result, operations
+from harness.judge.linearizability.operations import FAIL_SEMANTICS, Budget, MalformedHistory, Model, Result, operations
 
 EXIT_TRUE, EXIT_FALSE, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
 SHOWN_PREFIX = 10
@@ -28,7 +29,9 @@ SHOWN_PREFIX = 10
 def add_check_history_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the check-history arguments to a (sub)parser."""
     defaults = Budget()
-    parser.add_argument("file", type=Path, help="history file (EDN, JSON, Jepsen log or events.jsonl)")
+    parser.add_argument("files", type=Path, nargs="+", metavar="FILE",
+                        help="history files (EDN, JSON, Jepsen log or events.jsonl), checked one by one; with "
+                             "several, the exit code is 1 if any is not linearizable, else 2, 3, 0 as above")
     parser.add_argument("--model", required=True, help=f"sequential model: {', '.join(MODELS)}")
     parser.add_argument("--format", default="auto", choices=FORMATS, help="history format (default: auto-detect)")
     parser.add_argument("--fail-semantics", default="knossos", choices=FAIL_SEMANTICS,
@@ -42,20 +45,24 @@ def add_check_history_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_check_history(args: argparse.Namespace) -> int:
-    """Run check-history with parsed arguments; return the exit code."""
-    started = time.monotonic()  # the seconds budget covers reading the file too
+    """Run check-history with parsed arguments on each file; return the exit code (``worst`` of several)."""
     model = MODELS.get(args.model)
     if model is None:
         return _error(f"unknown model {args.model!r} (choose from {', '.join(MODELS)})")
+    return worst([_check_file(path, model, args) for path in args.files])
+
+
+def _check_file(path: Path, model: Model, args: argparse.Namespace) -> int:
+    started = time.monotonic()  # the seconds budget covers reading the file too
     try:
-        ops = operations(read_history(args.file, args.format), args.fail_semantics)
+        ops = operations(read_history(path, args.format), args.fail_semantics)
     except (HistoryFormatError, MalformedHistory) as exc:
-        return _error(f"{args.file}: {exc}" if isinstance(exc, MalformedHistory) else str(exc))
+        return _error(f"{path}: {exc}" if isinstance(exc, MalformedHistory) else str(exc))
     seconds = None if args.budget_seconds is None else max(0.0, args.budget_seconds - (time.monotonic() - started))
     result = check(ops, model, Budget(args.budget_steps, seconds, args.budget_steps_per_op or None))
     if result.error is not None:
-        return _error(f"{args.file}: {result.error}")
-    print(f"{args.file}: {len(ops)} operations, model {model.name}: {result.summary()}")
+        return _error(f"{path}: {result.error}")
+    print(f"{path}: {len(ops)} operations, model {model.name}: {result.summary()}", flush=True)
     if len(result.keys) > 1:
         print(keys_line(result))
     if result.verdict == "false":

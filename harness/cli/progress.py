@@ -183,8 +183,9 @@ def print_verdict(verdict: Verdict, out: Path | None = None) -> None:
     if symbols is not None:
         console.print(symbols)
     delivery = check_delivery(verdict.events)
-    for line in [] if delivery is None or delivery.complete else delivery_lines(delivery):
-        console.print(line)
+    if delivery is not None and not (delivery.complete and delivery.reproducible):
+        for line in delivery_lines(delivery):
+            console.print(line)
     console.print(f"[UnifiedGate] {verdict.scenario.name.upper()} {verdict.status}")
     if verdict.interruption is not None:
         console.print(verdict.interruption)

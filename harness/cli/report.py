@@ -11,7 +11,7 @@ from harness.errors import EXIT_PASS
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``harness report``."""
     p.add_argument("path", type=Path)
-    p.add_argument("--out", type=Path, help="file to write (default: report.html in the run directory)")
+    p.add_argument("--out", type=Path, help="file to write (default: report.html in the run directory; NAME.report.html beside another history)")
 
 
 def execute(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,9 +124,9 @@ def execute(args: argparse.Namespace) -> int:
         return schedules.run_controlled(args, scenario, config, plugins, out, _repeated_flags(args))
     try:
         with on_signals(StopRequest()) as stop:
-            with _live(args) as on_history, symbol_progress(config.run) as progress:
+            with _live(args, out), symbol_progress(config.run) as progress:
                 verdict = execute(scenario, config, out, plugins=plugins, progress=progress,
-                                  command_flags=_repeated_flags(args), on_history=on_history, stop=stop)
+                                  command_flags=_repeated_flags(args), stop=stop)
             paths = write_reports(verdict, out)
     except Interrupted as exc:
         raise RunInterrupted(f"{exc}: the run was abandoned before its report; the history recorded so far is in "
@@ -137,10 +137,10 @@ def execute(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _live(args: argparse.Namespace) -> Iterator[Callable[[Any], None] | None]:
-    """With ``--serve``: the live Guardian API for the run's duration; yields its history hook."""
+def _live(args: argparse.Namespace, out: Path) -> Iterator[None]:
+    """With ``--serve``: the live Guardian API, in a process of its own, for the run's duration."""
     if args.serve is None:
-        yield None
+        yield
         return
     import os
 
@@ -150,17 +150,22 @@ def _live(args: argparse.Namespace) -> Iterator[Callable[[Any], None] | None]:
     if not token:
         raise UsageError(f"--serve: give --token or set {TOKEN_ENV} (the live API needs a bearer token)")
     try:
-        from harness.serve.live import LiveSource, start
+        import fastapi  # noqa: F401 -- the child needs them: said here, in one line, before the run
+        import uvicorn  # noqa: F401
 
-        source = LiveSource()
-        server = start(source, token, port=args.serve)
+        from harness.run.scenario import HISTORY_FILE
+        from harness.serve.live import start
+
+        server = start(out / HISTORY_FILE, token, port=args.serve)
     except ImportError as exc:
-        raise UsageError(f"--serve: the API needs fastapi and uvicorn (pip install 'trading-harness[api]'): {exc}") from None
+        raise UsageError(f"--serve: the API needs fastapi and uvicorn (pip install 'harness[api]'): {exc}") from None
     except (OSError, OverflowError) as exc:
         raise UsageError(f"--serve: cannot listen on 127.0.0.1:{args.serve}: {exc}") from None
+    except RuntimeError as exc:
+        raise UsageError(f"--serve: {exc}") from None
     print(f"live: {server.url} (Guardian API: /health /guardian /metrics /alerts /audit /docs)", flush=True)
     try:
-        yield source.attach
+        yield
     finally:
         server.stop()
 
@@ -175,9 +180,13 @@ class RunInterrupted(RunError):
 
 def list_scenarios(args: argparse.Namespace) -> int:
     """harness list: scenario names and titles."""
-    from harness.run.scenario import available, load
+    from harness.run.catalog import available, literal_title
 
-    for name in available():
-        scenario = load(name)
-        print(f"{name:24} {scenario.title}")
+    for name, target in available().items():
+        title = literal_title(target)
+        if title is None:  # a title computed at import: only the module itself can say it
+            from harness.run.scenario import load
+
+            title = load(name).title
+        print(f"{name:24} {title}")
     return EXIT_PASS

@@ -103,6 +103,24 @@ def wanted(args: argparse.Namespace) -> bool:
 def run_controlled(args: argparse.Namespace, scenario: Scenario, config: HarnessConfig, plugins: Plugins,
                    out: Path, flags: list[str]) -> int:
     """Explore or replay, write the report directory, print the verdict; return the exit code."""
+    from harness.report import write_reports
+
+    verdict = controlled(args, scenario, config, plugins, out, flags)
+    write_reports(verdict, out)
+    gate = verdict.gates[0]
+    for line in gate.lines:
+        print(f"{'✅' if line.ok else '❌'} {line.text}")
+    for row in gate.counterexamples.get("timeline", ()):
+        print(row["row"])
+    print(f"[UnifiedGate] {scenario.name.upper()} {verdict.status}\nreport: {out}")
+    if not verdict.passed:
+        print(f"replay: {verdict.command}")
+    return verdict.exit_code
+
+
+def controlled(args: argparse.Namespace, scenario: Scenario, config: HarnessConfig, plugins: Plugins,
+               out: Path, flags: list[str]) -> Verdict:
+    """Explore or replay (schedule.json lands in ``out``); the verdict, its reports not yet written."""
     depth = DEPTH if args.depth is None else args.depth
     if depth < 1:
         raise ConfigError(f"--depth: must be at least 1, got {depth}")
@@ -130,18 +148,8 @@ def run_controlled(args: argparse.Namespace, scenario: Scenario, config: Harness
         chunk = ["--first-schedule", str(args.first_schedule)] if args.first_schedule else []
         command = _command(scenario, config, [*flags, "--replay-schedule", str(out / "schedule.json")]
                            if exploration.failure else [*flags, "--schedules", str(args.schedules), *chunk])
-    verdict = Verdict(scenario, config, out.name, (gate,), (evidence,), execution.outcome.events, started, command)
-    from harness.report import write_reports
-
-    write_reports(verdict, out)
-    for line in gate.lines:
-        print(f"{'✅' if line.ok else '❌'} {line.text}")
-    for row in gate.counterexamples.get("timeline", ()):
-        print(row["row"])
-    print(f"[UnifiedGate] {scenario.name.upper()} {verdict.status}\nreport: {out}")
-    if not verdict.passed:
-        print(f"replay: {command}")
-    return verdict.exit_code
+    return Verdict(scenario, config, out.name, (gate,), (evidence,), execution.outcome.events, started, command,
+                   plugins=plugins.named())
 
 
 def _command(scenario: Scenario, config: HarnessConfig, flags: list[str]) -> str:

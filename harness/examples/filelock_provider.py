@@ -11,6 +11,7 @@ hold windows and the resources' writes.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,10 +31,16 @@ class FileLockProvider:
 
     directory: str
     shared_across_processes: bool = True
+    owned: bool = False  # the directory was made for this run: close() removes it
 
     def client(self, client_id: str, history: History) -> FileLockClient:
         """A client with its own file handles."""
         return FileLockClient(Path(self.directory), client_id, history)
+
+    def close(self) -> None:
+        """The harness calls this at the end of the run: remove a directory made for it."""
+        if self.owned:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class FileLockClient(RecordingLockClient):
@@ -70,4 +77,4 @@ class FileLockClient(RecordingLockClient):
 
 def factory(run: RunConfig, history: History) -> FileLockProvider:
     """--locks factory: lock files in a new temporary directory."""
-    return FileLockProvider(tempfile.mkdtemp(prefix="harness-filelock-"))
+    return FileLockProvider(tempfile.mkdtemp(prefix="harness-filelock-"), owned=True)

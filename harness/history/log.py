@@ -103,31 +103,52 @@ def _int(value: Any, name: str) -> int:
     return value
 
 
-_PLAIN = (str, int, float, bool, type(None))
+_SCALARS = (int, float, bool, type(None))
+_NUL = {0: "\\x00"}
+
+
+def text(value: str) -> str:
+    """``value`` as every layer can store it: NUL and lone surrogates become the visible escapes \\x00, \\udc80.
+
+    No layer holds them (PostgreSQL refuses NUL, UTF-8 has no lone surrogate), so the history
+    records what every layer can then keep exactly, rather than losing a batch to one string.
+    """
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value.translate(_NUL) if "\x00" in value else value
 
 
 def normalise(value: Any) -> Any:
-    """Turn a payload value into JSON-native data; Decimals keep their exact digits."""
+    """Turn a payload value into JSON-native data; Decimals keep their exact digits, text is made storable."""
     kind = type(value)
     # Exact-type checks first: append is on the trading hot path, and the ABC checks below
     # (Mapping, Enum) cost more than the whole conversion of a plain payload.
-    if kind in _PLAIN:
+    if kind is str:
+        return text(value)
+    if kind in _SCALARS:
         return value
-    if kind is dict:
-        return {k if type(k) is str else str(k): v if type(v) in _PLAIN else normalise(v) for k, v in value.items()}
+    if kind is dict:  # the common case, inlined: plain ASCII text without NUL is kept as it is
+        return {k if type(k) is str and k.isascii() and "\x00" not in k else text(str(k)):
+                v if type(v) in _SCALARS or (type(v) is str and v.isascii() and "\x00" not in v) else normalise(v)
+                for k, v in value.items()}
     if kind is list or kind is tuple:
-        return [v if type(v) in _PLAIN else normalise(v) for v in value]
+        return [v if type(v) in _SCALARS else normalise(v) for v in value]
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, enum.Enum):
         return normalise(value.value)
     if isinstance(value, Mapping):
-        return {str(k): normalise(v) for k, v in value.items()}
+        return {text(str(k)): normalise(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value) if isinstance(value, (set, frozenset)) else value
         return [normalise(v) for v in items]
-    if isinstance(value, (bool, int, float, str)):
+    if isinstance(value, (bool, int, float)):
         return value
+    if isinstance(value, str):
+        return text(str(value))
     raise TypeError(f"cannot record {type(value).__name__} in an event payload")
 
 

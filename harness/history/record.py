@@ -11,7 +11,9 @@
 
 Every event is checked against the contract (``docs/history.schema.json``) before it is
 written; a wrong one raises ``RecordError`` naming the kind and field, in your code, not
-later in ``harness check``. Money goes in as ``Decimal`` or a string of digits.
+later in ``harness check``. Money goes in as ``Decimal`` or a string of digits. Text that no
+file or database can hold (a NUL, a lone surrogate) is written as the visible escapes
+``\\x00`` and ``\\udc80``.
 
 Thread-safe, and process-safe when made with ``processes=True`` and handed to
 ``multiprocessing`` children (spawn or fork): the sequence number, the timestamp and the

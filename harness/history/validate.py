@@ -9,6 +9,7 @@ history that breaks the contract is never judged PASS.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import zlib
 from collections.abc import Iterator
@@ -18,10 +19,12 @@ from typing import Any
 
 import orjson
 
+from harness.errors import InputError
 from harness.history.decode import decode
 from harness.history.log import Event, HistoryError
 from harness.history.schema import problems
 from harness.history.stresslog import parse_line
+from harness.inputs import MAX_LINE_BYTES, regular_file
 
 
 @dataclass(frozen=True)
@@ -35,21 +38,41 @@ class Checked:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number, bytes, ends with a newline) for every line of a file, read as a stream."""
+    """(line number, bytes, ends with a newline) for every line of a file, read as a stream.
+
+    Bounded: a FIFO or device is refused before it is opened, a line longer than
+    ``MAX_LINE_BYTES`` or a gzip stream inflating past ``MAX_GZIP_RATIO`` is one error line.
+    """
     try:
+        regular_file(path, "history")
         # A long run's history is written compressed; either way one line is in memory at a time.
         handle = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
-    except OSError as exc:
-        raise HistoryError(f"{path}: cannot open history: {exc.strerror or exc}") from None
+    except (OSError, InputError) as exc:
+        raise HistoryError(str(exc) if isinstance(exc, InputError)
+                           else f"{path}: cannot open history: {exc.strerror or exc}") from None
     with handle:
         try:
-            for number, line in enumerate(handle, start=1):
+            inflated = 0
+            for number, line in enumerate(iter(functools.partial(handle.readline, MAX_LINE_BYTES + 1), b""), 1):
+                inflated += len(line)
+                _within_bounds(path, number, line, handle, inflated)
                 complete = line.endswith(b"\n")
                 yield number, line.rstrip(b"\n").rstrip(b"\r") if complete else line.rstrip(b"\r"), complete
         except OSError as exc:  # also a gzip.BadGzipFile
             raise HistoryError(f"{path}: cannot read history: {exc.strerror or exc}") from None
         except (EOFError, zlib.error) as exc:
             raise HistoryError(f"{path}: corrupt gzip history: {exc}") from None
+
+
+MAX_GZIP_RATIO = 200  # a run's history compresses ~10-20x; far past this it is a bomb, not a history
+
+
+def _within_bounds(path: Path, number: int, line: bytes, handle: Any, inflated: int) -> None:
+    if len(line) > MAX_LINE_BYTES:
+        raise HistoryError(f"{path}:{number}: a line longer than {MAX_LINE_BYTES} bytes: not a history")
+    raw = getattr(handle, "fileobj", None)  # the compressed file under a gzip stream
+    if raw is not None and inflated > 2**20 and inflated > MAX_GZIP_RATIO * max(1, raw.tell()):
+        raise HistoryError(f"{path}: inflates past {MAX_GZIP_RATIO} times its size: a gzip bomb, not a history")
 
 
 def _from_jsonl(line: bytes) -> tuple[Event | None, str | None]:
@@ -99,7 +122,7 @@ def _problem(line: bytes, problem: str) -> str:
 def iter_checked(path: Path, found: list[str], notes: list[str] | None = None) -> Iterator[Event]:
     """The events of a JSONL history or a STRESS_TEST.log that meet the contract, as they are read;
     ``FILE:LINE: ...`` for every other line is appended to ``found`` (a last line cut short, to ``notes``)."""
-    parse = _from_log if path.suffix == ".log" else _from_jsonl
+    parse = _from_log if path.name.removesuffix(".gz").endswith(".log") else _from_jsonl  # STRESS_TEST.log(.gz)
     last_seq: int | None = None
     count = 0
     for number, line, complete in _lines(path):

@@ -160,7 +160,7 @@ def gate_aggregator(ev: Evidence[AggregatorFigures], t: Thresholds) -> GateResul
         Line(f.aggregator_state_recorded, f"Simulated Total PnL: {money(f.simulated_total_pnl)}"),
         Line(f.aggregator_state_recorded, f"Aggregator Total PnL: {money(f.aggregator_total_pnl)}"),
         Line(abs(diff) <= t.max_pnl_difference,
-             f"Difference: {diff} (exact, limit {t.max_pnl_difference})" + (" PERFECT MATCH" if exact else "")),
+             f"Difference: {diff.normalize():f} (exact, limit {t.max_pnl_difference})" + (" PERFECT MATCH" if exact else "")),
         Line(f.mismatched_symbols == 0,
              f"Per-symbol trades/wins/PnL match: {f.mismatched_symbols} symbols differ "
              f"({f.aggregator_trades} aggregated vs {f.simulated_trades} recomputed trades)"),
@@ -178,7 +178,7 @@ def gate_risk(ev: Evidence[RiskFigures], t: Thresholds) -> GateResult:
     f = ev.figures
     lines = (
         _exposure_line(f, t),
-        Line(f.isolation_violations == 0 and len(f.failed_symbols) <= t.max_failed_symbols, _isolation_text(f, t)),
+        _isolation_line(f, t),
         Line(not (t.fail_on_breaker_trip and f.breaker_trips),
              "Circuit breaker: Not triggered" if not f.breaker_trips
              else f"Circuit breaker: {f.breaker_trips} trips ({', '.join(f.breaker_trip_reasons)})"
@@ -263,10 +263,11 @@ def gate_persistence(ev: Evidence[PersistenceFigures], t: Thresholds) -> GateRes
     return GateResult("persistence", ev.area, tuple(lines), counterexamples)
 
 
-def _isolation_text(f: RiskFigures, t: Thresholds) -> str:
+def _isolation_line(f: RiskFigures, t: Thresholds) -> Line:
     if f.isolation_violations:
-        return f"Per-symbol isolation: {f.isolation_violations} symbols neither finished nor failed"
-    text = "Per-symbol isolation: Verified"
+        return Line(False, f"Per-symbol isolation: {f.isolation_violations} symbols neither finished nor failed")
+    ok = len(f.failed_symbols) <= t.max_failed_symbols
+    text = "Per-symbol isolation: " + ("Verified" if ok else "NOT verified, more symbols failed than allowed")
     notes = []
     if f.halted_symbols:
         notes.append("halted: " + ", ".join(f"{s} by {why}" for s, why in f.halted_symbols.items()))
@@ -276,7 +277,7 @@ def _isolation_text(f: RiskFigures, t: Thresholds) -> str:
         notes.append(f"failed: {failed} (allowed {t.max_failed_symbols}); others completed")
     if f.stalled_symbols:
         notes.append(f"stopped after repeated refusals: {', '.join(f.stalled_symbols)}")
-    return text + (f" ({'; '.join(notes)})" if notes else "")
+    return Line(ok, text + (f" ({'; '.join(notes)})" if notes else ""))
 
 
 Outcome = Literal["PASS", "FAIL", "NOTHING JUDGED"]

@@ -8,6 +8,7 @@ test report, so the controller prints one gate summary table at the end.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -55,9 +56,34 @@ def _command_flags(config: pytest.Config, explicit: dict[str, Any]) -> list[str]
     return flags + override_flags(explicit)
 
 
+# The `harness run` flags a controlled run takes, and their defaults (harness.cli.schedules).
+CONTROLLED = {"schedules": None, "replay_schedule": None, "first_schedule": 0, "strategy": None, "depth": None}
+# The --nemesis flags, as keywords, and their keys in the [nemesis] table.
+NEMESIS = {"nemesis": "faults", "nemesis_seed": "seed", "nemesis_interval": "interval", "nemesis_rounds": "rounds"}
+
+
+def _plugin_flags(plugins: Any) -> list[str]:
+    """``--port path`` for each component, as the user wrote it (a callable: its ``module:qualname``)."""
+    return [word for name, plugin in plugins.given().items() for word in (f"--{name}", plugin.path)]
+
+
+def _params(request: pytest.FixtureRequest) -> str:
+    """The item's parameters (``[process-7]``), so parametrized runs are told apart in the summary."""
+    callspec = getattr(request.node, "callspec", None)
+    return f"[{callspec.id}]" if callspec is not None else ""
+
+
 @pytest.fixture
 def harness_scenario(request: pytest.FixtureRequest, record_property):
-    """Run a scenario (with your components, if given), write its report directory, record its verdict."""
+    """Run a scenario (with your components, if given), write its report directory, record its verdict.
+
+    Takes what ``harness run`` takes, as keywords: run settings (``trades=5``, ``mode="process"``,
+    any ``--set`` key), ``gates={...}`` (``--gate``), components by port (``locks="my.mod:factory"``
+    or a callable), ``out=``, the nemesis (``nemesis="pause"``, ``nemesis_seed=``, ``nemesis_interval=``,
+    ``nemesis_rounds=``) and the controlled-run flags (``schedules=100``, ``strategy=``, ``depth=``,
+    ``first_schedule=``, ``replay_schedule=``).
+    """
+    from harness.cli import schedules
     from harness.report import write_reports
     from harness.run.config import load_config
     from harness.run.plugins import Plugins
@@ -69,21 +95,33 @@ def harness_scenario(request: pytest.FixtureRequest, record_property):
     config_file = config.getoption("--harness-config")
     base = load_config(Path(config_file) if config_file else None, Path(config.rootpath))
 
-    def run(scenario: Scenario, **settings: Any):
-        """``settings`` are run settings (``trades=5``) and components by port (``aggregator=factory``)."""
-        components = {name: settings.pop(name) for name in PORTS if name in settings}
+    def run(scenario: Scenario, *, gates: dict[str, Any] | None = None, out: str | Path | None = None,
+            **settings: Any):
+        """``settings`` are run settings (``trades=5``), components by port and controlled-run flags."""
+        plugins = Plugins.of(**{name: settings.pop(name) for name in PORTS if name in settings})
+        controlled = {**CONTROLLED, **{k: settings.pop(k) for k in CONTROLLED if k in settings}}
         explicit = _settings(config)
+        nemesis = {key: settings.pop(word) for word, key in NEMESIS.items() if word in settings}
+        if nemesis:
+            explicit["nemesis"] = nemesis
         if settings:
             explicit.setdefault("run", {}).update(settings)
+        if gates:
+            explicit["gates"] = {**explicit.get("gates", {}), **gates}
         harness_config = scenario.configure(base, explicit)
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        out = root / f"{run_dir_name(scenario.name, harness_config.run.seed)}-{worker}"
-        verdict = execute(scenario, harness_config, out, plugins=Plugins.of(**components),
-                          command_flags=_command_flags(config, explicit))
-        write_reports(verdict, out)
+        target = Path(out) if out is not None else root / f"{run_dir_name(scenario.name, harness_config.run.seed)}-{worker}"
+        flags = _command_flags(config, explicit) + _plugin_flags(plugins)
+        given = explicit.get("run", {})  # as on the command line: what was asked, not the defaults
+        args = argparse.Namespace(**controlled, mode=given.get("mode"), duration=given.get("duration"), serve=None)
+        if schedules.wanted(args):
+            verdict = schedules.controlled(args, scenario, harness_config, plugins, target, flags)
+        else:
+            verdict = execute(scenario, harness_config, target, plugins=plugins, command_flags=flags)
+        write_reports(verdict, target)
         record_property(VERDICT_PROPERTY, json.dumps(
-            {"scenario": scenario.name, "status": verdict.status, "report": str(out), "command": verdict.command,
-             "gates": {g.name: g.status for g in verdict.gates}}))
+            {"scenario": scenario.name, "params": _params(request), "status": verdict.status, "report": str(target),
+             "command": verdict.command, "gates": {g.name: g.status for g in verdict.gates}}))
         return verdict
 
     return run
@@ -109,7 +147,8 @@ class GateSummary:
         terminalreporter.section("harness gates")
         for verdict in self.verdicts:
             gates = " ".join(f"{name}={status}" for name, status in verdict["gates"].items())
-            terminalreporter.write_line(f"[UnifiedGate] {verdict['scenario'].upper()} {verdict['status']}  {gates}")
+            name = verdict["scenario"].upper() + verdict.get("params", "")
+            terminalreporter.write_line(f"[UnifiedGate] {name} {verdict['status']}  {gates}")
             terminalreporter.write_line(f"    report: {verdict['report']}")
             if verdict["status"] != "PASS":
                 terminalreporter.write_line(f"    reproduce: {verdict['command']}")

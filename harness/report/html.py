@@ -102,6 +102,14 @@ class Panel:
     title: str
     needs: str
     draw: Callable[[ReportData], str | None]
+    # What the needed events must also hold to be drawn, for the skip note when they are present.
+    holding: str = "anything to draw"
+
+    def skip_note(self, kinds: set[str]) -> str:
+        """Why the panel is not drawn: its events are absent, or present without what it draws."""
+        if any(kind in self.needs for kind in kinds):
+            return f"skipped, the {self.needs} events in this history hold no {self.holding}"
+        return f"skipped, no {self.needs} events in this history"
 
 
 @dataclass
@@ -131,7 +139,7 @@ def from_verdict(verdict: Verdict) -> ReportData:
     return ReportData(verdict.scenario.name, verdict.run_id, verdict.status, verdict.gates,
                       figures_of(verdict.evidence, PERF_AREA, PerfFigures),
                       figures_of(verdict.evidence, LOCK_AREA, LockFigures), verdict.events,
-                      verdict.command, run_settings(verdict.config), violations)
+                      verdict.command, run_settings(verdict.config, verdict.plugins), violations)
 
 
 def from_saved(path: Path) -> ReportData:
@@ -546,9 +554,10 @@ def draw_persistence(data: ReportData) -> str | None:
 PANELS = (
     Panel("panel-pnl", "Equity: cumulative realised PnL per symbol", TRADE_CLOSED, draw_pnl),
     Panel("panel-latency", "Latency: order and lock acquire", "order.submit/risk.settle or lock.invoke/lock.ok",
-          draw_latency),
-    Panel("panel-locks", "Lock timeline", "lock.invoke/lock.ok", draw_locks),
-    Panel("panel-exposure", "Global exposure against the limit", RISK_SETTLE, draw_exposure),
+          draw_latency, "request matched with its answer"),
+    Panel("panel-locks", "Lock timeline", "lock.invoke/lock.ok", draw_locks, "complete hold (a grant with its release)"),
+    Panel("panel-exposure", "Global exposure against the limit", RISK_SETTLE, draw_exposure,
+          "exposure_ratio (run.start gives no equity)"),
     Panel("panel-persistence", "Persistence: queue depth, persisted counts, faults", "alert, health, fault.inject or persistence.*",
           draw_persistence),
 )
@@ -650,11 +659,12 @@ def _scoped(body: str, prefix: str) -> str:
 def render(data: ReportData) -> str:
     """The whole page as one HTML string (no external resources)."""
     sections, skipped = [], []
+    kinds = {e.kind for e in data.events}
     for panel in PANELS:
         body = panel.draw(data)
         if body is None:
-            skipped.append(f'<li data-panel="{panel.id}">{html.escape(panel.title)}: skipped, '
-                           f"no {html.escape(panel.needs)} events in this history</li>")
+            skipped.append(f'<li data-panel="{panel.id}">{html.escape(panel.title)}: '
+                           f"{html.escape(panel.skip_note(kinds))}</li>")
         else:
             sections.append(f'<section class="panel" id="{panel.id}"><h2>{html.escape(panel.title)}</h2>'
                             f"{_scoped(body, panel.id)}</section>")
@@ -675,10 +685,19 @@ def write_html(data: ReportData, path: Path) -> Path:
     return path
 
 
+def default_target(path: Path) -> Path:
+    """Where a rebuilt report goes: report.html for a run (its directory or its events.jsonl), else
+    ``<history>.report.html`` beside the file -- two histories in one folder never share a report."""
+    if path.is_dir():
+        return path / REPORT_NAME
+    stem = Path(path.name.removesuffix(".gz")).stem
+    return path.parent / (REPORT_NAME if stem == "events" else f"{stem}.{REPORT_NAME}")
+
+
 def rebuild(path: Path, out: Path | None = None) -> Path:
     """(Re)build report.html from a saved run directory or history; written into it or beside the file."""
     data = from_saved(path)
-    target = out or (path if path.is_dir() else path.parent) / REPORT_NAME
+    target = out or default_target(path)
     try:
         return write_html(data, target)
     except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from harness.run.overrides import flatten
@@ -10,6 +11,8 @@ if TYPE_CHECKING:
     from harness.run.config import HarnessConfig
 
 
-def run_settings(config: HarnessConfig) -> dict[str, Any]:
-    """Every run setting and gate threshold, dotted keys (``run.limits.equity``) to values."""
-    return {**flatten(config.run, "run."), **flatten(config.gates, "gates.")}
+def run_settings(config: HarnessConfig, plugins: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Every run setting and gate threshold, dotted keys (``run.limits.equity``) to values, and each
+    plug-in as the user gave it (``plugins.locks``)."""
+    named = {f"plugins.{port}": path for port, path in (plugins or {}).items()}
+    return {**flatten(config.run, "run."), **flatten(config.gates, "gates."), **named}

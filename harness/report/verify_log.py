@@ -34,6 +34,8 @@ def verify_log(verdict: Verdict, artefacts: Sequence[str]) -> str:
         f"Execution Date: {verdict.started}",
         f"Harness: v{__version__}",
         f"Run: {verdict.run_id} (seed {run.seed}, mode {run.mode.value}, symbols {', '.join(run.symbol_names)})",
+        *(["Plug-ins: " + " ".join(f"--{port} {path}" for port, path in verdict.plugins.items())]
+          if verdict.plugins else []),
         f"Status: {_mark(verdict.passed)} {verdict.status}",
         *_delivery(verdict),
         *([] if verdict.interruption is None else [f"Run: ❌ {verdict.interruption}"]),

@@ -19,6 +19,7 @@ from harness._version import __version__
 from harness.history.events import f
 from harness.history.log import write_jsonl
 from harness.history.stresslog import write_log
+from harness.judge.checks.delivery import Delivery, check_delivery
 from harness.judge.checks.perf import AREA as PERF_AREA
 from harness.judge.checks.perf import LatencySummary, PerfFigures, SymbolPerformance
 from harness.judge.checks.pnl import AREA as PNL_AREA
@@ -85,10 +86,12 @@ class EvidenceDocument:
                                 "null when it ran to its end")
     reproduce: str = f("the command that reruns the run")
     areas: tuple[str, ...] = f("the registry areas judged; what `harness check` re-judges without the scenario")
-    config: Mapping[str, Any] = f("every run setting and gate threshold, dotted keys")
+    config: Mapping[str, Any] = f("every run setting and gate threshold, and each plug-in as given (plugins.PORT), dotted keys")
     gates: tuple[GateRecord, ...] = f("each gate's verdict, in report order")
     metrics: Metrics = f("the headline figures")
     evidence: Mapping[str, AreaRecord] = f("each area's figures and counterexamples, by area name")
+    delivery: Delivery | None = f("what was asked and not delivered, and whether the seed reproduces the run "
+                                  "(null for a history without run.start)", default=None)
 
 
 def gate_record(gate: GateResult) -> GateRecord:
@@ -121,10 +124,11 @@ def evidence_document(verdict: Verdict) -> EvidenceDocument:
         interrupted=verdict.interrupted,
         reproduce=verdict.command,
         areas=tuple(verdict.scenario.areas),  # what `harness check` re-judges, without loading the scenario
-        config=run_settings(verdict.config),
+        config=run_settings(verdict.config, verdict.plugins),
         gates=tuple(gate_record(g) for g in verdict.gates),
         metrics=metrics(verdict),
         evidence={ev.area: AreaRecord(ev.figures, ev.violations) for ev in verdict.evidence},
+        delivery=check_delivery(verdict.events),
     )
 
 

@@ -38,7 +38,8 @@ def guarded(run: Callable[[Any], T], context: Any) -> T | Evidence[RunErrorFigur
         return run(context)
     except NOT_A_FINDING:
         raise
-    except Exception as exc:  # noqa: BLE001 -- every other error is this run's finding
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 -- every other error is this run's finding
+        # SystemExit too: a plug-in's sys.exit would otherwise end the harness silently with its code.
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         return Evidence(AREA, RunErrorFigures(one_line(f"{type(exc).__name__}: {exc}"),
                                               f"{frame.filename}:{frame.lineno} in {frame.name}"))

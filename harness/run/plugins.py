@@ -58,6 +58,8 @@ def import_module(name: str, what: str = "plug-in") -> ModuleType:
         raise PluginError(f"syntax error in the {what} at {exc.filename}:{exc.lineno}: {exc.msg}") from None
     except ImportError as exc:
         raise PluginError(f"cannot import {name}: {exc}") from None
+    except SystemExit as exc:  # a module that exits on import would end the harness with its own code
+        raise PluginError(f"importing {name} called sys.exit({exc.code!r})") from None
     except Exception as exc:  # noqa: BLE001 -- whatever a user's module raises on import is bad input
         raise PluginError(f"importing {name} raised {type(exc).__name__}: {exc}") from None
 
@@ -137,7 +139,7 @@ class Plugin:
             product = self.factory(*args, **kwargs)
         except PluginError:
             raise
-        except Exception as exc:  # noqa: BLE001 -- a user's factory failing is bad input, with its name
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 -- a user's factory failing is bad input, with its name
             raise self.error(f"the factory raised {type(exc).__name__}: {exc}") from None
         self.check(product)
         return product
@@ -216,6 +218,10 @@ class Plugins:
     def given(self) -> dict[str, Plugin]:
         """The plug-ins set, by port."""
         return dict(self._by_port)
+
+    def named(self) -> dict[str, str]:
+        """Each plug-in by port, as the user gave it (a path, or a callable's ``module:qualname``)."""
+        return {name: plugin.path for name, plugin in self._by_port.items()}
 
     def replaced(self, **changes: Any) -> Plugins:
         """A copy with the given ports set (None: back to the reference component)."""

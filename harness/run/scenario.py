@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
-import importlib.metadata
 import shlex
 import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,6 +29,7 @@ from harness.judge.checks.feed_coverage import AREA as COVERAGE_AREA
 from harness.judge.checks.feed_coverage import check_feed_coverage, feed_ended, gate_feed_coverage
 from harness.judge.evidence import Evidence
 from harness.judge.gates import GateResult, Outcome, outcome, unified
+from harness.run.catalog import available
 from harness.run.config import HarnessConfig, harness_config
 from harness.run.guard import AREA as RUN_AREA
 from harness.run.guard import gate_run, guarded
@@ -205,6 +205,7 @@ class Verdict:
     command: str
     interrupted: str | None = None  # the signal that ended the run early (SIGTERM, ...)
     history_written: bool = False  # events.jsonl already holds exactly ``events`` (streamed during the run)
+    plugins: Mapping[str, str] = field(default_factory=dict)  # port -> the plug-in as the user gave it
 
     @property
     def passed(self) -> bool:
@@ -293,7 +294,7 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     gates = judge(evidence, config.gates, extra_gates)
     return Verdict(scenario, config, run_id, gates, evidence, trial.events,
                    started.strftime("%Y-%m-%d %H:%M:%S UTC"), reproduce_command(scenario.name, config, command_flags),
-                   None if stop is None else stop.signal_name, journal.holds(trial.events))
+                   None if stop is None else stop.signal_name, journal.holds(trial.events), plugins.named())
 
 
 def make_dir(path: Path) -> Path:
@@ -306,20 +307,6 @@ def make_dir(path: Path) -> Path:
 
 
 HISTORY_FILE = "events.jsonl"
-SCENARIO_GROUP = "harness.scenarios"
-
-
-def available() -> dict[str, str]:
-    """Scenario targets (``module:SCENARIO``) by name, from the ``harness.scenarios`` entry-point group.
-
-    The packaged scenarios register there exactly as a user's package does (pyproject.toml),
-    so there is one registry; a name registered twice is an error naming both targets.
-    """
-    found: dict[str, str] = {}
-    for entry in importlib.metadata.entry_points(group=SCENARIO_GROUP):
-        if found.setdefault(entry.name, entry.value) != entry.value:
-            raise ConfigError(f"scenario {entry.name!r} is registered twice: {found[entry.name]} and {entry.value}")
-    return dict(sorted(found.items()))
 
 
 def load(name: str) -> Scenario:

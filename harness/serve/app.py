@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hmac
 import html
+import ipaddress
 import os
 import socket
 import sys
@@ -30,7 +31,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.history.log import Event, History, HistoryError, read_jsonl
+from harness.history.log import Event, History, HistoryError
+from harness.history.validate import load as load_checked
 from harness.judge.checks.replay import run_info
 from harness.system.guardian.checkpoint import replay_state
 from harness.system.guardian.risk import BreakerLimits, Guardian, GuardianSnapshot, Health, RiskLimits
@@ -85,7 +87,7 @@ class FileSource:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._events = tuple(read_jsonl(self.path))  # HistoryError names the file and line
+        self._events = load_checked(self.path).events  # validated as `harness check` does: HistoryError, FILE:LINE
         self._snapshot = snapshot_from_events(self._events)
 
     def snapshot(self) -> GuardianSnapshot:
@@ -341,12 +343,14 @@ def bind(host: str, port: int) -> socket.socket:
     return socket.create_server((host, port), family=family)
 
 
-def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8787) -> None:
-    """Serve ``app`` with uvicorn until interrupted; OSError if the address cannot be bound."""
+def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8787, tls: tuple[Path, Path] | None = None) -> None:
+    """Serve ``app`` with uvicorn until interrupted (HTTPS with ``tls``: certificate and key files);
+    OSError if the address cannot be bound."""
     import uvicorn
 
     sock = bind(host, port)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    certificate, key = tls or (None, None)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ssl_certfile=certificate, ssl_keyfile=key))
     with sock:
         server.run(sockets=[sock])
 
@@ -360,6 +364,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8787, help="port to listen on (default 8787)")
     parser.add_argument("--events", type=Path, help="a saved events.jsonl to serve")
     parser.add_argument("--token", help=f"bearer token clients must send (default: ${TOKEN_ENV})")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow plain HTTP on an address beyond loopback (the token travels in clear)")
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -369,17 +377,33 @@ def run_serve(args: argparse.Namespace) -> int:
         return _fail(f"no API token: give --token or set {TOKEN_ENV}")
     if args.events is None:
         return _fail("nothing to serve: give --events FILE (a saved events.jsonl)")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        return _fail("give both --tls-cert and --tls-key, or neither")
+    tls = None if args.tls_cert is None else (args.tls_cert, args.tls_key)
+    if tls is None and not args.insecure and not is_loopback(args.host):
+        return _fail(f"--host {args.host} is beyond loopback: the bearer token would cross the network in clear; "
+                     f"give --tls-cert and --tls-key, or --insecure to allow it")
     try:
         source = FileSource(args.events)
     except HistoryError as exc:
         return _fail(str(exc))
     try:
-        serve(create_app(source, token), args.host, args.port)
+        serve(create_app(source, token), args.host, args.port, tls)
     except ImportError as exc:
         return _fail(f"the API needs fastapi and uvicorn (pip install 'trading-harness[api]'): {exc}")
     except (OSError, OverflowError) as exc:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc}")
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (localhost, 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name that may resolve anywhere: not loopback
 
 
 def _fail(message: str) -> int:

@@ -128,12 +128,17 @@ def stop_reason(event: Event) -> str | None:
     if event.kind == WORKER_STALLED:
         return f"stalled: {event.payload.get('refused')} refusals ({event.payload.get('reason')})"
     if event.kind == WORKER_ERROR:
-        return f"failed: {str(event.payload.get('error', ''))[:60]}"
+        return f"failed: {_clipped(str(event.payload.get('error', '')), 60)}"
     if event.kind == WORKER_DONE:
         return "done"
     if event.kind == FEED_END:
         return f"feed ended after {event.payload.get('ticks')} ticks"
     return None
+
+
+def _clipped(text: str, width: int) -> str:
+    """``text`` cut at a word boundary to fit ``width``, marked with an ellipsis when cut."""
+    return text if len(text) <= width else text[:width - 1].rsplit(" ", 1)[0] + " …"
 
 
 def tell_progress(progress: Progress, event: Event) -> None:
@@ -289,7 +294,7 @@ def _work(shared: _Shared, spec: SymbolSpec, worker: str) -> None:
         client = shared.locks.client(worker, history)
         trades = SymbolWorker(shared, spec, worker, client).run()
         _told(shared, history.append(WORKER_DONE, worker=worker, symbol=spec.name, trades=trades))
-    except Exception as exc:  # noqa: BLE001 -- isolation: the failure becomes evidence
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 -- isolation: the failure (a plug-in's exit too) is evidence
         _told(shared, history.append(
             WORKER_ERROR, worker=worker, symbol=spec.name, error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),

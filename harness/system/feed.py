@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
+from harness.inputs import read_bounded
+from harness.settings import sane_decimal
 from harness.system.model import SymbolSpec, Tick, derive_seed
 
 
@@ -63,13 +65,16 @@ def read_closes(path: Path) -> tuple[PriceRow, ...]:
     writes it too), in any order; other columns are ignored. Comma, semicolon or tab separated.
     """
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FeedError(f"{path}: cannot read price file: {getattr(exc, 'strerror', None) or exc}") from None
+        text = read_bounded(path, "price file").decode("utf-8-sig")
+    except (InputError, UnicodeDecodeError) as exc:
+        raise FeedError(f"{path}: cannot read price file: {exc}" if isinstance(exc, UnicodeDecodeError)
+                        else str(exc)) from None
     header = text.split("\n", 1)[0]
     delimiter = max(DELIMITERS, key=header.count) if any(d in header for d in DELIMITERS) else ","
-    lines = list(csv.reader(text.splitlines(), delimiter=delimiter))
+    try:
+        lines = list(csv.reader(text.splitlines(), delimiter=delimiter))
+    except csv.Error as exc:  # a field past csv's limit (131,072 characters), a NUL
+        raise FeedError(f"{path}: not a price file: {exc}") from None
     if not lines:
         raise FeedError(f"{path}:1: empty price file (expected a header with open,high,low,close)")
     columns = _columns(path, lines[0])
@@ -94,9 +99,11 @@ def _parse_row(path: Path, line: int, row: list[str], columns: tuple[int, ...], 
     try:
         open_, high, low, close = (Decimal(row[i].strip()) for i in columns)
     except InvalidOperation:
-        raise FeedError(f"{path}:{line}: prices must be decimal numbers: {[row[i] for i in columns]}") from None
+        raise FeedError(f"{path}:{line}: prices must be decimal numbers: {[row[i][:40] for i in columns]}") from None
     if not all(p.is_finite() and p > 0 for p in (open_, high, low, close)):
         raise FeedError(f"{path}:{line}: prices must be positive")
+    if any(sane_decimal(p) is None for p in (open_, high, low, close)):  # 1e999999999 overflows the arithmetic
+        raise FeedError(f"{path}:{line}: prices must have at most 28 digits and an exponent within +-28")
     if high < max(open_, close, low) or low > min(open_, close, high):
         raise FeedError(f"{path}:{line}: high/low do not bound open/close")
     return PriceRow(line, close)

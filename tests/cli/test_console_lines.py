@@ -51,3 +51,16 @@ def test_a_failing_throughput_or_latency_line_shows_the_limit_it_missed(halting_
     assert any(t.startswith("Order latency") and "(limit p99 <= 1e-09 ms)" in t for t in failing), failing
     passing = gate_performance(evidence, Thresholds())
     assert not any("limit" in line.text for line in passing.lines), "no limit set: none shown"
+
+
+def test_a_failing_isolation_line_never_says_verified_and_keeps_the_whole_error(halting_run):
+    from tests import _history_builders as hb
+
+    error = "RuntimeError: the feed for this symbol went away in the middle of a sentence, and then some more words"
+    events = hb.worker_error(list(halting_run), "BTCUSD.s")
+    events = [hb.with_payload(e, error=error) if e.kind == "worker.error" else e for e in events]
+    gate = gate_risk(check_risk(events), Thresholds(max_failed_symbols=0))
+    (line,) = [line for line in gate.lines if line.text.startswith("Per-symbol isolation")]
+    assert not line.ok
+    assert line.text.startswith("Per-symbol isolation: NOT verified, more symbols failed than allowed (")
+    assert error in line.text

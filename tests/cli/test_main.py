@@ -150,3 +150,25 @@ def test_a_closed_pipe_is_not_called_a_missing_service(run_dir, tmp_path):
                           cwd=tmp_path, timeout=120, check=False)
     assert "Traceback" not in done.stderr and "service unavailable" not in done.stderr, done.stderr
     assert done.stderr in ("", "harness: error: output closed before the verdict was written (broken pipe)\n")
+
+
+def _modules_after_cli(*argv: str) -> set[str]:
+    """The modules a fresh interpreter holds after ``harness ARGV``."""
+    import subprocess
+    import sys
+
+    code = (f"import contextlib, io, sys\nfrom harness.cli.main import main\n"
+            f"with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n    main({list(argv)!r})\n"
+            "print(' '.join(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    loaded = set(done.stdout.split())
+    assert "harness.cli.main" in loaded, done.stdout
+    return loaded
+
+
+@pytest.mark.parametrize("argv", [("--version",), ("--help",), ("list",)])
+def test_the_quick_commands_start_without_the_engine_or_its_services(argv):
+    # What made `harness list` take seconds: every scenario module imported the engine,
+    # redis, psycopg and pytest just to print its title (-X importtime).
+    heavy = {"harness.run.scenario", "harness.system.engine", "redis", "psycopg", "pytest", "matplotlib"}
+    assert not heavy & _modules_after_cli(*argv)

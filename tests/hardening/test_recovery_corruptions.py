@@ -127,6 +127,10 @@ CASES: list[tuple[str, Callable[[Path], None], str, int]] = [
     ("an older segment cut mid-line",
      lambda d: unsnapshot(d) or nonempty(d)[0].write_bytes(nonempty(d)[0].read_bytes()[:-7]),
      r"torn last line in a segment", 50),
+    ("the segment before the newest emptied, no snapshot left",  # silently recovered an older state
+     lambda d: unsnapshot(d) or nonempty(d)[-2].write_bytes(b""), r"empty, but later segments hold events", 50),
+    ("the segment the newest snapshot closed emptied",
+     lambda d: nonempty(d)[-2].write_bytes(b""), r"empty, but later segments hold events", 2),
     ("a seq logged twice (checksums valid)",
      lambda d: rewrite(nonempty(d)[-1], lambda evs: [*evs, evs[-1]]), r"seq \d+ is logged twice", 2),
 ]

@@ -219,3 +219,18 @@ def test_shared_sequence_numbers_are_unique_across_a_spawned_process():
     assert child.exitcode == 0
     assert sorted(mine + theirs) == list(range(1, 401))
     assert mine == sorted(mine) and theirs == sorted(theirs)
+
+
+@pytest.mark.parametrize(("given", "recorded"), [
+    ("plain ascii", "plain ascii"),
+    ("naïve €", "naïve €"),
+    ("nul\x00here", "nul\\x00here"),
+    ("lone \udc80 surrogate", "lone \\udc80 surrogate"),
+    ("both \x00 and \ud800 é", "both \\x00 and \\ud800 é"),
+])
+def test_text_no_layer_can_hold_is_recorded_as_visible_escapes(tmp_path: Path, given: str, recorded: str) -> None:
+    history = History("run")
+    event = history.append("x.text", worker="w", value=given, nested={given: [given]}, items=(given,))
+    assert event.payload == {"value": recorded, "nested": {recorded: [recorded]}, "items": [recorded]}
+    write_jsonl([event], tmp_path / "events.jsonl")  # encodes as UTF-8 and reads back with orjson
+    assert read_jsonl(tmp_path / "events.jsonl") == [event]

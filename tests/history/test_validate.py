@@ -16,6 +16,7 @@ from harness.cli.main import main
 from harness.history.log import write_jsonl
 from harness.history.stresslog import write_log
 from harness.history.validate import load
+from harness.report.writer import compress_if_large
 from tests import _history_builders as hb
 
 pytestmark = pytest.mark.usefixtures("in_empty_dir")
@@ -233,6 +234,8 @@ def test_a_run_directory_and_its_log_validate_too(tmp_path):
     write_log(events, tmp_path / "STRESS_TEST.log")
     assert run_cli("check", tmp_path)[0] == 0
     assert run_cli("check", tmp_path / "STRESS_TEST.log")[0] == 0
+    compress_if_large(tmp_path / "STRESS_TEST.log", limit=0)  # as a long run's log is written
+    assert run_cli("check", tmp_path / "STRESS_TEST.log.gz")[0] == 0
 
 
 @st.composite
@@ -269,3 +272,35 @@ def test_fuzzed_logs_get_a_verdict_or_one_line(tmp_path, data):
             assert len(err.splitlines()) == 1 and err.startswith(f"harness: error: {log}"), err
         else:
             assert err == "" and out.splitlines()[-1].startswith("[UnifiedGate] HISTORY ")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_history_that_is_no_regular_file_is_one_line_not_a_hang(tmp_path, kind):
+    path = tmp_path / "events.jsonl"
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it would wait for a writer forever
+    else:
+        path = Path("/dev/zero")
+    code, _, err = run_cli("check", path)
+    assert code == 2 and err.startswith(f"harness: error: {path}: not a regular file"), err
+
+
+def test_a_gzip_bomb_is_one_line(tmp_path):
+    import gzip
+
+    path = tmp_path / "events.jsonl.gz"
+    with gzip.open(path, "wb", compresslevel=9) as out:
+        for _ in range(64):
+            out.write((b" " * 4095 + b"\n") * 256)  # 64 MiB of nothing, about 64 KiB on disk
+    code, _, err = run_cli("check", path)
+    assert code == 2 and "a gzip bomb, not a history" in err, err
+
+
+def test_an_endless_line_is_one_line(tmp_path, monkeypatch):
+    from harness.history import validate
+
+    monkeypatch.setattr(validate, "MAX_LINE_BYTES", 1000)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"{" + b" " * 5000 + b"}\n")
+    code, _, err = run_cli("check", path)
+    assert code == 2 and f"{path}:1: a line longer than 1000 bytes" in err, err

@@ -93,3 +93,16 @@ def test_run_directory_with_corrupt_evidence_json_is_refused(tmp_path, passed):
     (target / "evidence.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(HistoryError, match=r"evidence\.json: not valid JSON"):
         read_history(target)
+
+
+def test_check_judges_several_histories_in_one_call(capsys, passed, failed, tmp_path):
+    from harness.testing import cli
+
+    (_, passed), (_, failed), missing = passed, failed, tmp_path / "missing.jsonl"
+    code, out, err = cli(capsys, "check", passed, missing, failed)
+    assert code == 1, "a failed history outranks an unreadable one"
+    assert [line for line in out.splitlines() if line.startswith("== ")] == [f"== {passed}", f"== {missing}",
+                                                                          f"== {failed}"]
+    assert [line.split()[-1] for line in out.splitlines() if line.startswith("[UnifiedGate]")] == ["PASS", "FAIL"]
+    assert err.count("\n") == 1 and "missing.jsonl" in err
+    assert cli(capsys, "check", passed, passed)[0] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -251,3 +252,29 @@ def test_a_long_run_report_stays_small_and_accounts_for_every_hold(tmp_path):
     _, parsed = page(report)
     (caption,) = [a for a in parsed.with_class("caption") if "data-holds" in a]
     assert sum(int(a["data-holds"]) for a in parsed.with_class("hold")) == int(caption["data-holds"]) > 10_000
+
+
+def test_two_histories_in_one_folder_get_a_report_each(default_run, tmp_path):
+    events = read_jsonl(default_run / "events.jsonl")
+    write_jsonl(events, tmp_path / "a.jsonl")
+    write_jsonl([e for e in events if e.kind.startswith("lock.")], tmp_path / "b.jsonl")
+    assert main(["report", str(tmp_path / "a.jsonl")]) == 0
+    assert main(["report", str(tmp_path / "b.jsonl")]) == 0
+    _, a = page(tmp_path / "a.report.html")
+    _, b = page(tmp_path / "b.report.html")
+    assert "panel-pnl" in a.ids() and "panel-pnl" in b.skipped()
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_a_skip_note_never_says_events_are_missing_when_they_are_there(default_run, tmp_path):
+    events = read_jsonl(default_run / "events.jsonl")
+    # A history without equity: its settles carry no exposure ratio.
+    events = [e if e.kind != "risk.settle" else
+              dataclasses.replace(e, payload={k: v for k, v in e.payload.items() if k != "exposure_ratio"})
+              for e in events]
+    write_jsonl(events, tmp_path / "events.jsonl")
+    assert main(["report", str(tmp_path / "events.jsonl")]) == 0
+    text, parsed = page(tmp_path / "report.html")
+    assert "panel-exposure" in parsed.skipped()
+    assert "the risk.settle events in this history hold no exposure_ratio" in text
+    assert "no risk.settle events" not in text

@@ -33,3 +33,11 @@ def test_a_corrupt_gzip_history_is_one_clear_error(tmp_path, capsys):
     assert main(["check", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "corrupt gzip history" in err
+
+
+def test_the_readme_says_when_the_history_is_written_compressed():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"above {writer.COMPRESS_ABOVE_BYTES // 2**20} MB" in readme
+    assert "`events.jsonl.gz`" in readme and "`STRESS_TEST.log.gz`" in readme

@@ -140,8 +140,13 @@ def test_load_toml_table_that_is_not_a_table_names_the_file(tmp_path):
         ({"limits": {"equity": "NaN"}}, "limits.equity"),
         ({"limits": {"max_gross_exposure": "-0.1"}}, "limits.max_gross_exposure"),
         ({"lock_timeout": float("nan")}, "lock_timeout"),
+        ({"limits": {"max_gross_exposure": "1e999999999"}}, "limits.max_gross_exposure"),  # crashed at judging
+        ({"limits": {"equity": "1e-999999999"}}, "limits.equity"),
+        ({"limits": {"equity": "1" * 29}}, "limits.equity"),
+        ({"seed": 2**63}, "seed"),
     ],
-    ids=["zero-equity", "negative-equity", "nan-equity", "negative-exposure", "nan-lock-timeout"],
+    ids=["zero-equity", "negative-equity", "nan-equity", "negative-exposure", "nan-lock-timeout", "huge-exposure",
+         "tiny-equity", "29-digit-equity", "seed-past-64-bits"],
 )
 def test_non_positive_or_non_finite_numbers_are_config_errors_naming_the_key(raw, key):
     """Equity 0 once made every order refused and the run spin through max_ticks."""

@@ -92,3 +92,77 @@ def test_pytest_reproduce_command_reruns_with_the_items_overrides(pytester):
     assert rerun.returncode == 1 and "MULTI_SYMBOL_STRESS FAIL" in rerun.stdout, rerun.stderr
     passing = pytester.runpytest_subprocess("--strict-markers", "-p", "no:cacheprovider", "--harness-report-dir", "r2")
     passing.assert_outcomes(passed=1)
+
+
+USER_PLUGIN_TEST = '''
+import pytest
+from harness.run.scenario import load
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_lossy(harness_scenario, seed):
+    verdict = harness_scenario(load("multi_symbol_stress"), trades=3, seed=seed, mode="single",
+                               aggregator="harness.examples.lossy_aggregator:factory")
+    assert verdict.passed
+'''
+
+
+def test_pytest_reproduce_command_carries_the_plugins_and_names_each_parameter(pytester):
+    pytester.makepyfile(test_user=USER_PLUGIN_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--harness-report-dir", "runs")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert re.search(r"\[UnifiedGate\] MULTI_SYMBOL_STRESS\[5\] FAIL", out), out
+    assert re.search(r"\[UnifiedGate\] MULTI_SYMBOL_STRESS\[6\] FAIL", out), out
+    argv = _reproduce_argv(out)
+    assert "--aggregator harness.examples.lossy_aggregator:factory" in shlex.join(argv)
+    rerun = subprocess.run([HARNESS, *argv, "--out", str(pytester.path / "rerun")], cwd=pytester.path,
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert rerun.returncode == 1 and "MULTI_SYMBOL_STRESS FAIL" in rerun.stdout, rerun.stderr
+
+
+def test_harness_scenario_takes_the_controlled_run_flags(harness_scenario, tmp_path):
+    from harness.run.scenario import load
+
+    verdict = harness_scenario(load("component_contention"), schedules=3, trades=2, out=tmp_path / "run")
+    assert [g.area for g in verdict.gates] == ["Controlled Schedules"]
+    assert verdict.gates[0].lines[0].text.startswith("Explored ")
+    assert "--schedules 3" in verdict.command
+    assert (tmp_path / "run" / "VERIFY_LOG.txt").is_file()
+
+
+def test_harness_scenario_refuses_a_controlled_flag_without_schedules(harness_scenario, tmp_path):
+    from harness.errors import ConfigError
+    from harness.run.scenario import load
+
+    with pytest.raises(ConfigError, match="add --schedules N"):
+        harness_scenario(load("component_contention"), strategy="random", out=tmp_path / "run")
+
+
+def test_harness_scenario_takes_the_nemesis_flags_as_the_cli_does(harness_scenario, tmp_path):
+    from harness.errors import ConfigError
+    from harness.run.scenario import load
+
+    # The same refusal `harness run multi_symbol_stress --nemesis pause` gives, not "unknown setting".
+    with pytest.raises(ConfigError, match="--nemesis: scenario multi_symbol_stress cannot inject pause"):
+        harness_scenario(load("multi_symbol_stress"), nemesis="pause", nemesis_rounds=2, out=tmp_path / "run")
+
+
+def test_every_harness_run_flag_has_a_harness_scenario_keyword():
+    """A flag added to `harness run` without a way to give it from pytest fails here."""
+    import argparse
+    import dataclasses
+
+    from harness.cli.run import add_arguments
+    from harness.pytest.plugin import CONTROLLED, NEMESIS
+    from harness.system.ports import PORTS
+    from harness.system.settings import RunConfig
+
+    run_parser = argparse.ArgumentParser()
+    add_arguments(run_parser)
+    dests = {a.dest for a in run_parser._actions if a.dest != "help"}
+    keywords = {*PORTS, *CONTROLLED, *NEMESIS, "out", "gates", *(f.name for f in dataclasses.fields(RunConfig))}
+    # The scenario is the first argument, --config is --harness-config, --set KEY is any keyword,
+    # and a live API is not something a test item serves.
+    elsewhere = {"name", "config", "settings", "serve", "token"}
+    assert dests - keywords - elsewhere == set()

@@ -23,6 +23,7 @@ from harness.serve.app import (
     bind,
     create_app,
     guardian_json,
+    is_loopback,
     run_serve,
 )
 from harness.system.engine import RunResult, run
@@ -244,3 +245,31 @@ def test_serve_on_a_busy_port_is_one_error_line(capsys: pytest.CaptureFixture[st
         args = _serve_args("--events", str(events_file), "--token", TOKEN, "--port", str(port))
         assert run_serve(args) == 2
     _one_error_line(capsys, f"127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize("content", ['{"seq": 1, "mono_ns": 0, "wall": "x", "run_id": "r", "worker": "w", '
+                                     '"symbol": null, "kind": "order.teleport", "payload": {}}\n'])
+def test_serve_validates_the_history_as_check_does(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                   content: str) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text(content, encoding="utf-8")  # valid JSON, but an unknown kind: check refuses it, so does serve
+    assert run_serve(_serve_args("--events", str(path), "--token", TOKEN)) == 2
+    _one_error_line(capsys, f"{path}:1", "unknown event kind")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.7", "example.org"])
+def test_a_bind_beyond_loopback_needs_tls_or_insecure(capsys: pytest.CaptureFixture[str], events_file: Path,
+                                                      host: str) -> None:
+    assert run_serve(_serve_args("--events", str(events_file), "--token", TOKEN, "--host", host)) == 2
+    _one_error_line(capsys, f"--host {host} is beyond loopback", "--tls-cert", "--insecure")
+
+
+def test_half_a_tls_pair_is_one_error_line(capsys: pytest.CaptureFixture[str], events_file: Path) -> None:
+    assert run_serve(_serve_args("--events", str(events_file), "--token", TOKEN, "--tls-cert", "c.pem")) == 2
+    _one_error_line(capsys, "both --tls-cert and --tls-key")
+
+
+@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("127.9.9.9", True), ("::1", True),
+                                                ("localhost", True), ("0.0.0.0", False), ("10.0.0.1", False)])
+def test_loopback_is_told_apart(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback

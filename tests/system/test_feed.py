@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -116,9 +117,11 @@ def test_the_tick_is_inferred_from_the_most_decimals_in_the_data(tmp_path):
         ("timestamp,open,high,low,close\n1,100,105,99,106\n", 2, "high/low"),
         ("timestamp,open,high,low,close\n1,100,101,-1,100\n", 2, "positive"),
         ("timestamp,open,high,low,close\n1,100,NaN,99,100\n", 2, "positive"),
+        ("timestamp,open,high,low,close\n1,1e999999999,1e999999999,1e999999999,1e999999999\n", 2, "28 digits"),
+        ("timestamp,open,high,low,close\n1,100,101,99," + "1" * 29 + "\n", 2, "28 digits"),
     ],
     ids=["no-close", "empty-file", "short-row", "missing-volume",
-         "non-number", "high-below-low", "close-above-high", "negative", "nan"],
+         "non-number", "high-below-low", "close-above-high", "negative", "nan", "huge-exponent", "29-digits"],
 )
 def test_malformed_csv_gives_feed_error_naming_the_line(tmp_path, text, line, words):
     path = _write(tmp_path, text)
@@ -126,6 +129,25 @@ def test_malformed_csv_gives_feed_error_naming_the_line(tmp_path, text, line, wo
         _replay(path, spec("X"))
     assert str(err.value).startswith(f"{path}:{line}: ")
     assert words in str(err.value)
+
+
+def test_a_field_past_the_csv_limit_is_one_feed_error(tmp_path):
+    path = _write(tmp_path, "timestamp,open,high,low,close\n1,100,101,99,100\n\"" + "9" * 200_000 + "\",1,1,1,1\n")
+    with pytest.raises(FeedError, match=f"^{path}: not a price file: field larger than field limit"):
+        _replay(path, spec("X"))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_a_price_file_that_is_no_regular_file_is_refused_not_read(tmp_path, kind):
+    path = tmp_path / "prices.csv"
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it would wait for a writer forever
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path = Path("/dev/zero")  # never ends
+    with pytest.raises(FeedError, match=f"^{path}: not a regular file"):
+        _replay(path, spec("X"))
 
 
 def test_csv_replay_of_a_missing_file_names_it(tmp_path):

@@ -7,6 +7,14 @@ the ask from ``run.start``, each symbol's trades and the event that stopped it e
 (``worker.halted``, ``worker.stalled``, ``worker.error``, ``feed.end``), and the refusals
 by reason (``risk.refuse``). It is reported beside the verdict, never a gate of its own:
 a halted symbol is the guardian doing its job.
+
+It also says whether the seed reproduces the run's per-symbol trades and PnL. Each symbol's
+feed and strategy follow the seed, and its own limits (symbol exposure, symbol breaker) see
+only that symbol; but a decision taken on the sum over symbols -- an order refused by the
+gross exposure limit, the global breaker tripping -- depends on how far the other symbols'
+workers had got, i.e. on the interleaving (except in single mode, where one worker takes the
+symbols in a fixed order). A ``--duration`` run never does: how many trades fit in the time
+depends on speed. A run says which case it is in.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from harness.clock import NS_PER_S
 from harness.history.events import (
     FEED_END,
     RISK_REFUSE,
+    RISK_TRIP,
     RUN_START,
     TRADE_CLOSED,
     WORKER_ERROR,
@@ -28,6 +37,7 @@ from harness.history.events import (
 from harness.history.log import Event
 from harness.judge.evidence import evidence_record
 
+GLOBAL_REFUSAL = "gross_exposure"  # the refusal reason decided on every symbol's exposure
 # Why a symbol stopped before it was done, by the event that says so.
 EARLY_STOPS = {WORKER_HALTED: "halted by its circuit breaker", WORKER_STALLED: "stalled by refusals",
                WORKER_ERROR: "failed", FEED_END: "its feed ran out"}
@@ -51,11 +61,25 @@ class Delivery:
     duration_asked: float | None = f("trading time asked per symbol", "s")
     stopped_early: Mapping[str, EarlyStop] = f("symbols stopped before the ask, by symbol")
     refused: Mapping[str, int] = f("orders the guardian refused, by reason", "count")
+    global_trips: int = f("global breaker trips (a decision on the sum over symbols)", "count")
+    mode: str | None = f("thread, process or single, as run.start says")
+    reproducible: bool = f("the seed reproduces per-symbol trades and PnL: sized in trades, and no decision "
+                           "depended on how the symbols' workers interleaved (single mode: fixed order)")
 
     @property
     def complete(self) -> bool:
         """True when every symbol did what was asked and no order was refused."""
         return not self.stopped_early and not self.refused
+
+    @property
+    def cross_symbol_decisions(self) -> int:
+        """Decisions taken on the sum over symbols, which depends on the interleaving."""
+        return _cross_symbol(self.refused, self.global_trips)
+
+
+def _cross_symbol(refused: Mapping[str, int], global_trips: int) -> int:
+    return refused.get(GLOBAL_REFUSAL, 0) + global_trips
+
 
 
 def check_delivery(events: Sequence[Event]) -> Delivery | None:
@@ -73,7 +97,11 @@ def check_delivery(events: Sequence[Event]) -> Delivery | None:
             if short:
                 stopped[event.symbol] = EarlyStop(EARLY_STOPS[event.kind], round(at_s, 1), trades[event.symbol])
     refused = Counter(str(e.payload.get("reason")) for e in events if e.kind == RISK_REFUSE)
-    return Delivery(len(start.payload.get("symbols") or ()), asked_trades, asked_s, stopped, dict(refused))
+    global_trips = sum(1 for e in events if e.kind == RISK_TRIP and e.payload.get("scope") == "global")
+    mode = start.payload.get("mode")
+    reproducible = asked_s is None and (_cross_symbol(refused, global_trips) == 0 or mode == "single")
+    return Delivery(len(start.payload.get("symbols") or ()), asked_trades, asked_s, stopped, dict(refused),
+                    global_trips, mode, reproducible)
 
 
 def delivery_lines(d: Delivery) -> list[str]:
@@ -89,7 +117,24 @@ def delivery_lines(d: Delivery) -> list[str]:
                          f"({missed:.1f} s not traded, {stop.trades} trades)")
     if d.refused:
         reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(d.refused.items(), key=lambda kv: -kv[1]))
-        lines.append(f"Not delivered: {sum(d.refused.values())} orders refused by the guardian ({reasons})")
+        lines.append(f"Refused by the guardian: {sum(d.refused.values())} orders ({reasons})")
     if d.complete:
         lines.append("Delivered: everything asked")
-    return lines
+    return [*lines, _reproducibility(d)]
+
+
+def _reproducibility(d: Delivery) -> str:
+    """Whether the seed reproduces this run's per-symbol trades and PnL, and why not."""
+    head = "Seed reproduces per-symbol trades and PnL:"
+    if d.duration_asked is not None:
+        return f"{head} NO -- the run was sized in time, and how many trades fit depends on speed (use --trades)"
+    if d.cross_symbol_decisions == 0:
+        return f"{head} yes (no decision depended on other symbols)"
+    causes = [f"{d.refused[GLOBAL_REFUSAL]} orders refused by the gross exposure limit"] \
+        if d.refused.get(GLOBAL_REFUSAL) else []
+    causes += [f"{d.global_trips} global breaker trips"] if d.global_trips else []
+    if d.mode == "single":
+        return (f"{head} yes in single mode only ({' and '.join(causes)}, decided with the symbols in a fixed "
+                f"order; a thread or process run of this seed may differ)")
+    return f"{head} NO -- {' and '.join(causes)}, decisions on the sum over symbols that depend on how their " \
+           f"workers interleaved"

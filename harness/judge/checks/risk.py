@@ -135,7 +135,8 @@ def check_risk(events: Sequence[Event]) -> Evidence[RiskFigures]:
         completed_symbols=tuple(sorted(done)),
         stalled_symbols=tuple(stalled),
         halted_symbols=halted_reasons(events, trips),
-        failure_reasons={str(e.symbol): str(e.payload.get("error", ""))[:80] for e in events if e.kind == WORKER_ERROR},
+        # Whole: a reason cut at a fixed width ends mid-sentence.
+        failure_reasons={str(e.symbol): str(e.payload.get("error", "")) for e in events if e.kind == WORKER_ERROR},
         isolation_violations=len(broken),
         guardian_status=_status(events, trips),
         reservations=booked.reserved if booked.judged else None,

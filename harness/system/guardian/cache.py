@@ -13,6 +13,7 @@ of hanging the writer thread.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -20,6 +21,7 @@ from typing import Any, cast
 import redis
 from redis.typing import EncodableT, FieldT
 
+from harness.errors import RunError
 from harness.history.log import Event
 from harness.system.guardian.checkpoint import StateReplay
 from harness.system.guardian.risk import G_DEGRADED, G_TRIPPED, GLOBAL_SLOTS, SYMBOL_SLOTS, Health, RiskLimits
@@ -48,6 +50,13 @@ def connect(url: str | None, timeout_s: float = SOCKET_TIMEOUT_S) -> redis.Redis
     return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
 
 
+GLOB = re.compile(r"[*?\[\]\\]")  # what a Redis MATCH pattern reads as a wildcard, escaped in a prefix
+
+
+class CacheError(RunError):
+    """The cache's keys are not the ones a caller may touch."""
+
+
 @dataclass(frozen=True)
 class CachedState:
     """What the cache holds: the state vector, its health and the seq it covers."""
@@ -62,9 +71,11 @@ class RedisCache:
 
     name = "redis"
 
-    def __init__(self, client: redis.Redis, prefix: str, specs: Sequence[SymbolSpec], limits: RiskLimits) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, specs: Sequence[SymbolSpec], limits: RiskLimits,
+                 owner: str = "") -> None:
         self.client = client
         self.prefix = prefix
+        self.owner = owner  # the run whose keys these are, kept with them so a cleanup can check
         self.specs = tuple(specs)
         self._fold = StateReplay(specs, limits)
 
@@ -82,7 +93,8 @@ class RedisCache:
             pipe.hset(self._key("symbol", spec.name), mapping=dict(zip(SYMBOL_FIELDS, state[base:base + SYMBOL_SLOTS], strict=False)))
         health = Health.HALTED if state[g + G_TRIPPED] else Health.DEGRADED if state[g + G_DEGRADED] else Health.HEALTHY
         row: dict[FieldT, EncodableT] = dict(zip(GLOBAL_FIELDS, state[g:g + GLOBAL_SLOTS], strict=False))
-        pipe.hset(self._key("global"), mapping={**row, "health": health.value, "last_seq": self._fold.seq})
+        pipe.hset(self._key("global"), mapping={**row, "health": health.value, "last_seq": self._fold.seq,
+                                                "run_id": self.owner})
         pipe.execute()
 
     def load(self) -> CachedState | None:
@@ -110,9 +122,16 @@ class RedisCache:
                                   "pending_buy": row["pend_buy"] * spec.lot, "pending_sell": row["pend_sell"] * spec.lot}
         return {"last_seq": cached.last_seq, "symbols": symbols}
 
-    def clear(self) -> None:
-        """Delete this prefix's keys."""
-        keys = list(self.client.scan_iter(match=self._key("*")))
+    def clear(self, owner: str | None = None) -> None:
+        """Delete this prefix's keys (the prefix taken literally); with ``owner``, only when they are that run's."""
+        if owner is not None and self.client.exists(self._key("global")):
+            raw = self.client.hget(self._key("global"), "run_id")
+            recorded = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+            if recorded != owner:
+                whose = "an unnamed run" if recorded is None else f"run {recorded!r}"
+                raise CacheError(f"redis keys {self.prefix}:* belong to {whose}, not {owner!r}: left untouched")
+        literal = GLOB.sub(r"\\\g<0>", self.prefix)
+        keys = list(self.client.scan_iter(match=f"{literal}:*"))
         if keys:
             self.client.delete(*keys)
 

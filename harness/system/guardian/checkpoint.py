@@ -240,7 +240,7 @@ def encode_lines(events: Iterable[Event], chain: int = 0) -> tuple[bytes, int]:
     return b"".join(lines), chain
 
 
-def _body(line: bytes, chain: int) -> tuple[bytes, int]:
+def verified(line: bytes, chain: int) -> tuple[bytes, int]:
     """The JSON of a log line and its CRC, if it follows a line of CRC ``chain``; ValueError otherwise."""
     body, tab, crc = line.rpartition(b"\t")
     if not tab:
@@ -294,7 +294,7 @@ def read_log(path: Path, *, repair: bool = True, kinds: frozenset[str] | None = 
     chain = 0
     for lineno, line in enumerate(lines[:-1], start=1):
         try:
-            body, chain = _body(line, chain)
+            body, chain = verified(line, chain)
             events.append((_skim(body, wanted) if wanted is not None else None) or Event.from_json(body))
         except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{path}:{lineno}: corrupt log line: {exc}") from None

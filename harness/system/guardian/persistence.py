@@ -180,7 +180,8 @@ class Persistence:
         self.store = store or open_store(
             database_url, sqlite_path=directory / "events.db", schema=self.schema,
             retention=config.retention, timeout_s=config.timeout_s)
-        self.cache = cache or RedisCache(connect(redis_url, config.timeout_s), self.key_prefix, specs, limits)
+        self.cache = cache or RedisCache(connect(redis_url, config.timeout_s), self.key_prefix, specs, limits,
+                                         owner=run_id)
         write_manifest(directory, Manifest(run_id, redact(database_url), str(directory / "events.db"), self.schema,
                                            redact(redis_url), self.key_prefix))
         layers = (self.cache, self.store, self.checkpoint)

@@ -111,6 +111,8 @@ def recover(
         if path != last and fold.pending():
             raise CheckpointError(f"{path}: seq {fold.seq + 1} is missing from the log but later seqs are "
                                   f"logged: cannot recover")
+        if last is not None and segment_number(path) < segment_number(last):
+            _closed_whole(path, read)
     # A snapshot is only taken once the log is contiguous up to its seq: falling short of one
     # (even one whose file is unusable) means logged events are gone.
     taken = max((int(m.group(1)) for p in snapshots(directory) if (m := SNAPSHOT_RE.match(p.name))), default=0)
@@ -119,6 +121,16 @@ def recover(
                               f"log reach only seq {fold.seq}: logged events are missing")
     return Recovery(tuple(fold.state), fold.seq, base, replayed, clock() - started, tuple(fallbacks),
                     sum(read.truncated_bytes for _, read in logs))
+
+
+def _closed_whole(path: Path, read: LogRead) -> None:
+    """Refuse an empty segment before the newest: a snapshot closed it after logging to it.
+
+    (One cut short is refused by the hole it leaves, or by the seq of the snapshot that closed it.)
+    """
+    if not read.events:
+        raise CheckpointError(f"{path}: empty, but later segments hold events (a snapshot closed it after "
+                              f"logging to it): its events are missing, cannot recover")
 
 
 def _from_snapshot(path: Path, specs: Sequence[SymbolSpec], limits: RiskLimits) -> tuple[StateReplay, int]:

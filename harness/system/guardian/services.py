@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import ServiceUnavailable
+from harness.errors import ConfigError, ServiceUnavailable
 from harness.system.guardian.cache import redis_url_from_env
 from harness.system.guardian.store import database_url_from_env
 
@@ -52,7 +52,10 @@ def probe_redis(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
     """PING the server; ServiceUnavailable with the reason if it does not answer PONG."""
     import redis
 
-    client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    except ValueError as exc:  # not a Redis URL at all: bad input, not an outage
+        raise ConfigError(f"not a redis URL: {_redact(url)!r}: {exc}") from None
     try:
         client.ping()
     except (redis.RedisError, OSError, ValueError) as exc:

@@ -35,15 +35,21 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.history.log import Event
+from harness.system.guardian.writer import Unstorable
 
 DAY = dt.timedelta(days=1)
 IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 PARTITION = re.compile(r"^events_p(\d{8})$")
+HARNESS_TABLE = re.compile(r"^events(_default|_p\d{8})?$")  # what setup creates in a run's schema
 COLUMNS = ("run_id", "seq", "ts", "mono_ns", "worker", "symbol", "kind", "payload")
 
 
 class StoreError(HarnessError, RuntimeError):
     """The store cannot be set up or written; the message says why."""
+
+
+class NotOwned(StoreError):
+    """The store holds what is not the caller's run's: left untouched."""
 
 
 def database_url_from_env(env: Mapping[str, str] = os.environ) -> str | None:
@@ -72,10 +78,17 @@ class EventStore:
         self.dialect.run(self.dialect.setup)
 
     def write(self, events: Sequence[Event]) -> None:
-        """Insert a batch; rows already stored are skipped."""
+        """Insert a batch; rows already stored are skipped; ``Unstorable`` when the server refuses the data."""
         if events:
-            rows = [_row(e) for e in events]
-            self.dialect.run(lambda conn: self.dialect.insert(conn, rows))
+            try:
+                rows = [_row(e) for e in events]
+            except (ValueError, OverflowError) as exc:  # a wall time that is no time: this event, not an outage
+                raise Unstorable(f"{self.name}: not a storable event: {type(exc).__name__}: {exc}") from exc
+            refused: tuple[type[Exception], ...] = (UnicodeEncodeError, OverflowError, *self.dialect.data_errors())
+            try:
+                self.dialect.run(lambda conn: self.dialect.insert(conn, rows))
+            except refused as exc:
+                raise Unstorable(f"{self.name} refused the data: {type(exc).__name__}: {exc}") from exc
 
     def read_events(self, run_id: str) -> list[Event]:
         """The stored events of one run, in seq order (duplicates, if any, kept)."""
@@ -105,6 +118,19 @@ class EventStore:
         """Remove everything this store created (a run's schema on a shared server)."""
         self.dialect.run(self.dialect.drop)
 
+    def foreign(self, run_id: str) -> str | None:
+        """What in this store is not ``run_id``'s (another run's events, tables the harness never makes), or None."""
+        return self.dialect.run(lambda conn: self.dialect.foreign(conn, run_id))
+
+    def drop_owned(self, run_id: str) -> None:
+        """``drop``, only when the store holds nothing but ``run_id``'s events (StoreError naming what else)."""
+        def checked(conn: Any) -> None:
+            found = self.dialect.foreign(conn, run_id)
+            if found is not None:
+                raise NotOwned(f"{found}: not run {run_id}'s, left untouched")
+            self.dialect.drop(conn)
+        self.dialect.run(checked)
+
     def close(self) -> None:
         """Close the connection."""
         self.dialect.close()
@@ -133,6 +159,10 @@ class _Dialect(abc.ABC):
         """Call ``fn(connection)`` in a transaction and return its result."""
 
     @abc.abstractmethod
+    def data_errors(self) -> tuple[type[Exception], ...]:
+        """What the backend raises for data it cannot hold (a NUL in PostgreSQL text), not for an outage."""
+
+    @abc.abstractmethod
     def setup(self, conn: Any) -> None:
         """Create the table (and partitioning) idempotently."""
 
@@ -156,6 +186,10 @@ class _Dialect(abc.ABC):
         """Partition names (none by default)."""
         return []
 
+    def foreign(self, conn: Any, run_id: str) -> str | None:
+        """What the store holds that is not ``run_id``'s (None: nothing, or nothing it can tell)."""
+        return None
+
     def create_sql(self, key_type: str, time_type: str, json_type: str) -> str:
         return (
             f"CREATE TABLE IF NOT EXISTS {self.table} (run_id TEXT NOT NULL, seq {key_type} NOT NULL,"
@@ -178,6 +212,10 @@ class SQLiteDialect(_Dialect):
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._lock = threading.Lock()
+
+    def data_errors(self) -> tuple[type[Exception], ...]:
+        """sqlite3's data errors."""
+        return (sqlite3.DataError,)
 
     def run(self, fn: Callable[[Any], Any]) -> Any:
         with self._lock:
@@ -244,6 +282,12 @@ class PostgresDialect(_Dialect):
             self._conn = psycopg.connect(self.dsn, connect_timeout=max(1, int(self.timeout_s)))
         return self._conn
 
+    def data_errors(self) -> tuple[type[Exception], ...]:
+        """psycopg's data errors (a NUL in text, an untranslatable character, a value out of range)."""
+        import psycopg
+
+        return (psycopg.DataError,)
+
     def run(self, fn: Callable[[Any], Any]) -> Any:
         box: dict[str, Any] = {}
 
@@ -297,6 +341,25 @@ class PostgresDialect(_Dialect):
             for row in rows:
                 copy.write_row(row)
         conn.execute(self.insert_sql(f"SELECT {', '.join(COLUMNS)} FROM stage"))
+
+    def foreign(self, conn: Any, run_id: str) -> str | None:
+        """Tables the harness never makes, or events of another run, in this schema."""
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (self.schema,)).fetchall()]
+        strange = sorted(t for t in tables if not HARNESS_TABLE.match(t))
+        if strange:
+            return f"schema {self.schema} holds tables the harness never makes ({', '.join(strange[:3])})"
+        if "events" not in tables:
+            return None
+        import psycopg
+
+        try:
+            with conn.transaction():  # a savepoint: the table may go meanwhile (an abandoned connection's late drop)
+                runs = [r[0] for r in conn.execute(f"SELECT DISTINCT run_id FROM {self.table} LIMIT 2").fetchall()]
+        except psycopg.errors.UndefinedTable:
+            return None
+        other = next((r for r in runs if r != run_id), None)
+        return None if other is None else f"schema {self.schema} holds events of run {other!r}"
 
     def partitions(self, conn: Any) -> list[str]:
         return [r[0] for r in conn.execute(

@@ -18,6 +18,7 @@ Design rationale:
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -30,14 +31,19 @@ from typing import Protocol
 from hdrh.histogram import HdrHistogram
 
 from harness.clock import Clock, backoff_delay, monotonic_ns, seconds
+from harness.errors import RunError
 from harness.history.log import Event
 from harness.system.guardian.checkpoint import append_log, encode_lines, read_log, write_atomic
 
 LayerListener = Callable[[str, bool, str], None]
 
 
+class Unstorable(RunError):
+    """A layer refused the data itself, not for an outage: retrying the same events cannot help."""
+
+
 class Layer(Protocol):
-    """A persistence layer: idempotent by seq, raises on failure."""
+    """A persistence layer: idempotent by seq, raises on failure (``Unstorable`` for data it cannot hold)."""
 
     name: str
 
@@ -77,6 +83,7 @@ class LayerStatistics:
     up: bool
     write_p50_ms: float
     write_p99_ms: float
+    quarantined: int = 0  # events the layer refused as data (kept in quarantine-<layer>.jsonl)
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,8 @@ class _Lane:
         self.next_try = 0.0
         left = read_log(spill)  # a spill left by an earlier process drains first
         self.pending, self.chain = len(left.events), left.chain
-        self.written = self.batches = self.retries = self.spilled = self.drained = 0
+        self.written = self.batches = self.retries = self.spilled = self.drained = self.quarantined = 0
+        self.quarantine = spill.with_name(f"quarantine-{layer.name}.jsonl")
         self.latency = HdrHistogram(1, 60_000_000, 3)  # microseconds
 
     def push(self, events: Sequence[Event], now: float, force_spill: bool = False) -> None:
@@ -157,7 +165,7 @@ class _Lane:
     def _attempt(self, events: Sequence[Event], now: float) -> bool:
         started = time.perf_counter()
         try:
-            self.layer.write(events)
+            stored = self._write_keeping(events)
         except Exception as exc:  # noqa: BLE001 -- any failure of a layer means: spill and retry later
             self.retries += 1
             self.failures += 1
@@ -166,7 +174,7 @@ class _Lane:
                 self.listener(self.layer.name, False, f"{type(exc).__name__}: {exc}")
             return False
         self.latency.record_value(max(1, int((time.perf_counter() - started) * 1e6)))
-        self.written += len(events)
+        self.written += stored
         self.batches += 1
         if self.failures:
             self.failures = 0
@@ -174,12 +182,35 @@ class _Lane:
             self.listener(self.layer.name, True, "recovered")
         return True
 
+    def _write_keeping(self, events: Sequence[Event]) -> int:
+        """Write a batch, return how many the layer took: an event it refuses as data is quarantined, never
+        the rest of its batch.
+
+        The batch is halved until the refused events stand alone (a layer is idempotent by seq,
+        so the halves it already took are not doubled when an outage makes the writer retry).
+        """
+        try:
+            self.layer.write(events)
+        except Unstorable as exc:
+            if len(events) == 1:
+                self._quarantine(events[0], exc)
+                return 0
+            half = len(events) // 2
+            return self._write_keeping(events[:half]) + self._write_keeping(events[half:])
+        return len(events)
+
+    def _quarantine(self, event: Event, exc: Unstorable) -> None:
+        record = {"seq": event.seq, "reason": str(exc), "event": event.to_json()}
+        with open(self.quarantine, "a", encoding="utf-8", errors="backslashreplace") as out:
+            out.write(json.dumps(record) + "\n")  # ASCII: whatever the event holds, this line is storable
+        self.quarantined += 1
+
     def statistics(self) -> LayerStatistics:
         def ms(q: float) -> float:
             return self.latency.get_value_at_percentile(q) / 1000 if self.batches else 0.0
 
         return LayerStatistics(self.written, self.batches, self.retries, self.spilled, self.drained,
-                               self.failures == 0, ms(50), ms(99))
+                               self.failures == 0, ms(50), ms(99), self.quarantined)
 
 
 @dataclass(frozen=True)

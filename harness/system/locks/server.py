@@ -26,6 +26,9 @@ epoch, so every token of a later run is larger than every token of an earlier on
 idle name needs no state of its own. Why an epoch: persisting a high-water mark on each
 grant would put an fsync on the hot path of every acquire; the epoch costs one fsync per
 start (and one more each 2**32 grants, when the count would overflow into the epoch).
+The epoch is also kept in a second place, ``<state file>.high`` (written after the state
+file): a state file rolled back to an older copy is refused, since it would reissue tokens
+below ones already granted.
 
 The clock (``Callable[[], int]`` in ns) is a parameter so tests advance leases without
 sleeping; expiry and waiter deadlines are checked on every loop iteration and poll timeout.
@@ -134,12 +137,24 @@ def next_epoch(state_file: Path | None, current: int = 0, require: bool = False)
             f"{state_file}: broker state file missing; tokens would restart below earlier ones "
             "(start with a new state file only for a new deployment)"
         )
-    epoch = max(_read_epoch(state_file), current) + 1
-    try:
-        write_atomic(state_file, json.dumps({"epoch": epoch}).encode())
-    except OSError as exc:
-        raise BrokerStateError(f"{state_file}: cannot write broker state: {exc.strerror or exc}") from None
+    high = high_mark(state_file)
+    stored = _read_epoch(state_file)
+    if stored < _read_epoch(high):
+        raise BrokerStateError(
+            f"{state_file}: epoch {stored} is older than epoch {_read_epoch(high)} already issued (kept in {high}): "
+            "a rolled-back state file would reissue lower fencing tokens; restore the newest one")
+    epoch = max(stored, current) + 1
+    for path in (state_file, high):  # the state file first: a crash between leaves it ahead, never behind
+        try:
+            write_atomic(path, json.dumps({"epoch": epoch}).encode())
+        except OSError as exc:
+            raise BrokerStateError(f"{path}: cannot write broker state: {exc.strerror or exc}") from None
     return epoch
+
+
+def high_mark(state_file: Path) -> Path:
+    """Where the newest epoch issued is kept a second time, to refuse a rolled-back state file."""
+    return state_file.with_name(state_file.name + ".high")
 
 
 def _read_epoch(state_file: Path) -> int:
@@ -149,6 +164,8 @@ def _read_epoch(state_file: Path) -> int:
         return 0
     except OSError as exc:
         raise BrokerStateError(f"{state_file}: cannot read broker state: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        text = ""  # not a state file: said below
     try:
         epoch = json.loads(text)["epoch"]
     except (ValueError, KeyError, TypeError):

@@ -8,6 +8,7 @@ a worker error naming the lock service.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,14 @@ def test_a_token_that_is_not_an_integer_is_an_error_naming_the_lock_service(tmp_
     errors = [json.loads(e)["payload"]["error"] for e in events if '"worker.error"' in e]
     assert errors and all("lock service harness.system.locks.local.LocalLockClient granted" in e
                           and "fencing token '1'" in e for e in errors), errors
+
+
+def test_the_filelock_example_removes_only_the_directory_it_made(tmp_path):
+    from harness.examples.filelock_provider import FileLockProvider, factory
+
+    made = factory(None, None)
+    assert Path(made.directory).is_dir()
+    made.close()  # what the harness calls at the end of a run
+    assert not Path(made.directory).exists()
+    FileLockProvider(str(tmp_path)).close()
+    assert tmp_path.is_dir(), "a directory the user gave is theirs"

@@ -66,3 +66,14 @@ def test_no_aggregator_state_at_all_fails(clean):
     assert hb.evidence(events, "aggregator").figures.aggregator_state_recorded is False
     hb.assert_fails_on(result, r"^Aggregator Total PnL: ")
     hb.assert_fails_on(result, r"^Simulated Total PnL: ")
+
+
+def test_an_exact_zero_difference_reads_as_zero_whatever_its_exponent(clean):
+    import dataclasses
+
+    from harness.judge.gates import gate_aggregator
+
+    ev = hb.evidence(clean, "aggregator")
+    ev = dataclasses.replace(ev, figures=dataclasses.replace(ev.figures, pnl_difference=Decimal("0E-8")))
+    texts = [line.text for line in gate_aggregator(ev, Thresholds()).lines]
+    assert "Difference: 0 (exact, limit 0) PERFECT MATCH" in texts, texts

@@ -139,6 +139,16 @@ def test_exit_codes_and_output(capsys, tmp_path):
     assert "steps budget exhausted" in capsys.readouterr().out
 
 
+def test_several_files_in_one_call_each_get_their_line_and_the_worst_code(capsys):
+    files = [str(DATA / "mutex_vector.edn"), str(DATA / "corrupt.edn"), str(DATA / "mutex_maps.edn")]
+    assert run([*files, "--model", "mutex"]) == 1, "a violation in one file outranks bad input in another"
+    captured = capsys.readouterr()
+    assert f"{files[0]}: " in captured.out and f"{files[2]}: " in captured.out
+    assert captured.err.count("\n") == 1 and "corrupt.edn" in captured.err
+    assert run([files[0], files[1], "--model", "mutex"]) == 2
+    assert run([files[0], files[0], "--model", "mutex"]) == 0
+
+
 @pytest.mark.parametrize(
     "argv",
     [

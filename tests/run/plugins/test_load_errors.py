@@ -46,6 +46,10 @@ CASES = {
     "guardian factory raises": ("guardian", "def factory(specs, limits, **kw): raise KeyError('limits')\n",
                                 "userplug:factory", "the factory raised KeyError"),
     "file plug-in syntax error": ("aggregator", "def factory(:\n", "userplug.py:factory", "syntax error"),
+    "module exits on import": ("aggregator", "import sys\nsys.exit(3)\n", "userplug:factory",
+                               "importing userplug called sys.exit(3)"),
+    "factory exits": ("ledger", "import sys\ndef factory(spec): sys.exit(4)\n", "userplug:factory",
+                      "the factory raised SystemExit: 4"),
 }
 
 
@@ -63,3 +67,27 @@ def test_a_bad_plugin_is_one_line_and_exit_2(case, tmp_path, monkeypatch, capsys
     assert len(err.splitlines()) == 1, err
     assert err.startswith(f"harness: error: --{flag} {path}") and needle in err, err
     assert "Traceback" not in err
+
+
+def test_a_plugin_that_exits_mid_run_is_a_finding_not_the_harness_exit(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(__import__("sys").modules, "userplug", raising=False)
+    (tmp_path / "userplug.py").write_text(textwrap.dedent("""
+        import sys
+        from harness.system.feed import seeded_feed
+
+        def factory(spec, seed):
+            def ticks():
+                for tick in seeded_feed(spec, seed):
+                    if tick.index == 3:
+                        sys.exit(5)
+                    yield tick
+            return ticks()
+    """))
+    code = main(["run", "multi_symbol_stress", "--trades", "2", "--out", str(tmp_path / "run"), "--feed",
+                 "userplug:factory"])
+    captured = capsys.readouterr()
+    assert code in (0, 1) and captured.err == "", captured.err  # judged and reported, not the plug-in's exit 5
+    history = (tmp_path / "run" / "events.jsonl").read_text()
+    assert history.count('"error":"SystemExit: 5"') == 3  # each symbol's worker recorded it

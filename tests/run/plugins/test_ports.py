@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli.main import main
-from harness.run import scenario as sc
+from harness.run.catalog import SCENARIO_GROUP
 from harness.testing import run_scenario
 
 ROOT = Path(__file__).resolve().parents[3]  # examples/ is importable from the project root
@@ -131,10 +131,10 @@ def test_scenarios_registered_by_another_package_are_listed_and_run(tmp_path, mo
         "from harness.run.scenario import Scenario, Trial\n"
         "SCENARIO = Scenario('theirs', 'Their check', 'x', run=lambda ctx: Trial(ctx.run_engine().events()))\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    theirs = importlib.metadata.EntryPoint("theirs", "their_pkg:SCENARIO", sc.SCENARIO_GROUP)
+    theirs = importlib.metadata.EntryPoint("theirs", "their_pkg:SCENARIO", SCENARIO_GROUP)
     real = importlib.metadata.entry_points
-    monkeypatch.setattr(sc.importlib.metadata, "entry_points",
-                        lambda group: [*real(group=group), theirs] if group == sc.SCENARIO_GROUP else real(group=group))
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda group: [*real(group=group), theirs] if group == SCENARIO_GROUP else real(group=group))
     assert main(["list"]) == 0
     listed = capsys.readouterr().out
     assert "theirs" in listed and "multi_symbol_stress" in listed
@@ -178,6 +178,9 @@ def test_a_class_from_a_plugin_file_reaches_process_mode_workers_and_is_named_by
                  "--locks", "my/locks.py:factory"]) == 0
     log = (out / "VERIFY_LOG.txt").read_text(encoding="utf-8")
     assert "Lock service: my/locks.py:MyLocks" in log
+    assert "Plug-ins: --locks my/locks.py:factory" in log.splitlines()
+    config = json.loads((out / "evidence.json").read_text(encoding="utf-8"))["config"]
+    assert config["plugins.locks"] == "my/locks.py:factory"
 
 
 def test_a_plugin_files_module_name_is_its_path_so_any_process_imports_it(tmp_path):

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from harness.errors import ServiceUnavailable
+from harness.errors import ConfigError, ServiceUnavailable
 from harness.system.guardian.services import ServiceInfo, resolve, skip_or_fail
 
 NO_ENV: dict[str, str] = {}
@@ -83,3 +83,10 @@ def test_wrong_postgres_credentials_are_one_clear_error() -> None:
         pytest.skip(f"cannot derive a wrong-role URL from {info.url}")
     with pytest.raises(ServiceUnavailable, match=r'no_such_role_x'):
         resolve("postgres", bad, containers=False)
+
+
+@pytest.mark.parametrize("url", ["garbage", "redis://:secret@[::1", "http://127.0.0.1:6379"])
+def test_a_redis_url_that_is_no_redis_url_is_bad_input_not_an_outage(url) -> None:
+    with pytest.raises(ConfigError, match="not a redis URL") as refused:
+        resolve("redis", env={"REDIS_URL": url}, containers=False)
+    assert "secret" not in str(refused.value)

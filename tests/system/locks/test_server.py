@@ -8,11 +8,20 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.system.locks.server import EPOCH_SHIFT, LockBroker, add_broker_arguments, run_broker
+from harness.system.locks.server import (
+    EPOCH_SHIFT,
+    BrokerStateError,
+    LockBroker,
+    add_broker_arguments,
+    high_mark,
+    next_epoch,
+    run_broker,
+)
 from tests.system.locks import FakeClock, RawClient, broker, watched_history
 
 LEASE = 1_000
@@ -276,3 +285,33 @@ def test_broker_runs_as_its_own_process_and_stops_on_sigterm(tmp_path):
     assert json.loads(state.read_text()) == {"epoch": 1}
     kinds = [json.loads(line)["kind"] for line in events.read_text().splitlines()]
     assert kinds == ["broker.request", "broker.grant", "broker.expire", "broker.stop"]
+
+
+def test_a_rolled_back_state_file_is_refused(tmp_path):
+    state = tmp_path / "broker.json"
+    with broker(state_file=state):
+        pass
+    older = state.read_bytes()  # epoch 1
+    with broker(state_file=state) as b:
+        raw = RawClient(b.endpoint)
+        issued = raw.call("acquire", names=["A"], ts=1, lease_ms=LEASE, wait_ms=0)["tokens"]["A"]
+        raw.close()
+    state.write_bytes(older)  # an operator restores yesterday's copy
+    with pytest.raises(BrokerStateError, match=r"epoch 1 is older than epoch 2 already issued .*rolled-back"):
+        next_epoch(state)
+    assert issued >> EPOCH_SHIFT == 2 and json.loads(state.read_text())["epoch"] == 1  # nothing was changed
+
+
+def test_a_state_file_ahead_of_its_high_mark_is_a_crash_between_the_two_writes(tmp_path):
+    state = tmp_path / "broker.json"
+    state.write_text('{"epoch": 5}')
+    high_mark(state).write_text('{"epoch": 4}')
+    assert next_epoch(state) == 6
+    assert json.loads(high_mark(state).read_text())["epoch"] == 6
+
+
+def test_a_state_file_that_is_not_utf8_is_one_clear_error(tmp_path):
+    state = tmp_path / "broker.json"
+    state.write_bytes(b'{"epoch": \xff}')
+    with pytest.raises(BrokerStateError, match="not a broker state file"):
+        next_epoch(state)

@@ -120,7 +120,7 @@ def test_the_cache_final_state_is_judged_against_the_replay(seed):
 def _persistence_gate(tmp_path: Path, seed: int, store=MemoryStore, cache=None):
     scenario = load("guardian_persistence")
     config = scenario.configure(load_config(None), {"run": {"seed": seed, "trades": 10}})
-    plugins = Plugins(store=lambda run_id, directory: store(),
+    plugins = Plugins.of(store=lambda run_id, directory: store(),
                       cache=cache or (lambda run_id, directory: NullCache()))
     verdict = execute(scenario, config, tmp_path / "run", plugins=plugins)
     return next(g for g in verdict.gates if g.area == AREA)

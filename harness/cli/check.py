@@ -17,6 +17,7 @@ from harness.cli.judge_progress import judge_progress
 from harness.errors import HarnessError, one_line, worst
 from harness.history.validate import Reader
 from harness.judge.areas import STANDARD_AREAS
+from harness.judge.checks.coverage import AREA as COVERAGE_AREA
 from harness.judge.gates import NOTHING_JUDGED, GateResult, outcome
 from harness.judge.rejudge import Progress, judge_history, locate, parse_areas, recorded_plan
 from harness.judge.thresholds import Thresholds, load_thresholds, thresholds
@@ -53,8 +54,9 @@ def judged(path: Path, scenario_name: str | None = None, config_file: Path | Non
     else:
         judged_areas, limits = STANDARD_AREAS, load_thresholds(config_file)
     limits = thresholds(assignments(list(gates)), limits)
+    counted = COVERAGE_AREA in (document.get("evidence") or {})  # the run reported its coverage: so does check
     reader = Reader(history)
-    results = judge_history(reader, judged_areas, limits, chosen, str(path), lenient, progress)
+    results = judge_history(reader, judged_areas, limits, chosen, str(path), lenient, progress, counted)
     for note in reader.notes:
         print(f"note: {note}")
     return name, results

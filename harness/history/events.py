@@ -205,6 +205,8 @@ class RunStart:
     specs: dict[str, TickLot] | None = f("tick and lot per symbol", default=None)
     dense_seq: bool = f("true: seq has no gaps, so a gap is a lost event", default=False)
     lock_service: str | None = f("the lock service judged (module.Class), named in the lock gate", default=None)
+    covers: list[str] | None = f("state-machine transitions the run must take (machine.transition), judged by the "
+                                 "coverage gate", default=None)
 
 
 @kind(RUN_END, ("performance",))

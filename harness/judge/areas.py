@@ -20,6 +20,8 @@ from typing import Any
 from harness.errors import InputError
 from harness.history.events import ORDER_FILL, RUN_START, TRADE_CLOSED, f
 from harness.history.log import Event
+from harness.judge.checks.coverage import AREA as COVERAGE_AREA
+from harness.judge.checks.coverage import gate_coverage
 from harness.judge.checks.locks import LockChecker, check_locks
 from harness.judge.checks.perf import PerfChecker, check_perf
 from harness.judge.checks.persistence import AREA as PERSISTENCE_AREA
@@ -104,8 +106,8 @@ AREAS: Mapping[str, Area] = {a.key: a for a in (
          incremental=RiskChecker),
 )}
 STANDARD_AREAS = tuple(AREAS)
-# Areas whose evidence a scenario computes outside the history (what the layers hold): gated here too.
-OUTSIDE: Mapping[str, Gate] = {PERSISTENCE_AREA: gate_persistence}
+# Areas whose evidence is computed beside the registry's (what the layers hold; coverage): gated here too.
+OUTSIDE: Mapping[str, Gate] = {PERSISTENCE_AREA: gate_persistence, COVERAGE_AREA: gate_coverage}
 GATES = {**{a.name: a.gate for a in AREAS.values()}, **OUTSIDE}
 
 

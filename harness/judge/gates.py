@@ -245,6 +245,9 @@ def gate_persistence(ev: Evidence[PersistenceFigures], t: Thresholds) -> GateRes
                           f"{content}"))
     lines += [Line(False, f"{name}: not readable at the end of the run: {why}")
               for name, why in sorted(f.unreachable.items())]
+    lines.append(Line(True, "cache: final state not read back") if f.cache_seq is None else
+                 Line(f.cache_differences == 0, f"cache: final state (seq {f.cache_seq}) against the history replayed "
+                                                f"to it: {f.cache_differences} figures differ"))
     lines.append(Line(f.dropped == 0 and f.drained == f.spilled,
                       f"Writer: queue high-water {f.queue_high_water}, spilled {f.spilled}, drained "
                       f"{f.drained}, retries {f.retries}, dropped {f.dropped}"))

@@ -20,6 +20,7 @@ from harness.history.log import Event, HistoryError
 from harness.history.validate import Reader
 from harness.history.validate import load as load_checked
 from harness.judge.areas import STANDARD_AREAS, Judging, UnknownArea, judge, known
+from harness.judge.checks.coverage import CoverageChecker
 from harness.judge.gates import GateResult, contract_gate
 from harness.judge.thresholds import Thresholds, thresholds
 
@@ -75,11 +76,13 @@ def recorded_plan(document: Mapping[str, Any], base: Thresholds) -> tuple[tuple[
 
 def judge_history(reader: Reader, areas: tuple[str, ...], limits: Thresholds, chosen: tuple[str, ...] = (),
                   source: str = "the history", lenient: bool = False,
-                  progress: Progress | None = None) -> tuple[GateResult, ...]:
+                  progress: Progress | None = None, counts: bool = False) -> tuple[GateResult, ...]:
     """The gates of ``areas`` (``chosen`` ones replace them, each required), judged in one pass over the file.
 
     Strict (not ``lenient``): the file's first problem is a HistoryError after the pass, as if
     it had been read before judging; lenient: a failed contract gate lists the lines set aside.
+    State-machine coverage is judged when the history declares transitions, and its counts
+    shown when ``counts`` (the run reported them).
     """
     try:
         required = chosen + tuple(a for a in known(limits.require_areas) if a not in chosen)
@@ -88,14 +91,16 @@ def judge_history(reader: Reader, areas: tuple[str, ...], limits: Thresholds, ch
     judged = (chosen or areas) + tuple(a for a in required if a not in (chosen or areas))
     judging = Judging(judged, required, limits, None if progress is None else lambda n: progress(
         n, reader.position(), reader.size))
+    coverage = CoverageChecker()
     for event in reader:
         judging.feed(event)
+        coverage.feed(event)
     if not lenient:
         reader.refuse()
     if not judging.events:
         first = f" ({reader.problems[0]})" if reader.problems else ""
         raise HistoryError(f"{reader.path}: the history is empty{first}")
-    gates = judge(judging.result(), limits)
+    gates = judge(judging.result(coverage.result(limits.require_coverage, counts)), limits)
     if not any(g.applicable for g in gates):
         raise ConfigError(f"{source}: no events any checker can judge")
     contract = contract_gate(reader.problems, judging.events)

@@ -45,6 +45,7 @@ class Thresholds:
     max_alerts_p1: int = 0
     max_write_p99_ms: float | None = None
     require_areas: tuple[str, ...] = ()  # area keys that fail when the history holds none of their inputs
+    require_coverage: tuple[str, ...] = ()  # state-machine transitions a run must take (beside a scenario's own)
     # The lock checker's linearizability budget: each lock's search gets steps_per_op steps an op
     # (steps at least); seconds bounds the whole check. Clean locks take the fast path, no budget.
     linearizability_steps: int = STEPS

@@ -178,11 +178,13 @@ def _recorded(evidence: Mapping[str, Any], area: str, record: type[F]) -> F | No
 def _rejudged(events: Sequence[Event]) -> ReportData:
     """A history without its evidence: judge it with the default gates on the areas it has events for."""
     from harness.judge.areas import STANDARD_AREAS, evaluate, judge
+    from harness.judge.checks.coverage import coverage_evidence
     from harness.judge.gates import outcome
     from harness.run.config import load_config
 
-    evidence = evaluate(events, STANDARD_AREAS)
-    gates = tuple(judge(evidence, load_config(None).gates))
+    limits = load_config(None).gates
+    evidence = evaluate(events, STANDARD_AREAS, coverage_evidence(events, limits.require_coverage))
+    gates = tuple(judge(evidence, limits))
     status = outcome(gates)
     return ReportData("history", events[0].run_id, status, gates, figures_of(evidence, PERF_AREA, PerfFigures),
                       figures_of(evidence, LOCK_AREA, LockFigures), events,

@@ -27,6 +27,8 @@ from harness.history.docs import DOCS, docs_command
 from harness.history.schema import record_schema, type_schema
 from harness.judge.areas import AREAS as REGISTRY
 from harness.judge.areas import NotApplicable
+from harness.judge.checks.coverage import AREA as MACHINES_AREA
+from harness.judge.checks.coverage import CoverageFigures
 from harness.judge.checks.faults import AREA as LOCK_FAULTS_AREA
 from harness.judge.checks.faults import FaultFigures
 from harness.judge.checks.feed_coverage import AREA as FEED_AREA
@@ -66,6 +68,7 @@ AREAS: Mapping[str, tuple[type, ...]] = {
     **{REGISTRY[key].name: (record, NotApplicable) for key, record in STANDARD.items()},
     PERSISTENCE_AREA: (PersistenceFigures,),
     FEED_AREA: (FeedCoverageFigures,),
+    MACHINES_AREA: (CoverageFigures,),
     RUN_AREA: (RunErrorFigures,),
     SCHEDULES_AREA: (ExplorationFigures, ReplayFigures),
     LOCK_RULES_AREA: (LockRulesFigures,),

@@ -26,6 +26,7 @@ from harness.faults.lock_nemesis import NemesisConfig, refuse_undeclared
 from harness.history.journal import Journal
 from harness.history.log import Event, History, new_sequence
 from harness.judge.areas import STANDARD_AREAS, Gate, evaluate, judge
+from harness.judge.checks.coverage import coverage_evidence
 from harness.judge.checks.feed_coverage import AREA as COVERAGE_AREA
 from harness.judge.checks.feed_coverage import check_feed_coverage, feed_ended, gate_feed_coverage
 from harness.judge.evidence import Evidence
@@ -170,6 +171,7 @@ class Scenario:
     needs: Mapping[str, type] = field(default_factory=dict)  # stricter ports by flag (see harness.system.ports)
     workload: Callable[[HarnessConfig, Plugins], Any] | None = None  # controlled runs (default: the engine's)
     faults: frozenset[str] = frozenset()  # lock-path faults its nemesis can inject (--nemesis)
+    covers: frozenset[str] = frozenset()  # state-machine transitions every run must take (the Coverage gate)
 
     def refuse_unhonoured(self, plugins: Plugins) -> None:
         """A plug-in this scenario would not use is an error, never silently ignored."""
@@ -179,8 +181,16 @@ class Scenario:
                                    f"(it takes: {', '.join(sorted(self.accepts)) or 'none'})")
 
     def configure(self, config: HarnessConfig, explicit: Mapping[str, Any] | None = None) -> HarnessConfig:
-        """The scenario's own settings over ``config``, then the caller's explicit ones."""
-        return harness_config(explicit or {}, harness_config(self.settings, config))
+        """The scenario's own settings over ``config``, then the caller's explicit ones.
+
+        Its declared coverage joins ``run.covers``, which ``run.start`` records: re-judging the
+        history alone judges the same declarations.
+        """
+        base = harness_config(self.settings, config)
+        if self.covers:
+            covers = tuple(sorted(self.covers | set(base.run.covers)))
+            base = dataclasses.replace(base, run=dataclasses.replace(base.run, covers=covers))
+        return harness_config(explicit or {}, base)
 
 
 @dataclass(frozen=True)
@@ -295,6 +305,8 @@ def execute(scenario: Scenario, config: HarnessConfig, out_dir: Path, *, plugins
     if feed_ended(trial.events):  # a finite feed ran out: did it still give what was asked?
         extra += (check_feed_coverage(trial.events, config.run.until_feed_ends),)
         extra_gates[COVERAGE_AREA] = gate_feed_coverage
+    if areas:  # what the run tried, and whether it took every transition it must
+        extra += coverage_evidence(trial.events, config.gates.require_coverage, counts=True)
     total = len(trial.events)
     evidence = evaluate(trial.events, areas, extra, config.gates.require_areas, config.gates,
                         None if judging is None else lambda done: judging(done, total))

@@ -64,7 +64,7 @@ def run(ctx: ScenarioContext) -> Trial:
             persistence.close()
             persisted = persistence.persisted()  # before the events: an unreachable layer is recorded in them
             events = result.events()
-            stored = check_persistence(events, persisted, persistence.contents())
+            stored = check_persistence(events, persisted, persistence.contents(), persistence.cached())
     return Trial(events, (stored, check_fault_rows(events, POLICY_ROWS)))
 
 

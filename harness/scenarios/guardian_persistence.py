@@ -27,7 +27,7 @@ def run(ctx: ScenarioContext) -> Trial:
         persistence.close()
         persisted = persistence.persisted()  # before the events: an unreachable layer is recorded in them
         events = result.events()
-        evidence = check_persistence(events, persisted, persistence.contents())
+        evidence = check_persistence(events, persisted, persistence.contents(), persistence.cached())
     return Trial(events, (evidence,))
 
 

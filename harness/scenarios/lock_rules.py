@@ -41,7 +41,10 @@ def _probes(locks: ZmqLockProvider, history: History) -> Probes:
         holders = short.status(grant.names)["holders"]
         return all(holders.get(name, {}).get("token") != grant.token(name) for name in grant.names)
 
-    return Probes(owner, locks.client("faulty-b", history), short, expired)
+    def queued(name: str, client: str) -> bool:
+        return client in short.status([name])["queues"].get(name, [])
+
+    return Probes(owner, locks.client("faulty-b", history), short, expired, queued)
 
 
 def gate_rules(ev: Evidence[LockRulesFigures], thresholds) -> GateResult:
@@ -64,6 +67,8 @@ SCENARIO = Scenario(
     # The probe grant left to expire is the one hold no release ends.
     settings={"run": {"trades": 5}, "gates": {"max_unbalanced_pairs": 1}},
     extra_gates={AREA: gate_rules},
+    covers=frozenset({"lock.grant", "lock.queue", "lock.fifo_handoff", "lock.renew", "lock.expiry", "lock.refusal",
+                      "lock.non_owner_release"}),
 )
 
 

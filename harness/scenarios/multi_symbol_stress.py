@@ -20,6 +20,8 @@ SCENARIO = Scenario(
     title="Multi-Symbol Concurrency Stress Test",
     description=__doc__.splitlines()[0],
     run=run,
+    # Queues happen here too, but by timing (a short process-mode run may have none): lock_rules forces them.
+    covers=frozenset({"lock.grant", "order.fill"}),
 )
 
 

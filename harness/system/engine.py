@@ -209,13 +209,16 @@ def lock_service_name(locks: Any) -> str:
 
 
 def _start_event(history: History, config: RunConfig, locks: Any = None) -> None:
+    optional: dict[str, Any] = {"covers": list(config.covers)} if config.covers else {}
+    if locks is not None:
+        optional["lock_service"] = lock_service_name(locks)
     history.append(
         RUN_START, worker="engine", seed=config.seed, mode=config.mode, aggregation=config.aggregation,
         symbols=list(config.symbol_names), trades=config.trades, duration=config.duration,
         equity=config.limits.equity, max_gross_exposure=config.limits.max_gross_exposure,
         max_symbol_exposure=config.limits.max_symbol_exposure, risk_limits=dataclasses.asdict(config.limits),
         specs={s.name: {"tick": s.tick, "lot": s.lot} for s in config.symbols}, dense_seq=True,
-        **({} if locks is None else {"lock_service": lock_service_name(locks)}),
+        **optional,
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness.system.locks.protocol import LockClient, LockProvider
 
@@ -147,6 +147,14 @@ class CachePort(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+@runtime_checkable
+class ReadableCache(Protocol):
+    """A cache that can say what it holds, so its final state is judged against the history (optional)."""
+
+    def read_back(self) -> dict[str, Any] | None:
+        """``{"last_seq": N, "symbols": {name: {"position", "mark", "pending_buy", "pending_sell"}}}``, or None."""
 
 
 class TickSource(Protocol):

@@ -47,6 +47,7 @@ class RunConfig:
     discipline: Discipline = Discipline.ATOMIC
     feed: CsvFeed | None = None  # price files per symbol (None: the seeded walk)
     until_feed_ends: bool = False  # trades is an upper bound: a feed that ends first is no failure
+    covers: tuple[str, ...] = ()  # state-machine transitions the run must take (recorded in run.start)
 
     def __post_init__(self) -> None:
         if (self.trades is None) == (self.duration is None):

@@ -11,17 +11,22 @@ health changes, recorded in the history as events, are reported as figures along
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
-from harness.history.events import PERSISTENCE_STATS, PERSISTENCE_UNREACHABLE, f
+from harness.history.events import ORDER_FILL, PERSISTENCE_STATS, PERSISTENCE_UNREACHABLE, RUN_END, f
 from harness.history.log import Event
+from harness.judge.checks.replay import fills as fills_of
+from harness.judge.checks.replay import initial_positions
 from harness.judge.evidence import Evidence, evidence_record
 
 AREA = "Guardian Persistence"
+ZERO = Decimal(0)
 SHOWN = 10
 
 
@@ -61,6 +66,10 @@ class PersistenceFigures:
     alerts_P1: int = f("P1 alerts raised", "count")
     health_transitions: int = f("health events", "count")
     write_latency: Mapping[str, WriteLatency] = f("the writer's latency per layer, by name")
+    cache_seq: int | None = f("the seq the cache's final state covers (null: its state was not read back)", "seq",
+                              default=None)
+    cache_differences: int = f("figures of the cache's final state (position, mark, pending per symbol; the seq "
+                               "it covers) that differ from the history replayed to that seq", "count", default=0)
 
 
 def digest(event: Event) -> str:
@@ -79,8 +88,10 @@ def wrong_content(events: Sequence[Event], read_back: Sequence[Event]) -> list[d
 
 
 def check_persistence(events: Sequence[Event], persisted: Mapping[str, Sequence[int]],
-                      contents: Mapping[str, Sequence[Event]] | None = None) -> Evidence[PersistenceFigures]:
-    """Lost, doubled and (where ``contents`` reads a layer back) altered events per layer, and the writer's figures."""
+                      contents: Mapping[str, Sequence[Event]] | None = None,
+                      cache: Mapping[str, Any] | None = None) -> Evidence[PersistenceFigures]:
+    """Lost, doubled and altered events per layer (where ``contents`` reads one back), the cache's final state
+    against the replay (when ``cache`` reads it back), and the writer's figures."""
     produced = {e.seq for e in events}
     contents = contents or {}
     layers: dict[str, LayerFigures] = {}
@@ -104,7 +115,44 @@ def check_persistence(events: Sequence[Event], persisted: Mapping[str, Sequence[
             unreachable[str(p.get("layer"))] = (f"{p.get('reason')}; {p.get('kept')} events kept in {p.get('spill')}; "
                                                 f"drain them later with: {p.get('drain')}")
             violations[f"unreachable_{p.get('layer')}"] = ({k: p.get(k) for k in ("reason", "kept", "spill", "drain")},)
-    return Evidence(AREA, _writer_figures(events, len(produced), layers, unreachable), violations)
+    figures = _writer_figures(events, len(produced), layers, unreachable)
+    if cache is not None:
+        stale = cache_differences(events, cache)
+        figures = dataclasses.replace(figures, cache_seq=int(cache["last_seq"]), cache_differences=len(stale))
+        if stale:
+            violations["cache_state"] = tuple(stale[:SHOWN])
+    return Evidence(AREA, figures, violations)
+
+
+def cache_differences(events: Sequence[Event], cache: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What the cache's final state says that the history, replayed to the seq it covers, does not.
+
+    Position = the signed fill quantities (from a resumed run's positions), mark = the last fill
+    price, pending = nothing once the run has ended: the figures a guardian's book holds that the
+    fills alone determine. The cache must cover every fill of the history.
+    """
+    last_seq = int(cache["last_seq"])
+    replayed = _book_at(events, last_seq)
+    fills = [e.seq for e in events if e.kind == ORDER_FILL]
+    ended = any(e.kind == RUN_END and e.seq <= last_seq for e in events)
+    out = [{"figure": "last_seq", "cached": last_seq, "replayed": f">= {fills[-1]} (the last fill)"}] \
+        if fills and last_seq < fills[-1] else []
+    for symbol, shown in sorted(cache["symbols"].items()):
+        expected = {**replayed.get(symbol, {}), **({"pending_buy": ZERO, "pending_sell": ZERO} if ended else {})}
+        out += [{"symbol": symbol, "figure": name, "cached": str(shown[name]), "replayed": str(value)}
+                for name, value in expected.items() if Decimal(str(shown[name])) != value]
+    return out
+
+
+def _book_at(events: Sequence[Event], last_seq: int) -> dict[str, dict[str, Decimal]]:
+    """Position and mark per symbol after the fills up to ``last_seq`` (a resumed run starts from its positions)."""
+    book = {name: {"position": qty, "mark": mark} for name, (qty, mark) in initial_positions(events).items()}
+    for event, fill in fills_of(events):
+        if event.seq <= last_seq:
+            row = book.setdefault(fill.symbol, {"position": ZERO, "mark": ZERO})
+            row["position"] += fill.signed_qty
+            row["mark"] = fill.price
+    return book
 
 
 def _writer_figures(events: Sequence[Event], produced: int, layers: Mapping[str, LayerFigures],

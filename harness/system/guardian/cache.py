@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis
 from redis.typing import EncodableT, FieldT
@@ -109,6 +109,18 @@ class RedisCache:
         state.extend(int(top[f.encode()]) for f in GLOBAL_FIELDS)
         # The client does not decode responses (see ``connect``): field values are bytes.
         return CachedState(tuple(state), cast(bytes, top[b"health"]).decode(), int(top[b"last_seq"]))
+
+    def read_back(self) -> dict[str, Any] | None:
+        """The published state in the history's units (position, mark, pending per symbol; the seq it covers)."""
+        cached = self.load()
+        if cached is None:
+            return None
+        symbols = {}
+        for i, spec in enumerate(self.specs):
+            row = dict(zip(SYMBOL_FIELDS, cached.state[i * SYMBOL_SLOTS:(i + 1) * SYMBOL_SLOTS], strict=False))
+            symbols[spec.name] = {"position": row["pos"] * spec.lot, "mark": row["mark"] * spec.tick,
+                                  "pending_buy": row["pend_buy"] * spec.lot, "pending_sell": row["pend_sell"] * spec.lot}
+        return {"last_seq": cached.last_seq, "symbols": symbols}
 
     def clear(self, owner: str | None = None) -> None:
         """Delete this prefix's keys (the prefix taken literally); with ``owner``, only when they are that run's."""

@@ -50,6 +50,7 @@ from harness.system.guardian.services import resolve
 from harness.system.guardian.store import StoreError, database_url_from_env, open_store
 from harness.system.guardian.writer import Backoff, Writer, WriterStatistics
 from harness.system.model import SymbolSpec
+from harness.system.ports import ReadableCache
 
 if TYPE_CHECKING:
     from harness.system.engine import RunResult
@@ -251,6 +252,15 @@ class Persistence:
             with contextlib.suppress(*SERVICE_ERRORS):
                 found[name] = self._retried(read)
         return found
+
+    def cached(self) -> dict[str, Any] | None:
+        """The cache's final state read back (None: a cache that cannot say, or does not answer)."""
+        if not isinstance(self.cache, ReadableCache):
+            return None
+        try:
+            return cast("dict[str, Any] | None", self._retried(self.cache.read_back))
+        except SERVICE_ERRORS:
+            return None
 
     def close(self, timeout: float | None = None) -> WriterStatistics:
         """Record the final ``persistence.stats`` event, flush every layer, stop the writer (once).

@@ -81,7 +81,7 @@ def test_state_covering_trades_not_yet_closed_fails(clean, sym):
 def test_plugged_aggregator_accepting_stale_snapshots_fails(tmp_path: Path, seed: int):
     scenario = load("pnl_consistency")
     config = scenario.configure(load_config(None), {"run": {"seed": seed, "trades": 20}})
-    verdict = execute(scenario, config, tmp_path / "run", plugins=Plugins(aggregator=StaleReplaceAggregator))
+    verdict = execute(scenario, config, tmp_path / "run", plugins=Plugins.of(aggregator=StaleReplaceAggregator))
     gate = next(g for g in verdict.gates if g.area == REPLACE_AREA)
     hb.assert_fails_on(gate, r"^Aggregator states over time: .* [1-9]\d* stale or wrong$")
     assert all("went back" in bad["why"] for bad in gate.counterexamples["bad_states"])

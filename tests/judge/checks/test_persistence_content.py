@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from harness.judge.thresholds import Thresholds
 from harness.run.config import load_config
 from harness.run.plugins import Plugins
 from harness.run.scenario import execute, load
+from harness.system.guardian.cache import RedisCache, connect
 from harness.system.guardian.checkpoint import Checkpoint, read_wal
 from harness.system.settings import RunConfig
 from tests import _history_builders as hb
@@ -29,6 +31,31 @@ class ShiftedStore(MemoryStore):
     def write(self, events: Sequence[Event]) -> None:
         shifted = [dataclasses.replace(prev, seq=event.seq) for prev, event in zip(events, events[1:], strict=False)]
         super().write([events[0], *shifted] if events else [])
+
+
+class StaleSymbolCache(RedisCache):
+    """Loses the fills of one symbol: its cached state stops at the first one lost (the defect)."""
+
+    def write(self, events: Sequence[Event]) -> None:
+        stale = self.specs[1].name
+        super().write([e for e in events if not (e.kind == "order.fill" and e.symbol == stale)])
+
+
+def _cache(kind: type[RedisCache]):
+    config = RunConfig()
+    return lambda run_id, directory: kind(connect(None), f"test:{run_id}", config.symbols, config.limits)
+
+
+def _cached_state(events: Sequence[Event]) -> dict:
+    """What a right cache holds at the end of ``events``: the fills replayed, nothing pending."""
+    symbols = {}
+    for name in hb.symbols(events):
+        fills = hb.where(events, "order.fill", name)
+        position = sum((Decimal(f.payload["qty"]) * (1 if f.payload["side"] == "BUY" else -1) for f in fills),
+                       Decimal(0))
+        symbols[name] = {"position": position, "mark": Decimal(fills[-1].payload["price"]),
+                         "pending_buy": Decimal(0), "pending_sell": Decimal(0)}
+    return {"last_seq": events[-1].seq, "symbols": symbols}
 
 
 def _read_back_with_one_swap(events: Sequence[Event]) -> list[Event]:
@@ -75,10 +102,26 @@ def test_a_layer_not_read_back_says_so():
     assert any(text.endswith("content not read back") for text in lines)
 
 
-def _persistence_gate(tmp_path: Path, seed: int, store):
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_cache_final_state_is_judged_against_the_replay(seed):
+    events = list(hb.clean_events(seed=seed))
+    seqs = {"checkpoint": [e.seq for e in events]}
+    right = _cached_state(events)
+    assert check_persistence(events, seqs, cache=right).figures.cache_differences == 0
+    sym = hb.symbols(events)[0]
+    stale = {**right, "symbols": {**right["symbols"], sym: {**right["symbols"][sym], "position": Decimal(7)}}}
+    evidence = check_persistence(events, seqs, cache=stale)
+    hb.assert_fails_on(gate_persistence(evidence, Thresholds()), r"^cache: final state \(seq \d+\) .*: 1 figures differ$")
+    assert evidence.counterexample("cache_state")[0]["symbol"] == sym
+    behind = {**right, "last_seq": hb.last(events, "order.fill").seq - 1}
+    assert check_persistence(events, seqs, cache=behind).figures.cache_differences >= 1
+
+
+def _persistence_gate(tmp_path: Path, seed: int, store=MemoryStore, cache=None):
     scenario = load("guardian_persistence")
     config = scenario.configure(load_config(None), {"run": {"seed": seed, "trades": 10}})
-    plugins = Plugins(store=lambda run_id, directory: store(), cache=lambda run_id, directory: NullCache())
+    plugins = Plugins.of(store=lambda run_id, directory: store(),
+                      cache=cache or (lambda run_id, directory: NullCache()))
     verdict = execute(scenario, config, tmp_path / "run", plugins=plugins)
     return next(g for g in verdict.gates if g.area == AREA)
 
@@ -94,3 +137,17 @@ def test_reference_store_passes_beside_it(tmp_path: Path):
     gate = _persistence_gate(tmp_path, 1, MemoryStore)
     assert gate.status == "PASS", hb.failing(gate)
     assert any("wrong content = 0" in line.text for line in gate.lines)
+    assert "cache: final state not read back" in [line.text for line in gate.lines]  # NullCache cannot say
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_cache_holding_a_stale_value_fails(tmp_path: Path, seed: int):
+    gate = _persistence_gate(tmp_path, seed, cache=_cache(StaleSymbolCache))
+    hb.assert_fails_on(gate, r"^cache: final state \(seq \d+\) against the history replayed to it: [1-9]\d* figures")
+    assert {bad["figure"] for bad in gate.counterexamples["cache_state"]} <= {"position", "mark", "last_seq"}
+
+
+def test_reference_cache_passes_beside_it(tmp_path: Path):
+    gate = _persistence_gate(tmp_path, 1, cache=_cache(RedisCache))
+    assert gate.status == "PASS", hb.failing(gate)
+    assert any(line.text.endswith(": 0 figures differ") for line in gate.lines)

@@ -101,11 +101,11 @@ def _gates(tmp_path: Path, seed: int, plugins: Plugins) -> list:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_aggregator_keeping_gross_loss_negative_fails_both_modes(tmp_path: Path, seed: int):
-    for gate in _gates(tmp_path, seed, Plugins(aggregator=NegativeLossAggregator)):
+    for gate in _gates(tmp_path, seed, Plugins.of(aggregator=NegativeLossAggregator)):
         hb.assert_fails_on(gate, WRONG)
         assert all(bad["why"].startswith("gross_loss") for bad in gate.counterexamples["bad_states"])
 
 
 def test_reference_aggregator_passes_beside_it(tmp_path: Path):
-    gates = _gates(tmp_path, 1, Plugins())
+    gates = _gates(tmp_path, 1, Plugins.of())
     assert len(gates) == 2 and all(g.status == "PASS" for g in gates), [hb.failing(g) for g in gates]

@@ -108,17 +108,17 @@ def _risk_gate(tmp_path: Path, seed: int, plugins: Plugins):
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_guardian_reserving_at_the_limit_price_fails(tmp_path: Path, seed: int):
-    gate = _risk_gate(tmp_path, seed, Plugins(guardian=LimitPriceGuardian))
+    gate = _risk_gate(tmp_path, seed, Plugins.of(guardian=LimitPriceGuardian))
     hb.assert_fails_on(gate, r"[1-9]\d* fills beyond their reservation")
     assert all("above the reserved worst price" in bad["why"] for bad in gate.counterexamples["uncovered_fills"])
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_guardian_releasing_twice_fails(tmp_path: Path, seed: int):
-    gate = _risk_gate(tmp_path, seed, Plugins(guardian=DoubleReleaseGuardian))
+    gate = _risk_gate(tmp_path, seed, Plugins.of(guardian=DoubleReleaseGuardian))
     hb.assert_fails_on(gate, r"[1-9]\d* released twice")
 
 
 def test_reference_guardian_passes_beside_them(tmp_path: Path):
-    gate = _risk_gate(tmp_path, 1, Plugins())
+    gate = _risk_gate(tmp_path, 1, Plugins.of())
     assert gate.status == "PASS", hb.failing(gate)

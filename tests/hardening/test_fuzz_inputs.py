@@ -30,6 +30,15 @@ TALLY: Counter[str] = Counter()
 RUN = "run-fuzz"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _elsewhere(tmp_path_factory):
+    """A tampered manifest may name a relative database path: drain must not litter the checkout."""
+    before = Path.cwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(before)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def tally():
     yield

@@ -25,7 +25,6 @@ def _sweep(out: Path, *spread: str) -> dict[str, str]:
     return {row["case"]: row["status"] for row in document["rows"]} | {"hosts": ",".join(document["hosts"])}
 
 
-@pytest.mark.slow
 def test_a_sweep_over_two_namespace_hosts_gives_the_verdicts_of_two_local_workers(tmp_path):
     reason = available()
     if reason:

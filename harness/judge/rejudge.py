@@ -100,7 +100,9 @@ def judge_history(reader: Reader, areas: tuple[str, ...], limits: Thresholds, ch
     if not judging.events:
         first = f" ({reader.problems[0]})" if reader.problems else ""
         raise HistoryError(f"{reader.path}: the history is empty{first}")
-    gates = judge(judging.result(coverage.result(limits.require_coverage, counts)), limits)
+    # Areas chosen by name are all the caller asked for; coverage comes with a whole re-judging.
+    covered = () if chosen else coverage.result(limits.require_coverage, counts)
+    gates = judge(judging.result(covered), limits)
     if not any(g.applicable for g in gates):
         raise ConfigError(f"{source}: no events any checker can judge")
     contract = contract_gate(reader.problems, judging.events)

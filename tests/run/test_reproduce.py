@@ -163,8 +163,9 @@ def test_every_harness_run_flag_has_a_harness_scenario_keyword():
     dests = {a.dest for a in run_parser._actions if a.dest != "help"}
     keywords = {*PORTS, *CONTROLLED, *NEMESIS, "out", "gates", *(f.name for f in dataclasses.fields(RunConfig))}
     # The scenario is the first argument, --config is --harness-config, --set KEY is any keyword,
-    # and a live API is not something a test item serves.
-    elsewhere = {"name", "config", "settings", "serve", "token"}
+    # a live API is not something a test item serves, and live judging reports on a console
+    # while the run goes (a test item's verdict is the judged run, at its end).
+    elsewhere = {"name", "config", "settings", "serve", "token", "judge_live", "stop_on_fail"}
     assert dests - keywords - elsewhere == set()
 
 

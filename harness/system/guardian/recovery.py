@@ -126,11 +126,26 @@ def recover(
 def _closed_whole(path: Path, read: LogRead) -> None:
     """Refuse an empty segment before the newest: a snapshot closed it after logging to it.
 
-    (One cut short is refused by the hole it leaves, or by the seq of the snapshot that closed it.)
+    Empty is whole only when the snapshots that opened and closed it were taken at the same seq
+    (nothing was logged in between, e.g. a snapshot right after the start). (One cut short is
+    refused by the hole it leaves, or by the seq of the snapshot that closed it.)
     """
-    if not read.events:
+    if not read.events and not _never_logged(path):
         raise CheckpointError(f"{path}: empty, but later segments hold events (a snapshot closed it after "
                               f"logging to it): its events are missing, cannot recover")
+
+
+def _never_logged(path: Path) -> bool:
+    """True when the snapshots opening and closing segment ``path`` hold the same seq (both still there)."""
+    number = segment_number(path)
+    opened: dict[int, int] = {1: 0}  # segment -> seq of the snapshot that started it (the first: seq 0)
+    for snapshot in snapshots(path.parent):
+        match = SNAPSHOT_RE.match(snapshot.name)
+        with contextlib.suppress(CheckpointError):
+            segment = read_snapshot(snapshot).get("segment") if match else None
+            if isinstance(segment, int) and match:
+                opened[segment] = int(match.group(1))
+    return number in opened and opened.get(number + 1) == opened[number]
 
 
 def _from_snapshot(path: Path, specs: Sequence[SymbolSpec], limits: RiskLimits) -> tuple[StateReplay, int]:

@@ -254,6 +254,9 @@ class PauseNemesis:
                     return
         finally:
             self.stop.arm(None)
+            # A worker that stopped after its round gave up waiting (or whose round raised) is
+            # let go here: otherwise it waits for a resume that only comes after the run joins it.
+            self.stop.resume()
             self.done.set()
 
     def _round(self, row: str, symbol: str) -> bool:

@@ -14,66 +14,45 @@ disk) keeps its bytes and is tried again at the next wake: nothing is lost, noth
 
 from __future__ import annotations
 
-import collections
 import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.history.log import Event, History
-from harness.history.ordering import SeqOrder
+from harness.history.follower import Follower
+from harness.history.log import Event
 
 __all__ = ["Journal"]
 
 
-class Journal:
+class Journal(Follower):
     """Appends the events of one History to a JSONL file, in seq order, as the run makes them."""
 
     def __init__(self, path: Path, *, interval_s: float = 0.2, batch: int = 4096, max_waiting: int = 50_000) -> None:
+        super().__init__("harness-journal", interval_s, max_waiting)
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        self._interval, self._batch = interval_s, batch
-        self._inbox: collections.deque[Event] = collections.deque()
-        self._order = SeqOrder(max_waiting)
+        self._batch = batch
         self._pending = b""  # encoded, not yet written (a write failed part-way)
-        self._history: History | None = None
         self.written = 0
         self.first_seq: int | None = None
         self.last_seq = 0
         self.in_order = True
         self.error: OSError | None = None  # the last write failure, kept until a write succeeds
-        self._lock = threading.Lock()
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="harness-journal", daemon=True)
-        self._thread.start()
-
-    def follow(self, history: History) -> None:
-        """Stream ``history``: its events so far, then each new one (only the first history given is followed)."""
-        with self._lock:
-            if self._history is not None or self._closed.is_set():
-                return
-            self._history = history
-            for event in history.subscribe(self._inbox.append):
-                self._order.push(event)
-
-    def _loop(self) -> None:
-        while not self._closed.wait(self._interval):  # a periodic flush, not a synchronisation
-            self.flush()
+        self._start()
 
     def flush(self, final: bool = False) -> None:
         """Append what is ready (``final``: everything received) to the file, in batches."""
-        with self._lock:
-            while self._inbox:
-                self._order.push(self._inbox.popleft())
-            ready = self._order.ready(final)
-            for start in range(0, max(len(ready), 1), self._batch):
-                chunk = ready[start:start + self._batch]
-                self._pending += b"".join(event.to_json().encode("utf-8") + b"\n" for event in chunk)
-                self._count(chunk)
-                if not self._write():
-                    for event in ready[start + self._batch:]:
-                        self._order.push(event)  # to the next try, behind the bytes kept
-                    break
+        self.step(final)
+
+    def _take(self, events: list[Event]) -> None:
+        for start in range(0, max(len(events), 1), self._batch):
+            chunk = events[start:start + self._batch]
+            self._pending += b"".join(event.to_json().encode("utf-8") + b"\n" for event in chunk)
+            self._count(chunk)
+            if not self._write():
+                for event in events[start + self._batch:]:
+                    self._order.push(event)  # to the next try, behind the bytes kept
+                break
 
     def _count(self, events: list[Event]) -> None:
         for event in events:
@@ -110,16 +89,8 @@ class Journal:
         """Write everything received, fsync and close the file (once)."""
         if self._closed.is_set():
             return
-        self._closed.set()
-        self._thread.join()
-        self.flush(final=True)
+        super().close()
         with self._lock:
             if not self._pending:
                 os.fsync(self._fd)
             os.close(self._fd)
-
-    def __enter__(self) -> Journal:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

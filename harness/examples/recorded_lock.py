@@ -10,6 +10,7 @@ the resources' writes, and reports fencing as "not provided".
 
 from __future__ import annotations
 
+import abc
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ from harness.history.log import History
 from harness.system.locks.protocol import Grant, LockError, LockTimeout
 
 
-class RecordingLockClient:
+class RecordingLockClient(abc.ABC):
     """Records every operation; ``_take`` and ``_give`` do the locking."""
 
     lease_ms = 0  # 0: the lock is held until released (no lease)
@@ -30,13 +31,13 @@ class RecordingLockClient:
         self._history = history
         self._reqs = itertools.count(1)
 
+    @abc.abstractmethod
     def _take(self, names: Sequence[str], timeout: float) -> dict[str, int] | None:
         """Take every name or none (LockTimeout when not granted in time); fencing tokens, if any."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _give(self, names: Sequence[str]) -> None:
         """Give every name back; LockError when one was no longer held."""
-        raise NotImplementedError
 
     def _op(self, op: str, names: Sequence[str], action: Callable[[], dict[str, int] | None],
             **extra: Any) -> dict[str, int]:
@@ -66,5 +67,5 @@ class RecordingLockClient:
         """Leases are not renewed by these examples."""
         return grant
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 -- a default subclasses may keep: nothing held outside a grant
         """Nothing held outside a grant."""
